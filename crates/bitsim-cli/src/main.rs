@@ -1,0 +1,3 @@
+//! The `bitsim` command-line tool.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The BITS job model.

@@ -1,0 +1,1 @@
+//! bitsim-server (work in progress).

@@ -1,0 +1,1 @@
+//! bitsim-windows (work in progress).

@@ -1,0 +1,1 @@
+//! bitsim (work in progress).

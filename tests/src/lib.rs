@@ -1,0 +1,1 @@
+//! Workspace-level tests for bitsim live in `tests/`; this library is empty.
