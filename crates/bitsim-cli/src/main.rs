@@ -1,3 +1,48 @@
-//! The `bitsim` command-line tool.
+//! The `bitsim` command-line tool: run and check BITS scenarios, narrate
+//! them, draw the state diagram.
+#![allow(clippy::print_stdout)]
 
-fn main() {}
+use std::io::IsTerminal;
+
+use clap::Parser;
+
+mod sim_cmd;
+
+/// bitsim: a cross-platform simulator of Windows BITS.
+#[derive(Debug, Parser)]
+#[command(name = "bitsim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run one scenario: print its timeline and check its expectations
+    /// (exit 0 when they hold, 1 when not, 2 on a malformed scenario).
+    Run(sim_cmd::RunArgs),
+    /// Run every scenario in a directory and print a summary table.
+    Check(sim_cmd::CheckArgs),
+    /// Narrate a scenario step by step, with the rule and doc page for each.
+    Explain(sim_cmd::ExplainArgs),
+    /// Print the job state diagram generated from the model's transition table.
+    Diagram(sim_cmd::DiagramArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let code = match Cli::parse().command {
+        Command::Run(args) => sim_cmd::run(args),
+        Command::Check(args) => sim_cmd::check(args),
+        Command::Explain(args) => sim_cmd::explain(args),
+        Command::Diagram(args) => sim_cmd::diagram(args),
+    };
+    std::process::exit(code)
+}

@@ -1,0 +1,246 @@
+//! `bitsim run`, `check`, `explain` and `diagram`.
+
+use bitsim::{Report, Scenario, ScenarioError, Simulation};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Output format of `bitsim run`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// A human-readable timeline.
+    Text,
+    /// The trace as a JSON array.
+    Json,
+}
+
+/// `bitsim run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML).
+    scenario: PathBuf,
+    /// Seed for the run's RNG (default: the scenario's `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also write the trace to this file (JSON).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Timeline format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// `bitsim check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Directory of scenario files (`*.toml`).
+    dir: PathBuf,
+    /// Seed for every run (default: each scenario's own).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+/// `bitsim explain`.
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// The scenario file (TOML).
+    scenario: PathBuf,
+    /// Seed (default: the scenario's `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+/// Diagram formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DiagramFormat {
+    /// Mermaid `stateDiagram-v2`.
+    Mermaid,
+    /// Graphviz dot.
+    Dot,
+    /// The whole transition table as Markdown.
+    Table,
+}
+
+/// `bitsim diagram`.
+#[derive(Debug, clap::Args)]
+pub struct DiagramArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "mermaid")]
+    format: DiagramFormat,
+}
+
+fn load(path: &Path) -> Result<Scenario, i32> {
+    Scenario::load(path).map_err(|e| {
+        let kind = match e {
+            ScenarioError::Io { .. } => "cannot read scenario",
+            _ => "malformed scenario",
+        };
+        eprintln!("error: {kind}: {e}");
+        2
+    })
+}
+
+fn print_failures(report: &Report) {
+    eprintln!(
+        "FAIL {} (seed {}): {} expectation(s) did not hold",
+        report.scenario,
+        report.seed,
+        report.failures.len()
+    );
+    for f in &report.failures {
+        eprintln!("  - {f}");
+    }
+}
+
+/// Runs `bitsim run`; returns the exit code.
+pub fn run(args: RunArgs) -> i32 {
+    let scenario = match load(&args.scenario) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let report = Simulation::new(scenario, seed).run();
+    match args.format {
+        Format::Text => print!("{}", report.trace.to_text()),
+        Format::Json => println!("{}", report.trace.to_json()),
+    }
+    if let Some(path) = &args.trace
+        && let Err(e) = std::fs::write(path, report.trace.to_json())
+    {
+        eprintln!("error: cannot write trace to {}: {e}", path.display());
+        return 2;
+    }
+    if report.passed() {
+        eprintln!(
+            "PASS {} (seed {seed}, {} events, ended at {})",
+            report.scenario, report.events, report.end
+        );
+        0
+    } else {
+        print_failures(&report);
+        eprintln!(
+            "replay: bitsim run {} --seed {seed}",
+            args.scenario.display()
+        );
+        1
+    }
+}
+
+/// Runs `bitsim check`; returns the exit code.
+pub fn check(args: CheckArgs) -> i32 {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&args.dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.dir.display());
+            return 2;
+        }
+    };
+    files.sort();
+    if files.is_empty() {
+        eprintln!("error: no *.toml scenarios in {}", args.dir.display());
+        return 2;
+    }
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(files.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let started = std::time::Instant::now();
+    let mut rows = Vec::new();
+    let (mut passed, mut failed, mut broken) = (0, 0, 0);
+    for f in &files {
+        bar.set_message(f.display().to_string());
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match Scenario::load(f) {
+            Err(e) => {
+                broken += 1;
+                rows.push((name, "MALFORMED".to_owned(), String::new(), e.to_string()));
+            }
+            Ok(s) => {
+                let seed = args.seed.unwrap_or(s.seed);
+                let r = Simulation::new(s, seed).run();
+                let detail = r
+                    .failures
+                    .iter()
+                    .map(|f| f.to_string().replace('\n', " "))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if r.passed() {
+                    passed += 1;
+                    rows.push((name, "pass".into(), r.end.to_string(), String::new()));
+                } else {
+                    failed += 1;
+                    rows.push((name, "FAIL".into(), r.end.to_string(), detail));
+                }
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(8).max(8);
+    println!(
+        "{:<w$}  {:<9}  {:>16}  details",
+        "scenario", "result", "virtual end"
+    );
+    for (name, result, end, detail) in &rows {
+        println!("{name:<w$}  {result:<9}  {end:>16}  {detail}");
+    }
+    println!(
+        "\n{passed} passed, {failed} failed{} ({} scenarios in {:.2?})",
+        if broken > 0 {
+            format!(", {broken} malformed")
+        } else {
+            String::new()
+        },
+        files.len(),
+        started.elapsed()
+    );
+    if broken > 0 {
+        2
+    } else if failed > 0 {
+        1
+    } else {
+        0
+    }
+}
+
+/// Runs `bitsim explain`; returns the exit code.
+pub fn explain(args: ExplainArgs) -> i32 {
+    let scenario = match load(&args.scenario) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    println!("# {}\n", scenario.name);
+    if !scenario.description.is_empty() {
+        println!("{}\n", scenario.description.trim());
+    }
+    for s in &scenario.sources {
+        println!("Source: {s}");
+    }
+    println!();
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let report = Simulation::new(scenario, seed).run();
+    print!("{}", bitsim::explain::narrate(&report.trace));
+    if report.passed() {
+        println!("\nEvery expectation of the scenario held.");
+        0
+    } else {
+        print_failures(&report);
+        1
+    }
+}
+
+/// Runs `bitsim diagram`; returns the exit code.
+pub fn diagram(args: DiagramArgs) -> i32 {
+    match args.format {
+        DiagramFormat::Mermaid => print!("{}", bitsim::diagram::mermaid()),
+        DiagramFormat::Dot => print!("{}", bitsim::diagram::dot()),
+        DiagramFormat::Table => print!("{}", bitsim::diagram::markdown_table()),
+    }
+    0
+}

@@ -1,0 +1,1384 @@
+//! The discrete-event simulator: a virtual clock, one seeded RNG, a world of
+//! servers and faults, driving [`bitsim_model::Manager`].
+
+use crate::callback::{Callback, CallbackResult, JobHandle};
+use crate::expect::{Failure, check_expectations};
+use crate::scenario::*;
+use crate::trace::{Trace, TraceEntry, TraceEvent};
+use crate::units::Span;
+use bitsim_model::*;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// The simulator's events, ordered by (time, sequence number).
+#[derive(Debug, Clone)]
+enum Event {
+    CreateJob(usize),
+    Action(usize),
+    FaultStart(usize),
+    FaultEnd(usize),
+    Connect {
+        job: JobId,
+        generation: u64,
+    },
+    Chunk {
+        job: JobId,
+        generation: u64,
+    },
+    AppDone {
+        job: JobId,
+        generation: u64,
+    },
+    CallbackReturn {
+        id: NotificationId,
+        hr: Hresult,
+        method: &'static str,
+        job: JobId,
+        user: UserId,
+    },
+    CommandExit {
+        id: NotificationId,
+        outcome: CommandOutcome,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Transfer {
+    generation: u64,
+    file: FileRef,
+    offset: u64,
+    size: u64,
+    bandwidth: u64,
+    connected: bool,
+}
+
+/// A file on the simulated local disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum LocalKind {
+    Temp,
+    Final,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed used.
+    pub seed: u64,
+    /// Everything that happened.
+    pub trace: Trace,
+    /// Expectations that did not hold (empty: the run passed).
+    pub failures: Vec<Failure>,
+    /// Virtual time at the end.
+    pub end: Time,
+    /// Events processed.
+    pub events: u64,
+}
+
+impl Report {
+    /// True when every expectation held.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// What the simulation observed, for expectations.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Callback calls per (job, method).
+    pub callbacks: BTreeMap<(String, String), u32>,
+    /// Command-line runs per job.
+    pub commands: BTreeMap<String, u32>,
+    /// Most notifications outstanding per user.
+    pub max_outstanding: BTreeMap<String, usize>,
+    /// When each job reached a final state.
+    pub ended_at: BTreeMap<String, Time>,
+    /// Temp files created and deleted, per job.
+    pub temps_created: BTreeMap<String, u32>,
+    /// Temp files deleted per job.
+    pub temps_deleted: BTreeMap<String, u32>,
+    /// Reply BytesTotal at the moment the job entered ERROR (`None` = unknown).
+    pub reply_total_at_error: BTreeMap<String, Option<u64>>,
+    /// Order in which jobs first reached TRANSFERRING.
+    pub first_transfer: Vec<String>,
+    /// Action results that differed from `expect_hr`.
+    pub action_mismatches: Vec<String>,
+}
+
+/// A simulation of one scenario with one seed.
+pub struct Simulation {
+    scenario: Scenario,
+    seed: u64,
+    rng: ChaCha8Rng,
+    mgr: Manager,
+    now: Time,
+    seq: u64,
+    queue: BTreeMap<(Time, u64), Event>,
+    names: BTreeMap<JobId, String>,
+    ids: BTreeMap<String, JobId>,
+    callbacks: BTreeMap<CallbackId, Box<dyn Callback>>,
+    callback_names: BTreeMap<String, CallbackId>,
+    program_runs: BTreeMap<String, usize>,
+    transfers: BTreeMap<JobId, Transfer>,
+    generation: u64,
+    fault_hits: Vec<u32>,
+    fault_active: Vec<bool>,
+    modified: BTreeSet<String>,
+    local: BTreeMap<String, LocalKind>,
+    server_files: BTreeSet<String>,
+    trace: Vec<TraceEntry>,
+    observed: Observed,
+    events: u64,
+    users: BTreeMap<String, bool>,
+}
+
+impl Simulation {
+    /// A simulation of `scenario` with `seed`. Scripted callbacks of the
+    /// scenario are registered; [`Simulation::set_callback`] replaces one
+    /// with your own [`Callback`].
+    pub fn new(scenario: Scenario, seed: u64) -> Simulation {
+        let mgr = Manager::new(scenario.policy.clone());
+        let mut sim = Simulation {
+            fault_hits: vec![0; scenario.faults.len()],
+            fault_active: vec![false; scenario.faults.len()],
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            seed,
+            mgr,
+            now: Time::ZERO,
+            seq: 0,
+            queue: BTreeMap::new(),
+            names: BTreeMap::new(),
+            ids: BTreeMap::new(),
+            callbacks: BTreeMap::new(),
+            callback_names: BTreeMap::new(),
+            program_runs: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            generation: 0,
+            modified: BTreeSet::new(),
+            local: BTreeMap::new(),
+            server_files: BTreeSet::new(),
+            trace: Vec::new(),
+            observed: Observed::default(),
+            events: 0,
+            users: scenario
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), u.admin))
+                .collect(),
+            scenario,
+        };
+        for (i, name) in sim.scenario.callbacks.keys().enumerate() {
+            let id = CallbackId(i as u64 + 1);
+            sim.callback_names.insert(name.clone(), id);
+            let script = sim.scenario.callbacks[name].clone();
+            sim.callbacks
+                .insert(id, Box::new(ScriptedCallback::new(script)));
+        }
+        let at = |s: Span| Time::ZERO.saturating_add(s.0);
+        let mut initial = Vec::new();
+        for (i, j) in sim.scenario.jobs.iter().enumerate() {
+            initial.push((at(j.create_at), Event::CreateJob(i)));
+        }
+        for (i, a) in sim.scenario.actions.iter().enumerate() {
+            initial.push((at(a.at), Event::Action(i)));
+        }
+        for (i, f) in sim.scenario.faults.iter().enumerate() {
+            initial.push((at(f.at), Event::FaultStart(i)));
+            if let Some(u) = f.until {
+                initial.push((at(u), Event::FaultEnd(i)));
+            }
+        }
+        for (t, e) in initial {
+            sim.schedule(t, e);
+        }
+        let off: Vec<String> = sim
+            .scenario
+            .users
+            .iter()
+            .filter(|u| !u.logged_on)
+            .map(|u| u.name.clone())
+            .collect();
+        for u in off {
+            sim.mgr.handle_logoff(Time::ZERO, &UserId::new(u));
+        }
+        sim
+    }
+
+    /// Replaces the callback object registered under the script `name`
+    /// with your own implementation.
+    pub fn set_callback(&mut self, name: &str, callback: Box<dyn Callback>) -> bool {
+        match self.callback_names.get(name) {
+            Some(id) => {
+                self.callbacks.insert(*id, callback);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The model, for inspection.
+    pub fn manager(&self) -> &Manager {
+        &self.mgr
+    }
+
+    /// A job's id by its scenario name.
+    pub fn job_id(&self, name: &str) -> Option<JobId> {
+        self.ids.get(name).copied()
+    }
+
+    fn schedule(&mut self, at: Time, e: Event) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), e);
+    }
+
+    fn caller(&self, user: &str) -> Caller {
+        Caller {
+            user: UserId::new(user),
+            admin: self.users.get(user).copied().unwrap_or(false),
+        }
+    }
+
+    fn log(&mut self, job: Option<JobId>, event: TraceEvent) {
+        let job = job.and_then(|j| self.names.get(&j).cloned());
+        self.trace.push(TraceEntry {
+            at: self.now,
+            job,
+            event,
+        });
+    }
+
+    /// Runs to the end (no events left, or the scenario's duration) and
+    /// checks the expectations.
+    pub fn run(mut self) -> Report {
+        let end = Time::ZERO.saturating_add(self.scenario.duration.0);
+        loop {
+            let next_event = self.queue.keys().next().map(|k| k.0);
+            let next_timer = self.mgr.poll_timeout();
+            let (at, timer) = match (next_event, next_timer) {
+                (None, None) => break,
+                (Some(e), Some(t)) if t <= e => (t, true),
+                (Some(e), _) => (e, false),
+                (None, Some(t)) => (t, true),
+            };
+            if at > end {
+                break;
+            }
+            self.now = at.max(self.now);
+            self.events += 1;
+            if timer {
+                self.mgr.handle_timeout(self.now);
+            } else {
+                let (key, ev) = self.queue.pop_first().expect("peeked");
+                debug_assert_eq!(key.0, at);
+                self.handle_event(ev);
+            }
+            self.drain();
+        }
+        let failures = check_expectations(
+            &self.scenario,
+            &self.mgr,
+            &self.ids,
+            &self.trace,
+            &self.observed,
+            &self.local,
+            &self.server_files,
+        );
+        Report {
+            scenario: self.scenario.name.clone(),
+            seed: self.seed,
+            trace: Trace(self.trace),
+            failures,
+            end: self.now,
+            events: self.events,
+        }
+    }
+
+    fn handle_event(&mut self, ev: Event) {
+        match ev {
+            Event::CreateJob(i) => self.create_job(i),
+            Event::Action(i) => self.action(i),
+            Event::FaultStart(i) => self.fault_start(i),
+            Event::FaultEnd(i) => self.fault_end(i),
+            Event::Connect { job, generation } => self.connect(job, generation),
+            Event::Chunk { job, generation } => self.chunk(job, generation),
+            Event::AppDone { job, generation } => self.app_done(job, generation),
+            Event::CallbackReturn {
+                id,
+                hr,
+                method,
+                job,
+                user,
+            } => {
+                self.log(
+                    Some(job),
+                    TraceEvent::CallbackReturned {
+                        method: method.into(),
+                        user: user.0.clone(),
+                    },
+                );
+                self.mgr.handle_callback_result(self.now, id, hr);
+            }
+            Event::CommandExit { id, outcome } => {
+                self.mgr.handle_command_result(self.now, id, outcome);
+            }
+        }
+    }
+
+    fn create_job(&mut self, i: usize) {
+        let spec = self.scenario.jobs[i].clone();
+        self.users.entry(spec.owner.clone()).or_insert(false);
+        let caller = self.caller(&spec.owner);
+        let mut bytes = [0u8; 16];
+        self.rng.fill_bytes(&mut bytes);
+        let id = JobId::from_random_bytes(bytes);
+        self.names.insert(id, spec.name.clone());
+        let now = self.now;
+        let r = self
+            .mgr
+            .create_job(now, &caller, id, &spec.name, spec.r#type);
+        if let Err(e) = r {
+            self.names.remove(&id);
+            self.log(
+                None,
+                TraceEvent::Action {
+                    call: format!("CreateJob({:?})", spec.name),
+                    result: e.code.to_string(),
+                },
+            );
+            return;
+        }
+        self.ids.insert(spec.name.clone(), id);
+        let mut calls: Vec<(String, std::result::Result<(), Error>)> = Vec::new();
+        for f in &spec.files {
+            calls.push((
+                format!("AddFile({})", f.remote),
+                self.mgr.add_file(now, &caller, id, &f.remote, &f.local),
+            ));
+        }
+        if let Some(p) = spec.priority {
+            calls.push((
+                format!("SetPriority({p})"),
+                self.mgr.set_priority(now, &caller, id, p),
+            ));
+        }
+        if let Some(f) = spec.notify_flags {
+            calls.push((
+                format!("SetNotifyFlags(0x{f:X})"),
+                self.mgr.set_notify_flags(now, &caller, id, f),
+            ));
+        }
+        if let Some(d) = spec.retry_delay {
+            calls.push((
+                format!("SetMinimumRetryDelay({d})"),
+                self.mgr.set_minimum_retry_delay(now, &caller, id, secs(d)),
+            ));
+        }
+        if let Some(d) = spec.no_progress_timeout {
+            calls.push((
+                format!("SetNoProgressTimeout({d})"),
+                self.mgr.set_no_progress_timeout(now, &caller, id, secs(d)),
+            ));
+        }
+        if let Some(d) = spec.max_download_time {
+            calls.push((
+                format!("SetMaximumDownloadTime({d})"),
+                self.mgr
+                    .set_maximum_download_time(now, &caller, id, secs(d)),
+            ));
+        }
+        if let Some(c) = &spec.cmd_line {
+            calls.push((
+                format!("SetNotifyCmdLine({})", c.program),
+                self.mgr.set_notify_cmd_line(
+                    now,
+                    &caller,
+                    id,
+                    Some(&c.program),
+                    c.parameters.as_deref(),
+                ),
+            ));
+        }
+        if let Some(cb) = &spec.callback {
+            let cid = self.callback_names[cb];
+            calls.push((
+                format!("SetNotifyInterface({cb})"),
+                self.mgr.set_notify_interface(now, &caller, id, Some(cid)),
+            ));
+        }
+        if spec.resume {
+            calls.push(("Resume".into(), self.mgr.resume(now, &caller, id)));
+        }
+        for (call, r) in calls {
+            let result = r.map_or_else(|e| e.code.to_string(), |_| Hresult::S_OK.to_string());
+            self.log(Some(id), TraceEvent::Action { call, result });
+        }
+    }
+
+    fn action(&mut self, i: usize) {
+        let a = self.scenario.actions[i].clone();
+        let id = a.job.as_ref().and_then(|n| self.ids.get(n).copied());
+        let owner = id
+            .and_then(|id| self.mgr.job(id))
+            .map(|j| j.owner.0.clone());
+        let user = a.user.clone().or(owner).unwrap_or_default();
+        let caller = self.caller(&user);
+        let now = self.now;
+        let Some(id) = id else {
+            self.log(
+                None,
+                TraceEvent::Action {
+                    call: format!("{:?}", a.r#do),
+                    result: "no such job (not created)".into(),
+                },
+            );
+            return;
+        };
+        let v = a.value.clone();
+        let num = || {
+            v.as_ref()
+                .and_then(|v| v.as_integer())
+                .unwrap_or(0)
+                .clamp(0, u32::MAX as i64) as u32
+        };
+        let text = || {
+            v.as_ref()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let ok = |r: std::result::Result<(), Error>| r.map(|_| Hresult::S_OK);
+        let (call, r) = match a.r#do {
+            UserAction::Resume => ("Resume".to_owned(), ok(self.mgr.resume(now, &caller, id))),
+            UserAction::Suspend => ("Suspend".to_owned(), ok(self.mgr.suspend(now, &caller, id))),
+            UserAction::Cancel => ("Cancel".to_owned(), self.mgr.cancel(now, &caller, id)),
+            UserAction::Complete => ("Complete".to_owned(), self.mgr.complete(now, &caller, id)),
+            UserAction::AddFile => {
+                let local = a.local.clone().unwrap_or_default();
+                (
+                    format!("AddFile({})", text()),
+                    ok(self.mgr.add_file(now, &caller, id, &text(), &local)),
+                )
+            }
+            UserAction::SetPriority => match parse_priority(&text()) {
+                Ok(p) => (
+                    format!("SetPriority({p})"),
+                    ok(self.mgr.set_priority(now, &caller, id, p)),
+                ),
+                Err(_) => (
+                    format!("SetPriority({})", num()),
+                    ok(self.mgr.set_priority_raw(now, &caller, id, num())),
+                ),
+            },
+            UserAction::SetNotifyFlags => (
+                format!("SetNotifyFlags(0x{:X})", num()),
+                ok(self.mgr.set_notify_flags(now, &caller, id, num())),
+            ),
+            UserAction::SetNotifyInterface => {
+                let cb = self.callback_names.get(&text()).copied();
+                (
+                    format!("SetNotifyInterface({})", text()),
+                    ok(self.mgr.set_notify_interface(now, &caller, id, cb)),
+                )
+            }
+            UserAction::SetMinimumRetryDelay => (
+                format!("SetMinimumRetryDelay({})", num()),
+                ok(self.mgr.set_minimum_retry_delay(now, &caller, id, num())),
+            ),
+            UserAction::SetNoProgressTimeout => (
+                format!("SetNoProgressTimeout({})", num()),
+                ok(self.mgr.set_no_progress_timeout(now, &caller, id, num())),
+            ),
+            UserAction::SetMaximumDownloadTime => (
+                format!("SetMaximumDownloadTime({})", num()),
+                ok(self.mgr.set_maximum_download_time(now, &caller, id, num())),
+            ),
+            UserAction::TakeOwnership => (
+                format!("TakeOwnership as {user}"),
+                ok(self.mgr.take_ownership(now, &caller, id)),
+            ),
+        };
+        let hr = match &r {
+            Ok(h) => *h,
+            Err(e) => e.code,
+        };
+        if let Some(want) = a.expect_hr.as_deref().and_then(Hresult::parse)
+            && want != hr
+        {
+            self.observed
+                .action_mismatches
+                .push(format!("{call} at {}: expected {want}, got {hr}", a.at));
+        }
+        self.log(
+            Some(id),
+            TraceEvent::Action {
+                call,
+                result: hr.to_string(),
+            },
+        );
+    }
+
+    fn fault_start(&mut self, i: usize) {
+        let f = self.scenario.faults[i].clone();
+        self.fault_active[i] = true;
+        let what = match f.kind {
+            FaultKind::NetworkDown => {
+                self.mgr.handle_network_change(self.now, false);
+                "network down".to_owned()
+            }
+            FaultKind::Logoff => {
+                let u = f.user.clone().unwrap_or_default();
+                self.mgr.handle_logoff(self.now, &UserId::new(u.clone()));
+                format!("{u} logs off")
+            }
+            FaultKind::ServiceRestart => {
+                self.service_restart();
+                "BITS service restarts (queue reloaded from its persisted state)".to_owned()
+            }
+            FaultKind::ConnectionReset => {
+                let victims: Vec<JobId> = self
+                    .transfers
+                    .keys()
+                    .copied()
+                    .filter(|j| {
+                        self.url_of(*j)
+                            .is_some_and(|u| f.url.as_ref().is_none_or(|p| u.contains(p.as_str())))
+                    })
+                    .collect();
+                for j in &victims {
+                    self.fail_transfer(
+                        *j,
+                        Hresult::WININET_E_CONNECTION_RESET,
+                        ErrorContext::GeneralTransport,
+                    );
+                }
+                format!("connection reset ({} transfer(s))", victims.len())
+            }
+            FaultKind::LastModifiedChanged => {
+                self.modified.insert(f.url.clone().unwrap_or_default());
+                format!(
+                    "Last-Modified changes on {}",
+                    f.url.as_deref().unwrap_or("every URL")
+                )
+            }
+            k => format!(
+                "{k:?} on {} from now",
+                f.url.as_deref().unwrap_or("every URL")
+            ),
+        };
+        self.log(None, TraceEvent::Fault { what });
+    }
+
+    fn fault_end(&mut self, i: usize) {
+        let f = self.scenario.faults[i].clone();
+        self.fault_active[i] = false;
+        let what = match f.kind {
+            FaultKind::NetworkDown => {
+                self.mgr.handle_network_change(self.now, true);
+                "network back".to_owned()
+            }
+            FaultKind::Logoff => {
+                let u = f.user.clone().unwrap_or_default();
+                self.mgr.handle_logon(self.now, &UserId::new(u.clone()));
+                format!("{u} logs on")
+            }
+            k => format!("{k:?} ends"),
+        };
+        self.log(None, TraceEvent::Fault { what });
+    }
+
+    fn service_restart(&mut self) {
+        // The queue is persisted and reloaded: prove it round-trips.
+        let saved = serde_json::to_string(&self.mgr).expect("the manager serializes");
+        self.drain();
+        self.mgr = serde_json::from_str(&saved).expect("the persisted queue reloads");
+        self.transfers.clear();
+        self.generation += 1;
+        self.mgr.handle_service_restart(self.now);
+        let now = self.now;
+        let jobs: Vec<(JobId, String)> = self.ids.iter().map(|(n, id)| (*id, n.clone())).collect();
+        for (id, name) in jobs {
+            let spec = self.scenario.jobs.iter().find(|j| j.name == name).cloned();
+            let Some(spec) = spec else { continue };
+            let Some(cb) = spec.callback.as_ref() else {
+                continue;
+            };
+            if self.scenario.callbacks[cb].reregister_after_restart {
+                let caller = self.caller(&spec.owner);
+                let cid = self.callback_names[cb];
+                let r = self.mgr.set_notify_interface(now, &caller, id, Some(cid));
+                let result = r.map_or_else(|e| e.code.to_string(), |_| Hresult::S_OK.to_string());
+                self.log(
+                    Some(id),
+                    TraceEvent::Action {
+                        call: format!("SetNotifyInterface({cb}) after restart"),
+                        result,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Does an active fault of `kind` apply to `url` now? Consumes a hit and,
+    /// for probabilistic faults, one RNG draw.
+    fn fault_hits(&mut self, kind: FaultKind, url: &str) -> Option<FaultSpec> {
+        for i in 0..self.scenario.faults.len() {
+            let f = &self.scenario.faults[i];
+            if f.kind != kind || !self.fault_active[i] {
+                continue;
+            }
+            if f.url.as_ref().is_some_and(|p| !url.contains(p.as_str())) {
+                continue;
+            }
+            if f.count.is_some_and(|c| self.fault_hits[i] >= c) {
+                continue;
+            }
+            if let Some(p) = f.probability
+                && !self.rng.random_bool(p)
+            {
+                continue;
+            }
+            self.fault_hits[i] += 1;
+            return Some(self.scenario.faults[i].clone());
+        }
+        None
+    }
+
+    fn url_of(&self, job: JobId) -> Option<String> {
+        let t = self.transfers.get(&job)?;
+        let j = self.mgr.job(job)?;
+        match t.file {
+            FileRef::File(i) => j.files.get(i).map(|f| f.remote_name.clone()),
+            FileRef::Reply => j.files.first().map(|f| f.remote_name.clone()),
+        }
+    }
+
+    fn server_for(&self, url: &str) -> Option<(&ServerSpec, String)> {
+        let rest = url.split_once("://").map(|(_, r)| r)?;
+        let (host, path) = rest
+            .split_once('/')
+            .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+        self.scenario
+            .servers
+            .iter()
+            .find(|s| s.host.eq_ignore_ascii_case(host))
+            .map(|s| (s, path))
+    }
+
+    fn fail_transfer(&mut self, job: JobId, code: Hresult, context: ErrorContext) {
+        let file = self.transfers.remove(&job).map(|t| t.file);
+        if let Some(j) = self.mgr.job(job)
+            && (j.state == JobState::Error || j.state.is_final())
+        {
+            return;
+        }
+        self.reply_total_snapshot(job);
+        self.mgr
+            .handle_transfer_error(self.now, job, TransferError::new(code, context, file));
+    }
+
+    fn reply_total_snapshot(&mut self, job: JobId) {
+        if let (Some(name), Some(j)) = (self.names.get(&job), self.mgr.job(job))
+            && let Some(r) = &j.reply
+        {
+            let v = (r.bytes_total != BG_SIZE_UNKNOWN).then_some(r.bytes_total);
+            self.observed.reply_total_at_error.insert(name.clone(), v);
+        }
+    }
+
+    fn start_transfer(&mut self, job: JobId, file: FileRef, offset: u64) {
+        self.generation += 1;
+        let generation = self.generation;
+        let Some(j) = self.mgr.job(job) else { return };
+        let url = match file {
+            FileRef::File(i) => j
+                .files
+                .get(i)
+                .map(|f| f.remote_name.clone())
+                .unwrap_or_default(),
+            FileRef::Reply => j
+                .files
+                .first()
+                .map(|f| f.remote_name.clone())
+                .unwrap_or_default(),
+        };
+        let (bandwidth, latency) = self
+            .server_for(&url)
+            .map(|(s, _)| (s.bandwidth.0.max(1), s.latency.0))
+            .unwrap_or((1_000_000, Duration::from_millis(50)));
+        if let (FileRef::File(_), JobType::Download) = (file, j.job_type) {
+            if let Some(name) = self.names.get(&job).cloned() {
+                *self.observed.temps_created.entry(name).or_default() += 1;
+            }
+            if let FileRef::File(i) = file {
+                let local = j.files[i].local_name.clone();
+                self.local.insert(temp_name(&local), LocalKind::Temp);
+            }
+        }
+        self.transfers.insert(
+            job,
+            Transfer {
+                generation,
+                file,
+                offset,
+                size: 0,
+                bandwidth,
+                connected: false,
+            },
+        );
+        if file == FileRef::Reply {
+            let delay = self
+                .server_for(&url)
+                .map_or(Duration::ZERO, |(s, _)| s.app_delay.0);
+            self.schedule(
+                self.now.saturating_add(latency + delay),
+                Event::AppDone { job, generation },
+            );
+        } else {
+            self.schedule(
+                self.now.saturating_add(latency),
+                Event::Connect { job, generation },
+            );
+        }
+    }
+
+    fn current(&self, job: JobId, generation: u64) -> Option<Transfer> {
+        self.transfers
+            .get(&job)
+            .filter(|t| t.generation == generation)
+            .cloned()
+    }
+
+    fn connect(&mut self, job: JobId, generation: u64) {
+        let Some(t) = self.current(job, generation) else {
+            return;
+        };
+        let Some(j) = self.mgr.job(job) else { return };
+        let FileRef::File(i) = t.file else { return };
+        let url = j.files[i].remote_name.clone();
+        let upload = j.job_type.is_upload();
+        let upload_size = self
+            .scenario
+            .jobs
+            .iter()
+            .find(|s| Some(&s.name) == self.names.get(&job))
+            .and_then(|s| s.files.get(i))
+            .and_then(|f| f.size)
+            .map_or(0, |s| s.0);
+        let checks = [
+            (
+                FaultKind::NameResolution,
+                Hresult::WININET_E_NAME_NOT_RESOLVED,
+                ErrorContext::GeneralTransport,
+            ),
+            (
+                FaultKind::Timeout,
+                Hresult::WININET_E_TIMEOUT,
+                ErrorContext::GeneralTransport,
+            ),
+            (
+                FaultKind::ConnectionReset,
+                Hresult::WININET_E_CONNECTION_RESET,
+                ErrorContext::GeneralTransport,
+            ),
+            (
+                FaultKind::DiskFull,
+                Hresult::E_DISK_FULL,
+                ErrorContext::LocalFile,
+            ),
+        ];
+        for (kind, code, ctx) in checks {
+            if kind == FaultKind::DiskFull && upload {
+                continue;
+            }
+            if self.fault_hits(kind, &url).is_some() {
+                return self.fail_transfer(job, code, ctx);
+            }
+        }
+        if let Some(f) = self.fault_hits(FaultKind::HttpStatus, &url) {
+            return self.fail_transfer(
+                job,
+                Hresult::http(f.status.unwrap_or(500)),
+                ErrorContext::RemoteFile,
+            );
+        }
+        let size = if upload {
+            upload_size
+        } else {
+            let Some((server, path)) = self.server_for(&url) else {
+                return self.fail_transfer(
+                    job,
+                    Hresult::WININET_E_NAME_NOT_RESOLVED,
+                    ErrorContext::GeneralTransport,
+                );
+            };
+            match server.files.get(&path) {
+                Some(s) => s.0,
+                None => {
+                    return self.fail_transfer(job, Hresult::http(404), ErrorContext::RemoteFile);
+                }
+            }
+        };
+        if !upload && t.offset > 0 && self.fault_hits(FaultKind::NoRangeSupport, &url).is_some() {
+            // A 200 to a ranged request [HTTPREQ] [RETVALS].
+            return self.fail_transfer(
+                job,
+                Hresult::BG_E_INSUFFICIENT_RANGE_SUPPORT,
+                ErrorContext::RemoteFile,
+            );
+        }
+        self.mgr.handle_connected(self.now, job);
+        self.mgr.handle_file_size(self.now, job, i, size);
+        if let Some(tr) = self.transfers.get_mut(&job) {
+            tr.size = size;
+            tr.connected = true;
+        }
+        self.next_chunk(job, generation);
+    }
+
+    fn next_chunk(&mut self, job: JobId, generation: u64) {
+        let Some(t) = self.current(job, generation) else {
+            return;
+        };
+        let remaining = t.size.saturating_sub(t.offset);
+        // At most ~8 chunks per file, each at least one second of bandwidth.
+        let chunk = remaining.min(t.bandwidth.max(t.size.div_ceil(8)).max(1));
+        let ms = (chunk.saturating_mul(1000) / t.bandwidth).max(1);
+        self.schedule(
+            self.now.saturating_add(Duration::from_millis(ms)),
+            Event::Chunk { job, generation },
+        );
+    }
+
+    fn chunk(&mut self, job: JobId, generation: u64) {
+        let Some(t) = self.current(job, generation) else {
+            return;
+        };
+        let Some(url) = self.url_of(job) else { return };
+        let upload = self.mgr.job(job).is_some_and(|j| j.job_type.is_upload());
+        if self.fault_hits(FaultKind::ConnectionReset, &url).is_some() {
+            return self.fail_transfer(
+                job,
+                Hresult::WININET_E_CONNECTION_RESET,
+                ErrorContext::GeneralTransport,
+            );
+        }
+        if upload && self.fault_hits(FaultKind::LocalFileChanged, &url).is_some() {
+            return self.fail_transfer(
+                job,
+                Hresult::BG_E_LOCAL_FILE_CHANGED,
+                ErrorContext::LocalFile,
+            );
+        }
+        if t.file == FileRef::Reply {
+            if self.fault_hits(FaultKind::ReplyFailure, &url).is_some() {
+                let status = self
+                    .scenario
+                    .faults
+                    .iter()
+                    .find(|f| f.kind == FaultKind::ReplyFailure)
+                    .and_then(|f| f.status)
+                    .unwrap_or(500);
+                return self.fail_transfer(job, Hresult::http(status), ErrorContext::RemoteFile);
+            }
+        } else if !upload
+            && let Some(p) = self
+                .modified
+                .iter()
+                .find(|p| url.contains(p.as_str()))
+                .cloned()
+        {
+            // Last-Modified changed: the file restarts from 0 [FILEPROG] [SETREMOTE].
+            self.modified.remove(&p);
+            if let FileRef::File(i) = t.file {
+                self.mgr.handle_file_reset(self.now, job, i);
+                self.mgr.handle_file_size(self.now, job, i, t.size);
+            }
+            if let Some(tr) = self.transfers.get_mut(&job) {
+                tr.offset = 0;
+            }
+            self.log(
+                Some(job),
+                TraceEvent::Effect {
+                    what: "remote file changed: restart from byte 0".into(),
+                },
+            );
+            return self.next_chunk(job, generation);
+        }
+        let remaining = t.size.saturating_sub(t.offset);
+        let chunk = remaining.min(t.bandwidth.max(t.size.div_ceil(8)).max(1));
+        let offset = t.offset + chunk;
+        if let Some(tr) = self.transfers.get_mut(&job) {
+            tr.offset = offset;
+        }
+        match t.file {
+            FileRef::File(i) => {
+                if chunk > 0 {
+                    self.mgr.handle_progress(self.now, job, i, offset);
+                }
+                if offset >= t.size {
+                    self.transfers.remove(&job);
+                    if upload {
+                        self.server_files.insert(url.clone());
+                    }
+                    self.mgr.handle_file_done(self.now, job, i);
+                } else {
+                    self.next_chunk(job, generation);
+                }
+            }
+            FileRef::Reply => {
+                self.mgr
+                    .handle_reply_progress(self.now, job, offset, t.size);
+                if offset >= t.size {
+                    self.transfers.remove(&job);
+                    let data = vec![0x5A; t.size.min(2 << 20) as usize];
+                    self.mgr.handle_reply_done(self.now, job, Some(data));
+                } else {
+                    self.next_chunk(job, generation);
+                }
+            }
+        }
+    }
+
+    /// The upload-reply server application answered: fail with
+    /// REMOTE_APPLICATION, or start sending the reply [SRVAPPERR].
+    fn app_done(&mut self, job: JobId, generation: u64) {
+        if self.current(job, generation).is_none() {
+            return;
+        }
+        let Some(url) = self.url_of(job) else { return };
+        if let Some(f) = self.fault_hits(FaultKind::ServerAppFailure, &url) {
+            return self.fail_transfer(
+                job,
+                Hresult::http(f.status.unwrap_or(500)),
+                ErrorContext::RemoteApplication,
+            );
+        }
+        let size = self.server_for(&url).map_or(0, |(s, _)| s.reply_size.0);
+        self.mgr.handle_connected(self.now, job);
+        if size == 0 {
+            self.transfers.remove(&job);
+            self.mgr.handle_reply_progress(self.now, job, 0, 0);
+            self.mgr.handle_reply_done(self.now, job, None);
+            return;
+        }
+        self.mgr.handle_reply_progress(self.now, job, 0, size);
+        if let Some(tr) = self.transfers.get_mut(&job) {
+            tr.size = size;
+            tr.connected = true;
+        }
+        self.next_chunk(job, generation);
+    }
+
+    /// Drains the model's outputs and acts on them.
+    fn drain(&mut self) {
+        while let Some(o) = self.mgr.poll_output() {
+            self.output(o);
+        }
+        for (user, _) in self.users.clone() {
+            let n = self
+                .mgr
+                .outstanding_notifications(&UserId::new(user.clone()));
+            let m = self.observed.max_outstanding.entry(user).or_default();
+            *m = (*m).max(n);
+        }
+    }
+
+    fn output(&mut self, o: Output) {
+        match o {
+            Output::Transition {
+                job,
+                rule,
+                from,
+                to,
+                code,
+                ..
+            } => {
+                if let Some(name) = self.names.get(&job).cloned() {
+                    if to.is_final() && from != to {
+                        self.observed.ended_at.insert(name.clone(), self.now);
+                    }
+                    if to == JobState::Transferring
+                        && from != to
+                        && !self.observed.first_transfer.contains(&name)
+                    {
+                        self.observed.first_transfer.push(name.clone());
+                    }
+                    if to == JobState::Error && from != to {
+                        self.reply_total_snapshot(job);
+                    }
+                }
+                if (to.is_final() || !to.is_active()) && from.is_active() && !to.is_active() {
+                    self.transfers.remove(&job);
+                }
+                if rule == Rule::T16 {
+                    return;
+                }
+                self.log(
+                    Some(job),
+                    TraceEvent::Transition {
+                        rule,
+                        from,
+                        to,
+                        code: code.map(|c| c.to_string()),
+                    },
+                );
+            }
+            Output::StartTransfer { job, file, offset } => {
+                self.log(
+                    Some(job),
+                    TraceEvent::Effect {
+                        what: format!("start {} at byte {offset}", file_label(file)),
+                    },
+                );
+                self.start_transfer(job, file, offset);
+            }
+            Output::StopTransfer { job } => {
+                self.transfers.remove(&job);
+                self.log(
+                    Some(job),
+                    TraceEvent::Effect {
+                        what: "stop transfer".into(),
+                    },
+                );
+            }
+            Output::Notify {
+                id,
+                job,
+                user,
+                callback,
+                kind,
+            } => self.notify(id, job, user, callback, kind),
+            Output::RunCommand {
+                id,
+                job,
+                user,
+                program,
+                parameters,
+                kind,
+            } => self.run_command(id, job, user, program, parameters, kind),
+            Output::DeleteTempFile { job, file } => {
+                if let (FileRef::File(i), Some(j)) = (file, self.mgr.job(job)) {
+                    let path = temp_name(&j.files[i].local_name);
+                    self.local.remove(&path);
+                }
+                if let Some(name) = self.names.get(&job).cloned() {
+                    *self.observed.temps_deleted.entry(name).or_default() += 1;
+                }
+                self.log(
+                    Some(job),
+                    TraceEvent::Effect {
+                        what: format!("delete temp file of {}", file_label(file)),
+                    },
+                );
+            }
+            Output::FilePublished { job, file } => {
+                if let (FileRef::File(i), Some(j)) = (file, self.mgr.job(job)) {
+                    let local = j.files[i].local_name.clone();
+                    self.local.remove(&temp_name(&local));
+                    self.local.insert(local, LocalKind::Final);
+                }
+                if let (FileRef::Reply, Some(j)) = (file, self.mgr.job(job))
+                    && let Some(name) = j.reply.as_ref().and_then(|r| r.file_name.clone())
+                {
+                    self.local.insert(name, LocalKind::Final);
+                }
+                self.log(
+                    Some(job),
+                    TraceEvent::Effect {
+                        what: format!("publish {}", file_label(file)),
+                    },
+                );
+            }
+            Output::CancelUploadSession { job } => {
+                self.log(
+                    Some(job),
+                    TraceEvent::Effect {
+                        what: "send Cancel-Session to the server".into(),
+                    },
+                );
+                self.mgr.handle_upload_cancelled(self.now, job);
+            }
+            Output::TimerArmed { job, timer, at } => {
+                if timer != TimerKind::NoProgress {
+                    self.log(
+                        Some(job),
+                        TraceEvent::Effect {
+                            what: format!("{timer:?} timer set for {at}"),
+                        },
+                    );
+                }
+            }
+            Output::JobRemoved { job } => {
+                self.transfers.remove(&job);
+                self.log(
+                    Some(job),
+                    TraceEvent::Effect {
+                        what: "job removed from the queue".into(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn notify(
+        &mut self,
+        id: NotificationId,
+        job: JobId,
+        user: UserId,
+        callback: CallbackId,
+        kind: NotifyKind,
+    ) {
+        let method = kind.method();
+        let name = self.names.get(&job).cloned().unwrap_or_default();
+        *self
+            .observed
+            .callbacks
+            .entry((name, method.to_owned()))
+            .or_default() += 1;
+        let outstanding = self.mgr.outstanding_notifications(&user);
+        let Some(mut cb) = self.callbacks.remove(&callback) else {
+            // The object is gone: the call fails like a dead COM server.
+            self.log(
+                Some(job),
+                TraceEvent::Callback {
+                    method: method.into(),
+                    user: user.0.clone(),
+                    result: Hresult::RPC_E_SERVER_UNAVAILABLE.to_string(),
+                    hold: None,
+                    calls: vec![],
+                    outstanding,
+                },
+            );
+            self.schedule(
+                self.now,
+                Event::CallbackReturn {
+                    id,
+                    hr: Hresult::RPC_E_SERVER_UNAVAILABLE,
+                    method,
+                    job,
+                    user,
+                },
+            );
+            return;
+        };
+        let caller = self.caller(&user.0);
+        let error = self.mgr.job(job).and_then(|j| j.get_error().ok().cloned());
+        let mut handle = JobHandle::new(&mut self.mgr, self.now, caller, job);
+        let result = match kind {
+            NotifyKind::JobTransferred => cb.job_transferred(&mut handle),
+            NotifyKind::JobError => match &error {
+                Some(e) => cb.job_error(&mut handle, e),
+                None => CallbackResult::ok(),
+            },
+            NotifyKind::JobModification => cb.job_modification(&mut handle),
+            NotifyKind::FileTransferred(f) => cb.file_transferred(&mut handle, f),
+        };
+        let calls: Vec<String> = handle
+            .calls
+            .iter()
+            .map(|(c, h)| format!("{c} -> {h}"))
+            .collect();
+        self.callbacks.insert(callback, cb);
+        let hold = (!result.hold.is_zero()).then(|| Span(result.hold).to_string());
+        self.log(
+            Some(job),
+            TraceEvent::Callback {
+                method: method.into(),
+                user: user.0.clone(),
+                result: result.hr.to_string(),
+                hold: hold.clone(),
+                calls,
+                outstanding,
+            },
+        );
+        let at = self.now.saturating_add(result.hold);
+        self.schedule(
+            at,
+            Event::CallbackReturn {
+                id,
+                hr: result.hr,
+                method,
+                job,
+                user,
+            },
+        );
+    }
+
+    fn run_command(
+        &mut self,
+        id: NotificationId,
+        job: JobId,
+        user: UserId,
+        program: String,
+        parameters: Option<String>,
+        _kind: NotifyKind,
+    ) {
+        let name = self.names.get(&job).cloned().unwrap_or_default();
+        let spec = self
+            .scenario
+            .programs
+            .get(&program)
+            .cloned()
+            .unwrap_or_default();
+        let run = {
+            let r = self.program_runs.entry(program.clone()).or_default();
+            *r += 1;
+            *r - 1
+        };
+        let command_line = match &parameters {
+            Some(p) => format!("{program} {p}"),
+            None => program.clone(),
+        };
+        if spec.missing {
+            self.log(
+                Some(job),
+                TraceEvent::Command {
+                    command_line,
+                    outcome: "could not start".into(),
+                },
+            );
+            self.schedule(
+                self.now,
+                Event::CommandExit {
+                    id,
+                    outcome: CommandOutcome::FailedToStart(Hresult::E_FILE_NOT_FOUND_WIN32),
+                },
+            );
+            return;
+        }
+        *self.observed.commands.entry(name).or_default() += 1;
+        let code = spec
+            .exit_codes
+            .get(run)
+            .or(spec.exit_codes.last())
+            .copied()
+            .unwrap_or(0);
+        let mut calls = String::new();
+        if let Some(action) = spec.action {
+            let caller = self.caller(&user.0);
+            let mut h = JobHandle::new(&mut self.mgr, self.now, caller, job);
+            apply_action(&mut h, action);
+            calls = h
+                .calls
+                .iter()
+                .map(|(c, h)| format!(" [calls {c} -> {h}]"))
+                .collect();
+        }
+        self.log(
+            Some(job),
+            TraceEvent::Command {
+                command_line,
+                outcome: format!("exit {code}{calls}"),
+            },
+        );
+        let at = self
+            .now
+            .saturating_add(spec.runtime.map_or(Duration::ZERO, |r| r.0));
+        self.schedule(
+            at,
+            Event::CommandExit {
+                id,
+                outcome: CommandOutcome::Exited(code),
+            },
+        );
+    }
+}
+
+fn secs(s: Span) -> u32 {
+    s.0.as_secs().min(u32::MAX as u64) as u32
+}
+
+fn file_label(f: FileRef) -> String {
+    match f {
+        FileRef::File(i) => format!("file {i}"),
+        FileRef::Reply => "reply".to_owned(),
+    }
+}
+
+/// The temporary file BITS keeps beside the destination (`BIT*.tmp`).
+pub(crate) fn temp_name(local: &str) -> String {
+    let (dir, base) = local.rsplit_once(['/', '\\']).unwrap_or(("", local));
+    format!(
+        "{dir}/BIT{:04X}.tmp",
+        base.bytes()
+            .fold(0u16, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
+    )
+}
+
+fn apply_action(h: &mut JobHandle<'_>, a: CallbackAction) {
+    let _ = match a {
+        CallbackAction::None => return,
+        CallbackAction::Resume => h.resume(),
+        CallbackAction::Cancel => h.cancel(),
+        CallbackAction::Complete => h.complete(),
+        CallbackAction::Suspend => h.suspend(),
+    };
+}
+
+/// A callback driven by a scenario's [`CallbackScript`].
+pub struct ScriptedCallback {
+    script: CallbackScript,
+    calls: BTreeMap<&'static str, u32>,
+}
+
+impl ScriptedCallback {
+    /// A callback following `script`.
+    pub fn new(script: CallbackScript) -> Self {
+        ScriptedCallback {
+            script,
+            calls: BTreeMap::new(),
+        }
+    }
+
+    fn call(
+        &mut self,
+        method: &'static str,
+        script: Option<MethodScript>,
+        h: &mut JobHandle<'_>,
+    ) -> CallbackResult {
+        let Some(m) = script else {
+            return CallbackResult::ok();
+        };
+        let n = self.calls.entry(method).or_default();
+        *n += 1;
+        let fails = m.fail_always || *n <= m.fail_times;
+        let hr = if fails {
+            m.failure
+                .as_deref()
+                .and_then(Hresult::parse)
+                .unwrap_or(Hresult::E_FAIL)
+        } else {
+            Hresult::S_OK
+        };
+        if (!fails || m.action_every_time)
+            && let Some(a) = m.action
+        {
+            apply_action(h, a);
+        }
+        CallbackResult {
+            hr,
+            hold: m.hold.map_or(Duration::ZERO, |s| s.0),
+        }
+    }
+}
+
+impl Callback for ScriptedCallback {
+    fn job_transferred(&mut self, job: &mut JobHandle<'_>) -> CallbackResult {
+        let s = self.script.job_transferred.clone();
+        self.call("JobTransferred", s, job)
+    }
+    fn job_error(&mut self, job: &mut JobHandle<'_>, _error: &ErrorInfo) -> CallbackResult {
+        let s = self.script.job_error.clone();
+        self.call("JobError", s, job)
+    }
+    fn job_modification(&mut self, job: &mut JobHandle<'_>) -> CallbackResult {
+        let s = self.script.job_modification.clone();
+        self.call("JobModification", s, job)
+    }
+    fn file_transferred(&mut self, job: &mut JobHandle<'_>, _file: FileRef) -> CallbackResult {
+        let s = self.script.file_transferred.clone();
+        self.call("FileTransferred", s, job)
+    }
+}
