@@ -1647,7 +1647,14 @@ impl Manager {
             && !to.is_active()
             && !matches!(
                 rule,
-                Rule::T15 | Rule::T21 | Rule::T22 | Rule::T26 | Rule::T9 | Rule::T10 | Rule::T31
+                Rule::T15
+                    | Rule::T20
+                    | Rule::T21
+                    | Rule::T22
+                    | Rule::T26
+                    | Rule::T9
+                    | Rule::T10
+                    | Rule::T31
             );
         self.emit_transition(id, rule, from, to, if from != to { code } else { None });
         if stop {

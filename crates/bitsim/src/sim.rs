@@ -178,18 +178,19 @@ impl Simulation {
                 .insert(id, Box::new(ScriptedCallback::new(script)));
         }
         let at = |s: Span| Time::ZERO.saturating_add(s.0);
+        // Faults first: a fault at time zero is in place before the jobs start.
         let mut initial = Vec::new();
-        for (i, j) in sim.scenario.jobs.iter().enumerate() {
-            initial.push((at(j.create_at), Event::CreateJob(i)));
-        }
-        for (i, a) in sim.scenario.actions.iter().enumerate() {
-            initial.push((at(a.at), Event::Action(i)));
-        }
         for (i, f) in sim.scenario.faults.iter().enumerate() {
             initial.push((at(f.at), Event::FaultStart(i)));
             if let Some(u) = f.until {
                 initial.push((at(u), Event::FaultEnd(i)));
             }
+        }
+        for (i, j) in sim.scenario.jobs.iter().enumerate() {
+            initial.push((at(j.create_at), Event::CreateJob(i)));
+        }
+        for (i, a) in sim.scenario.actions.iter().enumerate() {
+            initial.push((at(a.at), Event::Action(i)));
         }
         for (t, e) in initial {
             sim.schedule(t, e);
@@ -351,70 +352,66 @@ impl Simulation {
             return;
         }
         self.ids.insert(spec.name.clone(), id);
-        let mut calls: Vec<(String, std::result::Result<(), Error>)> = Vec::new();
+        self.log(
+            Some(id),
+            TraceEvent::Action {
+                call: format!("CreateJob({:?}, {})", spec.name, spec.r#type),
+                result: Hresult::S_OK.to_string(),
+            },
+        );
+        self.drain();
         for f in &spec.files {
-            calls.push((
-                format!("AddFile({})", f.remote),
-                self.mgr.add_file(now, &caller, id, &f.remote, &f.local),
-            ));
+            let r = self.mgr.add_file(now, &caller, id, &f.remote, &f.local);
+            self.logged_call(id, format!("AddFile({})", f.remote), r);
         }
         if let Some(p) = spec.priority {
-            calls.push((
-                format!("SetPriority({p})"),
-                self.mgr.set_priority(now, &caller, id, p),
-            ));
+            let r = self.mgr.set_priority(now, &caller, id, p);
+            self.logged_call(id, format!("SetPriority({p})"), r);
         }
         if let Some(f) = spec.notify_flags {
-            calls.push((
-                format!("SetNotifyFlags(0x{f:X})"),
-                self.mgr.set_notify_flags(now, &caller, id, f),
-            ));
+            let r = self.mgr.set_notify_flags(now, &caller, id, f);
+            self.logged_call(id, format!("SetNotifyFlags(0x{f:X})"), r);
         }
         if let Some(d) = spec.retry_delay {
-            calls.push((
-                format!("SetMinimumRetryDelay({d})"),
-                self.mgr.set_minimum_retry_delay(now, &caller, id, secs(d)),
-            ));
+            let r = self.mgr.set_minimum_retry_delay(now, &caller, id, secs(d));
+            self.logged_call(id, format!("SetMinimumRetryDelay({})", secs(d)), r);
         }
         if let Some(d) = spec.no_progress_timeout {
-            calls.push((
-                format!("SetNoProgressTimeout({d})"),
-                self.mgr.set_no_progress_timeout(now, &caller, id, secs(d)),
-            ));
+            let r = self.mgr.set_no_progress_timeout(now, &caller, id, secs(d));
+            self.logged_call(id, format!("SetNoProgressTimeout({})", secs(d)), r);
         }
         if let Some(d) = spec.max_download_time {
-            calls.push((
-                format!("SetMaximumDownloadTime({d})"),
-                self.mgr
-                    .set_maximum_download_time(now, &caller, id, secs(d)),
-            ));
+            let r = self
+                .mgr
+                .set_maximum_download_time(now, &caller, id, secs(d));
+            self.logged_call(id, format!("SetMaximumDownloadTime({})", secs(d)), r);
         }
         if let Some(c) = &spec.cmd_line {
-            calls.push((
-                format!("SetNotifyCmdLine({})", c.program),
-                self.mgr.set_notify_cmd_line(
-                    now,
-                    &caller,
-                    id,
-                    Some(&c.program),
-                    c.parameters.as_deref(),
-                ),
-            ));
+            let r = self.mgr.set_notify_cmd_line(
+                now,
+                &caller,
+                id,
+                Some(&c.program),
+                c.parameters.as_deref(),
+            );
+            self.logged_call(id, format!("SetNotifyCmdLine({})", c.program), r);
         }
         if let Some(cb) = &spec.callback {
             let cid = self.callback_names[cb];
-            calls.push((
-                format!("SetNotifyInterface({cb})"),
-                self.mgr.set_notify_interface(now, &caller, id, Some(cid)),
-            ));
+            let r = self.mgr.set_notify_interface(now, &caller, id, Some(cid));
+            self.logged_call(id, format!("SetNotifyInterface({cb})"), r);
         }
         if spec.resume {
-            calls.push(("Resume".into(), self.mgr.resume(now, &caller, id)));
+            let r = self.mgr.resume(now, &caller, id);
+            self.logged_call(id, "Resume".into(), r);
         }
-        for (call, r) in calls {
-            let result = r.map_or_else(|e| e.code.to_string(), |_| Hresult::S_OK.to_string());
-            self.log(Some(id), TraceEvent::Action { call, result });
-        }
+    }
+
+    /// Logs an application call and then what the model did about it.
+    fn logged_call(&mut self, id: JobId, call: String, r: std::result::Result<(), Error>) {
+        let result = r.map_or_else(|e| e.code.to_string(), |_| Hresult::S_OK.to_string());
+        self.log(Some(id), TraceEvent::Action { call, result });
+        self.drain();
     }
 
     fn action(&mut self, i: usize) {

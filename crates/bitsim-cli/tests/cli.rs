@@ -1,0 +1,161 @@
+//! The `bitsim` binary as a user runs it: real processes, real files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bitsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("bitsim runs")
+}
+
+fn scenarios() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sim-scenarios")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const PASSING: &str = r#"
+name = "ok"
+[[servers]]
+host = "h"
+files = { "/f" = "1KB" }
+[[jobs]]
+name = "j"
+owner = "u"
+files = [{ remote = "http://h/f", local = "/d/f" }]
+[[expect]]
+job = "j"
+final_state = "TRANSFERRED"
+"#;
+
+#[test]
+fn run_exits_0_when_expectations_hold_and_prints_the_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ok.toml");
+    std::fs::write(&f, PASSING).unwrap();
+    let out = bitsim(&["run", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("T20  TRANSFERRING -> TRANSFERRED"),
+        "{stdout}"
+    );
+    assert!(text(&out.stderr).contains("PASS ok"));
+}
+
+#[test]
+fn run_exits_1_with_a_clear_diff_when_an_expectation_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(&f, PASSING.replace("\"TRANSFERRED\"", "\"ACKNOWLEDGED\"")).unwrap();
+    let out = bitsim(&["run", f.to_str().unwrap(), "--seed", "9"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("job j: final state"), "{err}");
+    assert!(err.contains("expected: ACKNOWLEDGED"), "{err}");
+    assert!(err.contains("actual:   TRANSFERRED"), "{err}");
+    assert!(err.contains("--seed 9"), "{err}");
+}
+
+#[test]
+fn run_exits_2_on_a_malformed_scenario_naming_file_line_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("broken.toml");
+    std::fs::write(
+        &f,
+        "name = \"x\"\n\n[[jobs]]\nname = \"j\"\nowner = \"u\"\nprioritee = \"high\"\n",
+    )
+    .unwrap();
+    let out = bitsim(&["run", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("broken.toml:6:"), "{err}");
+    assert!(err.contains("prioritee"), "{err}");
+
+    std::fs::write(&f, "name = \"x\"\n[[expect]]\njob = \"nobody\"\n").unwrap();
+    let out = bitsim(&["run", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no job named \"nobody\""));
+
+    let out = bitsim(&["run", dir.path().join("absent.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn json_format_and_trace_file_are_valid_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ok.toml");
+    let t = dir.path().join("trace.json");
+    std::fs::write(&f, PASSING).unwrap();
+    let out = bitsim(&[
+        "run",
+        f.to_str().unwrap(),
+        "--format",
+        "json",
+        "--trace",
+        t.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let w: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&t).unwrap()).expect("trace file is JSON");
+    assert_eq!(v, w);
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"]["rule"] == "T20")
+    );
+}
+
+#[test]
+fn check_runs_the_library_and_prints_a_summary() {
+    let out = bitsim(&["check", scenarios().to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("scenario"), "{stdout}");
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+}
+
+#[test]
+fn check_fails_when_one_scenario_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.toml"), PASSING).unwrap();
+    std::fs::write(
+        dir.path().join("b.toml"),
+        PASSING.replace("\"TRANSFERRED\"", "\"ERROR\""),
+    )
+    .unwrap();
+    let out = bitsim(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("1 passed, 1 failed"));
+}
+
+#[test]
+fn explain_narrates_rules_and_their_sources() {
+    let f = scenarios().join("01-joberror-returns-s-ok.toml");
+    let out = bitsim(&["explain", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("goes from CONNECTING to ERROR because: unrecoverable error"),
+        "{s}"
+    );
+    assert!(s.contains("rule T22"), "{s}");
+    assert!(s.contains("https://learn.microsoft.com/en-us/windows/win32/api/bits/nf-bits-ibackgroundcopycallback-joberror"), "{s}");
+}
+
+#[test]
+fn diagram_is_generated_from_the_table() {
+    let out = bitsim(&["diagram"]);
+    let s = text(&out.stdout);
+    assert!(s.starts_with("stateDiagram-v2"), "{s}");
+    assert!(s.contains("TRANSIENT_ERROR --> ERROR: T24, T25"), "{s}");
+    let out = bitsim(&["diagram", "--format", "dot"]);
+    assert!(text(&out.stdout).contains("digraph bits_job"));
+}
