@@ -162,33 +162,51 @@ pub(crate) fn check_expectations<K: Ord>(
                 fail("command-line runs", n.to_string(), got.to_string());
             }
         }
-        let last_error = trace
-            .iter()
-            .rev()
-            .filter(|t| t.job.as_deref() == e.job.as_deref())
-            .find_map(|t| match &t.event {
-                TraceEvent::Transition { code: Some(c), .. } => Some(c.clone()),
-                _ => None,
-            });
+        let last_error = obs.last_error.get(&name);
         if let Some(want) = e.error_code.as_deref().and_then(Hresult::parse) {
-            let got = last_error.clone().unwrap_or_else(|| "no error".into());
-            if !got.starts_with(&*want.name().unwrap_or_default()) && got != want.to_string() {
-                fail("error code", want.to_string(), got);
+            match last_error {
+                Some((got, _)) if *got == want => {}
+                _ => fail(
+                    "last error code",
+                    want.to_string(),
+                    last_error.map_or("no error".into(), |(c, _)| c.to_string()),
+                ),
             }
         }
-        if let (Some(want), Some(j)) = (
-            e.error_context
-                .as_deref()
-                .and_then(|c| parse_context(c).ok()),
-            job,
-        ) {
-            let got = j
-                .error
-                .as_ref()
-                .map(|er| er.context.to_string())
-                .unwrap_or_else(|| "no error".into());
-            if got != want.to_string() {
-                fail("error context", want.to_string(), got);
+        if let Some(want) = e
+            .error_context
+            .as_deref()
+            .and_then(|c| parse_context(c).ok())
+        {
+            match last_error {
+                Some((_, got)) if *got == want => {}
+                _ => fail(
+                    "last error context",
+                    want.to_string(),
+                    last_error.map_or("no error".into(), |(_, c)| c.to_string()),
+                ),
+            }
+        }
+        for (t, want) in &e.state_at {
+            let (Ok(at), Ok(want)) = (crate::units::Span::parse(t), parse_state(want)) else {
+                continue;
+            };
+            let at = bitsim_model::Time::ZERO.saturating_add(at.0);
+            let mut state = None;
+            for entry in trace
+                .iter()
+                .filter(|x| x.job.as_deref() == e.job.as_deref() && x.at <= at)
+            {
+                if let TraceEvent::Transition { to, .. } = &entry.event {
+                    state = Some(*to);
+                }
+            }
+            if state != Some(want) {
+                fail(
+                    &format!("state at {t}"),
+                    want.to_string(),
+                    state.map_or("not created yet".into(), |s| s.to_string()),
+                );
             }
         }
         if let (Some(n), Some(j)) = (e.error_count, job)

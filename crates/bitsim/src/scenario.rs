@@ -387,6 +387,9 @@ pub struct Expectation {
     /// States the job visited, in this order (other states may come between).
     #[serde(default)]
     pub states: Vec<String>,
+    /// The job's state at given times: `{ "13d" = "TRANSIENT_ERROR", "14d1s" = "ERROR" }`.
+    #[serde(default)]
+    pub state_at: BTreeMap<String, String>,
     /// States the job must never enter.
     #[serde(default)]
     pub never: Vec<String>,
@@ -563,8 +566,11 @@ impl Scenario {
             {
                 return Err(format!("expect: no job named {j:?}"));
             }
-            for s in e.states.iter().chain(&e.never) {
+            for s in e.states.iter().chain(&e.never).chain(e.state_at.values()) {
                 parse_state(s)?;
+            }
+            for t in e.state_at.keys() {
+                Span::parse(t).map_err(|m| format!("expect.state_at: {m}"))?;
             }
             if let Some(c) = &e.error_context {
                 parse_context(c)?;

@@ -102,6 +102,8 @@ pub struct Observed {
     pub temps_deleted: BTreeMap<String, u32>,
     /// Reply BytesTotal at the moment the job entered ERROR (`None` = unknown).
     pub reply_total_at_error: BTreeMap<String, Option<u64>>,
+    /// The last error each job recorded: code and context.
+    pub last_error: BTreeMap<String, (Hresult, ErrorContext)>,
     /// Order in which jobs first reached TRANSFERRING.
     pub first_transfer: Vec<String>,
     /// Action results that differed from `expect_hr`.
@@ -121,7 +123,8 @@ pub struct Simulation {
     ids: BTreeMap<String, JobId>,
     callbacks: BTreeMap<CallbackId, Box<dyn Callback>>,
     callback_names: BTreeMap<String, CallbackId>,
-    program_runs: BTreeMap<String, usize>,
+    program_runs: BTreeMap<(JobId, String), usize>,
+    app_refused: BTreeSet<JobId>,
     transfers: BTreeMap<JobId, Transfer>,
     generation: u64,
     fault_hits: Vec<u32>,
@@ -155,6 +158,7 @@ impl Simulation {
             callbacks: BTreeMap::new(),
             callback_names: BTreeMap::new(),
             program_runs: BTreeMap::new(),
+            app_refused: BTreeSet::new(),
             transfers: BTreeMap::new(),
             generation: 0,
             modified: BTreeSet::new(),
@@ -530,8 +534,11 @@ impl Simulation {
                 format!("{u} logs off")
             }
             FaultKind::ServiceRestart => {
+                let what =
+                    "BITS service restarts (queue reloaded from its persisted state)".to_owned();
+                self.log(None, TraceEvent::Fault { what });
                 self.service_restart();
-                "BITS service restarts (queue reloaded from its persisted state)".to_owned()
+                return;
             }
             FaultKind::ConnectionReset => {
                 let victims: Vec<JobId> = self
@@ -593,6 +600,7 @@ impl Simulation {
         self.transfers.clear();
         self.generation += 1;
         self.mgr.handle_service_restart(self.now);
+        self.drain();
         let now = self.now;
         let jobs: Vec<(JobId, String)> = self.ids.iter().map(|(n, id)| (*id, n.clone())).collect();
         for (id, name) in jobs {
@@ -869,14 +877,8 @@ impl Simulation {
             );
         }
         if t.file == FileRef::Reply {
-            if self.fault_hits(FaultKind::ReplyFailure, &url).is_some() {
-                let status = self
-                    .scenario
-                    .faults
-                    .iter()
-                    .find(|f| f.kind == FaultKind::ReplyFailure)
-                    .and_then(|f| f.status)
-                    .unwrap_or(500);
+            if let Some(f) = self.fault_hits(FaultKind::ReplyFailure, &url) {
+                let status = f.status.unwrap_or(500);
                 return self.fail_transfer(job, Hresult::http(status), ErrorContext::RemoteFile);
             }
         } else if !upload
@@ -945,12 +947,24 @@ impl Simulation {
             return;
         }
         let Some(url) = self.url_of(job) else { return };
-        if let Some(f) = self.fault_hits(FaultKind::ServerAppFailure, &url) {
-            return self.fail_transfer(
-                job,
-                Hresult::http(f.status.unwrap_or(500)),
-                ErrorContext::RemoteApplication,
+        if self.app_refused.contains(&job) {
+            // A 403 from the server application is the only status after
+            // which BITS does not post the upload to it again [SRVAPPERR]
+            // (decision A27): the job fails the same way without a new post.
+            self.log(
+                Some(job),
+                TraceEvent::Effect {
+                    what: "upload not posted again: the server application answered 403".into(),
+                },
             );
+            return self.fail_transfer(job, Hresult::http(403), ErrorContext::RemoteApplication);
+        }
+        if let Some(f) = self.fault_hits(FaultKind::ServerAppFailure, &url) {
+            let status = f.status.unwrap_or(500);
+            if status == 403 {
+                self.app_refused.insert(job);
+            }
+            return self.fail_transfer(job, Hresult::http(status), ErrorContext::RemoteApplication);
         }
         let size = self.server_for(&url).map_or(0, |(s, _)| s.reply_size.0);
         self.mgr.handle_connected(self.now, job);
@@ -1004,6 +1018,13 @@ impl Simulation {
                     }
                     if to == JobState::Error && from != to {
                         self.reply_total_snapshot(job);
+                    }
+                    if let (Some(c), Some(e)) =
+                        (code, self.mgr.job(job).and_then(|j| j.error.as_ref()))
+                    {
+                        self.observed
+                            .last_error
+                            .insert(name.clone(), (c, e.context));
                     }
                 }
                 if (to.is_final() || !to.is_active()) && from.is_active() && !to.is_active() {
@@ -1220,7 +1241,7 @@ impl Simulation {
             .cloned()
             .unwrap_or_default();
         let run = {
-            let r = self.program_runs.entry(program.clone()).or_default();
+            let r = self.program_runs.entry((job, program.clone())).or_default();
             *r += 1;
             *r - 1
         };
@@ -1317,7 +1338,7 @@ fn apply_action(h: &mut JobHandle<'_>, a: CallbackAction) {
 /// A callback driven by a scenario's [`CallbackScript`].
 pub struct ScriptedCallback {
     script: CallbackScript,
-    calls: BTreeMap<&'static str, u32>,
+    calls: BTreeMap<(JobId, &'static str), u32>,
 }
 
 impl ScriptedCallback {
@@ -1338,7 +1359,8 @@ impl ScriptedCallback {
         let Some(m) = script else {
             return CallbackResult::ok();
         };
-        let n = self.calls.entry(method).or_default();
+        // Counts are per job: one script can serve many jobs.
+        let n = self.calls.entry((h.id(), method)).or_default();
         *n += 1;
         let fails = m.fail_always || *n <= m.fail_times;
         let hr = if fails {

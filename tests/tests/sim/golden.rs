@@ -28,7 +28,7 @@ fn every_scenario_passes_and_matches_its_golden_trace() {
             .to_string_lossy()
             .into_owned();
         insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false, description => report.scenario.clone() }, {
-            insta::assert_snapshot!(name, report.trace.to_text());
+            insta::assert_snapshot!(name, reviewable(&report.trace.to_text()));
         });
     }
     assert!(
@@ -36,4 +36,19 @@ fn every_scenario_passes_and_matches_its_golden_trace() {
         "scenarios failed:\n{}",
         failures.join("\n")
     );
+}
+
+/// Long traces (a 14-day retry loop is thousands of lines) keep their first
+/// 200 and last 60 lines, so every golden file can be read in full; the
+/// scenario's expectations pin the counts in between.
+fn reviewable(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= 300 {
+        return text.to_owned();
+    }
+    let mut out = lines[..200].join("\n");
+    out.push_str(&format!("\n... {} lines omitted ...\n", lines.len() - 260));
+    out.push_str(&lines[lines.len() - 60..].join("\n"));
+    out.push('\n');
+    out
 }

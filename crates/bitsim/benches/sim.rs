@@ -1,0 +1,72 @@
+//! Simulator throughput: 10,000 jobs across 200 users through 90 virtual
+//! days with faults (probabilistic 503s and connection resets, a network
+//! outage, a service restart).
+//!
+//! `cargo bench -p bitsim --bench sim`
+
+use bitsim::{Scenario, Simulation};
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::fmt::Write as _;
+
+/// The benchmark scenario: `jobs` download jobs spread over `users` users.
+pub fn big_scenario(jobs: usize, users: usize) -> Scenario {
+    let mut s = String::from(
+        r#"name = "10k jobs"
+duration = "90d"
+[[servers]]
+host = "cdn.example.com"
+bandwidth = "10MB"
+latency = "20ms"
+files = { "/small.bin" = "200KB", "/medium.bin" = "2MB" }
+[callbacks.app]
+job_transferred = { action = "complete" }
+job_error = { action = "cancel" }
+[[faults]]
+kind = "http_status"
+status = 503
+probability = 0.05
+[[faults]]
+kind = "http_status"
+status = 404
+probability = 0.01
+[[faults]]
+kind = "connection_reset"
+probability = 0.02
+[[faults]]
+kind = "network_down"
+at = "2h"
+until = "3h"
+[[faults]]
+kind = "service_restart"
+at = "1d"
+"#,
+    );
+    for i in 0..jobs {
+        let file = if i % 10 == 0 { "medium" } else { "small" };
+        let prio = ["foreground", "high", "normal", "normal", "low"][i % 5];
+        let _ = write!(
+            s,
+            "[[jobs]]\nname = \"j{i}\"\nowner = \"user{}\"\npriority = \"{prio}\"\nretry_delay = \"60s\"\ncallback = \"app\"\ncreate_at = \"{}s\"\nfiles = [{{ remote = \"http://cdn.example.com/{file}.bin\", local = \"/d/{i}\" }}]\n",
+            i % users,
+            (i / 100) * 60,
+        );
+    }
+    Scenario::parse(&s, "bench").expect("the benchmark scenario is valid")
+}
+
+fn bench(c: &mut Criterion) {
+    let scenario = big_scenario(10_000, 200);
+    let mut g = c.benchmark_group("simulate");
+    g.sample_size(10);
+    g.bench_function("10k_jobs_200_users_90_days", |b| {
+        b.iter(|| {
+            let r = Simulation::new(scenario.clone(), 1).run();
+            assert!(r.events > 10_000);
+            r.events
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

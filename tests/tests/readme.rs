@@ -1,0 +1,30 @@
+//! The README stays true: its diagram is the generated one.
+
+#[test]
+fn readme_diagram_is_the_generated_one() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme
+        .find("<!-- diagram:start -->\n```mermaid\n")
+        .expect("diagram start marker")
+        + "<!-- diagram:start -->\n```mermaid\n".len();
+    let end = readme[start..]
+        .find("```\n<!-- diagram:end -->")
+        .expect("diagram end marker")
+        + start;
+    assert_eq!(
+        &readme[start..end],
+        bitsim::diagram::mermaid(),
+        "run `bitsim diagram` and paste it into the README"
+    );
+}
+
+#[test]
+fn readme_names_the_two_setup_commands_that_ci_runs() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/run")).unwrap();
+    assert!(readme.contains("cargo run --release -- check sim-scenarios"));
+    assert!(readme.contains("cargo test --workspace"));
+    assert!(ci.contains("cargo test --workspace"));
+}
