@@ -27,6 +27,9 @@ enum Command {
     Explain(sim_cmd::ExplainArgs),
     /// Print the job state diagram generated from the model's transition table.
     Diagram(sim_cmd::DiagramArgs),
+    /// Randomise faults and timings around a scenario and check its
+    /// expectations and the BITS invariants; shrink any failure.
+    Fuzz(sim_cmd::FuzzArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Command::Check(args) => sim_cmd::check(args),
         Command::Explain(args) => sim_cmd::explain(args),
         Command::Diagram(args) => sim_cmd::diagram(args),
+        Command::Fuzz(args) => sim_cmd::fuzz(args),
     };
     std::process::exit(code)
 }

@@ -244,3 +244,128 @@ pub fn diagram(args: DiagramArgs) -> i32 {
     }
     0
 }
+
+/// `bitsim fuzz`.
+#[derive(Debug, clap::Args)]
+pub struct FuzzArgs {
+    /// The scenario to fuzz around (its jobs, servers and callback scripts).
+    scenario: PathBuf,
+    /// Number of cases.
+    #[arg(long, default_value_t = 1000)]
+    cases: u32,
+    /// Campaign seed: the same seed generates the same cases.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run one case per seed in A..B (for splitting a campaign over a CI
+    /// matrix or several machines); overrides --cases and --seed.
+    #[arg(long, value_name = "A..B", value_parser = parse_range)]
+    seed_range: Option<std::ops::Range<u64>>,
+    /// Where to write the minimal failing scenario (default: SCENARIO.min.toml
+    /// beside the scenario).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Check only the BITS invariants, not the scenario's `expect` blocks.
+    #[arg(long)]
+    no_expect: bool,
+    /// At most this many random faults per case.
+    #[arg(long, default_value_t = 6)]
+    max_faults: usize,
+}
+
+fn parse_range(s: &str) -> Result<std::ops::Range<u64>, String> {
+    let (a, b) = s.split_once("..").ok_or("expected A..B")?;
+    let a: u64 = a.trim().parse().map_err(|_| format!("bad start {a:?}"))?;
+    let b: u64 = b.trim().parse().map_err(|_| format!("bad end {b:?}"))?;
+    if a >= b {
+        return Err(format!("empty range {a}..{b}"));
+    }
+    Ok(a..b)
+}
+
+/// Runs `bitsim fuzz`; returns the exit code.
+pub fn fuzz(args: FuzzArgs) -> i32 {
+    use bitsim::fuzz::{AroundOptions, Campaign, around};
+    let base = match load(&args.scenario) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let opts = AroundOptions {
+        max_faults: args.max_faults,
+        keep_expectations: !args.no_expect,
+        ..AroundOptions::default()
+    };
+    let total = args
+        .seed_range
+        .as_ref()
+        .map_or(u64::from(args.cases), |r| r.end - r.start);
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let started = std::time::Instant::now();
+    let tick = {
+        let bar = bar.clone();
+        move || bar.inc(1)
+    };
+    let campaign = |cases: u32, seed: u64| {
+        Campaign::new(around(base.clone(), opts.clone()))
+            .cases(cases)
+            .seed(seed)
+            .on_case(tick.clone())
+            .run()
+    };
+    let mut cases = 0;
+    let mut failure = None;
+    match &args.seed_range {
+        None => {
+            let o = campaign(args.cases, args.seed);
+            cases += o.cases;
+            failure = o.failure;
+        }
+        Some(r) => {
+            for seed in r.clone() {
+                let o = campaign(1, seed);
+                cases += o.cases;
+                if o.failure.is_some() {
+                    failure = o.failure;
+                    break;
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    let rate = cases as f64 / elapsed.as_secs_f64().max(1e-9);
+    match failure {
+        None => {
+            println!("{cases} cases passed in {elapsed:.2?} ({rate:.0} cases/s)");
+            0
+        }
+        Some(f) => {
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| args.scenario.with_extension("min.toml"));
+            let text = format!(
+                "# Minimal failing case found by `bitsim fuzz` (seed {}).\n# {}\n{}",
+                f.case.seed,
+                f.message.replace('\n', "\n# "),
+                f.case.to_toml()
+            );
+            if let Err(e) = std::fs::write(&out, text) {
+                eprintln!("error: cannot write {}: {e}", out.display());
+                return 2;
+            }
+            println!("FAIL after {cases} cases in {elapsed:.2?} ({rate:.0} cases/s)");
+            println!("{}", f.message);
+            println!("minimal failing scenario written to {}", out.display());
+            println!(
+                "replay: bitsim run {} --seed {}",
+                out.display(),
+                f.case.seed
+            );
+            1
+        }
+    }
+}

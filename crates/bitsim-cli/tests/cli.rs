@@ -21,6 +21,7 @@ fn text(b: &[u8]) -> String {
 
 const PASSING: &str = r#"
 name = "ok"
+duration = "1d"
 [[servers]]
 host = "h"
 files = { "/f" = "1KB" }
@@ -158,4 +159,82 @@ fn diagram_is_generated_from_the_table() {
     assert!(s.contains("TRANSIENT_ERROR --> ERROR: T24, T25"), "{s}");
     let out = bitsim(&["diagram", "--format", "dot"]);
     assert!(text(&out.stdout).contains("digraph bits_job"));
+}
+
+const FUZZ_BASE: &str = r#"
+name = "nightly"
+[[servers]]
+host = "cdn.example.com"
+files = { "/a.bin" = "1MB" }
+[callbacks.app]
+job_transferred = { action = "complete" }
+job_error = { action = "cancel" }
+reregister_after_restart = true
+[[jobs]]
+name = "nightly"
+owner = "alice"
+files = [{ remote = "http://cdn.example.com/a.bin", local = "/d/a.bin" }]
+callback = "app"
+"#;
+
+#[test]
+fn fuzz_passes_a_sound_scenario_and_reports_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ok.toml");
+    std::fs::write(&f, FUZZ_BASE).unwrap();
+    let out = bitsim(&["fuzz", f.to_str().unwrap(), "--cases", "200", "--seed", "3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("200 cases passed") && s.contains("cases/s"),
+        "{s}"
+    );
+    let out = bitsim(&["fuzz", f.to_str().unwrap(), "--seed-range", "10..30"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("20 cases passed"));
+}
+
+#[test]
+fn fuzz_writes_the_minimal_failure_and_the_replay_command_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("strict.toml");
+    std::fs::write(
+        &f,
+        format!("{FUZZ_BASE}[[expect]]\njob = \"nightly\"\nfinal_state = \"ACKNOWLEDGED\"\n"),
+    )
+    .unwrap();
+    let min = dir.path().join("min.toml");
+    let out = bitsim(&[
+        "fuzz",
+        f.to_str().unwrap(),
+        "--cases",
+        "500",
+        "--out",
+        min.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let s = text(&out.stdout);
+    let replay = s
+        .lines()
+        .find(|l| l.starts_with("replay: bitsim run "))
+        .expect("a replay line");
+    let args: Vec<&str> = replay
+        .trim_start_matches("replay: bitsim ")
+        .split_whitespace()
+        .collect();
+    let again = bitsim(&args);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "the replay fails the same way"
+    );
+    assert!(text(&again.stderr).contains("expected: ACKNOWLEDGED"));
+    let minimal = std::fs::read_to_string(&min).unwrap();
+    assert_eq!(minimal.matches("[[faults]]").count(), 1, "{minimal}");
 }

@@ -46,6 +46,7 @@ pub mod callback;
 pub mod diagram;
 pub mod expect;
 pub mod explain;
+pub mod fuzz;
 pub mod scenario;
 pub mod sim;
 pub mod trace;

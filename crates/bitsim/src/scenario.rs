@@ -16,10 +16,10 @@ pub struct Scenario {
     /// Short name.
     pub name: String,
     /// What behaviour it shows, in words.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// The documentation page(s) the behaviour comes from.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
     /// Default seed (the CLI's `--seed` overrides it).
     #[serde(default)]
@@ -28,31 +28,31 @@ pub struct Scenario {
     #[serde(default = "default_duration")]
     pub duration: Span,
     /// Group policy and model tunables.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default_policy")]
     pub policy: Policy,
     /// Users (created on first mention if not listed).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<UserSpec>,
     /// Servers and the files they hold.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<ServerSpec>,
     /// Callback scripts, by name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub callbacks: BTreeMap<String, CallbackScript>,
     /// Notification command lines' behaviour, by program.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub programs: BTreeMap<String, ProgramSpec>,
     /// Jobs to create at time zero (or `create_at`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobSpec>,
     /// Faults, at set times or with probabilities.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
     /// Scripted user actions at set times.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<ActionSpec>,
     /// What must hold at the end.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<Expectation>,
 }
 
@@ -67,7 +67,7 @@ pub struct UserSpec {
     /// Account name.
     pub name: String,
     /// Administrator (exempt from limits, sees all jobs).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub admin: bool,
     /// Logged on at the start (default true).
     #[serde(default = "yes")]
@@ -76,6 +76,30 @@ pub struct UserSpec {
 
 fn yes() -> bool {
     true
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_zero_span(s: &Span) -> bool {
+    s.0.is_zero()
+}
+
+fn is_zero_size(s: &Size) -> bool {
+    s.0 == 0
+}
+
+fn is_default_policy(p: &Policy) -> bool {
+    *p == Policy::default()
 }
 
 /// A simulated HTTP server.
@@ -91,13 +115,13 @@ pub struct ServerSpec {
     #[serde(default = "default_latency")]
     pub latency: Span,
     /// Files served, by path.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, Size>,
     /// Server application for upload-reply: size of the reply it sends (default 0).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero_size")]
     pub reply_size: Size,
     /// Time the server application takes to process an upload.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero_span")]
     pub app_delay: Span,
 }
 
@@ -113,22 +137,22 @@ fn default_latency() -> Span {
 #[serde(deny_unknown_fields)]
 pub struct MethodScript {
     /// Return a failure this many times first (then S_OK).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub fail_times: u32,
     /// Always fail (never return S_OK).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub fail_always: bool,
     /// The failure HRESULT (default E_FAIL).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
     /// Hold the call for this long before returning.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<Span>,
     /// Job method to call from inside the callback when it succeeds.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<CallbackAction>,
     /// Call the action on every invocation, not only the successful one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub action_every_time: bool,
 }
 
@@ -153,19 +177,19 @@ pub enum CallbackAction {
 #[serde(deny_unknown_fields)]
 pub struct CallbackScript {
     /// `JobTransferred`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_transferred: Option<MethodScript>,
     /// `JobError`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_error: Option<MethodScript>,
     /// `JobModification`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_modification: Option<MethodScript>,
     /// `FileTransferred`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_transferred: Option<MethodScript>,
     /// Register again after a service restart (like an app that re-registers on start-up).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub reregister_after_restart: bool,
 }
 
@@ -174,16 +198,16 @@ pub struct CallbackScript {
 #[serde(deny_unknown_fields)]
 pub struct ProgramSpec {
     /// Exit codes of successive runs; the last repeats (default `[0]`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exit_codes: Vec<i32>,
     /// The program cannot be started.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub missing: bool,
     /// How long it runs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<Span>,
     /// What it does to the job when it runs (e.g. `complete`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<CallbackAction>,
 }
 
@@ -196,7 +220,7 @@ pub struct FileSpec {
     /// Local path.
     pub local: String,
     /// Upload jobs: the local file's size.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<Size>,
 }
 
@@ -207,7 +231,7 @@ pub struct CmdLineSpec {
     /// Program.
     pub program: String,
     /// Parameters.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<String>,
 }
 
@@ -223,34 +247,38 @@ pub struct JobSpec {
     #[serde(default = "default_type", with = "job_type_serde")]
     pub r#type: JobType,
     /// foreground, high, normal or low.
-    #[serde(default, with = "opt_priority_serde")]
+    #[serde(
+        default,
+        with = "opt_priority_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub priority: Option<JobPriority>,
     /// Files.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileSpec>,
     /// Notify flags (default 0x3).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_flags: Option<u32>,
     /// Callback script to register.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback: Option<String>,
     /// Command line to set.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cmd_line: Option<CmdLineSpec>,
     /// SetMinimumRetryDelay, seconds or a duration.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_delay: Option<Span>,
     /// SetNoProgressTimeout.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_progress_timeout: Option<Span>,
     /// SetMaximumDownloadTime.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_download_time: Option<Span>,
     /// Create at this time (default 0).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero_span")]
     pub create_at: Span,
     /// Resume right after creation (default true).
-    #[serde(default = "yes")]
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub resume: bool,
 }
 
@@ -266,24 +294,24 @@ pub struct FaultSpec {
     #[serde(default)]
     pub at: Span,
     /// When it stops applying (default: never, or after `count` hits).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<Span>,
     /// What happens.
     pub kind: FaultKind,
     /// Which URLs it affects: a substring of the URL (default all).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// HTTP status for `http_status` / `server_app_failure` / `reply_failure`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Stop after this many hits.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
     /// Apply to each attempt with this probability (default 1).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
     /// User for logoff/logon.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
 }
 
@@ -326,21 +354,21 @@ pub struct ActionSpec {
     /// When.
     pub at: Span,
     /// Who calls (default: the job's owner).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Which job.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
     /// What.
     pub r#do: UserAction,
     /// Argument: priority name, seconds, flags, URL, ...
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<toml::Value>,
     /// Second argument (AddFile's local path).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<String>,
     /// The HRESULT the call must return (checked; a mismatch fails the run).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_hr: Option<String>,
 }
 
@@ -379,67 +407,71 @@ pub enum UserAction {
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
     /// Which job (absent: the whole run).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
     /// The job's final state.
-    #[serde(default, with = "opt_state_serde")]
+    #[serde(
+        default,
+        with = "opt_state_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub final_state: Option<JobState>,
     /// States the job visited, in this order (other states may come between).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub states: Vec<String>,
     /// The job's state at given times: `{ "13d" = "TRANSIENT_ERROR", "14d1s" = "ERROR" }`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub state_at: BTreeMap<String, String>,
     /// States the job must never enter.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub never: Vec<String>,
     /// Rules (T-rows) that must have fired for the job.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<String>,
     /// Rules that must not have fired.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules_not: Vec<String>,
     /// Callback method → exact number of calls (`JobError = 2`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub callbacks: BTreeMap<String, u32>,
     /// Number of command-line runs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commands_run: Option<u32>,
     /// Last error's context (e.g. `REMOTE_FILE`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_context: Option<String>,
     /// Last error's HRESULT (name or hex).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
     /// Final error count.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_count: Option<u32>,
     /// Reply progress BytesTotal was BG_SIZE_UNKNOWN when the job entered ERROR.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_started: Option<bool>,
     /// Local paths that must exist at the end.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files_present: Vec<String>,
     /// Local paths that must not exist at the end (temp or final).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files_absent: Vec<String>,
     /// Temporary files that must have been deleted.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temp_deleted: Option<bool>,
     /// Server-side uploaded files that must exist at the end.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server_files_present: Vec<String>,
     /// The job reached its final state no earlier than this.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_after: Option<Span>,
     /// ... and no later than this.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_before: Option<Span>,
     /// The most notifications a user had outstanding at once (`alice = 4`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub max_outstanding: BTreeMap<String, u32>,
     /// The order in which jobs first reached TRANSFERRING (whole-run check).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub first_transfer_order: Vec<String>,
 }
 
@@ -680,5 +712,45 @@ mod opt_state_serde {
         super::parse_state(&s)
             .map(Some)
             .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_library_scenario_round_trips_through_toml() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sim-scenarios");
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let s = Scenario::load(&p).unwrap();
+                let text = toml::to_string(&s).unwrap();
+                let back = Scenario::parse(&text, "round-trip")
+                    .unwrap_or_else(|e| panic!("{}: {e}\n{text}", p.display()));
+                assert_eq!(s, back, "{}", p.display());
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_problem() {
+        let e = Scenario::parse(
+            "name = \"x\"\n[[jobs]]\nname = \"j\"\nowner = \"u\"\ntype = \"sideways\"\n",
+            "f.toml",
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("f.toml:5:"), "{msg}");
+        assert!(msg.contains("unknown job type"), "{msg}");
+        let e = Scenario::parse(
+            "name = \"x\"\n[[faults]]\nkind = \"http_status\"\n",
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("needs a status"), "{e}");
+        let e = Scenario::parse("name = \"x\"\nduration = \"3 weeks\"\n", "f.toml").unwrap_err();
+        assert!(e.to_string().contains("bad duration"), "{e}");
     }
 }

@@ -76,6 +76,10 @@ pub struct Report {
     pub end: Time,
     /// Events processed.
     pub events: u64,
+    /// The service at the end of the run (every job, including finished ones).
+    pub manager: Manager,
+    /// Job names by id.
+    pub names: BTreeMap<JobId, String>,
 }
 
 impl Report {
@@ -298,6 +302,8 @@ impl Simulation {
             failures,
             end: self.now,
             events: self.events,
+            manager: self.mgr,
+            names: self.names,
         }
     }
 
