@@ -1,0 +1,2 @@
+//! Upload benchmarks (placeholder).
+fn main() {}
