@@ -77,6 +77,16 @@ pub fn file_body(path: PathBuf, start: u64, len: u64, opts: StreamOpts) -> ResBo
                 if let Some(limit) = opts.drop_after_bytes {
                     let left = limit.saturating_sub(sent);
                     if left == 0 {
+                        // Let hyper take and flush the last chunk first: if the
+                        // error were already queued it would drop the buffered
+                        // bytes together with the connection.
+                        while tx.capacity() < tx.max_capacity() {
+                            if tx.is_closed() {
+                                return Ok(());
+                            }
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                         return Err(std::io::Error::other("fault: connection dropped mid-body"));
                     }
                     want = want.min(usize::try_from(left).unwrap_or(want));
