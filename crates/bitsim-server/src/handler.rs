@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -402,7 +402,7 @@ async fn fragment(
         }
         st.rec.received = range.end + 1;
         st.rec.last_activity_unix_ms = now_unix_ms();
-        if let Err(e) = persist(ctx, &st.rec).await {
+        if let Err(e) = persist_progress(ctx, &sess.key, &mut st).await {
             return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id)));
         }
         if first_fragment {
@@ -450,6 +450,31 @@ async fn complete_if_done(
             Err(r)
         }
     }
+}
+
+/// Records the session's progress in its `.off` slots (in place, no rename).
+async fn persist_progress(ctx: &Arc<Ctx>, key: &str, st: &mut SessionState) -> std::io::Result<()> {
+    let f = match &st.progress {
+        Some(f) => f.clone(),
+        None => {
+            let path = ctx.sessions.progress_path(key);
+            let f = blocking(move || {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(path)
+            })
+            .await?;
+            let f = Arc::new(f);
+            st.progress = Some(f.clone());
+            f
+        }
+    };
+    st.seq += 1;
+    let (seq, rec, fsync) = (st.seq, st.rec.clone(), ctx.cfg.fsync);
+    blocking(move || crate::session::write_progress(&f, seq, &rec, fsync)).await
 }
 
 async fn persist(ctx: &Arc<Ctx>, rec: &SessionRecord) -> std::io::Result<()> {
@@ -502,19 +527,77 @@ fn write_at(f: &File, buf: &[u8], off: u64) -> std::io::Result<()> {
     }
 }
 
+/// Writes batches of body frames at increasing offsets with at most one
+/// batch in flight on the blocking pool, so reading the network and
+/// writing the disk overlap. Frames are written as received (no copy).
+struct Writer {
+    file: Arc<File>,
+    offset: u64,
+    inflight: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Writer {
+    async fn wait(&mut self) -> std::io::Result<()> {
+        match self.inflight.take() {
+            Some(h) => h.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+
+    async fn push(&mut self, batch: Vec<Bytes>) -> std::io::Result<()> {
+        self.wait().await?;
+        let len: u64 = batch.iter().map(|b| b.len() as u64).sum();
+        if len == 0 {
+            return Ok(());
+        }
+        let (f, mut off) = (self.file.clone(), self.offset);
+        self.offset += len;
+        self.inflight = Some(tokio::task::spawn_blocking(move || {
+            for b in &batch {
+                write_at(&f, b, off)?;
+                off += b.len() as u64;
+            }
+            Ok(())
+        }));
+        Ok(())
+    }
+}
+
 /// Streams a fragment body to the data file with positional writes in
 /// batches of [`WRITE_BATCH`] bytes: memory stays flat in the upload size.
+/// Every exit path waits for the in-flight write, so no stale write can
+/// land after the session lock is released.
 async fn stream_to_file(
     ctx: &Arc<Ctx>,
-    mut body: Incoming,
+    body: Incoming,
     file: Arc<File>,
+    skip: u64,
+    offset: u64,
+    expect_len: u64,
+    fx: &Effects,
+) -> Result<(), StreamError> {
+    let mut w = Writer {
+        file,
+        offset,
+        inflight: None,
+    };
+    let r = stream_batches(ctx, body, &mut w, skip, expect_len, fx).await;
+    let done = w.wait().await;
+    r?;
+    done.map_err(StreamError::Io)
+}
+
+async fn stream_batches(
+    ctx: &Arc<Ctx>,
+    mut body: Incoming,
+    w: &mut Writer,
     mut skip: u64,
-    mut offset: u64,
     expect_len: u64,
     fx: &Effects,
 ) -> Result<(), StreamError> {
     let idle = Duration::from_secs(ctx.cfg.body_idle_timeout_secs.max(1));
-    let mut buf = BytesMut::with_capacity(WRITE_BATCH);
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batch_len = 0usize;
     let mut seen: u64 = 0;
     loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
@@ -531,11 +614,8 @@ async fn stream_to_file(
             if (data.len() as u64) >= left {
                 data.truncate(usize::try_from(left).unwrap_or(0));
                 // Write what arrived (as a real drop would) and then drop.
-                let data = skip_prefix(data, &mut skip);
-                buf.extend_from_slice(&data);
-                flush(&file, &mut buf, &mut offset)
-                    .await
-                    .map_err(StreamError::Io)?;
+                batch.push(skip_prefix(data, &mut skip));
+                w.push(batch).await.map_err(StreamError::Io)?;
                 return Err(StreamError::Dropped(
                     "fault: connection dropped mid-body".into(),
                 ));
@@ -546,11 +626,13 @@ async fn stream_to_file(
             body::throttle(data.len() as u64, bps).await;
         }
         let data = skip_prefix(data, &mut skip);
-        buf.extend_from_slice(&data);
-        if buf.len() >= WRITE_BATCH {
-            flush(&file, &mut buf, &mut offset)
+        batch_len += data.len();
+        batch.push(data);
+        if batch_len >= WRITE_BATCH {
+            w.push(std::mem::take(&mut batch))
                 .await
                 .map_err(StreamError::Io)?;
+            batch_len = 0;
         }
     }
     if seen != expect_len {
@@ -558,9 +640,7 @@ async fn stream_to_file(
             "body ended after {seen} of {expect_len} bytes"
         )));
     }
-    flush(&file, &mut buf, &mut offset)
-        .await
-        .map_err(StreamError::Io)
+    w.push(batch).await.map_err(StreamError::Io)
 }
 
 fn skip_prefix(mut data: Bytes, skip: &mut u64) -> Bytes {
@@ -570,20 +650,6 @@ fn skip_prefix(mut data: Bytes, skip: &mut u64) -> Bytes {
     let n = usize::try_from((*skip).min(data.len() as u64)).unwrap_or(data.len());
     *skip -= n as u64;
     data.split_off(n)
-}
-
-async fn flush(file: &Arc<File>, buf: &mut BytesMut, offset: &mut u64) -> std::io::Result<()> {
-    if buf.is_empty() {
-        return Ok(());
-    }
-    let chunk = buf.split().freeze();
-    let f = file.clone();
-    let off = *offset;
-    let n = chunk.len() as u64;
-    blocking(move || write_at(&f, &chunk, off)).await?;
-    *offset += n;
-    buf.reserve(WRITE_BATCH);
-    Ok(())
 }
 
 async fn drain(mut body: Incoming, idle_secs: u64) -> Result<(), ()> {

@@ -1,9 +1,18 @@
 //! The server-wide session table and its on-disk persistence.
 //!
-//! Each session is two files in `<state>/sessions/`: `<id>.json` (the
-//! record, replaced atomically by write-temp + fsync + rename) and
-//! `<id>.data` (the entity, written with positional writes). The record's
-//! `received` offset only moves after the bytes below it are on disk, so a
+//! Each session is three files in `<state>/sessions/`:
+//!
+//! * `<id>.json`: the record, replaced atomically (write temp, fsync,
+//!   rename, fsync dir) when it changes shape (creation, reply produced);
+//! * `<id>.data`: the entity, written with positional writes;
+//! * `<id>.off`: the hot progress (offset, total, last activity) in two
+//!   checksummed, sequence-numbered 48-byte slots written alternately in
+//!   place (fdatasync'd with `fsync`). A torn write can only damage the
+//!   slot being written; the other still holds the previous state. This
+//!   avoids a rename per fragment (on ext4 a rename over an existing file
+//!   forces a flush, which cost ~0.4 ms per fragment).
+//!
+//! The offset only moves after the bytes below it are on disk, so a
 //! `kill -9` (or, with `fsync`, a power cut) never loses an acknowledged
 //! byte.
 
@@ -82,6 +91,94 @@ pub struct SessionState {
     /// Set when the session was closed/cancelled/expired while a request
     /// waited for the lock.
     pub gone: bool,
+    /// The progress file, opened lazily.
+    pub progress: Option<Arc<File>>,
+    /// Sequence number of the last progress slot written.
+    pub seq: u64,
+}
+
+const SLOT: usize = 48;
+const SLOT_MAGIC: &[u8; 4] = b"BSP1";
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn encode_slot(seq: u64, rec: &SessionRecord) -> [u8; SLOT] {
+    let mut b = [0u8; SLOT];
+    b[0..4].copy_from_slice(SLOT_MAGIC);
+    b[8..16].copy_from_slice(&seq.to_le_bytes());
+    b[16..24].copy_from_slice(&rec.received.to_le_bytes());
+    b[24..32].copy_from_slice(&rec.total.unwrap_or(u64::MAX).to_le_bytes());
+    b[32..40].copy_from_slice(&rec.last_activity_unix_ms.to_le_bytes());
+    let sum = fnv1a(&b[..40]);
+    b[40..48].copy_from_slice(&sum.to_le_bytes());
+    b
+}
+
+/// (seq, received, total, last activity) of a valid slot.
+fn decode_slot(b: &[u8]) -> Option<(u64, u64, Option<u64>, u64)> {
+    if b.len() < SLOT || &b[0..4] != SLOT_MAGIC {
+        return None;
+    }
+    let word = |i: usize| -> Option<u64> { Some(u64::from_le_bytes(b[i..i + 8].try_into().ok()?)) };
+    if word(40)? != fnv1a(&b[..40]) {
+        return None;
+    }
+    let total = word(24)?;
+    Some((
+        word(8)?,
+        word(16)?,
+        (total != u64::MAX).then_some(total),
+        word(32)?,
+    ))
+}
+
+/// Reads the newest valid progress slot of a `.off` file.
+fn read_progress(path: &Path) -> Option<(u64, u64, Option<u64>, u64)> {
+    let bytes = std::fs::read(path).ok()?;
+    let a = bytes.get(..SLOT).and_then(decode_slot);
+    let b = bytes.get(SLOT..2 * SLOT).and_then(decode_slot);
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if x.0 >= y.0 { x } else { y }),
+        (x, y) => x.or(y),
+    }
+}
+
+fn write_at(f: &File, buf: &[u8], off: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        f.write_all_at(buf, off)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let n = f.seek_write(&buf[done..], off + done as u64)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// Writes progress slot `seq % 2` in place (blocking I/O).
+pub fn write_progress(f: &File, seq: u64, rec: &SessionRecord, fsync: bool) -> std::io::Result<()> {
+    let slot = encode_slot(seq, rec);
+    write_at(f, &slot, (seq % 2) * SLOT as u64)?;
+    if fsync {
+        f.sync_data()?;
+    }
+    Ok(())
 }
 
 /// Normalises a `BITS-Session-Id` to the table key.
@@ -150,6 +247,15 @@ impl SessionStore {
             };
             let key = session_key(&rec.id);
             let mut rec = rec;
+            let mut seq = 0;
+            if let Some((sq, received, total, last)) =
+                read_progress(&dir.join(format!("{key}.off")))
+            {
+                seq = sq;
+                rec.received = received;
+                rec.total = total;
+                rec.last_activity_unix_ms = last;
+            }
             let data_len = std::fs::metadata(dir.join(format!("{key}.data")))
                 .map(|m| m.len())
                 .unwrap_or(0);
@@ -167,6 +273,8 @@ impl SessionStore {
                         rec,
                         file: None,
                         gone: false,
+                        progress: None,
+                        seq,
                     })),
                 }),
             );
@@ -185,6 +293,11 @@ impl SessionStore {
     /// Path of a session's data file.
     pub fn data_path(&self, key: &str) -> PathBuf {
         self.dir.join(format!("{key}.data"))
+    }
+
+    /// Path of a session's progress file.
+    pub fn progress_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.off"))
     }
 
     fn record_path(&self, key: &str) -> PathBuf {
@@ -231,6 +344,8 @@ impl SessionStore {
                 rec,
                 file: None,
                 gone: false,
+                progress: None,
+                seq: 0,
             })),
         });
         self.lock().insert(key, s.clone());
@@ -242,6 +357,7 @@ impl SessionStore {
     pub fn remove(&self, key: &str, reply_file: Option<&Path>) {
         self.lock().remove(key);
         let _ = std::fs::remove_file(self.record_path(key));
+        let _ = std::fs::remove_file(self.progress_path(key));
         let _ = std::fs::remove_file(self.data_path(key));
         if let Some(r) = reply_file {
             let _ = std::fs::remove_file(r);
@@ -251,5 +367,39 @@ impl SessionStore {
         {
             let _ = d.sync_all();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(received: u64) -> SessionRecord {
+        SessionRecord {
+            id: "{A}".into(),
+            url_path: "/x".into(),
+            dest: PathBuf::from("/x"),
+            total: Some(100),
+            received,
+            client: "127.0.0.1".into(),
+            created_unix_ms: 1,
+            last_activity_unix_ms: 2,
+            reply_route: None,
+            reply: None,
+        }
+    }
+
+    #[test]
+    fn progress_slots_survive_a_torn_write() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("s.off");
+        let f = File::create(&p).expect("create");
+        write_progress(&f, 1, &rec(10), false).expect("write");
+        write_progress(&f, 2, &rec(20), false).expect("write");
+        assert_eq!(read_progress(&p).map(|x| x.1), Some(20));
+        // Tear slot 0 (seq 2): the older slot 1 (seq 1) wins.
+        write_at(&f, &[0xFF; 8], 16).expect("tear");
+        assert_eq!(read_progress(&p).map(|x| (x.0, x.1)), Some((1, 10)));
+        assert_eq!(read_progress(&d.path().join("missing")), None);
     }
 }
