@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p bitsim-server --bench upload`
 //!
-//! Groups: `fsync` (the default server config: data fdatasync'd and the
+//! Groups: `loopback` (the TCP ceiling: bytes to a discarding reader, no
+//! HTTP, no disk), `fsync` (the default server config: data fdatasync'd and the
 //! session record fsync'd before every Ack; baseline = write + fdatasync per
 //! chunk) and `nofsync` (`fsync = false`; baseline = plain writes).
 
@@ -45,13 +46,14 @@ impl Conn {
     }
 }
 
-async fn upload(addr: SocketAddr, data: &[u8], frag: usize) {
+/// Uploads `data` to `/<name>` in fragments of `frag` bytes and closes.
+async fn upload(addr: SocketAddr, name: &str, data: &[u8], frag: usize) {
     let s = TcpStream::connect(addr).await.expect("connect");
     s.set_nodelay(true).expect("nodelay");
     let mut c = Conn { s, buf: Vec::new() };
     let r = c
         .send(
-            &format!("BITS_POST /bench.bin HTTP/1.1\r\nHost: b\r\nBITS-Packet-Type: Create-Session\r\nBITS-Supported-Protocols: {PROTO}\r\nContent-Length: 0\r\n\r\n"),
+            &format!("BITS_POST /{name} HTTP/1.1\r\nHost: b\r\nBITS-Packet-Type: Create-Session\r\nBITS-Supported-Protocols: {PROTO}\r\nContent-Length: 0\r\n\r\n"),
             b"",
         )
         .await;
@@ -68,7 +70,7 @@ async fn upload(addr: SocketAddr, data: &[u8], frag: usize) {
     while off < total {
         let end = (off + frag).min(total);
         let head = format!(
-            "BITS_POST /bench.bin HTTP/1.1\r\nHost: b\r\nBITS-Packet-Type: Fragment\r\nBITS-Session-Id: {id}\r\nContent-Range: bytes {off}-{}/{total}\r\nContent-Length: {}\r\n\r\n",
+            "BITS_POST /{name} HTTP/1.1\r\nHost: b\r\nBITS-Packet-Type: Fragment\r\nBITS-Session-Id: {id}\r\nContent-Range: bytes {off}-{}/{total}\r\nContent-Length: {}\r\n\r\n",
             end - 1,
             end - off
         );
@@ -78,11 +80,46 @@ async fn upload(addr: SocketAddr, data: &[u8], frag: usize) {
     }
     let r = c
         .send(
-            &format!("BITS_POST /bench.bin HTTP/1.1\r\nHost: b\r\nBITS-Packet-Type: Close-Session\r\nBITS-Session-Id: {id}\r\nContent-Length: 0\r\n\r\n"),
+            &format!("BITS_POST /{name} HTTP/1.1\r\nHost: b\r\nBITS-Packet-Type: Close-Session\r\nBITS-Session-Id: {id}\r\nContent-Length: 0\r\n\r\n"),
             b"",
         )
         .await;
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+}
+
+/// Loopback ceiling: the same bytes over one TCP connection to a task that
+/// only reads and discards them (no HTTP, no disk).
+async fn tcp_sink(addr: SocketAddr, data: &[u8], chunk: usize) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    for c in data.chunks(chunk) {
+        s.write_all(c).await.expect("write");
+    }
+    let mut ack = [0u8; 1];
+    s.read_exact(&mut ack).await.expect("ack");
+}
+
+async fn spawn_sink() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut got = 0;
+                while got < TOTAL {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got += n,
+                    }
+                }
+                let _ = s.write_all(b"k").await;
+            });
+        }
+    });
+    addr
 }
 
 fn raw_write(dir: &std::path::Path, data: &[u8], chunk: usize, fsync: bool) {
@@ -107,6 +144,20 @@ fn bench(c: &mut Criterion) {
     let data: Vec<u8> = (0..TOTAL)
         .map(|i| (i as u32).wrapping_mul(2_654_435_761) as u8)
         .collect();
+    let sink = rt.block_on(spawn_sink());
+    {
+        let mut g = c.benchmark_group("loopback");
+        g.throughput(Throughput::Bytes(TOTAL as u64));
+        g.sample_size(10);
+        g.warm_up_time(Duration::from_secs(1));
+        g.measurement_time(Duration::from_secs(5));
+        for (label, frag) in [("64KiB", 64 * 1024), ("8MiB", 8 * 1024 * 1024)] {
+            g.bench_function(format!("tcp_sink/{label}"), |b| {
+                b.iter(|| rt.block_on(tcp_sink(sink, black_box(&data), frag)))
+            });
+        }
+        g.finish();
+    }
     for fsync in [true, false] {
         let root = tempfile::tempdir().expect("tempdir");
         let mut cfg = Config::new(root.path());
@@ -124,8 +175,17 @@ fn bench(c: &mut Criterion) {
             g.bench_function(format!("raw_write/{label}"), |b| {
                 b.iter(|| raw_write(root.path(), black_box(&data), frag, fsync))
             });
+            // A fresh name per iteration, deleted afterwards like the raw
+            // file: replacing an existing file by rename makes ext4 flush it
+            // (auto_da_alloc), which the raw baseline would not pay.
+            let mut n = 0u64;
             g.bench_function(format!("bits_upload/{label}"), |b| {
-                b.iter(|| rt.block_on(upload(addr, black_box(&data), frag)))
+                b.iter(|| {
+                    n += 1;
+                    let name = format!("bench-{n}.bin");
+                    rt.block_on(upload(addr, &name, black_box(&data), frag));
+                    std::fs::remove_file(root.path().join(&name)).expect("rm");
+                })
             });
         }
         g.finish();

@@ -378,33 +378,49 @@ async fn fragment(
         // Overlap: [W32-FRAG]: IIS writes only the new tail, e.g. after
         // 0–100 a fragment 50–150 contributes 101–150.
         let skip = expected - range.start;
-        let file = match open_data(ctx, &sess.key, &mut st).await {
+        let (file, progress) = match open_files(ctx, &sess.key, &mut st).await {
             Ok(f) => f,
             Err(e) => return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id))),
         };
-        match stream_to_file(ctx, body, file.clone(), skip, expected, range.len(), fx).await {
-            Ok(()) => {}
-            Err(StreamError::Io(e)) => {
-                return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id)));
+        let (offset, last_batch) =
+            match stream_to_file(ctx, body, file.clone(), skip, expected, range.len(), fx).await {
+                Ok(x) => x,
+                Err(StreamError::Io(e)) => {
+                    return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id)));
+                }
+                Err(StreamError::Dropped(why)) => {
+                    // The session stays at `expected`: bytes past it on disk are
+                    // ignored and will be overwritten by the resent fragment.
+                    tracing::info!(why = %why, received = expected, "fragment body incomplete; session unchanged");
+                    return Err(DropConnection(why));
+                }
+            };
+        // One trip to the blocking pool: the last batch, fdatasync of the
+        // data, then the progress slot (and its fdatasync). The slot is only
+        // written once the bytes it claims are on disk.
+        let mut next = st.rec.clone();
+        next.received = range.end + 1;
+        next.last_activity_unix_ms = now_unix_ms();
+        let seq = st.seq + 1;
+        let fsync = ctx.cfg.fsync;
+        let rec = next.clone();
+        let r = blocking(move || {
+            let mut off = offset;
+            for b in &last_batch {
+                write_at(&file, b, off)?;
+                off += b.len() as u64;
             }
-            Err(StreamError::Dropped(why)) => {
-                // The session stays at `expected`: bytes past it on disk are
-                // ignored and will be overwritten by the resent fragment.
-                tracing::info!(why = %why, received = expected, "fragment body incomplete; session unchanged");
-                return Err(DropConnection(why));
+            if fsync {
+                file.sync_data()?;
             }
-        }
-        if ctx.cfg.fsync {
-            let f = file.clone();
-            if let Err(e) = blocking(move || f.sync_data()).await {
-                return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id)));
-            }
-        }
-        st.rec.received = range.end + 1;
-        st.rec.last_activity_unix_ms = now_unix_ms();
-        if let Err(e) = persist_progress(ctx, &sess.key, &mut st).await {
+            crate::session::write_progress(&progress, seq, &rec, fsync)
+        })
+        .await;
+        if let Err(e) = r {
             return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id)));
         }
+        st.rec = next;
+        st.seq = seq;
         if first_fragment {
             tracing::info!(total = range.total, "first fragment");
         }
@@ -452,53 +468,38 @@ async fn complete_if_done(
     }
 }
 
-/// Records the session's progress in its `.off` slots (in place, no rename).
-async fn persist_progress(ctx: &Arc<Ctx>, key: &str, st: &mut SessionState) -> std::io::Result<()> {
-    let f = match &st.progress {
-        Some(f) => f.clone(),
-        None => {
-            let path = ctx.sessions.progress_path(key);
-            let f = blocking(move || {
-                std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(path)
-            })
-            .await?;
-            let f = Arc::new(f);
-            st.progress = Some(f.clone());
-            f
-        }
-    };
-    st.seq += 1;
-    let (seq, rec, fsync) = (st.seq, st.rec.clone(), ctx.cfg.fsync);
-    blocking(move || crate::session::write_progress(&f, seq, &rec, fsync)).await
-}
-
 async fn persist(ctx: &Arc<Ctx>, rec: &SessionRecord) -> std::io::Result<()> {
     let c = ctx.clone();
     let rec = rec.clone();
     blocking(move || c.sessions.persist(&rec)).await
 }
 
-async fn open_data(ctx: &Arc<Ctx>, key: &str, st: &mut SessionState) -> std::io::Result<Arc<File>> {
-    if let Some(f) = &st.file {
-        return Ok(f.clone());
+/// The session's data and progress files, opened once per session.
+async fn open_files(
+    ctx: &Arc<Ctx>,
+    key: &str,
+    st: &mut SessionState,
+) -> std::io::Result<(Arc<File>, Arc<File>)> {
+    if let (Some(f), Some(p)) = (&st.file, &st.progress) {
+        return Ok((f.clone(), p.clone()));
     }
-    let path = ctx.sessions.data_path(key);
-    let f = blocking(move || {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
+    let (data, prog) = (ctx.sessions.data_path(key), ctx.sessions.progress_path(key));
+    let (f, p) = blocking(move || {
+        let open = |p: PathBuf| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(p)
+        };
+        Ok((open(data)?, open(prog)?))
     })
     .await?;
-    let f = Arc::new(f);
+    let (f, p) = (Arc::new(f), Arc::new(p));
     st.file = Some(f.clone());
-    Ok(f)
+    st.progress = Some(p.clone());
+    Ok((f, p))
 }
 
 enum StreamError {
@@ -565,6 +566,8 @@ impl Writer {
 
 /// Streams a fragment body to the data file with positional writes in
 /// batches of [`WRITE_BATCH`] bytes: memory stays flat in the upload size.
+/// Returns the offset after the written batches and the last, unwritten
+/// batch (at most [`WRITE_BATCH`] bytes).
 /// Every exit path waits for the in-flight write, so no stale write can
 /// land after the session lock is released.
 async fn stream_to_file(
@@ -575,7 +578,7 @@ async fn stream_to_file(
     offset: u64,
     expect_len: u64,
     fx: &Effects,
-) -> Result<(), StreamError> {
+) -> Result<(u64, Vec<Bytes>), StreamError> {
     let mut w = Writer {
         file,
         offset,
@@ -583,8 +586,9 @@ async fn stream_to_file(
     };
     let r = stream_batches(ctx, body, &mut w, skip, expect_len, fx).await;
     let done = w.wait().await;
-    r?;
-    done.map_err(StreamError::Io)
+    let last = r?;
+    done.map_err(StreamError::Io)?;
+    Ok((w.offset, last))
 }
 
 async fn stream_batches(
@@ -594,7 +598,7 @@ async fn stream_batches(
     mut skip: u64,
     expect_len: u64,
     fx: &Effects,
-) -> Result<(), StreamError> {
+) -> Result<Vec<Bytes>, StreamError> {
     let idle = Duration::from_secs(ctx.cfg.body_idle_timeout_secs.max(1));
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batch_len = 0usize;
@@ -640,7 +644,8 @@ async fn stream_batches(
             "body ended after {seen} of {expect_len} bytes"
         )));
     }
-    w.push(batch).await.map_err(StreamError::Io)
+    // The caller writes the last batch together with the progress record.
+    Ok(batch)
 }
 
 fn skip_prefix(mut data: Bytes, skip: &mut u64) -> Bytes {
