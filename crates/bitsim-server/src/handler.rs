@@ -179,7 +179,10 @@ async fn bits(
     match parsed.packet {
         // [MC-BUP] 3.2.5.2.5: Ping has no state; always 200.
         PacketType::Ping => Ok(finish(ack(StatusCode::OK))),
-        PacketType::CreateSession => Ok(create_session(ctx, peer, path, &parsed).await),
+        PacketType::CreateSession => {
+            let query = req.uri().query().map(str::to_string);
+            Ok(create_session(ctx, peer, path, query, &parsed).await)
+        }
         PacketType::Fragment => fragment(ctx, req.into_body(), &parsed, fx, &host).await,
         PacketType::CloseSession => Ok(close_session(ctx, path, &parsed, false).await),
         PacketType::CancelSession => Ok(close_session(ctx, path, &parsed, true).await),
@@ -190,6 +193,7 @@ async fn create_session(
     ctx: &Arc<Ctx>,
     peer: SocketAddr,
     path: &str,
+    query: Option<String>,
     p: &BitsRequest,
 ) -> Response<ResBody> {
     let dest = match paths::resolve(&ctx.root, &ctx.state_dir, path) {
@@ -242,6 +246,7 @@ async fn create_session(
         last_activity_unix_ms: now,
         reply_route,
         reply: None,
+        query,
     };
     let c = ctx.clone();
     match blocking(move || c.sessions.create(rec)).await {

@@ -122,11 +122,21 @@ async fn notify(
     out: &PathBuf,
     host: &str,
 ) -> Result<ReplyState> {
-    let original = format!("http://{host}{}", rec.url_path);
+    let original = match &rec.query {
+        Some(q) => format!("http://{host}{}?{q}", rec.url_path),
+        None => format!("http://{host}{}", rec.url_path),
+    };
+    // [W32-IISPROPS] BITSServerNotificationURL: a query string on the
+    // upload URL is appended to the notification URL.
+    let url = match &rec.query {
+        Some(q) if url.contains('?') => format!("{url}&{q}"),
+        Some(q) => format!("{url}?{q}"),
+        None => url.to_string(),
+    };
     let len = rec.total.unwrap_or(0);
     let mut b = Request::builder()
         .method(Method::POST)
-        .uri(url)
+        .uri(url.as_str())
         // [MC-BUP] 4.2: Windows sends User-Agent: BITSExts 1.5.
         .header(header::USER_AGENT, "BITSExts 1.5")
         .header("BITS-Original-Request-URL", original);

@@ -67,6 +67,9 @@ pub struct SessionRecord {
     pub reply_route: Option<usize>,
     /// Set once the server application has produced the reply.
     pub reply: Option<ReplyState>,
+    /// Query string of the upload URL (appended to the notification URL).
+    #[serde(default)]
+    pub query: Option<String>,
 }
 
 /// A live session: the record behind an async lock (one request at a time
@@ -386,6 +389,7 @@ mod tests {
             last_activity_unix_ms: 2,
             reply_route: None,
             reply: None,
+            query: None,
         }
     }
 

@@ -111,6 +111,7 @@ async fn sha256_reply_and_copy_to_destination() {
 
 #[derive(Debug, Clone)]
 struct Seen {
+    target: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
@@ -182,7 +183,12 @@ async fn backend(mode: Mode) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
                     }
                     body.extend_from_slice(&tmp[..n]);
                 }
-                let seen_req = Seen { headers, body };
+                let target = head.split(' ').nth(1).unwrap_or("").to_string();
+                let seen_req = Seen {
+                    target,
+                    headers,
+                    body,
+                };
                 seen.lock().unwrap().push(seen_req.clone());
                 let resp: Vec<u8> = match &*mode {
                     Mode::WriteFile(reply, extra) => {
@@ -247,21 +253,25 @@ async fn notify_by_reference() {
     .await;
     let s = start(notify_cfg(d.path(), app, NotifyBy::Reference, 30_000)).await;
     let a = s.local_addr();
-    let (id, r) = upload_no_close(a, "/app/in.bin", b"uploaded bytes").await;
+    let (id, r) = upload_no_close(a, "/app/in.bin?user=7", b"uploaded bytes").await;
     assert_eq!(r.status, 200, "{r:?}");
     let url = r.header("BITS-Reply-URL").unwrap().to_string();
     assert_eq!(get_url(a, &url, &[]).await.body, b"the reply");
     let req = seen.lock().unwrap()[0].clone();
     assert_eq!(
         req.header("BITS-Original-Request-URL"),
-        Some(format!("http://{a}/app/in.bin").as_str())
+        Some(format!("http://{a}/app/in.bin?user=7").as_str())
+    );
+    assert_eq!(
+        req.target, "/notify?user=7",
+        "query appended to the notification URL"
     );
     let data_file = req.header("BITS-Request-DataFile-Name").unwrap();
     assert!(req.header("BITS-Response-DataFile-Name").is_some());
     assert_eq!(req.header("Content-Length"), Some("0"));
     assert!(req.body.is_empty());
     assert_eq!(std::fs::read(data_file).unwrap(), b"uploaded bytes");
-    assert_eq!(close(a, "/app/in.bin", &id).await.status, 200);
+    assert_eq!(close(a, "/app/in.bin?user=7", &id).await.status, 200);
     assert_eq!(
         std::fs::read(d.path().join("app/in.bin")).unwrap(),
         b"uploaded bytes"
