@@ -50,8 +50,10 @@ pub struct Config {
     /// Strict [MC-BUP] 3.2.5.2.6 mode: any fragment whose start is not the
     /// next expected byte gets 416 (instead of writing an overlap's tail).
     pub strict_fragments: bool,
-    /// fsync data and session records before acknowledging (survives power
-    /// loss, not only `kill -9`).
+    /// fdatasync fragment data before acknowledging it, and fsync session
+    /// records when they are created or change shape (survives power loss,
+    /// not only `kill -9`). Without it nothing is lost on `kill -9` either:
+    /// the page cache outlives the process.
     pub fsync: bool,
     /// Seconds a request body may stall before the request is dropped.
     pub body_idle_timeout_secs: u64,

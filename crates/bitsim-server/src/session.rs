@@ -7,10 +7,12 @@
 //! * `<id>.data`: the entity, written with positional writes;
 //! * `<id>.off`: the hot progress (offset, total, last activity) in two
 //!   checksummed, sequence-numbered 48-byte slots written alternately in
-//!   place (fdatasync'd with `fsync`). A torn write can only damage the
-//!   slot being written; the other still holds the previous state. This
-//!   avoids a rename per fragment (on ext4 a rename over an existing file
-//!   forces a flush, which cost ~0.4 ms per fragment).
+//!   place. A torn write can only damage the slot being written; the other
+//!   still holds the previous state. This avoids a rename per fragment (on
+//!   ext4 a rename over an existing file forces a flush, which cost ~0.4 ms
+//!   per fragment). A slot is written only after the data it claims has
+//!   been fdatasync'd (with `fsync`), so whichever slot version survives a
+//!   power cut is true, and one fdatasync per fragment suffices.
 //!
 //! The offset only moves after the bytes below it are on disk, so a
 //! `kill -9` (or, with `fsync`, a power cut) never loses an acknowledged
