@@ -1,6 +1,8 @@
 //! Peak memory (VmHWM) of the server process during a 1 GiB upload.
 //!
-//! `cargo run --release -p bitsim-server --example rss_upload [-- SIZE_MIB FRAGMENT_MIB]`
+//! `cargo run --release -p bitsim-server --example rss_upload [-- SIZE_MIB FRAGMENT_KIB]`
+//!
+//! Defaults: 1024 MiB in 8192 KiB (8 MiB) fragments.
 //!
 //! Server and client share the process, so the figure is an upper bound for
 //! the server; the client streams each fragment from one 1 MiB buffer.
@@ -52,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter_map(|a| a.parse().ok())
         .collect();
     let total: u64 = args.first().copied().unwrap_or(1024) << 20;
-    let frag: u64 = args.get(1).copied().unwrap_or(8) << 20;
+    let frag: u64 = args.get(1).copied().unwrap_or(8192) << 10;
     let root = tempfile::tempdir()?;
     let server = Server::bind(Config::new(root.path())).await?;
     let addr = server.local_addr();
@@ -109,11 +111,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     handle.shutdown().await?;
     let hwm = status_kib("VmHWM:");
     eprintln!(
-        "uploaded {} MiB in {:.2} s ({:.0} MiB/s) with {} MiB fragments; VmRSS before {} KiB; VmHWM {} KiB ({:.1} MiB)",
+        "uploaded {} MiB in {:.2} s ({:.0} MiB/s) with {} KiB fragments; VmRSS before {} KiB; VmHWM {} KiB ({:.1} MiB)",
         total >> 20,
         secs,
         (total >> 20) as f64 / secs,
-        frag >> 20,
+        frag >> 10,
         before,
         hwm,
         hwm as f64 / 1024.0

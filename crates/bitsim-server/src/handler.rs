@@ -686,12 +686,23 @@ async fn close_session(
     let Some(id) = p.session_id.as_deref() else {
         return ack_error(&Error::invalid_arg("missing BITS-Session-Id"), None);
     };
-    let (sess, mut st) = match lock_session(ctx, id).await {
+    let (sess, st) = match lock_session(ctx, id).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let span = tracing::info_span!("session", id = %st.rec.id);
-    let _e = span.enter();
+    close_locked(ctx, path, cancel, sess, st)
+        .instrument(span)
+        .await
+}
+
+async fn close_locked(
+    ctx: &Arc<Ctx>,
+    path: &str,
+    cancel: bool,
+    sess: Arc<Session>,
+    mut st: tokio::sync::OwnedMutexGuard<SessionState>,
+) -> Response<ResBody> {
     let complete = st.rec.total.is_some_and(|t| t == st.rec.received);
     let publish = !cancel
         && complete
@@ -732,7 +743,6 @@ async fn close_session(
         tracing::info!("session cancelled");
     }
     st.gone = true;
-    drop(_e);
     remove_session(ctx, &sess.key, &st).await;
     finish(ack(StatusCode::OK).header("BITS-Session-Id", st.rec.id.as_str()))
 }
