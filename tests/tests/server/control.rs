@@ -131,3 +131,60 @@ async fn dropped_fragment_leaves_a_consistent_session() {
     assert_eq!(std::fs::read(d.path().join("drop")).unwrap(), body);
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn control_api_can_be_disabled() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.control.disabled = true;
+    let s = start(c).await;
+    let a = s.local_addr();
+    let r = request(a, "POST", "/_bitsim/faults", &[], br#"{"status":500}"#).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        request(a, "GET", "/_bitsim/sessions", &[], b"")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(bits(a, "/x", "Ping", &[], b"").await.status, 200);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn status_fault_on_create_session_and_delay() {
+    let d = tempfile::tempdir().unwrap();
+    let s = start(cfg(d.path())).await;
+    let a = s.local_addr();
+    add_fault(
+        a,
+        r#"{"packet":"create-session","status":501,"error_code":"0x80070005","times":1}"#,
+    )
+    .await;
+    let r = bits(
+        a,
+        "/z",
+        "Create-Session",
+        &[("BITS-Supported-Protocols", PROTO)],
+        b"",
+    )
+    .await;
+    assert_eq!((r.status, r.error_code()), (501, Some("0x80070005")));
+    assert_eq!(r.header("BITS-Packet-Type"), Some("Ack"));
+    add_fault(a, r#"{"packet":"create-session","delay_ms":20,"times":1}"#).await;
+    create(a, "/z").await;
+    // Drop before any response.
+    add_fault(a, r#"{"packet":"ping","drop_after_bytes":0,"times":1}"#).await;
+    let mut sock = tokio::net::TcpStream::connect(a).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    sock.write_all(
+        b"BITS_POST /z HTTP/1.1\r\nHost: x\r\nBITS-Packet-Type: Ping\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let _ = sock.read_to_end(&mut buf).await;
+    assert!(buf.is_empty());
+    assert_eq!(bits(a, "/z", "Ping", &[], b"").await.status, 200);
+    s.shutdown().await.unwrap();
+}

@@ -421,3 +421,61 @@ async fn path_escapes_are_refused_for_uploads() {
     assert!(!d.path().join("x").exists());
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn keep_alive_connection_survives_unread_bodies() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = tempfile::tempdir().unwrap();
+    let s = start(cfg(d.path())).await;
+    let a = s.local_addr();
+    let id = create(a, "/k").await;
+    let mut sock = tokio::net::TcpStream::connect(a).await.unwrap();
+    // A gap fragment (answered 416 without reading the body) whose body
+    // looks like a request: it must never be parsed as one.
+    let evil = b"BITS_POST /evil HTTP/1.1\r\nHost: x\r\nBITS-Packet-Type: Create-Session\r\nBITS-Supported-Protocols: {7df0354d-249b-430f-820d-3d2a9bef4931}\r\nContent-Length: 0\r\n\r\n";
+    let head = format!(
+        "BITS_POST /k HTTP/1.1\r\nHost: x\r\nBITS-Packet-Type: Fragment\r\nBITS-Session-Id: {id}\r\nContent-Range: bytes 50-{}/1000\r\nContent-Length: {}\r\n\r\n",
+        50 + evil.len() - 1,
+        evil.len()
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    sock.write_all(evil).await.unwrap();
+    sock.write_all(b"BITS_POST /k HTTP/1.1\r\nHost: x\r\nBITS-Packet-Type: Ping\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = sock.read_to_end(&mut buf).await;
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 416"), "{text}");
+    assert!(
+        !text.contains("bits-protocol"),
+        "the body was parsed as a request: {text}"
+    );
+    // Either the connection was closed after the 416 or the Ping was answered.
+    assert!(text.matches("HTTP/1.1 ").count() <= 2, "{text}");
+    assert!(!d.path().join("evil").exists());
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn content_encoding_must_be_identity() {
+    let d = tempfile::tempdir().unwrap();
+    let s = start(cfg(d.path())).await;
+    let a = s.local_addr();
+    let id = create(a, "/enc").await;
+    let h = [
+        ("BITS-Session-Id", id.as_str()),
+        ("Content-Range", "bytes 0-1/2"),
+        ("Content-Encoding", "gzip"),
+    ];
+    let r = bits(a, "/enc", "Fragment", &h, b"ab").await;
+    assert_eq!((r.status, r.error_code()), (400, Some("0x80070057")));
+    let h = [
+        ("BITS-Session-Id", id.as_str()),
+        ("Content-Range", "bytes 0-1/2"),
+        ("Content-Encoding", "identity"),
+        ("Content-Name", "ignored.txt"),
+    ];
+    assert_eq!(bits(a, "/enc", "Fragment", &h, b"ab").await.status, 200);
+    s.shutdown().await.unwrap();
+}
