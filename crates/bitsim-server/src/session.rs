@@ -284,6 +284,20 @@ impl SessionStore {
                 }),
             );
         }
+        // Data or progress files without a record (a crash between creating
+        // the data file and writing the record) belong to no session.
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stem = name
+                .strip_suffix(".data")
+                .or_else(|| name.strip_suffix(".off"));
+            if let Some(stem) = stem
+                && !map.contains_key(stem)
+            {
+                tracing::warn!(file = %name, "removing orphaned session file");
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         Ok(SessionStore {
             dir,
             fsync,

@@ -120,3 +120,38 @@ async fn concurrent_fragments_on_one_session_stay_consistent() {
     assert_eq!(std::fs::read(d.path().join("c")).unwrap(), body);
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn reply_survives_a_restart_and_orphans_are_cleaned() {
+    use bitsim_server::{ReplyApp, ReplyRoute};
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.reply = vec![ReplyRoute {
+        prefix: "/echo/".into(),
+        app: ReplyApp::Echo {
+            copy_to_destination: false,
+        },
+    }];
+    let s = start(c.clone()).await;
+    let a = s.local_addr();
+    let id = create(a, "/echo/r").await;
+    let r = fragment(a, "/echo/r", &id, 0, 5, b"hello").await;
+    let url = r.header("BITS-Reply-URL").unwrap().to_string();
+    s.shutdown().await.unwrap();
+    std::fs::write(d.path().join(".bitsim/sessions/deadbeef.data"), b"orphan").unwrap();
+
+    let s = start(c).await;
+    let a2 = s.local_addr();
+    let path = url.split_once(&a.to_string()).unwrap().1;
+    let g = request(a2, "GET", path, &[], b"").await;
+    assert_eq!((g.status, g.body.as_slice()), (200, &b"hello"[..]));
+    let r = fragment(a2, "/echo/r", &id, 0, 5, b"hello").await;
+    assert_eq!(
+        r.header("BITS-Reply-URL"),
+        Some(url.as_str()),
+        "same reply after restart"
+    );
+    assert!(!d.path().join(".bitsim/sessions/deadbeef.data").exists());
+    assert_eq!(close(a2, "/echo/r", &id).await.status, 200);
+    s.shutdown().await.unwrap();
+}
