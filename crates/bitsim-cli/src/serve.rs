@@ -9,9 +9,10 @@ use bitsim_server::{Config, Server};
 /// Arguments of `bitsim serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on (port 0 picks a free port). Default: the
+    /// config file's `listen`, else 127.0.0.1:8080.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
     /// Directory that request paths map into.
     #[arg(long)]
     pub root: PathBuf,
@@ -27,7 +28,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => Config::default(),
     };
     // The command line wins over the file.
-    config.listen = args.listen;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
     config.root = args.root;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

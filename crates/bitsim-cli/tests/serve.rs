@@ -16,9 +16,14 @@ struct Proc {
 }
 
 fn spawn(root: &Path) -> Proc {
+    spawn_with(root, &[])
+}
+
+fn spawn_with(root: &Path, extra: &[&str]) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bitsim"))
         .args(["serve", "--listen", "127.0.0.1:0", "--root"])
         .arg(root)
+        .args(extra)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -205,4 +210,36 @@ fn sigterm_shuts_down_cleanly() {
     let rest: Vec<String> = p.log.iter().collect();
     assert!(rest.iter().any(|l| l.contains("SIGTERM")), "{rest:?}");
     let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn config_file_is_applied() {
+    let root = temp_root("config");
+    let cfg = root.with_extension("toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:1\"\nmax_upload_size = 10\n[[faults]]\npacket = \"ping\"\nstatus = 503\ntimes = 1\n",
+    )
+    .expect("write config");
+    let mut p = spawn_with(&root, &["--config", cfg.to_str().expect("utf-8 path")]);
+    // --listen on the command line wins over the file's `listen`.
+    assert_ne!(p.addr.port(), 1);
+    let r = bits(p.addr, &[("BITS-Packet-Type", "Ping")], b"");
+    assert_eq!(r.status, 503, "fault from the config file");
+    let r = bits(
+        p.addr,
+        &[
+            ("BITS-Packet-Type", "Create-Session"),
+            ("BITS-Supported-Protocols", PROTO),
+        ],
+        b"",
+    );
+    let id = r.header("BITS-Session-Id").expect("session id");
+    let r = fragment(p.addr, &id, 0, 11, b"hello world");
+    assert_eq!(r.status, 500);
+    assert_eq!(r.header("BITS-Error-Code").as_deref(), Some("0x80200020"));
+    p.child.kill().expect("kill");
+    let _ = p.child.wait();
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_file(&cfg);
 }
