@@ -479,3 +479,58 @@ async fn content_encoding_must_be_identity() {
     assert_eq!(bits(a, "/enc", "Fragment", &h, b"ab").await.status, 200);
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn garbage_never_takes_the_server_down() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = tempfile::tempdir().unwrap();
+    let s = start(cfg(d.path())).await;
+    let a = s.local_addr();
+    let id = create(a, "/g").await;
+    // A deterministic xorshift stream of hostile requests.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let pieces: [&[u8]; 12] = [
+        b"BITS_POST ",
+        b"/g ",
+        b"/%2e%2e/%00 ",
+        b"HTTP/1.1\r\n",
+        b"BITS-Packet-Type: Fragment\r\n",
+        b"BITS-Packet-Type: cReAtE-sEsSiOn\r\n",
+        b"Content-Range: bytes 0-3/4\r\n",
+        b"Content-Range: bytes 18446744073709551615-1/0\r\n",
+        b"Content-Length: 4\r\n",
+        b"Content-Length: -1\r\n",
+        b"\r\n",
+        b"\xff\xfe\x00abcd",
+    ];
+    for _ in 0..150 {
+        let mut req = Vec::new();
+        for _ in 0..(next() % 10) {
+            req.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
+        }
+        if next() % 2 == 0 {
+            req.extend_from_slice(format!("BITS-Session-Id: {id}\r\n").as_bytes());
+        }
+        req.extend_from_slice(b"\r\n\r\nabcd");
+        let mut sock = tokio::net::TcpStream::connect(a).await.unwrap();
+        let _ = sock.write_all(&req).await;
+        let _ = sock.shutdown().await;
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            sock.read_to_end(&mut buf),
+        )
+        .await;
+    }
+    assert_eq!(bits(a, "/g", "Ping", &[], b"").await.status, 200);
+    // The session is still consistent: a duplicate probe re-Acks its offset.
+    let r = fragment(a, "/g", &id, 0, 4, b"abcd").await;
+    assert!(r.status == 200 || r.status == 400, "{r:?}");
+    s.shutdown().await.unwrap();
+}
