@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 
+mod serve;
 mod sim_cmd;
 
 /// bitsim: a cross-platform simulator of Windows BITS.
@@ -30,9 +31,11 @@ enum Command {
     /// Randomise faults and timings around a scenario and check its
     /// expectations and the BITS invariants; shrink any failure.
     Fuzz(sim_cmd::FuzzArgs),
+    /// Run a BITS Upload Protocol + range-download server.
+    Serve(serve::ServeArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -47,6 +50,13 @@ fn main() -> anyhow::Result<()> {
         Command::Explain(args) => sim_cmd::explain(args),
         Command::Diagram(args) => sim_cmd::diagram(args),
         Command::Fuzz(args) => sim_cmd::fuzz(args),
+        Command::Serve(args) => match serve::run(args) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        },
     };
     std::process::exit(code)
 }

@@ -1,0 +1,245 @@
+//! Spawns the real `bitsim serve` binary: `kill -9` + restart mid-upload
+//! loses no acknowledged byte, and SIGTERM shuts down cleanly.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+const PROTO: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
+
+struct Proc {
+    child: Child,
+    addr: SocketAddr,
+    log: mpsc::Receiver<String>,
+}
+
+fn spawn(root: &Path) -> Proc {
+    spawn_with(root, &[])
+}
+
+fn spawn_with(root: &Path, extra: &[&str]) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--root"])
+        .arg(root)
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn bitsim");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The server logs the address it listens on.
+    let addr = loop {
+        let line = rx.recv().expect("server exited before listening");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            let a = rest.split_whitespace().next().expect("address");
+            break a.parse().expect("socket address");
+        }
+    };
+    Proc {
+        child,
+        addr,
+        log: rx,
+    }
+}
+
+struct Resp {
+    status: u16,
+    head: String,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.split("\r\n").find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+    fn received(&self) -> u64 {
+        self.header("BITS-Received-Content-Range")
+            .and_then(|v| v.parse().ok())
+            .expect("BITS-Received-Content-Range")
+    }
+}
+
+fn bits(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut req = format!(
+        "BITS_POST /up/file.bin HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write head");
+    s.write_all(body).expect("write body");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    Resp { status, head: text }
+}
+
+fn fragment(addr: SocketAddr, id: &str, start: u64, total: u64, data: &[u8]) -> Resp {
+    let cr = format!("bytes {}-{}/{total}", start, start + data.len() as u64 - 1);
+    bits(
+        addr,
+        &[
+            ("BITS-Packet-Type", "Fragment"),
+            ("BITS-Session-Id", id),
+            ("Content-Range", &cr),
+        ],
+        data,
+    )
+}
+
+fn temp_root(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).expect("mkdir");
+    p
+}
+
+#[test]
+fn kill_9_and_restart_loses_no_byte() {
+    let root = temp_root("kill9");
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let total = data.len() as u64;
+    let frag = 256 * 1024;
+
+    let mut p = spawn(&root);
+    let r = bits(
+        p.addr,
+        &[
+            ("BITS-Packet-Type", "Create-Session"),
+            ("BITS-Supported-Protocols", PROTO),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let id = r.header("BITS-Session-Id").expect("session id");
+    let mut off = 0u64;
+    for _ in 0..5 {
+        let end = (off as usize + frag).min(data.len());
+        let r = fragment(p.addr, &id, off, total, &data[off as usize..end]);
+        assert_eq!(r.status, 200);
+        off = r.received();
+    }
+    let acked = off;
+    // A fragment in flight when the process dies: half its body sent.
+    let mut s = TcpStream::connect(p.addr).expect("connect");
+    let head = format!(
+        "BITS_POST /up/file.bin HTTP/1.1\r\nHost: x\r\nBITS-Packet-Type: Fragment\r\nBITS-Session-Id: {id}\r\nContent-Range: bytes {acked}-{}/{total}\r\nContent-Length: {frag}\r\n\r\n",
+        acked + frag as u64 - 1
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    s.write_all(&data[acked as usize..acked as usize + frag / 2])
+        .expect("half body");
+    s.flush().expect("flush");
+    p.child.kill().expect("kill -9"); // SIGKILL on Unix
+    let status = p.child.wait().expect("wait");
+    assert!(!status.success());
+    drop(s);
+
+    let mut p = spawn(&root);
+    // Resume: a probe with the first byte is a full duplicate → the offset.
+    let r = fragment(p.addr, &id, 0, total, &data[..1]);
+    assert_eq!(r.status, 200, "session must survive kill -9");
+    assert_eq!(
+        r.received(),
+        acked,
+        "every acknowledged byte kept, nothing more"
+    );
+    let mut off = acked;
+    while off < total {
+        let end = (off as usize + frag).min(data.len());
+        let r = fragment(p.addr, &id, off, total, &data[off as usize..end]);
+        assert_eq!(r.status, 200);
+        off = r.received();
+    }
+    let r = bits(
+        p.addr,
+        &[
+            ("BITS-Packet-Type", "Close-Session"),
+            ("BITS-Session-Id", &id),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        std::fs::read(root.join("up/file.bin")).expect("published") == data,
+        "content differs"
+    );
+    p.child.kill().expect("kill");
+    let _ = p.child.wait();
+    let _ = p.log.try_recv();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let root = temp_root("sigterm");
+    let mut p = spawn(&root);
+    let ok = Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success());
+    let status = p.child.wait().expect("wait");
+    assert!(status.success(), "exit status {status:?}");
+    let rest: Vec<String> = p.log.iter().collect();
+    assert!(rest.iter().any(|l| l.contains("SIGTERM")), "{rest:?}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn config_file_is_applied() {
+    let root = temp_root("config");
+    let cfg = root.with_extension("toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:1\"\nmax_upload_size = 10\n[[faults]]\npacket = \"ping\"\nstatus = 503\ntimes = 1\n",
+    )
+    .expect("write config");
+    let mut p = spawn_with(&root, &["--config", cfg.to_str().expect("utf-8 path")]);
+    // --listen on the command line wins over the file's `listen`.
+    assert_ne!(p.addr.port(), 1);
+    let r = bits(p.addr, &[("BITS-Packet-Type", "Ping")], b"");
+    assert_eq!(r.status, 503, "fault from the config file");
+    let r = bits(
+        p.addr,
+        &[
+            ("BITS-Packet-Type", "Create-Session"),
+            ("BITS-Supported-Protocols", PROTO),
+        ],
+        b"",
+    );
+    let id = r.header("BITS-Session-Id").expect("session id");
+    let r = fragment(p.addr, &id, 0, 11, b"hello world");
+    assert_eq!(r.status, 500);
+    assert_eq!(r.header("BITS-Error-Code").as_deref(), Some("0x80200020"));
+    p.child.kill().expect("kill");
+    let _ = p.child.wait();
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_file(&cfg);
+}

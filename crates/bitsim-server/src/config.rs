@@ -1,0 +1,211 @@
+//! Server configuration, loadable from TOML (`--config server.toml`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::faults::FaultRule;
+
+/// Default session timeout: 14 days.
+// [W32-IISPROPS]: BITSSessionTimeout default 1,209,600 s; [MC-BUP] 3.2.2.1.
+pub const DEFAULT_SESSION_TIMEOUT_SECS: u64 = 1_209_600;
+/// Default per-client session cap.
+// [W32-IISPROPS]: BITSNumberOfSessionsLimit default 50.
+pub const DEFAULT_MAX_SESSIONS_PER_CLIENT: usize = 50;
+/// Default maximum upload size (the largest value IIS accepts).
+// [W32-IISPROPS]: BITSMaximumUploadSize ≤ "1844674407370955", empty = that max.
+pub const DEFAULT_MAX_UPLOAD_SIZE: u64 = 1_844_674_407_370_955;
+/// Default back-end notification timeout: 5 minutes.
+// [MC-BUP] 3.3.2: send/receive/headers timers 5 min each.
+pub const DEFAULT_NOTIFY_TIMEOUT_MS: u64 = 300_000;
+
+/// The whole server configuration.
+///
+/// Every field has a default, so an empty TOML file is valid. Field names
+/// in TOML are the Rust names (`snake_case`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`--listen`); port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Directory that request paths map into (`--root`).
+    pub root: PathBuf,
+    /// Where sessions and their temporary data live. Defaults to
+    /// `<root>/.bitsim`; it must be on the same file system as `root` for
+    /// publishing to be a plain rename (otherwise a copy is made first).
+    pub state_dir: Option<PathBuf>,
+    /// Allow an upload to replace an existing file.
+    // [W32-IISPROPS]: BITSAllowOverwrites default 0.
+    pub allow_overwrite: bool,
+    /// Largest upload (the `T` of `Content-Range`) accepted, in bytes.
+    pub max_upload_size: u64,
+    /// Seconds without a successful packet after which a session expires.
+    pub session_timeout_secs: u64,
+    /// Seconds between two runs of the expiry sweeper.
+    pub sweep_interval_secs: u64,
+    /// Most live sessions per client IP address.
+    pub max_sessions_per_client: usize,
+    /// Strict [MC-BUP] 3.2.5.2.6 mode: any fragment whose start is not the
+    /// next expected byte gets 416 (instead of writing an overlap's tail).
+    pub strict_fragments: bool,
+    /// fdatasync fragment data before acknowledging it, and fsync session
+    /// records when they are created or change shape (survives power loss,
+    /// not only `kill -9`). Without it nothing is lost on `kill -9` either:
+    /// the page cache outlives the process.
+    pub fsync: bool,
+    /// Seconds a request body may stall before the request is dropped.
+    pub body_idle_timeout_secs: u64,
+    /// The control API under `/_bitsim/`.
+    pub control: ControlConfig,
+    /// Upload-reply routes: uploads under a prefix go to a server application.
+    pub reply: Vec<ReplyRoute>,
+    /// Faults active from start-up.
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            root: PathBuf::from("."),
+            state_dir: None,
+            allow_overwrite: false,
+            max_upload_size: DEFAULT_MAX_UPLOAD_SIZE,
+            session_timeout_secs: DEFAULT_SESSION_TIMEOUT_SECS,
+            sweep_interval_secs: 3600,
+            max_sessions_per_client: DEFAULT_MAX_SESSIONS_PER_CLIENT,
+            strict_fragments: false,
+            fsync: true,
+            body_idle_timeout_secs: 120,
+            control: ControlConfig::default(),
+            reply: Vec::new(),
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// A default configuration serving `root` on `127.0.0.1:0`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            root: root.into(),
+            ..Config::default()
+        }
+    }
+
+    /// Parses a TOML document.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Self::from_toml(&text)
+    }
+}
+
+/// Settings of the control API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Answer control requests from non-loopback peers too (default: only
+    /// 127.0.0.0/8 and ::1 may use `/_bitsim/faults` and `/_bitsim/sessions`).
+    pub allow_remote: bool,
+    /// Disable the control API entirely.
+    pub disabled: bool,
+}
+
+/// An upload-reply route: uploads whose path starts with `prefix` are
+/// handed to `app` when their last byte arrives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyRoute {
+    /// URL path prefix, e.g. `/reply/`.
+    pub prefix: String,
+    /// The server application.
+    pub app: ReplyApp,
+}
+
+/// How a notification passes the upload to a back-end application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyBy {
+    /// NOTIFICATION_BY_REFERENCE (1): file paths in headers.
+    // [MC-BUP] 3.2.1.1; [W32-NOTIFY].
+    Reference,
+    /// NOTIFICATION_BY_VALUE (2): upload in the POST body, reply in the
+    /// response body.
+    Value,
+}
+
+/// A server application for upload-reply jobs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ReplyApp {
+    /// Built in: the reply is the uploaded bytes.
+    Echo {
+        /// Also publish the upload at its destination on Close-Session.
+        #[serde(default)]
+        copy_to_destination: bool,
+    },
+    /// Built in: the reply is the lower-case hex SHA-256 of the upload.
+    Sha256 {
+        /// Also publish the upload at its destination on Close-Session.
+        #[serde(default)]
+        copy_to_destination: bool,
+    },
+    /// External: POST a notification to a back-end URL.
+    Notify {
+        /// Absolute `http://` URL of the application.
+        // [W32-IISPROPS]: BITSServerNotificationURL is HTTP only.
+        url: String,
+        /// By reference or by value.
+        by: NotifyBy,
+        /// Timeout for the whole notification exchange, in milliseconds.
+        #[serde(default = "default_notify_timeout")]
+        timeout_ms: u64,
+    },
+}
+
+fn default_notify_timeout() -> u64 {
+    DEFAULT_NOTIFY_TIMEOUT_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_full_example() {
+        let c = Config::from_toml(
+            r#"
+            listen = "127.0.0.1:0"
+            root = "/tmp/x"
+            allow_overwrite = true
+            max_upload_size = 1000
+            [[reply]]
+            prefix = "/echo/"
+            app = { kind = "echo" }
+            [[reply]]
+            prefix = "/app/"
+            app = { kind = "notify", url = "http://127.0.0.1:9/x", by = "reference" }
+            [[faults]]
+            path = "/a"
+            packet = "fragment"
+            status = 503
+            times = 2
+            "#,
+        )
+        .expect("valid config");
+        assert_eq!(c.max_upload_size, 1000);
+        assert_eq!(c.reply.len(), 2);
+        assert_eq!(c.faults.len(), 1);
+        assert!(Config::from_toml("bogus = 1").is_err());
+        assert_eq!(Config::from_toml("").map(|c| c.fsync).ok(), Some(true));
+    }
+}

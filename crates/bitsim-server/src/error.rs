@@ -1,0 +1,148 @@
+//! The crate's error type: every protocol failure carries the HTTP status,
+//! the HRESULT sent in `BITS-Error-Code` and the `BITS-Error-Context`.
+
+use http::StatusCode;
+
+/// `E_INVALIDARG`: bad range, unknown packet, header too big, missing
+/// Content-Length, no common protocol.
+// [MC-BUP] 2.2.1.2 error table.
+pub const E_INVALIDARG: u32 = 0x8007_0057;
+/// `E_ACCESSDENIED`: destination exists and overwrites are off, or the
+/// caller is not allowed.
+// [MC-BUP] 2.2.1.2 error table.
+pub const E_ACCESSDENIED: u32 = 0x8007_0005;
+/// `BG_E_SESSION_NOT_FOUND`: unknown or expired `BITS-Session-Id`.
+// [MC-BUP] 2.2.1.2 error table.
+pub const BG_E_SESSION_NOT_FOUND: u32 = 0x8020_001F;
+/// `BG_E_TOO_LARGE`: the upload is bigger than the server accepts.
+// [MC-BUP] 2.2.1.2 error table.
+pub const BG_E_TOO_LARGE: u32 = 0x8020_0020;
+/// `HRESULT_FROM_WIN32(ERROR_DISK_FULL)`; also reused by the spec for a
+/// back-end notification timeout (with context 0x7).
+// [MC-BUP] 2.2.1.2 error table; [MC-BUP] 3.3.6.
+pub const E_DISK_FULL: u32 = 0x8007_0112;
+/// `HRESULT_FROM_WIN32(ERROR_TOO_MANY_SESS)`: the per-client session cap is
+/// reached. Not in [MC-BUP]; chosen by bitsim (see README).
+pub const E_TOO_MANY_SESSIONS: u32 = 0x8007_0045;
+/// `E_FAIL`: generic failure (I/O errors other than disk full, back-end
+/// connection failures).
+pub const E_FAIL: u32 = 0x8000_4005;
+/// `BG_E_HTTP_ERROR_xxx` base: `0x80190000 + status`.
+// [RETVALS] (see shared/bits/upload-protocol.md 2.4).
+pub const BG_E_HTTP_ERROR_BASE: u32 = 0x8019_0000;
+
+/// `BITS-Error-Context` 0x5: error in BITS server processing
+/// (`BG_ERROR_CONTEXT_REMOTE_FILE`).
+// [MC-BUP] 2.2.1.2; [BGCTX].
+pub const CONTEXT_SERVER: u32 = 0x5;
+/// `BITS-Error-Context` 0x7: error from the server application
+/// (`BG_ERROR_CONTEXT_REMOTE_APPLICATION`).
+// [MC-BUP] 2.2.1.2; [BGCTX].
+pub const CONTEXT_REMOTE_APPLICATION: u32 = 0x7;
+
+/// Everything that can go wrong in the server.
+///
+/// [`Error::Protocol`] is what a request handler returns; it maps 1:1 to
+/// an Ack with `BITS-Error-Code` and `BITS-Error-Context`. The other
+/// variants are start-up and I/O failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A BITS protocol error answered to the client.
+    #[error("HTTP {status}: {message} (BITS-Error-Code 0x{hresult:08X}, context 0x{context:X})")]
+    Protocol {
+        /// HTTP status of the Ack.
+        status: StatusCode,
+        /// HRESULT sent as `BITS-Error-Code`.
+        hresult: u32,
+        /// Value sent as `BITS-Error-Context`.
+        context: u32,
+        /// Human-readable explanation (logged, never sent as a body).
+        message: String,
+    },
+    /// A request path that would escape `--root` or is otherwise refused.
+    #[error("refused path {path:?}: {reason}")]
+    BadPath {
+        /// The path as received (lossy).
+        path: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// The configuration file could not be read or parsed.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// An I/O error outside a request (binding, loading state).
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Builds a protocol error with context [`CONTEXT_SERVER`].
+    pub fn protocol(status: StatusCode, hresult: u32, message: impl Into<String>) -> Self {
+        Error::Protocol {
+            status,
+            hresult,
+            context: CONTEXT_SERVER,
+            message: message.into(),
+        }
+    }
+
+    /// 400 + `E_INVALIDARG`.
+    pub fn invalid_arg(message: impl Into<String>) -> Self {
+        Self::protocol(StatusCode::BAD_REQUEST, E_INVALIDARG, message)
+    }
+
+    /// 500 + `BG_E_SESSION_NOT_FOUND`.
+    pub fn session_not_found(id: &str) -> Self {
+        Self::protocol(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            BG_E_SESSION_NOT_FOUND,
+            format!("session {id:?} not found"),
+        )
+    }
+
+    /// Maps an I/O error inside a request to 500 + disk full or `E_FAIL`.
+    pub fn from_io(err: &std::io::Error) -> Self {
+        // ENOSPC (28) / EDQUOT (122) → disk full. [MC-BUP] 2.2.1.2: 500 + 0x80070112.
+        let full = matches!(err.raw_os_error(), Some(28) | Some(122))
+            || err.kind() == std::io::ErrorKind::StorageFull;
+        if full {
+            Self::protocol(StatusCode::INTERNAL_SERVER_ERROR, E_DISK_FULL, "disk full")
+        } else {
+            Self::protocol(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                E_FAIL,
+                format!("I/O error: {err}"),
+            )
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Protocol { status, .. } => *status,
+            Error::BadPath { .. } => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The HRESULT sent in `BITS-Error-Code`.
+    pub fn hresult(&self) -> u32 {
+        match self {
+            Error::Protocol { hresult, .. } => *hresult,
+            Error::BadPath { .. } => E_INVALIDARG,
+            _ => E_FAIL,
+        }
+    }
+
+    /// The value sent in `BITS-Error-Context`.
+    pub fn context(&self) -> u32 {
+        match self {
+            Error::Protocol { context, .. } => *context,
+            _ => CONTEXT_SERVER,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,543 @@
+//! Strict, panic-free parsers for the BITS request headers and the HTTP
+//! `Range` header. All are plain functions over bytes so that proptest and
+//! the cargo-fuzz target in `fuzz/` exercise exactly what the server runs.
+
+use crate::error::{Error, Result};
+
+/// The only protocol GUID ever defined: "BITS 1.5 Upload Protocol".
+// [MC-BUP] 1.7.1; [W32-CS].
+pub const BITS_1_5_PROTOCOL: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
+
+/// Maximum size of one header value.
+// [MC-BUP] 2.2.1 and 6 <2>: header values ≤ 4 KB, bigger → 400 + 0x80070057.
+pub const MAX_HEADER_VALUE: usize = 4096;
+
+/// Most GUIDs accepted in `BITS-Supported-Protocols`.
+// [MC-BUP] 6 <6>: the Windows server accepts up to 100 GUIDs.
+pub const MAX_PROTOCOLS: usize = 100;
+
+/// A BITS request packet type (`BITS-Packet-Type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PacketType {
+    /// `Ping`.
+    Ping,
+    /// `Create-Session`.
+    CreateSession,
+    /// `Fragment`.
+    Fragment,
+    /// `Close-Session`.
+    CloseSession,
+    /// `Cancel-Session`.
+    CancelSession,
+}
+
+impl PacketType {
+    /// Parses a packet type, case-insensitively.
+    // [MC-BUP] 4.1 vs 2.2.1.2: the spec spells them upper-case, Windows
+    // sends mixed case; every peer compares case-insensitively.
+    pub fn parse(value: &[u8]) -> Result<Self> {
+        let v = std::str::from_utf8(value)
+            .map_err(|_| Error::invalid_arg("BITS-Packet-Type is not UTF-8"))?
+            .trim();
+        let t = if v.eq_ignore_ascii_case("Ping") {
+            PacketType::Ping
+        } else if v.eq_ignore_ascii_case("Create-Session") {
+            PacketType::CreateSession
+        } else if v.eq_ignore_ascii_case("Fragment") {
+            PacketType::Fragment
+        } else if v.eq_ignore_ascii_case("Close-Session") {
+            PacketType::CloseSession
+        } else if v.eq_ignore_ascii_case("Cancel-Session") {
+            PacketType::CancelSession
+        } else {
+            // [W32-UP]; [MC-BUP] 2.2.1.2: unknown packet → 400 + 0x80070057.
+            return Err(Error::invalid_arg(format!(
+                "unknown BITS-Packet-Type {v:?}"
+            )));
+        };
+        Ok(t)
+    }
+
+    /// The canonical (Windows) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PacketType::Ping => "Ping",
+            PacketType::CreateSession => "Create-Session",
+            PacketType::Fragment => "Fragment",
+            PacketType::CloseSession => "Close-Session",
+            PacketType::CancelSession => "Cancel-Session",
+        }
+    }
+}
+
+/// A parsed `Content-Range: bytes S-E/T` of a Fragment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentRange {
+    /// First byte (zero-based).
+    pub start: u64,
+    /// Last byte, inclusive.
+    pub end: u64,
+    /// Total size of the whole upload.
+    pub total: u64,
+}
+
+impl ContentRange {
+    /// Number of bytes in the fragment (`E - S + 1`).
+    pub fn len(&self) -> u64 {
+        self.end - self.start + 1
+    }
+
+    /// Always false: a valid range holds at least one byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+fn parse_u64(s: &str) -> Option<u64> {
+    // Digits only: no sign, no whitespace, no "0x"; bounded length.
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Parses a Fragment's `Content-Range` value `bytes S-E/T`.
+///
+/// Requires `S ≤ E < T`. Errors are 400 + `E_INVALIDARG`.
+// [W32-FRAG]; [MC-BUP] 2.2.1.2 and 3.2.5.2.6: RFC 2616 14.16 format,
+// zero-based, end inclusive, total = whole file size; invalid → 400/0x80070057.
+pub fn parse_content_range(value: &[u8]) -> Result<ContentRange> {
+    let bad = || Error::invalid_arg("invalid Content-Range");
+    if value.len() > MAX_HEADER_VALUE {
+        return Err(bad());
+    }
+    let s = std::str::from_utf8(value).map_err(|_| bad())?.trim();
+    let (unit, rest) = s.split_once(' ').ok_or_else(bad)?;
+    if !unit.eq_ignore_ascii_case("bytes") {
+        return Err(bad());
+    }
+    let rest = rest.trim_start();
+    let (range, total) = rest.split_once('/').ok_or_else(bad)?;
+    let (start, end) = range.split_once('-').ok_or_else(bad)?;
+    let start = parse_u64(start).ok_or_else(bad)?;
+    let end = parse_u64(end).ok_or_else(bad)?;
+    let total = parse_u64(total).ok_or_else(bad)?;
+    if start > end || end >= total {
+        return Err(bad());
+    }
+    Ok(ContentRange { start, end, total })
+}
+
+/// Normalises a GUID for comparison: trims, strips braces, lower-cases.
+fn norm_guid(s: &str) -> String {
+    s.trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .to_ascii_lowercase()
+}
+
+/// Picks the protocol from a `BITS-Supported-Protocols` list.
+///
+/// The list is space- or comma-separated, most preferred first; GUIDs are
+/// matched case-insensitively with or without braces. Returns the
+/// canonical GUID to echo in `BITS-Protocol`, or 400 + `E_INVALIDARG` if no
+/// listed protocol is supported.
+// [MC-BUP] 2.2.2.2: space- or comma-delimited, client's preference order;
+// 6 <6>: up to 100 GUIDs; 2.2.1.2: no common protocol → 400 + 0x80070057.
+pub fn negotiate_protocol(value: &[u8]) -> Result<&'static str> {
+    if value.len() > MAX_HEADER_VALUE {
+        return Err(Error::invalid_arg("BITS-Supported-Protocols too long"));
+    }
+    let s = std::str::from_utf8(value)
+        .map_err(|_| Error::invalid_arg("BITS-Supported-Protocols is not UTF-8"))?;
+    let wanted = norm_guid(BITS_1_5_PROTOCOL);
+    for (i, item) in s
+        .split([' ', ',', '\t'])
+        .filter(|t| !t.is_empty())
+        .enumerate()
+    {
+        if i >= MAX_PROTOCOLS {
+            break;
+        }
+        if norm_guid(item) == wanted {
+            return Ok(BITS_1_5_PROTOCOL);
+        }
+    }
+    Err(Error::invalid_arg("no common protocol"))
+}
+
+/// A parsed HTTP `Range` request header (single range only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=a-b` or `bytes=a-` (`end` = `None`).
+    FromTo {
+        /// First byte.
+        start: u64,
+        /// Last byte, inclusive, if given.
+        end: Option<u64>,
+    },
+    /// `bytes=-n`: the last `n` bytes.
+    Suffix(u64),
+}
+
+/// Result of resolving a `Range` header against a file length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeOutcome {
+    /// No usable Range header (absent, malformed, or multi-range): 200.
+    Full,
+    /// A satisfiable single range, inclusive bounds: 206.
+    Partial(u64, u64),
+    /// A syntactically valid but unsatisfiable range: 416.
+    Unsatisfiable,
+}
+
+/// Parses a `Range` header value. `None` if malformed or multi-range
+/// (the server then ignores it and answers 200, as RFC 9110 allows).
+// [MC-BUP] 1.7.2 / 3.5.5: single ranges mandatory, multi-range optional.
+pub fn parse_range(value: &[u8]) -> Option<ByteRange> {
+    if value.len() > MAX_HEADER_VALUE {
+        return None;
+    }
+    let s = std::str::from_utf8(value).ok()?.trim();
+    let (unit, spec) = s.split_once('=')?;
+    if !unit.trim().eq_ignore_ascii_case("bytes") {
+        return None;
+    }
+    let spec = spec.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        return Some(ByteRange::Suffix(parse_u64(b)?));
+    }
+    let start = parse_u64(a)?;
+    let end = if b.is_empty() {
+        None
+    } else {
+        Some(parse_u64(b)?)
+    };
+    if let Some(e) = end
+        && e < start
+    {
+        return None;
+    }
+    Some(ByteRange::FromTo { start, end })
+}
+
+/// Resolves an optional `Range` header value against a file of `len` bytes.
+pub fn resolve_range(value: Option<&[u8]>, len: u64) -> RangeOutcome {
+    let Some(r) = value.and_then(parse_range) else {
+        return RangeOutcome::Full;
+    };
+    match r {
+        ByteRange::Suffix(0) => RangeOutcome::Unsatisfiable,
+        ByteRange::Suffix(n) => {
+            if len == 0 {
+                RangeOutcome::Unsatisfiable
+            } else {
+                RangeOutcome::Partial(len.saturating_sub(n), len - 1)
+            }
+        }
+        ByteRange::FromTo { start, end } => {
+            if start >= len {
+                RangeOutcome::Unsatisfiable
+            } else {
+                let end = end.map_or(len - 1, |e| e.min(len - 1));
+                RangeOutcome::Partial(start, end)
+            }
+        }
+    }
+}
+
+/// The header facts of one BITS request, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitsRequest {
+    /// The packet type.
+    pub packet: PacketType,
+    /// `BITS-Session-Id`, if sent.
+    pub session_id: Option<String>,
+    /// `Content-Length` (required on every packet).
+    pub content_length: u64,
+    /// `Content-Range` (Fragment only).
+    pub range: Option<ContentRange>,
+    /// Negotiated protocol (Create-Session only).
+    pub protocol: Option<&'static str>,
+}
+
+/// Is this request a BITS upload packet? `BITS_POST`, or `POST` with
+/// `X-Http-Method-Override: BITS_POST`.
+// [MC-BUP] 2.2.1: method BITS_POST; [ONEDRIVE]: POST + override tunnel.
+pub fn is_bits_method<'a>(method: &[u8], mut header: impl FnMut(&str) -> Option<&'a [u8]>) -> bool {
+    if method.eq_ignore_ascii_case(b"BITS_POST") {
+        return true;
+    }
+    method == b"POST"
+        && header("x-http-method-override")
+            .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"BITS_POST"))
+}
+
+/// Validates the headers of a BITS request (method already checked).
+///
+/// `headers` is every header as (lower-case name, raw value). Checks, in
+/// order: every value ≤ 4 KB, `Content-Length` present and numeric,
+/// `BITS-Packet-Type` known, and per packet the required headers. This
+/// is the function fuzzed by `fuzz/fuzz_targets/parse_request.rs`.
+pub fn parse_bits_request(headers: &[(&str, &[u8])]) -> Result<BitsRequest> {
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    };
+    // [MC-BUP] 2.2.1 and 6 <2>: header value > 4 KB → 400 + 0x80070057.
+    if headers.iter().any(|(_, v)| v.len() > MAX_HEADER_VALUE) {
+        return Err(Error::invalid_arg("header value larger than 4 KB"));
+    }
+    // [MC-BUP] 3.2.5.2.3 and 6 <23>: Content-Length required on every packet;
+    // IIS answers 400 + 0x80070057 when it is missing.
+    let cl = get("content-length").ok_or_else(|| Error::invalid_arg("missing Content-Length"))?;
+    let content_length = std::str::from_utf8(cl)
+        .ok()
+        .and_then(|s| parse_u64(s.trim()))
+        .ok_or_else(|| Error::invalid_arg("invalid Content-Length"))?;
+    let packet = PacketType::parse(
+        get("bits-packet-type").ok_or_else(|| Error::invalid_arg("missing BITS-Packet-Type"))?,
+    )?;
+    let session_id = match get("bits-session-id") {
+        Some(v) => Some(
+            std::str::from_utf8(v)
+                .map_err(|_| Error::invalid_arg("BITS-Session-Id is not UTF-8"))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let mut req = BitsRequest {
+        packet,
+        session_id,
+        content_length,
+        range: None,
+        protocol: None,
+    };
+    match packet {
+        PacketType::Ping => {}
+        PacketType::CreateSession => {
+            // [MC-BUP] 2.2.2.2: BITS-Supported-Protocols required.
+            let v = get("bits-supported-protocols")
+                .ok_or_else(|| Error::invalid_arg("missing BITS-Supported-Protocols"))?;
+            req.protocol = Some(negotiate_protocol(v)?);
+        }
+        PacketType::Fragment => {
+            if req.session_id.is_none() {
+                return Err(Error::invalid_arg("missing BITS-Session-Id"));
+            }
+            let v =
+                get("content-range").ok_or_else(|| Error::invalid_arg("missing Content-Range"))?;
+            let r = parse_content_range(v)?;
+            // [W32-FRAG]: Content-Length must equal E-S+1.
+            if r.len() != content_length {
+                return Err(Error::invalid_arg(
+                    "Content-Length does not match Content-Range",
+                ));
+            }
+            // [W32-FRAG]: identity encoding only.
+            if let Some(enc) = get("content-encoding")
+                && !enc.trim_ascii().eq_ignore_ascii_case(b"identity")
+            {
+                return Err(Error::invalid_arg("Content-Encoding other than identity"));
+            }
+            req.range = Some(r);
+        }
+        PacketType::CloseSession | PacketType::CancelSession => {
+            if req.session_id.is_none() {
+                return Err(Error::invalid_arg("missing BITS-Session-Id"));
+            }
+        }
+    }
+    Ok(req)
+}
+
+/// Parses a raw request head (`METHOD target HTTP/1.1\r\nName: value…`),
+/// as a fuzzing and testing convenience: splits it and calls
+/// [`is_bits_method`] and [`parse_bits_request`]. Never panics.
+pub fn parse_raw_head(raw: &[u8]) -> Result<BitsRequest> {
+    let mut lines = raw
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let request_line = lines.next().unwrap_or_default();
+    let method = request_line
+        .split(|&b| b == b' ')
+        .next()
+        .unwrap_or_default();
+    let mut headers: Vec<(String, &[u8])> = Vec::new();
+    for line in lines {
+        if line.is_empty() {
+            break;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return Err(Error::invalid_arg("malformed header line"));
+        };
+        let name = std::str::from_utf8(&line[..colon])
+            .map_err(|_| Error::invalid_arg("header name is not UTF-8"))?
+            .trim()
+            .to_ascii_lowercase();
+        headers.push((name, line[colon + 1..].trim_ascii()));
+    }
+    let refs: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    let get = |name: &str| refs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+    if !is_bits_method(method, get) {
+        return Err(Error::invalid_arg("not a BITS_POST request"));
+    }
+    parse_bits_request(&refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn content_range_examples() {
+        assert_eq!(
+            parse_content_range(b"bytes 0-99/100").ok(),
+            Some(ContentRange {
+                start: 0,
+                end: 99,
+                total: 100
+            })
+        );
+        assert!(parse_content_range(b"bytes 0-100/100").is_err());
+        assert!(parse_content_range(b"bytes 5-4/100").is_err());
+        assert!(parse_content_range(b"bytes -1-4/100").is_err());
+        assert!(parse_content_range(b"bytes 0-4/*").is_err());
+        assert!(parse_content_range(b"items 0-4/10").is_err());
+        assert!(parse_content_range(b"bytes 0-99999999999999999999999/1").is_err());
+    }
+
+    #[test]
+    fn protocols() {
+        let g = BITS_1_5_PROTOCOL;
+        assert!(negotiate_protocol(g.as_bytes()).is_ok());
+        assert!(negotiate_protocol(b"{AAAA} , {7DF0354D-249B-430F-820D-3D2A9BEF4931}").is_ok());
+        assert!(negotiate_protocol(b"7df0354d-249b-430f-820d-3d2a9bef4931").is_ok());
+        assert!(negotiate_protocol(b"{00000000-0000-0000-0000-000000000000}").is_err());
+        assert!(negotiate_protocol(b"").is_err());
+    }
+
+    #[test]
+    fn packet_types_case_insensitive() {
+        assert_eq!(
+            PacketType::parse(b"CREATE-SESSION").ok(),
+            Some(PacketType::CreateSession)
+        );
+        assert_eq!(
+            PacketType::parse(b"fragment").ok(),
+            Some(PacketType::Fragment)
+        );
+        assert!(PacketType::parse(b"Ack").is_err());
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(
+            resolve_range(Some(b"bytes=0-9"), 100),
+            RangeOutcome::Partial(0, 9)
+        );
+        assert_eq!(
+            resolve_range(Some(b"bytes=90-"), 100),
+            RangeOutcome::Partial(90, 99)
+        );
+        assert_eq!(
+            resolve_range(Some(b"bytes=-10"), 100),
+            RangeOutcome::Partial(90, 99)
+        );
+        assert_eq!(
+            resolve_range(Some(b"bytes=-1000"), 100),
+            RangeOutcome::Partial(0, 99)
+        );
+        assert_eq!(
+            resolve_range(Some(b"bytes=50-1000"), 100),
+            RangeOutcome::Partial(50, 99)
+        );
+        assert_eq!(
+            resolve_range(Some(b"bytes=100-"), 100),
+            RangeOutcome::Unsatisfiable
+        );
+        assert_eq!(
+            resolve_range(Some(b"bytes=0-1,3-4"), 100),
+            RangeOutcome::Full
+        );
+        assert_eq!(resolve_range(Some(b"garbage"), 100), RangeOutcome::Full);
+        assert_eq!(resolve_range(None, 100), RangeOutcome::Full);
+    }
+
+    #[test]
+    fn raw_head() {
+        let raw = b"BITS_POST /x HTTP/1.1\r\nBITS-Packet-Type: Fragment\r\nBITS-Session-Id: {a}\r\nContent-Range: bytes 0-1/5\r\nContent-Length: 2\r\n\r\n";
+        let r = parse_raw_head(raw).expect("valid");
+        assert_eq!(
+            r.range,
+            Some(ContentRange {
+                start: 0,
+                end: 1,
+                total: 5
+            })
+        );
+        let raw = b"BITS_POST /x HTTP/1.1\r\nBITS-Packet-Type: Fragment\r\nBITS-Session-Id: {a}\r\nContent-Range: bytes 0-1/5\r\nContent-Length: 3\r\n\r\n";
+        assert!(parse_raw_head(raw).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn content_range_roundtrip(s in 0u64..u64::MAX / 2, len in 1u64..1 << 40, extra in 0u64..1 << 40) {
+            let e = s + len - 1;
+            let t = e + 1 + extra;
+            let v = format!("bytes {s}-{e}/{t}");
+            let r = parse_content_range(v.as_bytes()).expect("valid range");
+            prop_assert_eq!(r, ContentRange { start: s, end: e, total: t });
+            prop_assert_eq!(r.len(), len);
+        }
+
+        #[test]
+        fn content_range_never_panics(v in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(r) = parse_content_range(&v) {
+                prop_assert!(r.start <= r.end && r.end < r.total);
+            }
+        }
+
+        #[test]
+        fn content_range_text_never_panics(v in "bytes [0-9-/ ]{0,30}") {
+            if let Ok(r) = parse_content_range(v.as_bytes()) {
+                prop_assert!(r.start <= r.end && r.end < r.total);
+            }
+        }
+
+        #[test]
+        fn range_header_within_bounds(v in "bytes=[0-9]{0,4}-[0-9]{0,4}", len in 0u64..20000) {
+            match resolve_range(Some(v.as_bytes()), len) {
+                RangeOutcome::Partial(a, b) => prop_assert!(a <= b && b < len),
+                RangeOutcome::Full | RangeOutcome::Unsatisfiable => {}
+            }
+        }
+
+        #[test]
+        fn raw_head_never_panics(v in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_raw_head(&v);
+        }
+
+        #[test]
+        fn raw_head_structured(
+            pt in "(?i)(ping|create-session|fragment|close-session|cancel-session|ack)",
+            cl in "[0-9]{0,3}",
+            cr in "bytes [0-9]{1,3}-[0-9]{1,3}/[0-9]{1,3}",
+        ) {
+            let raw = format!("BITS_POST / HTTP/1.1\r\nBITS-Packet-Type: {pt}\r\nBITS-Session-Id: {{x}}\r\nBITS-Supported-Protocols: {BITS_1_5_PROTOCOL}\r\nContent-Range: {cr}\r\nContent-Length: {cl}\r\n\r\n");
+            if let Ok(r) = parse_raw_head(raw.as_bytes())
+                && let Some(range) = r.range {
+                    prop_assert_eq!(range.len(), r.content_length);
+                }
+        }
+    }
+}

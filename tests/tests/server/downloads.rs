@@ -1,0 +1,182 @@
+//! GET/HEAD with ranges, and download faults.
+
+use crate::client::*;
+
+async fn setup() -> (tempfile::TempDir, bitsim_server::ServerHandle, Vec<u8>) {
+    let d = tempfile::tempdir().unwrap();
+    let body = data(200_000, 7);
+    std::fs::create_dir(d.path().join("pub")).unwrap();
+    std::fs::write(d.path().join("pub/file.bin"), &body).unwrap();
+    let s = start(cfg(d.path())).await;
+    (d, s, body)
+}
+
+#[tokio::test]
+async fn head_and_get_headers_match() {
+    let (_d, s, body) = setup().await;
+    let a = s.local_addr();
+    let h = request(a, "HEAD", "/pub/file.bin", &[], b"").await;
+    let g = request(a, "GET", "/pub/file.bin", &[], b"").await;
+    assert_eq!((h.status, g.status), (200, 200));
+    for name in ["Content-Length", "Last-Modified", "ETag", "Accept-Ranges"] {
+        assert!(h.header(name).is_some(), "HEAD lacks {name}");
+        assert_eq!(h.header(name), g.header(name), "{name}");
+    }
+    assert_eq!(g.header("Content-Length"), Some("200000"));
+    assert_eq!(g.header("Accept-Ranges"), Some("bytes"));
+    assert!(h.body.is_empty());
+    assert_eq!(g.body, body);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn single_ranges_and_unsatisfiable() {
+    let (_d, s, body) = setup().await;
+    let a = s.local_addr();
+    let r = request(
+        a,
+        "GET",
+        "/pub/file.bin",
+        &[("Range", "bytes=100-199")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("Content-Range"), Some("bytes 100-199/200000"));
+    assert_eq!(r.header("Content-Length"), Some("100"));
+    assert!(r.header("Last-Modified").is_some());
+    assert_eq!(r.body, &body[100..200]);
+    let r = request(
+        a,
+        "GET",
+        "/pub/file.bin",
+        &[("Range", "bytes=199990-")],
+        b"",
+    )
+    .await;
+    assert_eq!((r.status, r.body.as_slice()), (206, &body[199_990..]));
+    let r = request(a, "GET", "/pub/file.bin", &[("Range", "bytes=-5")], b"").await;
+    assert_eq!(
+        r.header("Content-Range"),
+        Some("bytes 199995-199999/200000")
+    );
+    let r = request(
+        a,
+        "GET",
+        "/pub/file.bin",
+        &[("Range", "bytes=200000-")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 416);
+    assert_eq!(r.header("Content-Range"), Some("bytes */200000"));
+    // Malformed or multi-range: ignored, whole file.
+    let r = request(
+        a,
+        "GET",
+        "/pub/file.bin",
+        &[("Range", "bytes=0-1,5-6")],
+        b"",
+    )
+    .await;
+    assert_eq!((r.status, r.body.len()), (200, 200_000));
+    let r = request(a, "GET", "/pub/missing", &[], b"").await;
+    assert_eq!(r.status, 404);
+    let r = request(a, "GET", "/pub", &[], b"").await;
+    assert_eq!(r.status, 404);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn path_escapes_are_refused_for_downloads() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(d.path().join("secret"), b"s").unwrap();
+    std::os::unix::fs::symlink(d.path().join("secret"), root.join("link")).unwrap();
+    std::fs::write(root.join("ok"), b"ok").unwrap();
+    std::os::unix::fs::symlink(root.join("ok"), root.join("inside")).unwrap();
+    let s = start(cfg(&root)).await;
+    let a = s.local_addr();
+    for p in [
+        "/../secret",
+        "/%2e%2e/secret",
+        "/%2E%2E%2fsecret",
+        "/x%5c..%5csecret",
+        "/link",
+        "/ok%00",
+        "/.bitsim/sessions",
+    ] {
+        let r = request(a, "GET", p, &[], b"").await;
+        assert!(r.status == 400 || r.status == 403, "{p}: {}", r.status);
+        assert!(!r.body.is_empty(), "{p}: a clear error message");
+    }
+    // A symlink that stays inside the root is fine.
+    let r = request(a, "GET", "/inside", &[], b"").await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn download_faults() {
+    let (_d, s, body) = setup().await;
+    let a = s.local_addr();
+    let p = "/pub/file.bin";
+    // Ignore Range: 200 with the whole file and no Accept-Ranges.
+    add_fault(a, r#"{"path":"/pub/","ignore_range":true,"times":1}"#).await;
+    let r = request(a, "GET", p, &[("Range", "bytes=0-9")], b"").await;
+    assert_eq!((r.status, r.body.len()), (200, body.len()));
+    assert!(r.header("Accept-Ranges").is_none());
+    // Omit Content-Length: chunked.
+    add_fault(
+        a,
+        r#"{"path":"/pub/","omit_content_length":true,"times":1}"#,
+    )
+    .await;
+    let r = request(a, "GET", p, &[], b"").await;
+    assert!(r.header("Content-Length").is_none());
+    assert_eq!(r.body, body);
+    // Last-Modified changes between responses while the fault is active.
+    let before = request(a, "HEAD", p, &[], b"").await;
+    let id = add_fault(a, r#"{"path":"/pub/","change_last_modified":true}"#).await;
+    let m1 = request(a, "HEAD", p, &[], b"").await;
+    let m2 = request(a, "HEAD", p, &[], b"").await;
+    assert_ne!(m1.header("Last-Modified"), m2.header("Last-Modified"));
+    assert_ne!(before.header("Last-Modified"), m1.header("Last-Modified"));
+    let r = request(a, "DELETE", &format!("/_bitsim/faults/{id}"), &[], b"").await;
+    assert_eq!(r.status, 200);
+    let after = request(a, "HEAD", p, &[], b"").await;
+    assert_eq!(
+        before.header("Last-Modified"),
+        after.header("Last-Modified")
+    );
+    // Status for the next 2 requests, then normal again.
+    add_fault(
+        a,
+        r#"{"path":"/pub/","method":"GET","status":503,"times":2}"#,
+    )
+    .await;
+    assert_eq!(request(a, "GET", p, &[], b"").await.status, 503);
+    assert_eq!(request(a, "GET", p, &[], b"").await.status, 503);
+    assert_eq!(request(a, "GET", p, &[], b"").await.status, 200);
+    // Drop the connection mid-body: fewer bytes than Content-Length.
+    add_fault(a, r#"{"path":"/pub/","drop_after_bytes":1000,"times":1}"#).await;
+    let mut sock = tokio::net::TcpStream::connect(a).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    sock.write_all(b"GET /pub/file.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = sock.read_to_end(&mut buf).await;
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(buf.len() - head_end, 1000, "body cut after 1000 bytes");
+    // Bandwidth cap and delay: only checked for correctness, never speed.
+    add_fault(
+        a,
+        r#"{"path":"/pub/","bandwidth_bps":1000000,"delay_ms":10,"times":1}"#,
+    )
+    .await;
+    let r = request(a, "GET", p, &[("Range", "bytes=0-49999")], b"").await;
+    assert_eq!((r.status, r.body.as_slice()), (206, &body[..50_000]));
+    s.shutdown().await.unwrap();
+}

@@ -1,0 +1,157 @@
+//! Sessions survive restarts, expire, are capped per client, and scale.
+
+use crate::client::*;
+
+#[tokio::test]
+async fn sessions_survive_a_restart() {
+    let d = tempfile::tempdir().unwrap();
+    let body = data(300_000, 5);
+    let s = start(cfg(d.path())).await;
+    let a = s.local_addr();
+    let id = create(a, "/r.bin").await;
+    fragment(a, "/r.bin", &id, 0, 300_000, &body[..120_000]).await;
+    s.shutdown().await.unwrap();
+
+    let s = start(cfg(d.path())).await;
+    let a = s.local_addr();
+    // Ping, then a probe fragment at 0 learns the offset (full duplicate).
+    let r = fragment(a, "/r.bin", &id, 0, 300_000, &body[..1]).await;
+    assert_eq!((r.status, r.received()), (200, 120_000));
+    let r = fragment(a, "/r.bin", &id, 120_000, 300_000, &body[120_000..]).await;
+    assert_eq!(r.received(), 300_000);
+    assert_eq!(close(a, "/r.bin", &id).await.status, 200);
+    assert_eq!(std::fs::read(d.path().join("r.bin")).unwrap(), body);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn sessions_expire() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.session_timeout_secs = 0;
+    let s = start(c).await;
+    let a = s.local_addr();
+    let id = create(a, "/e").await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(s.sweep_expired().await, 1);
+    let r = fragment(a, "/e", &id, 0, 1, b"x").await;
+    assert_eq!((r.status, r.error_code()), (500, Some("0x8020001F")));
+    // Expired lazily too, without a sweep.
+    let id = create(a, "/e").await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(fragment(a, "/e", &id, 0, 1, b"x").await.status, 500);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn per_client_session_cap() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.max_sessions_per_client = 3;
+    let s = start(c).await;
+    let a = s.local_addr();
+    let ids = [
+        create(a, "/1").await,
+        create(a, "/2").await,
+        create(a, "/3").await,
+    ];
+    let r = bits(
+        a,
+        "/4",
+        "Create-Session",
+        &[("BITS-Supported-Protocols", PROTO)],
+        b"",
+    )
+    .await;
+    assert_eq!((r.status, r.error_code()), (503, Some("0x80070045")));
+    cancel(a, "/1", &ids[0]).await;
+    create(a, "/4").await;
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_concurrent_sessions() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.max_sessions_per_client = 1000;
+    c.fsync = false;
+    let s = start(c).await;
+    let a = s.local_addr();
+    let mut tasks = Vec::new();
+    for i in 0..300u32 {
+        tasks.push(tokio::spawn(async move {
+            let body = data(20_000 + i as usize, i as u8);
+            let r = upload(a, &format!("/many/{i}.bin"), &body, 7_000).await;
+            assert_eq!(r.status, 200);
+            body
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let body = t.await.unwrap();
+        assert_eq!(
+            std::fs::read(d.path().join(format!("many/{i}.bin"))).unwrap(),
+            body
+        );
+    }
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_fragments_on_one_session_stay_consistent() {
+    let d = tempfile::tempdir().unwrap();
+    let s = start(cfg(d.path())).await;
+    let a = s.local_addr();
+    let body = data(64_000, 11);
+    let id = create(a, "/c").await;
+    // The same fragment sent 8 times at once (a client retrying hard).
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (id, b) = (id.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            fragment(a, "/c", &id, 0, 64_000, &b[..32_000]).await
+        }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!((r.status, r.received()), (200, 32_000));
+    }
+    fragment(a, "/c", &id, 32_000, 64_000, &body[32_000..]).await;
+    close(a, "/c", &id).await;
+    assert_eq!(std::fs::read(d.path().join("c")).unwrap(), body);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn reply_survives_a_restart_and_orphans_are_cleaned() {
+    use bitsim_server::{ReplyApp, ReplyRoute};
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.reply = vec![ReplyRoute {
+        prefix: "/echo/".into(),
+        app: ReplyApp::Echo {
+            copy_to_destination: false,
+        },
+    }];
+    let s = start(c.clone()).await;
+    let a = s.local_addr();
+    let id = create(a, "/echo/r").await;
+    let r = fragment(a, "/echo/r", &id, 0, 5, b"hello").await;
+    let url = r.header("BITS-Reply-URL").unwrap().to_string();
+    s.shutdown().await.unwrap();
+    std::fs::write(d.path().join(".bitsim/sessions/deadbeef.data"), b"orphan").unwrap();
+
+    let s = start(c).await;
+    let a2 = s.local_addr();
+    let path = url.split_once(&a.to_string()).unwrap().1;
+    let g = request(a2, "GET", path, &[], b"").await;
+    assert_eq!((g.status, g.body.as_slice()), (200, &b"hello"[..]));
+    let r = fragment(a2, "/echo/r", &id, 0, 5, b"hello").await;
+    assert_eq!(
+        r.header("BITS-Reply-URL"),
+        Some(url.as_str()),
+        "same reply after restart"
+    );
+    assert!(!d.path().join(".bitsim/sessions/deadbeef.data").exists());
+    assert_eq!(close(a2, "/echo/r", &id).await.status, 200);
+    s.shutdown().await.unwrap();
+}
