@@ -47,6 +47,7 @@ pub mod diagram;
 pub mod expect;
 pub mod explain;
 pub mod fuzz;
+pub mod realtime;
 pub mod scenario;
 pub mod sim;
 pub mod trace;
