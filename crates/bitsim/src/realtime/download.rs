@@ -171,7 +171,9 @@ pub(crate) async fn download(
                     }
                     Some(Ok(fr)) => fr,
                 };
-                let Ok(data) = frame.into_data() else { continue };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
                 let room = want.saturating_sub(got) as usize;
                 let take = data.len().min(room);
                 buf.extend_from_slice(&data[..take]);

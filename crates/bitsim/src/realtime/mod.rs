@@ -253,7 +253,13 @@ fn unix_ms() -> u64 {
 /// The temporary file BITS keeps beside the destination (`BIT*.tmp`).
 pub fn temp_path(local: &Path, job: JobId, file: FileRef) -> PathBuf {
     let mut h: u32 = 0x811c_9dc5;
-    for b in job.0.as_bytes().iter().copied().chain(key(file).to_le_bytes()) {
+    for b in job
+        .0
+        .as_bytes()
+        .iter()
+        .copied()
+        .chain(key(file).to_le_bytes())
+    {
         h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
     }
     let dir = local
@@ -410,7 +416,11 @@ impl Driver {
 
     /// `Complete`: renames every transferred temporary file to its final
     /// name (atomic rename beside the destination) [COMPLETE].
-    pub fn complete(&mut self, caller: &Caller, job: JobId) -> Result<Hresult, bitsim_model::Error> {
+    pub fn complete(
+        &mut self,
+        caller: &Caller,
+        job: JobId,
+    ) -> Result<Hresult, bitsim_model::Error> {
         let snapshot = self.mgr.job(job).cloned();
         self.call(|m, now| {
             m.complete_with(now, caller, job, &mut |id, f| {
@@ -510,7 +520,9 @@ impl Driver {
                 self.dirty = false;
                 self.last_persist = Instant::now();
             }
-            Err(e) => tracing::warn!(error = %e, path = %path.display(), "persisting the queue failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "persisting the queue failed")
+            }
         }
     }
 
@@ -535,7 +547,11 @@ impl Driver {
             }
             _ => {}
         }
-        if self.transfers.get(&job).is_none_or(|(g, _)| *g != m.generation) {
+        if self
+            .transfers
+            .get(&job)
+            .is_none_or(|(g, _)| *g != m.generation)
+        {
             return; // a stopped transfer's late report
         }
         match m.ev {

@@ -309,9 +309,7 @@ pub(crate) async fn upload(
                     Some(FILE0),
                 ));
             };
-            return Ok(Uploaded {
-                reply_url: Some(r),
-            });
+            return Ok(Uploaded { reply_url: Some(r) });
         }
         let (st, e) = simple_packet(t, url, "Close-Session", &sid).await?;
         if st.is_success() {

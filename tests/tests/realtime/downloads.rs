@@ -1,0 +1,73 @@
+//! Downloads: HEAD + ranged GETs into a `BIT*.tmp`, published by Complete.
+
+use bitsim_model::{Hresult, JobState};
+
+use crate::common::*;
+
+async fn round_trip(len: u64) {
+    let env = Env::new().await;
+    let src = env.root.join("f.bin");
+    make_file(&src, len, 1);
+    let dest = env.local.join("f.bin");
+    let (mut d, rec) = driver(rt_config());
+    let job = d.download(&me(), &env.url("/f.bin"), &dest).unwrap();
+    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    assert_eq!(
+        run_to(&mut d, job, JobState::Transferred).await,
+        JobState::Transferred
+    );
+    assert!(!dest.exists(), "nothing is published before Complete");
+    assert_eq!(
+        temps(&env.local).len(),
+        1,
+        "one BIT*.tmp beside the destination"
+    );
+    assert_eq!(d.complete(&me(), job).unwrap(), Hresult::S_OK);
+    assert_eq!(state(d.manager(), job), Some(JobState::Acknowledged));
+    assert!(temps(&env.local).is_empty());
+    assert_eq!(std::fs::metadata(&dest).unwrap().len(), len);
+    assert_eq!(sha(&dest), sha(&src));
+    assert_eq!(
+        rec.states(),
+        [
+            JobState::Queued,
+            JobState::Connecting,
+            JobState::Transferring,
+            JobState::Transferred,
+            JobState::Acknowledged
+        ]
+    );
+}
+
+#[tokio::test]
+async fn zero_bytes() {
+    round_trip(0).await;
+}
+
+#[tokio::test]
+async fn one_byte() {
+    round_trip(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_mib() {
+    round_trip(100 << 20).await;
+}
+
+#[tokio::test]
+async fn cancel_deletes_the_temp_file() {
+    let env = Env::new().await;
+    make_file(&env.root.join("slow.bin"), 4 << 20, 2);
+    env.fault(r#"{"path":"/slow.bin","method":"GET","bandwidth_bps":262144}"#)
+        .await;
+    let (mut d, rec) = driver(rt_config());
+    let dest = env.local.join("slow.bin");
+    let job = d.download(&me(), &env.url("/slow.bin"), &dest).unwrap();
+    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    d.run_until(WAIT, |_| rec.max_progress() > 0).await;
+    assert_eq!(temps(&env.local).len(), 1);
+    d.call(|m, now| m.cancel(now, &me(), job)).unwrap();
+    assert_eq!(state(d.manager(), job), Some(JobState::Cancelled));
+    assert!(temps(&env.local).is_empty(), "Cancel deletes the temp file");
+    assert!(!dest.exists());
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of the real-time driver (`bitsim::realtime`) over
+//! loopback against `bitsim-server` started in-process on port 0; faults
+//! go through the server's control API over real HTTP.
+
+mod common;
+mod downloads;
+mod faults;
+mod persistence;
+mod reply;
+mod uploads;
