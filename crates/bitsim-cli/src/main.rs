@@ -8,6 +8,7 @@ use clap::Parser;
 
 mod serve;
 mod sim_cmd;
+mod transfer;
 
 /// bitsim: a cross-platform simulator of Windows BITS.
 #[derive(Debug, Parser)]
@@ -33,6 +34,12 @@ enum Command {
     Fuzz(sim_cmd::FuzzArgs),
     /// Run a BITS Upload Protocol + range-download server.
     Serve(serve::ServeArgs),
+    /// Download a file over HTTP as BITS does (real time, real bytes);
+    /// exit 0 only when the job reached ACKNOWLEDGED.
+    Download(transfer::DownloadArgs),
+    /// Upload a file with the BITS Upload Protocol ([MC-BUP]), optionally
+    /// as an upload-reply job; exit 0 only when the job reached ACKNOWLEDGED.
+    Upload(transfer::UploadArgs),
 }
 
 fn main() {
@@ -50,6 +57,8 @@ fn main() {
         Command::Explain(args) => sim_cmd::explain(args),
         Command::Diagram(args) => sim_cmd::diagram(args),
         Command::Fuzz(args) => sim_cmd::fuzz(args),
+        Command::Download(args) => transfer::download(args),
+        Command::Upload(args) => transfer::upload(args),
         Command::Serve(args) => match serve::run(args) {
             Ok(()) => 0,
             Err(e) => {

@@ -69,7 +69,7 @@ async fn http_503_is_transient_and_retried_after_the_retry_delay() {
 #[tokio::test]
 async fn http_404_is_fatal_with_remote_file_context_and_job_error() {
     let env = Env::new().await;
-    let (mut d, _rec) = driver(rt_config());
+    let (mut d, rec) = driver(rt_config());
     let job = d
         .download(&me(), &env.url("/missing.bin"), env.local.join("m.bin"))
         .unwrap();
@@ -85,6 +85,11 @@ async fn http_404_is_fatal_with_remote_file_context_and_job_error() {
     assert_eq!(e.code, Hresult::http(404));
     assert_eq!(e.context, ErrorContext::RemoteFile);
     assert_eq!(calls.load(Ordering::SeqCst), 1, "JobError called once");
+    assert_eq!(rec.callbacks("JobError"), 1);
+    assert!(
+        !rec.states().contains(&JobState::TransientError),
+        "404 is fatal at once"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,127 @@
+//! The real `bitsim` binary: `serve`, then `upload` and `download` against
+//! it over loopback, byte for byte.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(root: &Path) -> Serve {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--root"])
+        .arg(root)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn bitsim serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        // Keep draining after the address is known: `bitsim serve` fails
+        // requests once its stderr pipe is closed.
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("server exited before listening");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            let a = rest.split_whitespace().next().expect("address");
+            break a.parse().expect("socket address");
+        }
+    };
+    Serve { child, addr }
+}
+
+fn bitsim(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run bitsim")
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+#[test]
+fn upload_then_download_round_trips_byte_for_byte() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("srv");
+    std::fs::create_dir_all(&root).unwrap();
+    let s = serve(&root);
+    let src = d.path().join("src.bin");
+    let data = pattern(3 << 20);
+    std::fs::write(&src, &data).unwrap();
+    let url = format!("http://{}/dir/up.bin", s.addr);
+
+    let out = bitsim(&["upload", src.to_str().unwrap(), &url]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "upload failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("TRANSFERRED"),
+        "state changes printed: {stdout}"
+    );
+    assert!(stdout.contains("ACKNOWLEDGED"), "{stdout}");
+    assert_eq!(std::fs::read(root.join("dir/up.bin")).unwrap(), data);
+
+    let dest = d.path().join("down.bin");
+    let out = bitsim(&["download", &url, dest.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "download failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+}
+
+#[test]
+fn a_404_prints_context_and_code_and_exits_non_zero() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("srv");
+    std::fs::create_dir_all(&root).unwrap();
+    let s = serve(&root);
+    let dest = d.path().join("nope.bin");
+    let url = format!("http://{}/nope.bin", s.addr);
+    let out = bitsim(&["download", &url, dest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("REMOTE_FILE"), "{err}");
+    assert!(err.contains("0x80190194"), "{err}");
+    assert!(!dest.exists());
+    let temps = std::fs::read_dir(d.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("BIT"))
+        .count();
+    assert_eq!(
+        temps, 0,
+        "the failed job was cancelled and its temp deleted"
+    );
+}
