@@ -178,3 +178,88 @@ async fn server_killed_and_restarted_mid_upload_loses_no_byte() {
     d.complete(&me(), job).unwrap();
     assert_eq!(sha(&env.root.join("k.bin")), sha(&src), "no byte lost");
 }
+
+/// A one-answer HTTP server: every request gets `answer(addr)`.
+async fn raw_server(answer: impl Fn() -> String + Send + Sync + 'static) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(answer().as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn redirects_are_followed() {
+    let env = Env::new().await;
+    let src = env.root.join("moved.bin");
+    make_file(&src, 100_000, 5);
+    let target = env.url("/moved.bin");
+    let redirector = raw_server(move || {
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+    })
+    .await;
+    let (mut d, _rec) = driver(rt_config());
+    let dest = env.local.join("moved.bin");
+    let job = d
+        .download(&me(), &format!("http://{redirector}/old.bin"), &dest)
+        .unwrap();
+    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    assert_eq!(
+        run_to(&mut d, job, JobState::Transferred).await,
+        JobState::Transferred
+    );
+    d.complete(&me(), job).unwrap();
+    assert_eq!(sha(&dest), sha(&src));
+}
+
+#[tokio::test]
+async fn no_content_length_is_missing_file_size() {
+    let dynamic = raw_server(|| "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_owned()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut d, _rec) = driver(rt_config());
+    let job = d
+        .download(
+            &me(),
+            &format!("http://{dynamic}/gen.cgi"),
+            dir.path().join("g"),
+        )
+        .unwrap();
+    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    assert_eq!(run_to(&mut d, job, JobState::Error).await, JobState::Error);
+    let e = d.manager().job(job).unwrap().error.clone().unwrap();
+    assert_eq!(e.code, Hresult::BG_E_MISSING_FILE_SIZE);
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_transient_connect_failure() {
+    // A port nobody listens on (bound, then released).
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut d, _rec) = driver(rt_config());
+    let job = d
+        .download(&me(), &format!("http://{addr}/x"), dir.path().join("x"))
+        .unwrap();
+    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    assert_eq!(
+        run_to(&mut d, job, JobState::TransientError).await,
+        JobState::TransientError
+    );
+    let e = d.manager().job(job).unwrap().error.clone().unwrap();
+    assert_eq!(e.code, Hresult::BG_E_CONNECT_FAILURE);
+    assert_eq!(e.context, ErrorContext::GeneralTransport);
+}

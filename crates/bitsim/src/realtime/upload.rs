@@ -19,6 +19,11 @@ pub const PROTOCOL_GUID: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
 /// 413 never shrinks a fragment below 5 KB [MCBUP-3.1.5.1.7] [MCBUP-6 <10>].
 pub const MIN_FRAGMENT: u64 = 5 * 1024;
 
+/// Fragments in a row whose Acks do not move the server's offset past the
+/// best one seen before the attempt fails (guards against a server that
+/// keeps answering 200/416 without accepting bytes; the docs give no number).
+const MAX_STALLED_FRAGMENTS: u32 = 20;
+
 /// New sessions tried in one attempt after `BG_E_SESSION_NOT_FOUND`
 /// before the error is reported (the docs give no number).
 const MAX_NEW_SESSIONS: u32 = 3;
@@ -241,7 +246,17 @@ pub(crate) async fn upload(
         if size > 0 && next >= size {
             next = size - 1;
         }
+        let mut best = next;
+        let mut stalled = 0u32;
         while next < size {
+            if stalled > MAX_STALLED_FRAGMENTS {
+                return Err(TransferError::new(
+                    Hresult::BG_E_INVALID_SERVER_RESPONSE,
+                    ErrorContext::RemoteFile,
+                    Some(FILE0),
+                ));
+            }
+            stalled += 1;
             let len = frag.min(size - next);
             let data = read_at(local, next, len).await?;
             let req = request(
@@ -265,6 +280,10 @@ pub(crate) async fn upload(
                     // [MCBUP-3.1.5.1.4]: on 200 the next offset is
                     // BITS-Received-Content-Range, whatever we sent.
                     next = received(&resp)?.min(size);
+                    if next > best {
+                        best = next;
+                        stalled = 0;
+                    }
                     reply_url = header_str(resp.headers(), "bits-reply-url");
                     drain(resp).await;
                     t.send(Ev::Progress(FILE0, next, size));
