@@ -1,7 +1,7 @@
 //! The discrete-event simulator: a virtual clock, one seeded RNG, a world of
 //! servers and faults, driving [`bitsim_model::Manager`].
 
-use crate::callback::{Callback, CallbackResult, JobHandle};
+use crate::callback::{Callback, CallbackResult, JobHandle, ModelAccess};
 use crate::expect::{Failure, check_expectations};
 use crate::scenario::*;
 use crate::trace::{Trace, TraceEntry, TraceEvent};
@@ -263,29 +263,84 @@ impl Simulation {
     /// checks the expectations.
     pub fn run(mut self) -> Report {
         let end = Time::ZERO.saturating_add(self.scenario.duration.0);
-        loop {
-            let next_event = self.queue.keys().next().map(|k| k.0);
-            let next_timer = self.mgr.poll_timeout();
-            let (at, timer) = match (next_event, next_timer) {
-                (None, None) => break,
-                (Some(e), Some(t)) if t <= e => (t, true),
-                (Some(e), _) => (e, false),
-                (None, Some(t)) => (t, true),
-            };
-            if at > end {
-                break;
-            }
-            self.now = at.max(self.now);
-            self.events += 1;
-            if timer {
-                self.mgr.handle_timeout(self.now);
-            } else {
-                let (key, ev) = self.queue.pop_first().expect("peeked");
-                debug_assert_eq!(key.0, at);
-                self.handle_event(ev);
-            }
-            self.drain();
+        while self.step(end) {}
+        self.finish()
+    }
+
+    /// Processes the next event or timer due at or before `limit`; false
+    /// when there is none.
+    pub fn step(&mut self, limit: Time) -> bool {
+        let next_event = self.queue.keys().next().map(|k| k.0);
+        let next_timer = self.mgr.poll_timeout();
+        // Timers due at the same instant as an event fire first.
+        let (at, timer) = match (next_event, next_timer) {
+            (None, None) => return false,
+            (Some(e), Some(t)) if t <= e => (t, true),
+            (Some(e), _) => (e, false),
+            (None, Some(t)) => (t, true),
+        };
+        if at > limit {
+            return false;
         }
+        self.now = at.max(self.now);
+        self.events += 1;
+        if timer {
+            self.mgr.handle_timeout(self.now);
+        } else {
+            let (_, ev) = self.queue.pop_first().expect("peeked");
+            self.handle_event(ev);
+        }
+        self.drain();
+        true
+    }
+
+    /// Runs every event up to `t`, then moves the clock to `t`.
+    pub fn run_until(&mut self, t: Time) {
+        while self.step(t) {}
+        self.now = self.now.max(t);
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Calls into the model at the current instant (an application call),
+    /// then acts on what it asked for.
+    pub fn with_manager<R>(&mut self, f: impl FnOnce(&mut Manager, Time) -> R) -> R {
+        let r = f(&mut self.mgr, self.now);
+        self.drain();
+        r
+    }
+
+    /// A fresh job GUID from the run's RNG.
+    pub fn new_job_id(&mut self) -> JobId {
+        let mut bytes = [0u8; 16];
+        self.rng.fill_bytes(&mut bytes);
+        JobId::from_random_bytes(bytes)
+    }
+
+    /// Gives a job created through [`Simulation::with_manager`] a name for
+    /// the trace and for expectations.
+    pub fn name_job(&mut self, id: JobId, name: &str) {
+        self.names.insert(id, name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+    }
+
+    /// Registers a callback object; pass the id to `SetNotifyInterface`.
+    pub fn add_callback(&mut self, callback: Box<dyn Callback>) -> CallbackId {
+        let id = CallbackId(self.callbacks.keys().next_back().map_or(1, |c| c.0 + 1));
+        self.callbacks.insert(id, callback);
+        id
+    }
+
+    /// True if the simulated local disk has `path` (a published file).
+    pub fn local_file_exists(&self, path: &str) -> bool {
+        self.local.get(path) == Some(&LocalKind::Final)
+    }
+
+    /// Ends the run: checks the expectations and returns the report.
+    pub fn finish(self) -> Report {
         let failures = check_expectations(
             &self.scenario,
             &self.mgr,
@@ -342,9 +397,7 @@ impl Simulation {
         let spec = self.scenario.jobs[i].clone();
         self.users.entry(spec.owner.clone()).or_insert(false);
         let caller = self.caller(&spec.owner);
-        let mut bytes = [0u8; 16];
-        self.rng.fill_bytes(&mut bytes);
-        let id = JobId::from_random_bytes(bytes);
+        let id = self.new_job_id();
         self.names.insert(id, spec.name.clone());
         let now = self.now;
         let r = self
@@ -1189,7 +1242,12 @@ impl Simulation {
         };
         let caller = self.caller(&user.0);
         let error = self.mgr.job(job).and_then(|j| j.get_error().ok().cloned());
-        let mut handle = JobHandle::new(&mut self.mgr, self.now, caller, job);
+        let mut access = ModelAccess {
+            manager: &mut self.mgr,
+            now: self.now,
+            caller,
+        };
+        let mut handle = JobHandle::new(&mut access, job);
         let result = match kind {
             NotifyKind::JobTransferred => cb.job_transferred(&mut handle),
             NotifyKind::JobError => match &error {
@@ -1200,7 +1258,7 @@ impl Simulation {
             NotifyKind::FileTransferred(f) => cb.file_transferred(&mut handle, f),
         };
         let calls: Vec<String> = handle
-            .calls
+            .calls()
             .iter()
             .map(|(c, h)| format!("{c} -> {h}"))
             .collect();
@@ -1282,10 +1340,15 @@ impl Simulation {
         let mut calls = String::new();
         if let Some(action) = spec.action {
             let caller = self.caller(&user.0);
-            let mut h = JobHandle::new(&mut self.mgr, self.now, caller, job);
+            let mut access = ModelAccess {
+                manager: &mut self.mgr,
+                now: self.now,
+                caller,
+            };
+            let mut h = JobHandle::new(&mut access, job);
             apply_action(&mut h, action);
             calls = h
-                .calls
+                .calls()
                 .iter()
                 .map(|(c, h)| format!(" [calls {c} -> {h}]"))
                 .collect();
@@ -1332,13 +1395,14 @@ pub(crate) fn temp_name(local: &str) -> String {
 }
 
 fn apply_action(h: &mut JobHandle<'_>, a: CallbackAction) {
-    let _ = match a {
-        CallbackAction::None => return,
-        CallbackAction::Resume => h.resume(),
-        CallbackAction::Cancel => h.cancel(),
-        CallbackAction::Complete => h.complete(),
-        CallbackAction::Suspend => h.suspend(),
-    };
+    // Results are recorded by the handle and shown in the trace.
+    match a {
+        CallbackAction::None => {}
+        CallbackAction::Resume => drop(h.resume()),
+        CallbackAction::Cancel => drop(h.cancel()),
+        CallbackAction::Complete => drop(h.complete()),
+        CallbackAction::Suspend => drop(h.suspend()),
+    }
 }
 
 /// A callback driven by a scenario's [`CallbackScript`].
