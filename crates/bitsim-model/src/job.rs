@@ -154,8 +154,52 @@ pub struct Reply {
     pub bytes_transferred: u64,
     /// The reply arrived in full.
     pub done: bool,
-    /// The reply bytes, for `GetReplyData`.
+    /// The reply bytes, for `GetReplyData` (hex in the persisted queue).
+    #[serde(with = "hex_bytes")]
     pub data: Option<Vec<u8>>,
+}
+
+/// Reply data persists as one hex string, not an array of numbers: compact
+/// and quick to write and read back.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        match data {
+            None => s.serialize_none(),
+            Some(d) => {
+                let mut out = String::with_capacity(d.len() * 2);
+                for b in d {
+                    out.push(HEX[usize::from(b >> 4)] as char);
+                    out.push(HEX[usize::from(b & 15)] as char);
+                }
+                s.serialize_some(&out)
+            }
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            b'A'..=b'F' => Ok(c - b'A' + 10),
+            _ => Err(serde::de::Error::custom("reply data is not hex")),
+        };
+        let b = text.as_bytes();
+        if b.len() % 2 != 0 {
+            return Err(serde::de::Error::custom(
+                "reply data has an odd number of hex digits",
+            ));
+        }
+        b.chunks(2)
+            .map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?))
+            .collect::<Result<Vec<u8>, D::Error>>()
+            .map(Some)
+    }
 }
 
 /// A registered callback (`SetNotifyInterface`).

@@ -140,6 +140,7 @@ pub struct Simulation {
     observed: Observed,
     events: u64,
     users: BTreeMap<String, bool>,
+    effects_in_trace: bool,
 }
 
 impl Simulation {
@@ -171,6 +172,7 @@ impl Simulation {
             trace: Vec::new(),
             observed: Observed::default(),
             events: 0,
+            effects_in_trace: true,
             users: scenario
                 .users
                 .iter()
@@ -228,6 +230,15 @@ impl Simulation {
         }
     }
 
+    /// Leaves the model's effects (transfer start/stop, file operations,
+    /// timers) out of the trace: transitions, callbacks, commands, faults and
+    /// application calls stay. The fuzzer uses it; expectations do not need
+    /// effects.
+    pub fn without_effects_in_trace(mut self) -> Self {
+        self.effects_in_trace = false;
+        self
+    }
+
     /// The model, for inspection.
     pub fn manager(&self) -> &Manager {
         &self.mgr
@@ -251,6 +262,9 @@ impl Simulation {
     }
 
     fn log(&mut self, job: Option<JobId>, event: TraceEvent) {
+        if !self.effects_in_trace && matches!(event, TraceEvent::Effect { .. }) {
+            return;
+        }
         let job = job.and_then(|j| self.names.get(&j).cloned());
         self.trace.push(TraceEntry {
             at: self.now,
@@ -1046,13 +1060,19 @@ impl Simulation {
         while let Some(o) = self.mgr.poll_output() {
             self.output(o);
         }
-        for (user, _) in self.users.clone() {
-            let n = self
-                .mgr
-                .outstanding_notifications(&UserId::new(user.clone()));
-            let m = self.observed.max_outstanding.entry(user).or_default();
-            *m = (*m).max(n);
-        }
+    }
+
+    /// A notification started for `user`: the only moment their count of
+    /// outstanding notifications can reach a new maximum.
+    fn note_outstanding(&mut self, user: &UserId) -> usize {
+        let n = self.mgr.outstanding_notifications(user);
+        let m = self
+            .observed
+            .max_outstanding
+            .entry(user.0.clone())
+            .or_default();
+        *m = (*m).max(n);
+        n
     }
 
     fn output(&mut self, o: Output) {
@@ -1214,7 +1234,7 @@ impl Simulation {
             .callbacks
             .entry((name, method.to_owned()))
             .or_default() += 1;
-        let outstanding = self.mgr.outstanding_notifications(&user);
+        let outstanding = self.note_outstanding(&user);
         let Some(mut cb) = self.callbacks.remove(&callback) else {
             // The object is gone: the call fails like a dead COM server.
             self.log(
@@ -1297,6 +1317,7 @@ impl Simulation {
         parameters: Option<String>,
         _kind: NotifyKind,
     ) {
+        self.note_outstanding(&user);
         let name = self.names.get(&job).cloned().unwrap_or_default();
         let spec = self
             .scenario
