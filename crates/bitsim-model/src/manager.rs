@@ -1139,8 +1139,8 @@ impl Manager {
             // FileTransferred: download files and the reply only [FILEXFER].
             self.raise(id, NotifyKind::FileTransferred(FileRef::File(file)));
         }
-        self.touch(id, true);
         self.advance_job(id);
+        self.touch_unless_transferred(id);
         self.settle();
         true
     }
@@ -1190,8 +1190,8 @@ impl Manager {
         reply.done = true;
         reply.data = data;
         self.raise(id, NotifyKind::FileTransferred(FileRef::Reply));
-        self.touch(id, true);
         self.advance_job(id);
+        self.touch_unless_transferred(id);
         self.settle();
         true
     }
@@ -1577,6 +1577,27 @@ impl Manager {
             if !job.state.is_final() {
                 self.raise(id, NotifyKind::JobModification);
             }
+        }
+    }
+
+    /// [`Manager::touch`] after a file finished: when that finish moved the
+    /// job into TRANSFERRED (T20) the only change is the state change, which
+    /// raises JobTransferred and no JobModification [JOBMOD] (decision A8).
+    fn touch_unless_transferred(&mut self, id: JobId) {
+        if self.jobs.get(&id).map(|j| j.state) == Some(JobState::Transferred) {
+            self.touch_quiet(id);
+        } else {
+            self.touch(id, true);
+        }
+    }
+
+    /// ModificationTime and activity move, but no JobModification is raised:
+    /// for calls whose only effect is entering ERROR or TRANSFERRED [JOBMOD].
+    fn touch_quiet(&mut self, id: JobId) {
+        let now = self.now;
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.times.modification_time = now;
+            job.timers.last_activity = now;
         }
     }
 
