@@ -243,6 +243,11 @@ struct InFlight {
     kind: NotifyKind,
     user: UserId,
     via_cmd_line: bool,
+    /// The pending key the event was raised under: a re-call keeps it, so
+    /// a failed FileTransferred still goes before the events raised after
+    /// it [FILEXFER].
+    #[serde(default)]
+    key: u64,
 }
 
 /// The BITS service of one machine: every user's jobs, the scheduler,
@@ -1333,10 +1338,10 @@ impl Manager {
                 .get(&f.job)
                 .is_some_and(|j| j.notify_cmd_line.is_some());
             if has_cmd && f.kind.cmd_line_capable() {
-                self.requeue(f.job, f.kind, self.now, true);
+                self.requeue(f.key, f.job, f.kind, self.now, true);
             } else {
                 let at = self.now.saturating_add(self.callback_retry(f.job));
-                self.requeue(f.job, f.kind, at, false);
+                self.requeue(f.key, f.job, f.kind, at, false);
                 self.outputs.push_back(Output::TimerArmed {
                     job: f.job,
                     timer: TimerKind::NotificationRetry,
@@ -1370,8 +1375,8 @@ impl Manager {
         let at = self.now.saturating_add(delay);
         match outcome {
             CommandOutcome::Exited(0) => {}
-            CommandOutcome::Exited(_) => self.requeue(f.job, f.kind, at, true),
-            CommandOutcome::FailedToStart(_) => self.requeue(f.job, f.kind, at, false),
+            CommandOutcome::Exited(_) => self.requeue(f.key, f.job, f.kind, at, true),
+            CommandOutcome::FailedToStart(_) => self.requeue(f.key, f.job, f.kind, at, false),
         }
         self.settle();
         true
@@ -2056,9 +2061,10 @@ impl Manager {
         );
     }
 
-    fn requeue(&mut self, id: JobId, kind: NotifyKind, at: Time, via_cmd_line: bool) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+    /// Puts a delivery back under its original key `seq`, so it keeps its
+    /// place before events raised after it (FileTransferred ordering
+    /// [FILEXFER]).
+    fn requeue(&mut self, seq: u64, id: JobId, kind: NotifyKind, at: Time, via_cmd_line: bool) {
         self.pending.retain(|_, p| !(p.job == id && p.kind == kind));
         self.pending.insert(
             seq,
@@ -2137,24 +2143,25 @@ impl Manager {
                 continue;
             }
             let job = &self.jobs[&p.job];
-            let file_busy = |m: &Manager| {
-                m.in_flight
-                    .values()
-                    .any(|f| f.job == p.job && matches!(f.kind, NotifyKind::FileTransferred(_)))
-            };
-            match p.kind {
-                NotifyKind::FileTransferred(_) if file_busy(self) => continue,
-                NotifyKind::JobTransferred | NotifyKind::JobError
-                    if file_busy(self)
-                        || self.pending.iter().any(|(k, q)| {
-                            *k < key
-                                && q.job == p.job
-                                && matches!(q.kind, NotifyKind::FileTransferred(_))
-                        }) =>
-                {
-                    continue;
-                }
-                _ => {}
+            // FileTransferred calls of one job are serialized: the next
+            // waits until the current one returned successfully, including
+            // its re-calls; they go before JobTransferred/JobError [FILEXFER].
+            let file_busy = self
+                .in_flight
+                .values()
+                .any(|f| f.job == p.job && matches!(f.kind, NotifyKind::FileTransferred(_)))
+                || self.pending.iter().any(|(k, q)| {
+                    *k < key && q.job == p.job && matches!(q.kind, NotifyKind::FileTransferred(_))
+                });
+            if file_busy
+                && matches!(
+                    p.kind,
+                    NotifyKind::FileTransferred(_)
+                        | NotifyKind::JobTransferred
+                        | NotifyKind::JobError
+                )
+            {
+                continue;
             }
             let target = if !p.via_cmd_line && job.notify_interface.is_some() {
                 let r = job.notify_interface.clone().expect("checked");
@@ -2191,6 +2198,7 @@ impl Manager {
                     kind: p.kind,
                     user: user.clone(),
                     via_cmd_line,
+                    key,
                 },
             );
             let out = match callback {
