@@ -1018,8 +1018,11 @@ impl Manager {
                 protocol: Some("http".into()),
             };
             self.fire(id, Rule::T32, Some(err));
+            // Entering ERROR raises JobError and no JobModification [JOBMOD].
+            self.touch_quiet(id);
+        } else {
+            self.touch(id, true);
         }
-        self.touch(id, true);
         self.settle();
         Ok(())
     }
