@@ -1940,12 +1940,17 @@ impl Manager {
             return;
         }
         self.policy_blocking = self.policy_blocks(now);
-        if self.policy_blocking {
-            for id in self.live_ids() {
-                let j = &self.jobs[&id];
+        for id in self.live_ids() {
+            let j = &self.jobs[&id];
+            if self.policy_blocking {
                 if j.priority != JobPriority::Foreground && Rule::T29.fires_from(j.state) {
                     self.block(id, Rule::T29, Blocked::Policy);
                 }
+            } else if j.state == JobState::TransientError && j.blocked == Some(Blocked::Policy) {
+                // X1, whoever notices first that the window is over: a call
+                // arriving after the window end must not leave the job
+                // blocked for good [GP].
+                self.fire(id, Rule::X1, None);
             }
         }
         let mut waiting: Vec<(JobPriority, u64, JobId)> = self
