@@ -1167,8 +1167,14 @@ impl Manager {
         if !job.files.first().is_some_and(|f| f.transferred) {
             return false;
         }
-        reply.bytes_total = total;
         let advanced = bytes > reply.bytes_transferred;
+        if total != reply.bytes_total && reply.bytes_transferred > total {
+            // A reply of another size than the one begun: it restarts, as a
+            // file whose size changed does [FILEPROG]; progress never
+            // exceeds the total [REPLYPROGST].
+            reply.bytes_transferred = 0;
+        }
+        reply.bytes_total = total;
         reply.bytes_transferred = reply.bytes_transferred.max(bytes.min(total));
         if advanced {
             job.timers.no_progress_since = None;

@@ -1403,3 +1403,19 @@ fn service_restart_round_trips_through_serde_and_drops_callbacks_only() {
         vec![XFER]
     );
 }
+
+#[test]
+fn reply_progress_never_exceeds_the_reply_total() {
+    let mut h = H::new();
+    let id = h.upload(JobType::UploadReply);
+    h.drive_to(id, Transferring);
+    h.finish_file(id, 0, 10);
+    assert!(h.m.handle_reply_progress(h.now, id, 50, 60));
+    // The server starts a shorter reply: the count restarts within the new total.
+    assert!(h.m.handle_reply_progress(h.now, id, 10, 20));
+    let rp = h.job(id).reply_progress().unwrap();
+    assert_eq!((rp.bytes_total, rp.bytes_transferred), (20, 10));
+    // Same total, smaller count: never goes backwards.
+    assert!(h.m.handle_reply_progress(h.now, id, 5, 20));
+    assert_eq!(h.job(id).reply_progress().unwrap().bytes_transferred, 10);
+}
