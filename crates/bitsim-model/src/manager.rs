@@ -782,16 +782,21 @@ impl Manager {
         id: JobId,
         flags: u32,
     ) -> Result<()> {
-        let mut newly = 0;
+        let mut newly = false;
         self.set_property(now, caller, id, |job| {
             if flags & !NotifyFlags::ALL_BITS != 0 {
                 return Err(Error::new(Hresult::E_NOTIMPL));
             }
-            newly = flags & !job.notify_flags.0;
-            job.notify_flags = NotifyFlags(flags);
+            // Newly *effective*: a bit just set, or DISABLE just cleared
+            // under bits already set [SETNOTIFY].
+            let (old, new) = (job.notify_flags, NotifyFlags(flags));
+            newly = [NotifyFlags::JOB_TRANSFERRED, NotifyFlags::JOB_ERROR]
+                .into_iter()
+                .any(|f| new.wants(f) && !old.wants(f));
+            job.notify_flags = new;
             Ok(())
         })?;
-        if newly & (NotifyFlags::JOB_TRANSFERRED.0 | NotifyFlags::JOB_ERROR.0) != 0 {
+        if newly {
             self.rearm_level_triggered(id);
         }
         self.settle();

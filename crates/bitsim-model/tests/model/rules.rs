@@ -1419,3 +1419,19 @@ fn reply_progress_never_exceeds_the_reply_total() {
     assert!(h.m.handle_reply_progress(h.now, id, 5, 20));
     assert_eq!(h.job(id).reply_progress().unwrap().bytes_transferred, 10);
 }
+
+#[test]
+fn clearing_disable_re_raises_the_level_triggered_event() {
+    let mut h = H::new();
+    let id = h.download(1);
+    h.register(id, 1);
+    h.flags(id, 0x7);
+    h.drive_to(id, Transferred);
+    assert!(!kinds(&h.log).contains(&XFER));
+    h.flags(id, 0x3);
+    assert_eq!(
+        kinds(&h.drain()),
+        vec![XFER],
+        "JobTransferred is due once DISABLE is cleared"
+    );
+}
