@@ -2105,11 +2105,18 @@ impl Manager {
     }
 
     /// A pending JobTransferred/JobError only stands while the job is in
-    /// that state (decision A10); nothing is delivered for finished jobs.
+    /// that state (decision A10) and its flag is set; nothing is delivered
+    /// for finished jobs.
     fn still_valid(&self, p: &Pending) -> bool {
         let Some(job) = self.jobs.get(&p.job) else {
             return false;
         };
+        // The flags gate delivery, not only raising: an event whose flag
+        // was cleared (or DISABLE set) before it went out is dropped; it is
+        // raised again if the flag comes back (level-triggered) [SETNOTIFY].
+        if !job.notify_flags.wants(p.kind.flag()) {
+            return false;
+        }
         match p.kind {
             NotifyKind::JobTransferred => job.state == JobState::Transferred,
             NotifyKind::JobError => job.state == JobState::Error,

@@ -1435,3 +1435,35 @@ fn clearing_disable_re_raises_the_level_triggered_event() {
         "JobTransferred is due once DISABLE is cleared"
     );
 }
+
+#[test]
+fn flags_cleared_before_delivery_stop_a_pending_notification() {
+    let mut h = H::new();
+    let a = h.alice.clone();
+    // Fill alice's four slots.
+    for _ in 0..4 {
+        let b = h.download(1);
+        h.register(b, 1);
+        h.m.set_priority(h.now, &a, b, JobPriority::Foreground)
+            .unwrap();
+        h.drive_to(b, Error);
+    }
+    let id = h.download(1);
+    h.register(id, 2);
+    h.m.set_priority(h.now, &a, id, JobPriority::Foreground)
+        .unwrap();
+    h.drive_to(id, Transferred); // JobTransferred waits for a slot
+    h.flags(id, 0x4); // the app disables notifications
+    h.ack_all();
+    h.advance_secs(1);
+    h.ack_all();
+    let late: Vec<_> = notifies(&h.log)
+        .into_iter()
+        .filter(|n| n.1 == id)
+        .map(|n| n.2)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "DISABLE gates delivery, not only raising: {late:?}"
+    );
+}
