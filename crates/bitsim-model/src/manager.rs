@@ -690,7 +690,14 @@ impl Manager {
                 return Err(Error::new(Hresult::BG_E_INVALID_STATE));
             }
             if job.job_type == JobType::UploadReply {
-                publish(id, FileRef::Reply).map_err(Error::new)?;
+                if let Err(code) = publish(id, FileRef::Reply) {
+                    // T11: the rename error, state unchanged (decision A18).
+                    let st = job.state;
+                    self.emit_transition(id, Rule::T11, st, st, Some(code));
+                    self.touch(id, true);
+                    self.settle();
+                    return Err(Error::new(code));
+                }
                 self.outputs.push_back(Output::FilePublished {
                     job: id,
                     file: FileRef::Reply,

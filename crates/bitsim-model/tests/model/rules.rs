@@ -1467,3 +1467,18 @@ fn flags_cleared_before_delivery_stop_a_pending_notification() {
         "DISABLE gates delivery, not only raising: {late:?}"
     );
 }
+
+#[test]
+fn upload_reply_complete_whose_reply_rename_fails_is_t11() {
+    let mut h = H::new();
+    let id = h.upload(JobType::UploadReply);
+    h.drive_to(id, Transferred);
+    let a = h.alice.clone();
+    let r =
+        h.m.complete_with(h.now, &a, id, &mut |_, _| Err(Hresult::E_ACCESSDENIED));
+    assert_eq!(code(r), Hresult::E_ACCESSDENIED);
+    let outs = h.drain();
+    assert_eq!(h.state(id), Transferred);
+    assert_rule(&outs, id, Rule::T11, Transferred, Transferred);
+    assert_eq!(rule_code(&outs, Rule::T11), Some(Hresult::E_ACCESSDENIED));
+}
