@@ -1240,8 +1240,16 @@ impl Manager {
         };
         let job = self.jobs.get_mut(&id).expect("live");
         // EC grows on leaving CONNECTING/TRANSFERRING for an error [ERRCOUNT]
-        // (CONNECTING too: decision A21).
-        job.error_count += 1;
+        // (CONNECTING too: decision A21), except for disconnects, a locked
+        // volume (chkdsk) and bandwidth-policy blocks [ERRCOUNT] (T21).
+        if !matches!(
+            error.code,
+            Hresult::BG_E_NETWORK_DISCONNECTED
+                | Hresult::BG_E_DESTINATION_LOCKED
+                | Hresult::BG_E_BLOCKED_BY_POLICY
+        ) {
+            job.error_count += 1;
+        }
         if job.no_progress_timeout.is_zero() {
             // T26: NoProgressTimeout 0 makes every error fatal [SETNOPROG].
             self.fire(id, Rule::T26, Some(info));

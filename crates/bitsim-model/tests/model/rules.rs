@@ -1482,3 +1482,23 @@ fn upload_reply_complete_whose_reply_rename_fails_is_t11() {
     assert_rule(&outs, id, Rule::T11, Transferred, Transferred);
     assert_eq!(rule_code(&outs, Rule::T11), Some(Hresult::E_ACCESSDENIED));
 }
+
+#[test]
+fn disconnects_chkdsk_and_policy_blocks_do_not_count_as_errors() {
+    for c in [
+        Hresult::BG_E_NETWORK_DISCONNECTED,
+        Hresult::BG_E_DESTINATION_LOCKED,
+        Hresult::BG_E_BLOCKED_BY_POLICY,
+    ] {
+        let mut h = H::new();
+        let id = h.download(1);
+        h.drive_to(id, Transferring);
+        assert!(h.m.handle_transfer_error(
+            h.now,
+            id,
+            TransferError::new(c, ErrorContext::GeneralTransport, None)
+        ));
+        assert_eq!(h.state(id), TransientError, "{c}");
+        assert_eq!(h.job(id).error_count, 0, "{c} counted");
+    }
+}
