@@ -652,3 +652,36 @@ fn a26_a_running_command_line_takes_one_of_four_slots() {
     h.m.handle_command_result(h.now, c, CommandOutcome::Exited(0));
     assert_eq!(kinds(&h.drain()), vec![NotifyKind::JobTransferred]);
 }
+
+#[test]
+fn a27_a_command_line_that_cannot_start_re_sends_the_notification_callback_first() {
+    let mut h = H::new();
+    let a = h.alice.clone();
+    let id = h.download(1);
+    h.register(id, 1);
+    h.m.set_notify_cmd_line(h.now, &a, id, Some("/bin/n"), None)
+        .unwrap();
+    h.m.set_minimum_retry_delay(h.now, &a, id, 30).unwrap();
+    h.drive_to(id, Transferred);
+    h.m.handle_callback_result(
+        h.now,
+        notify_id(&h.log, NotifyKind::JobTransferred),
+        Hresult::E_FAIL,
+    );
+    let c = commands(&h.drain())[0].0;
+    h.m.handle_command_result(h.now, c, CommandOutcome::FailedToStart(Hresult::E_FAIL));
+    h.advance_secs(29);
+    assert!(kinds(&h.drain()).is_empty());
+    h.advance_secs(1);
+    let outs = h.drain();
+    assert_eq!(notifies(&outs).len(), 1, "callback first again: {outs:?}");
+    assert!(commands(&outs).is_empty());
+    // Callback fails again, the command runs and exits 1: the command is re-run, not the callback.
+    h.m.handle_callback_result(h.now, notifies(&outs)[0].0, Hresult::E_FAIL);
+    let c = commands(&h.drain())[0].0;
+    h.m.handle_command_result(h.now, c, CommandOutcome::Exited(1));
+    h.advance_secs(30);
+    let outs = h.drain();
+    assert_eq!(commands(&outs).len(), 1);
+    assert!(notifies(&outs).is_empty());
+}
