@@ -1502,3 +1502,56 @@ fn disconnects_chkdsk_and_policy_blocks_do_not_count_as_errors() {
         assert_eq!(h.job(id).error_count, 0, "{c} counted");
     }
 }
+
+#[test]
+fn names_urls_and_command_lines_are_validated() {
+    let mut h = H::new();
+    let a = h.alice.clone();
+    let id = h.download(0);
+    let long_url = format!("https://example.com/{}", "a".repeat(2200));
+    assert_eq!(
+        code(h.m.add_file(h.now, &a, id, &long_url, "/tmp/x")),
+        Hresult::E_INVALIDARG
+    );
+    assert_eq!(
+        code(h.m.add_file(h.now, &a, id, "ftp://example.com/x", "/tmp/x")),
+        Hresult::E_INVALIDARG
+    );
+    assert_eq!(
+        code(h.m.add_file(h.now, &a, id, "https://example.com/x", "relative/x")),
+        Hresult::E_INVALIDARG
+    );
+    assert_eq!(
+        code(h.m.add_file(h.now, &a, id, "https://example.com/x", "/tmp/*.bin")),
+        Hresult::E_INVALIDARG
+    );
+    assert_eq!(
+        h.m.add_file(h.now, &a, id, "https://example.com/x", "C:\\data\\x.bin"),
+        Ok(())
+    );
+    assert_eq!(
+        h.m.add_file(h.now, &a, id, "file://server/share/x", "/tmp/y"),
+        Ok(())
+    );
+    assert_eq!(h.job(id).files.len(), 2, "failed AddFile adds nothing");
+    let p261 = format!("/{}", "p".repeat(260));
+    assert_eq!(
+        code(h.m.set_notify_cmd_line(h.now, &a, id, Some(&p261), None)),
+        Hresult::BG_E_STRING_TOO_LONG
+    );
+    assert_eq!(
+        code(h.m.set_notify_cmd_line(h.now, &a, id, Some("/bin/n"), Some(&"x".repeat(4001)))),
+        Hresult::BG_E_STRING_TOO_LONG
+    );
+    assert_eq!(
+        h.m.set_notify_cmd_line(h.now, &a, id, Some("/bin/n"), Some(&"x".repeat(4000))),
+        Ok(())
+    );
+    assert_eq!(
+        code(h.m.set_notify_cmd_line(h.now, &a, id, None, Some("x"))),
+        Hresult::E_INVALIDARG
+    );
+    assert!(h.job(id).notify_cmd_line.is_some());
+    assert_eq!(h.m.set_notify_cmd_line(h.now, &a, id, None, None), Ok(()));
+    assert!(h.job(id).notify_cmd_line.is_none());
+}
