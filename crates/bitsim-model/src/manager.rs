@@ -1060,7 +1060,8 @@ impl Manager {
         let Some(job) = self.jobs.get_mut(&id).filter(|j| !j.state.is_final()) else {
             return false;
         };
-        let Some(f) = job.files.get_mut(file) else {
+        // A finished file is not redone [SETREMOTE]: its size stands.
+        let Some(f) = job.files.get_mut(file).filter(|f| !f.transferred) else {
             return false;
         };
         if f.ranges.is_none() {
@@ -1113,7 +1114,9 @@ impl Manager {
         let Some(job) = self.jobs.get_mut(&id).filter(|j| !j.state.is_final()) else {
             return false;
         };
-        let Some(f) = job.files.get_mut(file) else {
+        // Already-finished files are not redone [SETREMOTE] [REPLPREFIX]:
+        // a TRANSFERRED job must not end up with a file left to move.
+        let Some(f) = job.files.get_mut(file).filter(|f| !f.transferred) else {
             return false;
         };
         f.bytes_transferred = 0;

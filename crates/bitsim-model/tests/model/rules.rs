@@ -1555,3 +1555,26 @@ fn names_urls_and_command_lines_are_validated() {
     assert_eq!(h.m.set_notify_cmd_line(h.now, &a, id, None, None), Ok(()));
     assert!(h.job(id).notify_cmd_line.is_none());
 }
+
+#[test]
+fn size_and_reset_events_do_not_undo_a_finished_file() {
+    let mut h = H::new();
+    let id = h.download(2);
+    h.drive_to(id, Transferring);
+    h.finish_file(id, 0, 100);
+    assert!(h.m.handle_progress(h.now, id, 1, 30));
+    // The file in flight restarts when the remote changes...
+    assert!(h.m.handle_file_reset(h.now, id, 1));
+    assert_eq!(h.job(id).file_progress(1).unwrap().bytes_transferred, 0);
+    // ...a finished one is not redone.
+    assert!(!h.m.handle_file_reset(h.now, id, 0));
+    assert!(!h.m.handle_file_size(h.now, id, 0, 10));
+    let f = h.job(id).file_progress(0).unwrap();
+    assert_eq!((f.bytes_total, f.bytes_transferred), (100, 100));
+    h.finish_file(id, 1, 10);
+    assert_eq!(h.state(id), JobState::Transferred);
+    assert!(!h.m.handle_file_reset(h.now, id, 1));
+    assert!(h.job(id).all_transferred());
+    let a = h.alice.clone();
+    assert_eq!(h.m.complete(h.now, &a, id), Ok(Hresult::S_OK));
+}
