@@ -430,6 +430,13 @@ impl Run {
             if job.job_type.is_upload() {
                 prop_assert!(job.files.len() <= 1);
             }
+            if job.state == JobState::Transferred && !job.files_added_after_transfer {
+                prop_assert!(
+                    job.all_transferred(),
+                    "{} TRANSFERRED with files left to move",
+                    job.id
+                );
+            }
         }
         Ok(())
     }
