@@ -1982,6 +1982,19 @@ impl Manager {
                 self.fire(id, Rule::X1, None);
             }
         }
+        // One background job at a time [LC]: a running FOREGROUND job whose
+        // priority was lowered becomes a second background job; the lower
+        // priority (then the later queued) goes back to QUEUED (T18).
+        let mut running_bg: Vec<(JobPriority, u64, JobId)> = self
+            .jobs
+            .values()
+            .filter(|j| j.priority != JobPriority::Foreground && j.state.is_active())
+            .map(|j| (j.priority, j.queue_seq, j.id))
+            .collect();
+        running_bg.sort();
+        for &(_, _, id) in running_bg.iter().skip(1) {
+            self.fire(id, Rule::T18, None);
+        }
         let mut waiting: Vec<(JobPriority, u64, JobId)> = self
             .jobs
             .values()

@@ -1578,3 +1578,37 @@ fn size_and_reset_events_do_not_undo_a_finished_file() {
     let a = h.alice.clone();
     assert_eq!(h.m.complete(h.now, &a, id), Ok(Hresult::S_OK));
 }
+
+#[test]
+fn lowering_a_running_foreground_job_keeps_one_background_job_running() {
+    let mut h = H::new();
+    let a = h.alice.clone();
+    let fg = h.download(1);
+    h.m.set_priority(h.now, &a, fg, JobPriority::Foreground)
+        .unwrap();
+    h.resume(fg);
+    let bg = h.download(1);
+    h.resume(bg);
+    assert_eq!(
+        (h.state(fg), h.state(bg)),
+        (JobState::Connecting, JobState::Connecting)
+    );
+    h.drain();
+    // fg becomes LOW: the NORMAL job keeps the background slot.
+    h.m.set_priority(h.now, &a, fg, JobPriority::Low).unwrap();
+    let outs = h.drain();
+    assert_rule(&outs, fg, Rule::T18, JobState::Connecting, JobState::Queued);
+    assert!(outs.contains(&Output::StopTransfer { job: fg }));
+    assert_eq!(h.state(bg), JobState::Connecting);
+    h.m.check_invariants().unwrap();
+    // Made HIGH instead, it takes the slot from the NORMAL job.
+    h.m.set_priority(h.now, &a, fg, JobPriority::Foreground)
+        .unwrap();
+    assert_eq!(h.state(fg), JobState::Connecting);
+    h.m.set_priority(h.now, &a, fg, JobPriority::High).unwrap();
+    assert_eq!(
+        (h.state(fg), h.state(bg)),
+        (JobState::Connecting, JobState::Queued)
+    );
+    h.m.check_invariants().unwrap();
+}
