@@ -261,6 +261,8 @@ struct Run {
     finals: BTreeMap<JobId, JobState>,
     /// Bytes transferred per job and file at the last step.
     progress: BTreeMap<(JobId, usize), u64>,
+    /// Error count per job at the last step.
+    errors: BTreeMap<JobId, u32>,
 }
 
 impl Run {
@@ -284,6 +286,7 @@ impl Run {
             outstanding: BTreeMap::new(),
             finals: BTreeMap::new(),
             progress: BTreeMap::new(),
+            errors: BTreeMap::new(),
         }
     }
 
@@ -430,6 +433,66 @@ impl Run {
             if job.job_type.is_upload() {
                 prop_assert!(job.files.len() <= 1);
             }
+            // Liveness of the scheduler and the timers.
+            let blocking = self
+                .m
+                .policy()
+                .bandwidth_windows
+                .iter()
+                .any(|w| w.limit_bytes_per_sec == 0 && w.contains(self.m.now().as_millis()));
+            if job.state.is_active() {
+                prop_assert!(
+                    !job.all_transferred(),
+                    "{} is {} with nothing to move",
+                    job.id,
+                    job.state
+                );
+            }
+            if !self.m.network_up() {
+                prop_assert!(
+                    !matches!(job.state, JobState::Queued),
+                    "{} QUEUED while the network is down",
+                    job.id
+                );
+            }
+            if job.state == JobState::TransientError {
+                match job.blocked {
+                    None => prop_assert!(
+                        job.timers.retry_at.is_some(),
+                        "{} in TRANSIENT_ERROR with no way out",
+                        job.id
+                    ),
+                    Some(Blocked::Network) => prop_assert!(
+                        !self.m.network_up(),
+                        "{} blocked by a network that is up",
+                        job.id
+                    ),
+                    Some(Blocked::Policy) => prop_assert!(
+                        blocking,
+                        "{} blocked by a policy window that is over",
+                        job.id
+                    ),
+                }
+            }
+            if self.m.network_up()
+                && job.state == JobState::Queued
+                && self.m.is_logged_on(&job.owner)
+            {
+                if job.priority == JobPriority::Foreground {
+                    prop_assert!(false, "foreground job {} left QUEUED", job.id);
+                }
+                let bg_active = self
+                    .m
+                    .all_jobs()
+                    .any(|o| o.state.is_active() && o.priority != JobPriority::Foreground);
+                prop_assert!(
+                    bg_active || blocking,
+                    "background job {} QUEUED with nothing running",
+                    job.id
+                );
+            }
+            let ec = self.errors.insert(job.id, job.error_count).unwrap_or(0);
+            prop_assert!(job.error_count >= ec, "error count went down");
             if job.state == JobState::Transferred && !job.files_added_after_transfer {
                 prop_assert!(
                     job.all_transferred(),
