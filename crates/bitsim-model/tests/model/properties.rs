@@ -263,6 +263,10 @@ struct Run {
     progress: BTreeMap<(JobId, usize), u64>,
     /// Error count per job at the last step.
     errors: BTreeMap<JobId, u32>,
+    /// Every callback call and command line run: when, which job, what.
+    delivered: Vec<(Time, JobId, NotifyKind)>,
+    /// When each job last changed state.
+    entered: BTreeMap<JobId, Time>,
 }
 
 impl Run {
@@ -287,6 +291,8 @@ impl Run {
             finals: BTreeMap::new(),
             progress: BTreeMap::new(),
             errors: BTreeMap::new(),
+            delivered: Vec::new(),
+            entered: BTreeMap::new(),
         }
     }
 
@@ -330,6 +336,7 @@ impl Run {
                     ..
                 } => {
                     self.outstanding.insert(*id, user.clone());
+                    self.delivered.push((self.m.now(), *job, *kind));
                     let st = self.m.job(*job).map(|j| j.state);
                     match kind {
                         NotifyKind::JobError => {
@@ -341,8 +348,15 @@ impl Run {
                         _ => prop_assert!(st.is_some_and(|s| !s.is_final())),
                     }
                 }
-                Output::RunCommand { id, user, kind, .. } => {
+                Output::RunCommand {
+                    id,
+                    user,
+                    kind,
+                    job,
+                    ..
+                } => {
                     self.outstanding.insert(*id, user.clone());
+                    self.delivered.push((self.m.now(), *job, *kind));
                     prop_assert!(matches!(
                         kind,
                         NotifyKind::JobTransferred | NotifyKind::JobError
@@ -353,8 +367,12 @@ impl Run {
                     from,
                     to,
                     job,
+                    at,
                     ..
                 } => {
+                    if from != to {
+                        self.entered.insert(*job, *at);
+                    }
                     prop_assert!(
                         rule.fires_from(*from) || *rule == Rule::T1,
                         "{rule} from {from}"
@@ -865,7 +883,7 @@ proptest! {
     fn random_runs_keep_every_invariant(
         window in prop::bool::weighted(0.3),
         cap in prop_oneof![3 => Just(4u32), 1 => 1u32..4],
-        ops in prop::collection::vec(op(), 1..150),
+        ops in prop::collection::vec(op(), 1..100),
     ) {
         let mut run = Run::new(window, cap);
         for op in &ops {
@@ -873,6 +891,40 @@ proptest! {
             let t = run.now;
             run.advance_to(t)?;
             run.step(op)?;
+        }
+        // Quiesce: everyone logged on, network up, every delivery answered
+        // successfully. Then a TRANSFERRED job that someone listens to has
+        // had its JobTransferred (at least once, level-triggered) [CB].
+        run.m.handle_network_change(run.now, true);
+        for c in callers() {
+            run.m.handle_logon(run.now, &c.user);
+        }
+        run.check(false)?;
+        for _ in 0..4 {
+            for (id, _) in std::mem::take(&mut run.outstanding) {
+                let now = run.now;
+                let known = run.m.handle_callback_result(now, id, Hresult::S_OK)
+                    || run.m.handle_command_result(now, id, CommandOutcome::Exited(0));
+                prop_assert!(known);
+            }
+            run.check(false)?;
+            let t = Time(run.now.0 + 3_600_000);
+            run.advance_to(t)?;
+            run.m.handle_timeout(t);
+            run.check(false)?;
+        }
+        for job in run.m.all_jobs() {
+            let listens = job.notify_interface.is_some() || job.notify_cmd_line.is_some();
+            let (kind, flag) = match job.state {
+                JobState::Transferred => (NotifyKind::JobTransferred, NotifyFlags::JOB_TRANSFERRED),
+                JobState::Error => (NotifyKind::JobError, NotifyFlags::JOB_ERROR),
+                _ => continue,
+            };
+            if listens && job.notify_flags.wants(flag) {
+                let since = run.entered[&job.id];
+                let told = run.delivered.iter().any(|(t, j, k)| *j == job.id && *k == kind && *t >= since);
+                prop_assert!(told, "{} in {} since {since} and never told", job.id, job.state);
+            }
         }
         // Let every timer run out: nothing outlives 90 days of inactivity.
         let end = Time(run.now.0 + 200 * DAY_MS);
