@@ -1971,14 +1971,22 @@ impl Manager {
         self.policy_blocking = self.policy_blocks(now);
         for id in self.live_ids() {
             let j = &self.jobs[&id];
-            if self.policy_blocking {
-                if j.priority != JobPriority::Foreground && Rule::T29.fires_from(j.state) {
-                    self.block(id, Rule::T29, Blocked::Policy);
-                }
-            } else if j.state == JobState::TransientError && j.blocked == Some(Blocked::Policy) {
+            if self.policy_blocking
+                && j.priority != JobPriority::Foreground
+                && Rule::T29.fires_from(j.state)
+            {
+                self.block(id, Rule::T29, Blocked::Policy);
+            }
+            let j = &self.jobs[&id];
+            let unblocked = !self.policy_blocking || j.priority == JobPriority::Foreground;
+            if unblocked
+                && j.state == JobState::TransientError
+                && j.blocked == Some(Blocked::Policy)
+            {
                 // X1, whoever notices first that the window is over: a call
                 // arriving after the window end must not leave the job
-                // blocked for good [GP].
+                // blocked for good [GP]. A job raised to FOREGROUND is not
+                // throttled at all [NETBW].
                 self.fire(id, Rule::X1, None);
             }
         }

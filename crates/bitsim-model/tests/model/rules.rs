@@ -1612,3 +1612,25 @@ fn lowering_a_running_foreground_job_keeps_one_background_job_running() {
     );
     h.m.check_invariants().unwrap();
 }
+
+#[test]
+fn policy_blocked_job_made_foreground_runs_at_once() {
+    let mut p = Policy::default();
+    p.bandwidth_windows.push(BandwidthWindow {
+        start_secs: 0,
+        end_secs: 3600,
+        limit_bytes_per_sec: 0,
+    });
+    let mut h = H::with_policy(p);
+    let a = h.alice.clone();
+    let id = h.download(1);
+    h.resume(id);
+    assert_eq!(h.state(id), TransientError);
+    h.drain();
+    // Foreground jobs are never throttled by MaxInternetBandwidth [GP] [NETBW].
+    h.m.set_priority(h.now, &a, id, JobPriority::Foreground)
+        .unwrap();
+    let outs = h.drain();
+    assert_rule(&outs, id, Rule::X1, TransientError, Queued);
+    assert_eq!(h.state(id), Connecting);
+}
