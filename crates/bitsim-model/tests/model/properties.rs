@@ -458,6 +458,24 @@ impl Run {
                 .bandwidth_windows
                 .iter()
                 .any(|w| w.limit_bytes_per_sec == 0 && w.contains(self.m.now().as_millis()));
+            if blocking && job.priority != JobPriority::Foreground {
+                prop_assert!(
+                    !matches!(
+                        job.state,
+                        JobState::Queued | JobState::Connecting | JobState::Transferring
+                    ),
+                    "background job {} is {} inside a zero-bandwidth window",
+                    job.id,
+                    job.state
+                );
+            }
+            if job.blocked == Some(Blocked::Policy) {
+                prop_assert!(
+                    job.priority != JobPriority::Foreground,
+                    "foreground job {} blocked by policy",
+                    job.id
+                );
+            }
             if job.state.is_active() {
                 prop_assert!(
                     !job.all_transferred(),
