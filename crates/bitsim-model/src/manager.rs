@@ -1897,7 +1897,11 @@ impl Manager {
         {
             for edge in [w.start_secs, w.end_secs] {
                 for day in [0, day_ms] {
-                    let t = base + day + u64::from(edge) * 1000;
+                    // Saturating: the model never panics on input, even at
+                    // the end of the clock.
+                    let t = base
+                        .saturating_add(day)
+                        .saturating_add(u64::from(edge) * 1000);
                     if t > self.now.as_millis() {
                         best = Some(best.map_or(t, |b| b.min(t)));
                     }

@@ -1634,3 +1634,26 @@ fn policy_blocked_job_made_foreground_runs_at_once() {
     assert_rule(&outs, id, Rule::X1, TransientError, Queued);
     assert_eq!(h.state(id), Connecting);
 }
+
+#[test]
+fn times_near_the_end_of_the_clock_do_not_panic() {
+    let mut p = Policy::default();
+    p.bandwidth_windows.push(BandwidthWindow {
+        start_secs: 0,
+        end_secs: 3600,
+        limit_bytes_per_sec: 0,
+    });
+    let mut h = H::with_policy(p);
+    let a = h.alice.clone();
+    let id = h.download(1);
+    let late = Time(u64::MAX - 1000);
+    h.m.set_priority(late, &a, id, JobPriority::Foreground)
+        .unwrap();
+    h.m.resume(late, &a, id).unwrap();
+    assert!(h.m.handle_connected(late, id));
+    h.m.handle_transfer_error(late, id, TransferError::http(503, FileRef::File(0)));
+    let _ = h.m.poll_timeout();
+    h.m.handle_timeout(Time(u64::MAX));
+    let _ = h.m.poll_timeout();
+    h.m.check_invariants().unwrap();
+}
