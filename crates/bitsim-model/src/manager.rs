@@ -1431,18 +1431,12 @@ impl Manager {
             }
         }
         for id in self.order.clone() {
+            if self.expire_upload_cancel(id, now) {
+                continue;
+            }
             let Some(job) = self.jobs.get(&id) else {
                 continue;
             };
-            if job.cancelling_upload && job.timers.cancel_deadline.is_some_and(|t| t <= now) {
-                // X3: the window passed; the job is removed anyway [CANCEL].
-                let job = self.jobs.get_mut(&id).expect("live");
-                job.cancelling_upload = false;
-                job.timers.cancel_deadline = None;
-                self.emit_transition(id, Rule::X3, JobState::Cancelled, JobState::Cancelled, None);
-                self.outputs.push_back(Output::JobRemoved { job: id });
-                continue;
-            }
             if job.state.is_final() {
                 continue;
             }
@@ -1454,6 +1448,8 @@ impl Manager {
                 // T31: cancelled and removed; temp and reply files deleted;
                 // already-uploaded server files untouched [GP] [GP-INACT].
                 self.cancel_job(id, Rule::T31);
+                // A zero-length cancel window (NoProgressTimeout 0) is over now.
+                self.expire_upload_cancel(id, now);
                 continue;
             }
             match job.state {
@@ -1485,6 +1481,22 @@ impl Manager {
             }
         }
         self.settle();
+    }
+
+    /// X3 by the clock: a cancelled upload whose Cancel-Session window has
+    /// passed is removed anyway [CANCEL]. True if it fired.
+    fn expire_upload_cancel(&mut self, id: JobId, now: Time) -> bool {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return false;
+        };
+        if !(job.cancelling_upload && job.timers.cancel_deadline.is_some_and(|t| t <= now)) {
+            return false;
+        }
+        job.cancelling_upload = false;
+        job.timers.cancel_deadline = None;
+        self.emit_transition(id, Rule::X3, JobState::Cancelled, JobState::Cancelled, None);
+        self.outputs.push_back(Output::JobRemoved { job: id });
+        true
     }
 
     // ------------------------------------------------------------------

@@ -1657,3 +1657,21 @@ fn times_near_the_end_of_the_clock_do_not_panic() {
     let _ = h.m.poll_timeout();
     h.m.check_invariants().unwrap();
 }
+
+#[test]
+fn handle_timeout_leaves_nothing_due_after_an_inactivity_cancel_of_an_upload() {
+    let mut h = H::new();
+    let a = h.alice.clone();
+    let id = h.upload(JobType::Upload);
+    h.m.set_no_progress_timeout(h.now, &a, id, 0).unwrap();
+    h.resume(id); // the upload session exists from here on
+    h.drain();
+    let t = Time::from_secs(90 * DAY);
+    assert_eq!(h.m.poll_timeout(), Some(t));
+    h.m.handle_timeout(t);
+    let outs = h.drain();
+    assert!(outs.contains(&Output::CancelUploadSession { job: id }));
+    // The cancel window is min(24 h, NoProgressTimeout = 0): over at once.
+    assert!(outs.contains(&Output::JobRemoved { job: id }), "{outs:#?}");
+    assert!(h.m.poll_timeout().is_none_or(|n| n > t));
+}
