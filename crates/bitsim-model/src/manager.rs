@@ -1415,8 +1415,22 @@ impl Manager {
     }
 
     /// Fires every timer due at or before `now`.
+    ///
+    /// Afterwards [`Manager::poll_timeout`] is `None` or later than `now`:
+    /// what the scheduler starts on the way (e.g. a job whose
+    /// MaximumDownloadTime is already used up) is handled in the same call.
     pub fn handle_timeout(&mut self, now: Time) {
         self.advance(now);
+        // Bounded: each round fires at least one rule; a handful suffices.
+        for _ in 0..8 {
+            self.fire_due_timers();
+            if self.poll_timeout().is_none_or(|t| t > self.now) {
+                break;
+            }
+        }
+    }
+
+    fn fire_due_timers(&mut self) {
         let now = self.now;
         let blocking = self.policy_blocks(now);
         if blocking != self.policy_blocking {

@@ -1675,3 +1675,24 @@ fn handle_timeout_leaves_nothing_due_after_an_inactivity_cancel_of_an_upload() {
     assert!(outs.contains(&Output::JobRemoved { job: id }), "{outs:#?}");
     assert!(h.m.poll_timeout().is_none_or(|n| n > t));
 }
+
+#[test]
+fn a_job_started_with_its_download_time_used_up_errors_in_the_same_handle_timeout() {
+    let mut h = H::new();
+    let a = h.alice.clone();
+    let x = h.download(1);
+    let y = h.download(1);
+    h.resume(x);
+    h.advance_secs(1000); // x runs alone, its slice long over
+    h.resume(y); // y preempts x (T18)
+    assert_eq!(h.state(x), Queued);
+    h.m.set_maximum_download_time(h.now, &a, x, 1).unwrap(); // x already used 1000 s
+    h.drain();
+    let t = h.m.poll_timeout().unwrap();
+    assert_eq!(t, Time::from_secs(1300), "y's slice ends");
+    h.m.handle_timeout(t);
+    let outs = h.drain();
+    assert_rule(&outs, x, Rule::T13, Queued, Connecting);
+    assert_rule(&outs, x, Rule::T30, Connecting, Error);
+    assert!(h.m.poll_timeout().is_none_or(|n| n > t));
+}
