@@ -323,6 +323,30 @@ impl Run {
             );
         }
         self.now = self.now.max(t);
+        // poll_timeout did not under-report: nothing is overdue at `t`
+        // although handle_timeout was only called when it asked.
+        let inactivity = self.m.policy().job_inactivity_timeout;
+        for job in self.m.all_jobs().filter(|j| !j.state.is_final()) {
+            prop_assert!(
+                job.timers.last_activity.saturating_add(inactivity) > t,
+                "{}: inactivity overdue",
+                job.id
+            );
+            if job.state == JobState::TransientError && job.blocked.is_none() {
+                prop_assert!(
+                    job.timers.retry_at.is_some_and(|r| r > t),
+                    "{}: retry overdue",
+                    job.id
+                );
+            }
+            if job.state.is_active() && !job.maximum_download_time.is_zero() {
+                prop_assert!(
+                    job.active_time(t) < job.maximum_download_time,
+                    "{}: download time overdue",
+                    job.id
+                );
+            }
+        }
         Ok(())
     }
 
@@ -605,11 +629,41 @@ impl Run {
             }
             Op::Resume { c, j } => {
                 let id = self.job(j);
-                let _ = api!(self.m.resume(now, &cs[c as usize], id));
+                let before = self.m.job(id).map(|j| j.state);
+                let r = api!(self.m.resume(now, &cs[c as usize], id));
+                let after = self.m.job(id).map(|j| j.state);
+                match r {
+                    // T2/T4/T5: out of SUSPENDED/ERROR; TRANSIENT_ERROR only if blocked again.
+                    Ok(()) => {
+                        prop_assert!(
+                            !matches!(after, Some(JobState::Suspended | JobState::Error)),
+                            "Resume left {after:?}"
+                        );
+                        if after == Some(JobState::TransientError) {
+                            prop_assert!(self.m.job(id).unwrap().blocked.is_some());
+                        }
+                        if before == Some(JobState::Transferred) && after != before {
+                            prop_assert!(
+                                self.m.job(id).unwrap().files.iter().any(|f| !f.transferred)
+                            );
+                        }
+                    }
+                    Err(_) => prop_assert_eq!(before, after, "a failed Resume changed the state"),
+                }
             }
             Op::Suspend { c, j } => {
                 let id = self.job(j);
-                let _ = api!(self.m.suspend(now, &cs[c as usize], id));
+                let before = self.m.job(id).map(|j| j.state);
+                let r = api!(self.m.suspend(now, &cs[c as usize], id));
+                let after = self.m.job(id).map(|j| j.state);
+                match (r, before) {
+                    // A1: ERROR and TRANSFERRED stay; everything else is SUSPENDED.
+                    (Ok(()), Some(JobState::Error | JobState::Transferred)) => {
+                        prop_assert_eq!(before, after)
+                    }
+                    (Ok(()), _) => prop_assert_eq!(after, Some(JobState::Suspended)),
+                    (Err(_), _) => prop_assert_eq!(before, after),
+                }
             }
             Op::Cancel { c, j } => {
                 let id = self.job(j);
@@ -644,6 +698,9 @@ impl Run {
                 let r = api!(self.m.set_priority_raw(now, &cs[c as usize], id, raw));
                 if raw > 3 {
                     prop_assert!(r.is_err());
+                }
+                if r.is_ok() {
+                    prop_assert_eq!(self.m.job(id).unwrap().priority.as_u32(), raw);
                 }
             }
             Op::SetFlags { c, j, flags } => {
