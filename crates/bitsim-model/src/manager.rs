@@ -1990,14 +1990,6 @@ impl Manager {
     /// lower one; equal priorities share round-robin slices (T13, T18).
     fn schedule(&mut self) {
         let now = self.now;
-        if !self.network_up {
-            for id in self.live_ids() {
-                if self.jobs[&id].state == JobState::Queued {
-                    self.block(id, Rule::T27, Blocked::Network);
-                }
-            }
-            return;
-        }
         self.policy_blocking = self.policy_blocks(now);
         for id in self.live_ids() {
             let j = &self.jobs[&id];
@@ -2019,6 +2011,17 @@ impl Manager {
                 // throttled at all [NETBW].
                 self.fire(id, Rule::X1, None);
             }
+        }
+        // The policy first, so that its blocks and unblocks (a job raised to
+        // FOREGROUND, a window that ended) also happen while the network is
+        // down; the network block then applies to whatever is QUEUED.
+        if !self.network_up {
+            for id in self.live_ids() {
+                if self.jobs[&id].state == JobState::Queued {
+                    self.block(id, Rule::T27, Blocked::Network);
+                }
+            }
+            return;
         }
         // One background job at a time [LC]: a running FOREGROUND job whose
         // priority was lowered becomes a second background job; the lower

@@ -1696,3 +1696,32 @@ fn a_job_started_with_its_download_time_used_up_errors_in_the_same_handle_timeou
     assert_rule(&outs, x, Rule::T30, Connecting, Error);
     assert!(h.m.poll_timeout().is_none_or(|n| n > t));
 }
+
+#[test]
+fn policy_blocked_job_made_foreground_while_the_network_is_down_waits_for_the_network() {
+    let mut p = Policy::default();
+    p.bandwidth_windows.push(BandwidthWindow {
+        start_secs: 0,
+        end_secs: 3600,
+        limit_bytes_per_sec: 0,
+    });
+    let mut h = H::with_policy(p);
+    let a = h.alice.clone();
+    let id = h.download(1);
+    h.resume(id);
+    assert_eq!(
+        h.job(id).get_error().unwrap().code,
+        Hresult::BG_E_BLOCKED_BY_POLICY
+    );
+    h.m.handle_network_change(h.now, false);
+    h.m.set_priority(h.now, &a, id, JobPriority::Foreground)
+        .unwrap();
+    // No longer throttled by policy; blocked by the network instead.
+    assert_eq!(h.state(id), TransientError);
+    assert_eq!(
+        h.job(id).get_error().unwrap().code,
+        Hresult::BG_E_NETWORK_DISCONNECTED
+    );
+    h.m.handle_network_change(h.now, true);
+    assert_eq!(h.state(id), Connecting);
+}
