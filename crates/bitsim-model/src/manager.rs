@@ -243,6 +243,11 @@ struct InFlight {
     kind: NotifyKind,
     user: UserId,
     via_cmd_line: bool,
+    /// The pending key the event was raised under: a re-call keeps it, so
+    /// a failed FileTransferred still goes before the events raised after
+    /// it [FILEXFER].
+    #[serde(default)]
+    key: u64,
 }
 
 /// The BITS service of one machine: every user's jobs, the scheduler,
@@ -685,7 +690,14 @@ impl Manager {
                 return Err(Error::new(Hresult::BG_E_INVALID_STATE));
             }
             if job.job_type == JobType::UploadReply {
-                publish(id, FileRef::Reply).map_err(Error::new)?;
+                if let Err(code) = publish(id, FileRef::Reply) {
+                    // T11: the rename error, state unchanged (decision A18).
+                    let st = job.state;
+                    self.emit_transition(id, Rule::T11, st, st, Some(code));
+                    self.touch(id, true);
+                    self.settle();
+                    return Err(Error::new(code));
+                }
                 self.outputs.push_back(Output::FilePublished {
                     job: id,
                     file: FileRef::Reply,
@@ -777,16 +789,21 @@ impl Manager {
         id: JobId,
         flags: u32,
     ) -> Result<()> {
-        let mut newly = 0;
+        let mut newly = false;
         self.set_property(now, caller, id, |job| {
             if flags & !NotifyFlags::ALL_BITS != 0 {
                 return Err(Error::new(Hresult::E_NOTIMPL));
             }
-            newly = flags & !job.notify_flags.0;
-            job.notify_flags = NotifyFlags(flags);
+            // Newly *effective*: a bit just set, or DISABLE just cleared
+            // under bits already set [SETNOTIFY].
+            let (old, new) = (job.notify_flags, NotifyFlags(flags));
+            newly = [NotifyFlags::JOB_TRANSFERRED, NotifyFlags::JOB_ERROR]
+                .into_iter()
+                .any(|f| new.wants(f) && !old.wants(f));
+            job.notify_flags = new;
             Ok(())
         })?;
-        if newly & (NotifyFlags::JOB_TRANSFERRED.0 | NotifyFlags::JOB_ERROR.0) != 0 {
+        if newly {
             self.rearm_level_triggered(id);
         }
         self.settle();
@@ -1013,8 +1030,11 @@ impl Manager {
                 protocol: Some("http".into()),
             };
             self.fire(id, Rule::T32, Some(err));
+            // Entering ERROR raises JobError and no JobModification [JOBMOD].
+            self.touch_quiet(id);
+        } else {
+            self.touch(id, true);
         }
-        self.touch(id, true);
         self.settle();
         Ok(())
     }
@@ -1040,7 +1060,8 @@ impl Manager {
         let Some(job) = self.jobs.get_mut(&id).filter(|j| !j.state.is_final()) else {
             return false;
         };
-        let Some(f) = job.files.get_mut(file) else {
+        // A finished file is not redone [SETREMOTE]: its size stands.
+        let Some(f) = job.files.get_mut(file).filter(|f| !f.transferred) else {
             return false;
         };
         if f.ranges.is_none() {
@@ -1093,7 +1114,9 @@ impl Manager {
         let Some(job) = self.jobs.get_mut(&id).filter(|j| !j.state.is_final()) else {
             return false;
         };
-        let Some(f) = job.files.get_mut(file) else {
+        // Already-finished files are not redone [SETREMOTE] [REPLPREFIX]:
+        // a TRANSFERRED job must not end up with a file left to move.
+        let Some(f) = job.files.get_mut(file).filter(|f| !f.transferred) else {
             return false;
         };
         f.bytes_transferred = 0;
@@ -1139,8 +1162,8 @@ impl Manager {
             // FileTransferred: download files and the reply only [FILEXFER].
             self.raise(id, NotifyKind::FileTransferred(FileRef::File(file)));
         }
-        self.touch(id, true);
         self.advance_job(id);
+        self.touch_unless_transferred(id);
         self.settle();
         true
     }
@@ -1159,8 +1182,14 @@ impl Manager {
         if !job.files.first().is_some_and(|f| f.transferred) {
             return false;
         }
-        reply.bytes_total = total;
         let advanced = bytes > reply.bytes_transferred;
+        if total != reply.bytes_total && reply.bytes_transferred > total {
+            // A reply of another size than the one begun: it restarts, as a
+            // file whose size changed does [FILEPROG]; progress never
+            // exceeds the total [REPLYPROGST].
+            reply.bytes_transferred = 0;
+        }
+        reply.bytes_total = total;
         reply.bytes_transferred = reply.bytes_transferred.max(bytes.min(total));
         if advanced {
             job.timers.no_progress_since = None;
@@ -1190,8 +1219,8 @@ impl Manager {
         reply.done = true;
         reply.data = data;
         self.raise(id, NotifyKind::FileTransferred(FileRef::Reply));
-        self.touch(id, true);
         self.advance_job(id);
+        self.touch_unless_transferred(id);
         self.settle();
         true
     }
@@ -1214,8 +1243,16 @@ impl Manager {
         };
         let job = self.jobs.get_mut(&id).expect("live");
         // EC grows on leaving CONNECTING/TRANSFERRING for an error [ERRCOUNT]
-        // (CONNECTING too: decision A21).
-        job.error_count += 1;
+        // (CONNECTING too: decision A21), except for disconnects, a locked
+        // volume (chkdsk) and bandwidth-policy blocks [ERRCOUNT] (T21).
+        if !matches!(
+            error.code,
+            Hresult::BG_E_NETWORK_DISCONNECTED
+                | Hresult::BG_E_DESTINATION_LOCKED
+                | Hresult::BG_E_BLOCKED_BY_POLICY
+        ) {
+            job.error_count += 1;
+        }
         if job.no_progress_timeout.is_zero() {
             // T26: NoProgressTimeout 0 makes every error fatal [SETNOPROG].
             self.fire(id, Rule::T26, Some(info));
@@ -1333,10 +1370,10 @@ impl Manager {
                 .get(&f.job)
                 .is_some_and(|j| j.notify_cmd_line.is_some());
             if has_cmd && f.kind.cmd_line_capable() {
-                self.requeue(f.job, f.kind, self.now, true);
+                self.requeue(f.key, f.job, f.kind, self.now, true);
             } else {
                 let at = self.now.saturating_add(self.callback_retry(f.job));
-                self.requeue(f.job, f.kind, at, false);
+                self.requeue(f.key, f.job, f.kind, at, false);
                 self.outputs.push_back(Output::TimerArmed {
                     job: f.job,
                     timer: TimerKind::NotificationRetry,
@@ -1370,16 +1407,30 @@ impl Manager {
         let at = self.now.saturating_add(delay);
         match outcome {
             CommandOutcome::Exited(0) => {}
-            CommandOutcome::Exited(_) => self.requeue(f.job, f.kind, at, true),
-            CommandOutcome::FailedToStart(_) => self.requeue(f.job, f.kind, at, false),
+            CommandOutcome::Exited(_) => self.requeue(f.key, f.job, f.kind, at, true),
+            CommandOutcome::FailedToStart(_) => self.requeue(f.key, f.job, f.kind, at, false),
         }
         self.settle();
         true
     }
 
     /// Fires every timer due at or before `now`.
+    ///
+    /// Afterwards [`Manager::poll_timeout`] is `None` or later than `now`:
+    /// what the scheduler starts on the way (e.g. a job whose
+    /// MaximumDownloadTime is already used up) is handled in the same call.
     pub fn handle_timeout(&mut self, now: Time) {
         self.advance(now);
+        // Bounded: each round fires at least one rule; a handful suffices.
+        for _ in 0..8 {
+            self.fire_due_timers();
+            if self.poll_timeout().is_none_or(|t| t > self.now) {
+                break;
+            }
+        }
+    }
+
+    fn fire_due_timers(&mut self) {
         let now = self.now;
         let blocking = self.policy_blocks(now);
         if blocking != self.policy_blocking {
@@ -1394,18 +1445,12 @@ impl Manager {
             }
         }
         for id in self.order.clone() {
+            if self.expire_upload_cancel(id, now) {
+                continue;
+            }
             let Some(job) = self.jobs.get(&id) else {
                 continue;
             };
-            if job.cancelling_upload && job.timers.cancel_deadline.is_some_and(|t| t <= now) {
-                // X3: the window passed; the job is removed anyway [CANCEL].
-                let job = self.jobs.get_mut(&id).expect("live");
-                job.cancelling_upload = false;
-                job.timers.cancel_deadline = None;
-                self.emit_transition(id, Rule::X3, JobState::Cancelled, JobState::Cancelled, None);
-                self.outputs.push_back(Output::JobRemoved { job: id });
-                continue;
-            }
             if job.state.is_final() {
                 continue;
             }
@@ -1417,6 +1462,8 @@ impl Manager {
                 // T31: cancelled and removed; temp and reply files deleted;
                 // already-uploaded server files untouched [GP] [GP-INACT].
                 self.cancel_job(id, Rule::T31);
+                // A zero-length cancel window (NoProgressTimeout 0) is over now.
+                self.expire_upload_cancel(id, now);
                 continue;
             }
             match job.state {
@@ -1448,6 +1495,22 @@ impl Manager {
             }
         }
         self.settle();
+    }
+
+    /// X3 by the clock: a cancelled upload whose Cancel-Session window has
+    /// passed is removed anyway [CANCEL]. True if it fired.
+    fn expire_upload_cancel(&mut self, id: JobId, now: Time) -> bool {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return false;
+        };
+        if !(job.cancelling_upload && job.timers.cancel_deadline.is_some_and(|t| t <= now)) {
+            return false;
+        }
+        job.cancelling_upload = false;
+        job.timers.cancel_deadline = None;
+        self.emit_transition(id, Rule::X3, JobState::Cancelled, JobState::Cancelled, None);
+        self.outputs.push_back(Output::JobRemoved { job: id });
+        true
     }
 
     // ------------------------------------------------------------------
@@ -1577,6 +1640,27 @@ impl Manager {
             if !job.state.is_final() {
                 self.raise(id, NotifyKind::JobModification);
             }
+        }
+    }
+
+    /// [`Manager::touch`] after a file finished: when that finish moved the
+    /// job into TRANSFERRED (T20) the only change is the state change, which
+    /// raises JobTransferred and no JobModification [JOBMOD] (decision A8).
+    fn touch_unless_transferred(&mut self, id: JobId) {
+        if self.jobs.get(&id).map(|j| j.state) == Some(JobState::Transferred) {
+            self.touch_quiet(id);
+        } else {
+            self.touch(id, true);
+        }
+    }
+
+    /// ModificationTime and activity move, but no JobModification is raised:
+    /// for calls whose only effect is entering ERROR or TRANSFERRED [JOBMOD].
+    fn touch_quiet(&mut self, id: JobId) {
+        let now = self.now;
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.times.modification_time = now;
+            job.timers.last_activity = now;
         }
     }
 
@@ -1846,7 +1930,11 @@ impl Manager {
         {
             for edge in [w.start_secs, w.end_secs] {
                 for day in [0, day_ms] {
-                    let t = base + day + u64::from(edge) * 1000;
+                    // Saturating: the model never panics on input, even at
+                    // the end of the clock.
+                    let t = base
+                        .saturating_add(day)
+                        .saturating_add(u64::from(edge) * 1000);
                     if t > self.now.as_millis() {
                         best = Some(best.map_or(t, |b| b.min(t)));
                     }
@@ -1909,6 +1997,31 @@ impl Manager {
     /// lower one; equal priorities share round-robin slices (T13, T18).
     fn schedule(&mut self) {
         let now = self.now;
+        self.policy_blocking = self.policy_blocks(now);
+        for id in self.live_ids() {
+            let j = &self.jobs[&id];
+            if self.policy_blocking
+                && j.priority != JobPriority::Foreground
+                && Rule::T29.fires_from(j.state)
+            {
+                self.block(id, Rule::T29, Blocked::Policy);
+            }
+            let j = &self.jobs[&id];
+            let unblocked = !self.policy_blocking || j.priority == JobPriority::Foreground;
+            if unblocked
+                && j.state == JobState::TransientError
+                && j.blocked == Some(Blocked::Policy)
+            {
+                // X1, whoever notices first that the window is over: a call
+                // arriving after the window end must not leave the job
+                // blocked for good [GP]. A job raised to FOREGROUND is not
+                // throttled at all [NETBW].
+                self.fire(id, Rule::X1, None);
+            }
+        }
+        // The policy first, so that its blocks and unblocks (a job raised to
+        // FOREGROUND, a window that ended) also happen while the network is
+        // down; the network block then applies to whatever is QUEUED.
         if !self.network_up {
             for id in self.live_ids() {
                 if self.jobs[&id].state == JobState::Queued {
@@ -1917,14 +2030,18 @@ impl Manager {
             }
             return;
         }
-        self.policy_blocking = self.policy_blocks(now);
-        if self.policy_blocking {
-            for id in self.live_ids() {
-                let j = &self.jobs[&id];
-                if j.priority != JobPriority::Foreground && Rule::T29.fires_from(j.state) {
-                    self.block(id, Rule::T29, Blocked::Policy);
-                }
-            }
+        // One background job at a time [LC]: a running FOREGROUND job whose
+        // priority was lowered becomes a second background job; the lower
+        // priority (then the later queued) goes back to QUEUED (T18).
+        let mut running_bg: Vec<(JobPriority, u64, JobId)> = self
+            .jobs
+            .values()
+            .filter(|j| j.priority != JobPriority::Foreground && j.state.is_active())
+            .map(|j| (j.priority, j.queue_seq, j.id))
+            .collect();
+        running_bg.sort();
+        for &(_, _, id) in running_bg.iter().skip(1) {
+            self.fire(id, Rule::T18, None);
         }
         let mut waiting: Vec<(JobPriority, u64, JobId)> = self
             .jobs
@@ -2042,9 +2159,10 @@ impl Manager {
         );
     }
 
-    fn requeue(&mut self, id: JobId, kind: NotifyKind, at: Time, via_cmd_line: bool) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+    /// Puts a delivery back under its original key `seq`, so it keeps its
+    /// place before events raised after it (FileTransferred ordering
+    /// [FILEXFER]).
+    fn requeue(&mut self, seq: u64, id: JobId, kind: NotifyKind, at: Time, via_cmd_line: bool) {
         self.pending.retain(|_, p| !(p.job == id && p.kind == kind));
         self.pending.insert(
             seq,
@@ -2066,11 +2184,18 @@ impl Manager {
     }
 
     /// A pending JobTransferred/JobError only stands while the job is in
-    /// that state (decision A10); nothing is delivered for finished jobs.
+    /// that state (decision A10) and its flag is set; nothing is delivered
+    /// for finished jobs.
     fn still_valid(&self, p: &Pending) -> bool {
         let Some(job) = self.jobs.get(&p.job) else {
             return false;
         };
+        // The flags gate delivery, not only raising: an event whose flag
+        // was cleared (or DISABLE set) before it went out is dropped; it is
+        // raised again if the flag comes back (level-triggered) [SETNOTIFY].
+        if !job.notify_flags.wants(p.kind.flag()) {
+            return false;
+        }
         match p.kind {
             NotifyKind::JobTransferred => job.state == JobState::Transferred,
             NotifyKind::JobError => job.state == JobState::Error,
@@ -2123,24 +2248,25 @@ impl Manager {
                 continue;
             }
             let job = &self.jobs[&p.job];
-            let file_busy = |m: &Manager| {
-                m.in_flight
-                    .values()
-                    .any(|f| f.job == p.job && matches!(f.kind, NotifyKind::FileTransferred(_)))
-            };
-            match p.kind {
-                NotifyKind::FileTransferred(_) if file_busy(self) => continue,
-                NotifyKind::JobTransferred | NotifyKind::JobError
-                    if file_busy(self)
-                        || self.pending.iter().any(|(k, q)| {
-                            *k < key
-                                && q.job == p.job
-                                && matches!(q.kind, NotifyKind::FileTransferred(_))
-                        }) =>
-                {
-                    continue;
-                }
-                _ => {}
+            // FileTransferred calls of one job are serialized: the next
+            // waits until the current one returned successfully, including
+            // its re-calls; they go before JobTransferred/JobError [FILEXFER].
+            let file_busy = self
+                .in_flight
+                .values()
+                .any(|f| f.job == p.job && matches!(f.kind, NotifyKind::FileTransferred(_)))
+                || self.pending.iter().any(|(k, q)| {
+                    *k < key && q.job == p.job && matches!(q.kind, NotifyKind::FileTransferred(_))
+                });
+            if file_busy
+                && matches!(
+                    p.kind,
+                    NotifyKind::FileTransferred(_)
+                        | NotifyKind::JobTransferred
+                        | NotifyKind::JobError
+                )
+            {
+                continue;
             }
             let target = if !p.via_cmd_line && job.notify_interface.is_some() {
                 let r = job.notify_interface.clone().expect("checked");
@@ -2177,6 +2303,7 @@ impl Manager {
                     kind: p.kind,
                     user: user.clone(),
                     via_cmd_line,
+                    key,
                 },
             );
             let out = match callback {

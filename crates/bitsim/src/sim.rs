@@ -1023,7 +1023,7 @@ impl Simulation {
         if self.app_refused.contains(&job) {
             // A 403 from the server application is the only status after
             // which BITS does not post the upload to it again [SRVAPPERR]
-            // (decision A27): the job fails the same way without a new post.
+            // (decision A28): the job fails the same way without a new post.
             self.log(
                 Some(job),
                 TraceEvent::Effect {
