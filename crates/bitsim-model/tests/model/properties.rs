@@ -265,6 +265,8 @@ struct Run {
     errors: BTreeMap<JobId, u32>,
     /// Every callback call and command line run: when, which job, what.
     delivered: Vec<(Time, JobId, NotifyKind)>,
+    /// Job and kind of every delivery handed out.
+    kinds_of: BTreeMap<NotificationId, (JobId, NotifyKind)>,
     /// When each job last changed state.
     entered: BTreeMap<JobId, Time>,
 }
@@ -293,6 +295,7 @@ impl Run {
             errors: BTreeMap::new(),
             delivered: Vec::new(),
             entered: BTreeMap::new(),
+            kinds_of: BTreeMap::new(),
         }
     }
 
@@ -360,8 +363,31 @@ impl Run {
                     job,
                     user,
                     kind,
-                    ..
+                    callback,
                 } => {
+                    // Last registrant wins: the call goes to the current registration.
+                    let reg = self.m.job(*job).and_then(|j| j.notify_interface.clone());
+                    prop_assert_eq!(
+                        reg,
+                        Some(Registration {
+                            callback: *callback,
+                            user: user.clone()
+                        })
+                    );
+                    // FileTransferred is serialized per job and goes before
+                    // JobTransferred/JobError [FILEXFER].
+                    if !matches!(kind, NotifyKind::JobModification) {
+                        let busy = self.outstanding.keys().any(|o| {
+                            self.kinds_of.get(o).is_some_and(|(j, k)| {
+                                j == job && matches!(k, NotifyKind::FileTransferred(_))
+                            })
+                        });
+                        prop_assert!(
+                            !busy,
+                            "{kind:?} for {job} while a FileTransferred is outstanding"
+                        );
+                    }
+                    self.kinds_of.insert(*id, (*job, *kind));
                     self.outstanding.insert(*id, user.clone());
                     self.delivered.push((self.m.now(), *job, *kind));
                     let st = self.m.job(*job).map(|j| j.state);
