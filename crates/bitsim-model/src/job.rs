@@ -309,6 +309,9 @@ pub struct Job {
     pub cancelling_upload: bool,
     /// The job has been given a turn at least once (T13).
     pub started: bool,
+    /// Position in creation order (enumeration order, tie-breaks).
+    #[serde(default)]
+    pub creation_seq: u64,
 }
 
 impl Job {

@@ -257,7 +257,7 @@ struct InFlight {
 pub struct Manager {
     policy: Policy,
     now: Time,
-    jobs: BTreeMap<JobId, Job>,
+    jobs: JobTable,
     /// Creation order, for enumeration and FIFO tie-breaks.
     order: Vec<JobId>,
     logged_off: BTreeSet<UserId>,
@@ -268,6 +268,14 @@ pub struct Manager {
     pending: BTreeMap<u64, Pending>,
     in_flight: BTreeMap<NotificationId, InFlight>,
     last_modification_dispatch: BTreeMap<JobId, Time>,
+    /// Non-final jobs, in creation order: every scan of the scheduler and
+    /// the timers walks these, not the finished jobs kept for held views.
+    live: BTreeSet<(u64, JobId)>,
+    /// Cancelled uploads still telling the server (X3), in creation order.
+    lingering: BTreeSet<(u64, JobId)>,
+    /// When the scheduler must run again (derived; not persisted, not compared).
+    #[serde(skip)]
+    sched: SchedCache,
     #[serde(skip)]
     outputs: VecDeque<Output>,
 }
@@ -284,7 +292,7 @@ impl Manager {
         Manager {
             policy,
             now: Time::ZERO,
-            jobs: BTreeMap::new(),
+            jobs: JobTable::default(),
             order: Vec::new(),
             logged_off: BTreeSet::new(),
             network_up: true,
@@ -295,6 +303,9 @@ impl Manager {
             in_flight: BTreeMap::new(),
             last_modification_dispatch: BTreeMap::new(),
             outputs: VecDeque::new(),
+            live: BTreeSet::new(),
+            lingering: BTreeSet::new(),
+            sched: SchedCache::default(),
         }
     }
 
@@ -347,12 +358,25 @@ impl Manager {
                 next = Some(next.map_or(t, |n: Time| n.min(t)));
             }
         };
+        // One pass over the live jobs: their own deadlines, which priorities
+        // have someone waiting, and the running background job's slice end
+        // (which matters only if someone of its priority waits).
         let mut waits = [false; 4];
-        for j in self.jobs.values().filter(|j| self.eligible(j)) {
-            waits[j.priority.as_u32() as usize] = true;
+        let mut slice: Option<(JobPriority, Time)> = None;
+        for &(seq, _) in self.live.iter().chain(&self.lingering) {
+            let job = self.jobs.by_seq(seq);
+            if self.eligible(job) {
+                waits[job.priority.as_u32() as usize] = true;
+            }
+            if job.priority != JobPriority::Foreground && job.state.is_active() {
+                slice = job.timers.slice_end.map(|t| (job.priority, t));
+            }
+            consider(self.job_deadline(job));
         }
-        for job in self.jobs.values() {
-            consider(self.job_deadline(job, &waits));
+        if let Some((p, t)) = slice
+            && waits[p.as_u32() as usize]
+        {
+            consider(Some(t));
         }
         for p in self.pending.values() {
             if p.not_before > self.now {
@@ -384,7 +408,7 @@ impl Manager {
             return Err(Error::new(Hresult::E_INVALIDARG));
         }
         if !caller.admin {
-            let live = self.jobs.values().filter(|j| !j.state.is_final());
+            let live = self.live_jobs();
             let (mut mine, mut all) = (0u32, 0u32);
             for j in live {
                 all += 1;
@@ -436,7 +460,9 @@ impl Manager {
             files_added_after_transfer: false,
             cancelling_upload: false,
             started: false,
+            creation_seq: self.order.len() as u64,
         };
+        self.live.insert((job.creation_seq, id));
         self.jobs.insert(id, job);
         self.order.push(id);
         self.emit_transition(id, Rule::T1, JobState::Suspended, JobState::Suspended, None);
@@ -774,6 +800,7 @@ impl Manager {
         id: JobId,
         priority: u32,
     ) -> Result<()> {
+        self.sched.dirty = true;
         self.set_property(now, caller, id, |job| {
             job.priority = JobPriority::from_u32(priority).ok_or(Error::new(Hresult::E_NOTIMPL))?;
             Ok(())
@@ -974,6 +1001,7 @@ impl Manager {
     /// logged on; a registered callback keeps running as its registrant.
     pub fn take_ownership(&mut self, now: Time, caller: &Caller, id: JobId) -> Result<()> {
         self.advance(now);
+        self.sched.dirty = true;
         if !caller.admin {
             self.job_for_change(caller, id)?;
             return Err(Error::new(Hresult::E_ACCESSDENIED));
@@ -1276,6 +1304,7 @@ impl Manager {
         let Some(job) = self.jobs.get_mut(&id).filter(|j| j.cancelling_upload) else {
             return false;
         };
+        self.lingering.remove(&(job.creation_seq, id));
         job.cancelling_upload = false;
         job.timers.cancel_deadline = None;
         self.emit_transition(id, Rule::X3, JobState::Cancelled, JobState::Cancelled, None);
@@ -1287,6 +1316,7 @@ impl Manager {
     /// The network went down (T27) or came back (T28) [USERS].
     pub fn handle_network_change(&mut self, now: Time, up: bool) {
         self.advance(now);
+        self.sched.dirty = true;
         if up == self.network_up {
             return;
         }
@@ -1307,6 +1337,7 @@ impl Manager {
     /// The user logged on: their queued jobs may run again [USERS].
     pub fn handle_logon(&mut self, now: Time, user: &UserId) {
         self.advance(now);
+        self.sched.dirty = true;
         self.logged_off.remove(user);
         self.settle();
     }
@@ -1315,6 +1346,7 @@ impl Manager {
     /// (T19, decision A12) [STATE] [USERS].
     pub fn handle_logoff(&mut self, now: Time, user: &UserId) {
         self.advance(now);
+        self.sched.dirty = true;
         self.logged_off.insert(user.clone());
         for id in self.live_ids() {
             let job = &self.jobs[&id];
@@ -1332,6 +1364,7 @@ impl Manager {
     /// registers again.
     pub fn handle_service_restart(&mut self, now: Time) {
         self.advance(now);
+        self.sched.dirty = true;
         self.in_flight.clear();
         for id in self.live_ids() {
             if self.jobs[&id].state.is_active() {
@@ -1421,6 +1454,7 @@ impl Manager {
     /// MaximumDownloadTime is already used up) is handled in the same call.
     pub fn handle_timeout(&mut self, now: Time) {
         self.advance(now);
+        self.sched.dirty = true;
         // Bounded: each round fires at least one rule; a handful suffices.
         for _ in 0..8 {
             self.fire_due_timers();
@@ -1444,7 +1478,8 @@ impl Manager {
                 }
             }
         }
-        for id in self.order.clone() {
+        let due: BTreeSet<(u64, JobId)> = self.live.union(&self.lingering).copied().collect();
+        for (_, id) in due {
             if self.expire_upload_cancel(id, now) {
                 continue;
             }
@@ -1506,6 +1541,7 @@ impl Manager {
         if !(job.cancelling_upload && job.timers.cancel_deadline.is_some_and(|t| t <= now)) {
             return false;
         }
+        self.lingering.remove(&(job.creation_seq, id));
         job.cancelling_upload = false;
         job.timers.cancel_deadline = None;
         self.emit_transition(id, Rule::X3, JobState::Cancelled, JobState::Cancelled, None);
@@ -1583,6 +1619,9 @@ impl Manager {
         // latest time seen [SETRETRY].
         if now > self.now {
             self.now = now;
+            if self.sched.wake.is_some_and(|w| now >= w) {
+                self.sched.dirty = true;
+            }
         }
     }
 
@@ -1591,11 +1630,11 @@ impl Manager {
     }
 
     fn live_ids(&self) -> Vec<JobId> {
-        self.order
-            .iter()
-            .copied()
-            .filter(|id| self.jobs.get(id).is_some_and(|j| !j.state.is_final()))
-            .collect()
+        self.live.iter().map(|&(_, id)| id).collect()
+    }
+
+    fn live_jobs(&self) -> impl Iterator<Item = &Job> {
+        self.live.iter().map(|&(seq, _)| self.jobs.by_seq(seq))
     }
 
     /// Access and state checks shared by every changing call [USERS] [LC].
@@ -1689,6 +1728,10 @@ impl Manager {
         let from = job.state;
         debug_assert!(rule.fires_from(from), "{rule} does not fire from {from}");
         let to = rule.target(from);
+        self.sched.dirty = true;
+        if to.is_final() {
+            self.live.remove(&(job.creation_seq, id));
+        }
         let was_active = from.is_active();
         if was_active && !to.is_active() {
             job.timers.active_used_ms += job
@@ -1862,6 +1905,7 @@ impl Manager {
             // Tell the server; linger up to 24 h or the no-progress timeout [CANCEL].
             job.cancelling_upload = true;
             job.timers.cancel_deadline = Some(now.saturating_add(window));
+            self.lingering.insert((job.creation_seq, id));
             self.outputs
                 .push_back(Output::CancelUploadSession { job: id });
         } else {
@@ -1944,7 +1988,7 @@ impl Manager {
         best.map(Time)
     }
 
-    fn job_deadline(&self, job: &Job, waits: &[bool; 4]) -> Option<Time> {
+    fn job_deadline(&self, job: &Job) -> Option<Time> {
         let mut next: Option<Time> = None;
         let mut consider = |t: Option<Time>| {
             if let Some(t) = t {
@@ -1971,17 +2015,13 @@ impl Manager {
                         .map(|s| s.saturating_add(job.no_progress_timeout)),
                 );
             }
-            JobState::Connecting | JobState::Transferring => {
-                if !job.maximum_download_time.is_zero() {
-                    let left = job
-                        .maximum_download_time
-                        .saturating_sub(job.active_time(self.now));
-                    consider(Some(self.now.saturating_add(left)));
-                }
-                if job.priority != JobPriority::Foreground && waits[job.priority.as_u32() as usize]
-                {
-                    consider(job.timers.slice_end);
-                }
+            JobState::Connecting | JobState::Transferring
+                if !job.maximum_download_time.is_zero() =>
+            {
+                let left = job
+                    .maximum_download_time
+                    .saturating_sub(job.active_time(self.now));
+                consider(Some(self.now.saturating_add(left)));
             }
             _ => {}
         }
@@ -1998,25 +2038,34 @@ impl Manager {
     fn schedule(&mut self) {
         let now = self.now;
         self.policy_blocking = self.policy_blocks(now);
-        for id in self.live_ids() {
-            let j = &self.jobs[&id];
-            if self.policy_blocking
-                && j.priority != JobPriority::Foreground
-                && Rule::T29.fires_from(j.state)
-            {
-                self.block(id, Rule::T29, Blocked::Policy);
-            }
-            let j = &self.jobs[&id];
-            let unblocked = !self.policy_blocking || j.priority == JobPriority::Foreground;
-            if unblocked
-                && j.state == JobState::TransientError
-                && j.blocked == Some(Blocked::Policy)
-            {
-                // X1, whoever notices first that the window is over: a call
-                // arriving after the window end must not leave the job
-                // blocked for good [GP]. A job raised to FOREGROUND is not
-                // throttled at all [NETBW].
-                self.fire(id, Rule::X1, None);
+        // Only a window with limit 0 ever blocks a job (T29), so only then
+        // is there anything to block or unblock.
+        if self
+            .policy
+            .bandwidth_windows
+            .iter()
+            .any(|w| w.limit_bytes_per_sec == 0)
+        {
+            for id in self.live_ids() {
+                let j = &self.jobs[&id];
+                if self.policy_blocking
+                    && j.priority != JobPriority::Foreground
+                    && Rule::T29.fires_from(j.state)
+                {
+                    self.block(id, Rule::T29, Blocked::Policy);
+                }
+                let j = &self.jobs[&id];
+                let unblocked = !self.policy_blocking || j.priority == JobPriority::Foreground;
+                if unblocked
+                    && j.state == JobState::TransientError
+                    && j.blocked == Some(Blocked::Policy)
+                {
+                    // X1, whoever notices first that the window is over: a call
+                    // arriving after the window end must not leave the job
+                    // blocked for good [GP]. A job raised to FOREGROUND is not
+                    // throttled at all [NETBW].
+                    self.fire(id, Rule::X1, None);
+                }
             }
         }
         // The policy first, so that its blocks and unblocks (a job raised to
@@ -2030,60 +2079,66 @@ impl Manager {
             }
             return;
         }
+        let mut view = self.scheduler_view();
         // One background job at a time [LC]: a running FOREGROUND job whose
         // priority was lowered becomes a second background job; the lower
         // priority (then the later queued) goes back to QUEUED (T18).
-        let mut running_bg: Vec<(JobPriority, u64, JobId)> = self
-            .jobs
-            .values()
-            .filter(|j| j.priority != JobPriority::Foreground && j.state.is_active())
-            .map(|j| (j.priority, j.queue_seq, j.id))
-            .collect();
-        running_bg.sort();
-        for &(_, _, id) in running_bg.iter().skip(1) {
-            self.fire(id, Rule::T18, None);
+        if view.running_bg.len() > 1 {
+            for &(_, _, id, _) in view.running_bg.iter().skip(1) {
+                self.fire(id, Rule::T18, None);
+            }
+            view = self.scheduler_view();
         }
-        let mut waiting: Vec<(JobPriority, u64, JobId)> = self
-            .jobs
-            .values()
-            .filter(|j| self.eligible(j))
-            .map(|j| (j.priority, j.queue_seq, j.id))
-            .collect();
-        waiting.sort();
-        let mut fg_running = self
-            .jobs
-            .values()
-            .filter(|j| j.priority == JobPriority::Foreground && j.state.is_active())
-            .count() as u32;
         let fg_cap = self.policy.foreground_concurrency.unwrap_or(u32::MAX);
-        for &(p, _, id) in &waiting {
+        let mut fg_running = view.fg_running;
+        for &(p, _, id) in &view.waiting {
             if p == JobPriority::Foreground && fg_running < fg_cap {
                 self.start(id);
                 fg_running += 1;
             }
         }
-        let Some(&(best_p, _, best)) = waiting
+        let Some(&(best_p, _, best)) = view
+            .waiting
             .iter()
             .find(|(p, _, _)| *p != JobPriority::Foreground)
         else {
             return;
         };
-        let active = self
-            .jobs
-            .values()
-            .find(|j| j.priority != JobPriority::Foreground && j.state.is_active());
-        match active {
+        match view.running_bg.first() {
             None => self.start(best),
-            Some(a) => {
-                let preempt = best_p < a.priority
-                    || (best_p == a.priority && a.timers.slice_end.is_some_and(|t| t <= now));
+            Some(&(active_p, _, active, slice_end)) => {
+                let preempt = best_p < active_p
+                    || (best_p == active_p && slice_end.is_some_and(|t| t <= now));
                 if preempt {
-                    let aid = a.id;
-                    self.fire(aid, Rule::T18, None);
+                    self.fire(active, Rule::T18, None);
                     self.start(best);
                 }
             }
         }
+    }
+
+    /// One pass over the live jobs: what the scheduler decides from.
+    fn scheduler_view(&self) -> SchedulerView {
+        let mut v = SchedulerView {
+            running_bg: Vec::new(),
+            waiting: Vec::new(),
+            fg_running: 0,
+        };
+        for j in self.live_jobs() {
+            if j.state.is_active() {
+                if j.priority == JobPriority::Foreground {
+                    v.fg_running += 1;
+                } else {
+                    v.running_bg
+                        .push((j.priority, j.queue_seq, j.id, j.timers.slice_end));
+                }
+            } else if self.eligible(j) {
+                v.waiting.push((j.priority, j.queue_seq, j.id));
+            }
+        }
+        v.running_bg.sort();
+        v.waiting.sort();
+        v
     }
 
     fn start(&mut self, id: JobId) {
@@ -2122,9 +2177,26 @@ impl Manager {
         }
     }
 
+    /// Runs the scheduler if anything it depends on changed (a state, a
+    /// priority, an owner, a logon, the network, or a time-based edge), then
+    /// the notification dispatcher.
     fn settle(&mut self) {
-        self.schedule();
-        self.dispatch();
+        if self.sched.dirty {
+            self.schedule();
+            self.sched.dirty = false;
+            let slice = self
+                .live_jobs()
+                .filter(|j| j.priority != JobPriority::Foreground && j.state.is_active())
+                .filter_map(|j| j.timers.slice_end)
+                .min();
+            self.sched.wake = match (slice, self.next_policy_boundary()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        if !self.pending.is_empty() {
+            self.dispatch();
+        }
     }
 
     // ---------------- notifications ----------------
@@ -2389,3 +2461,92 @@ fn validate_ranges(ranges: &[ByteRange], max: u32, admin: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// Every job, in creation order, with an index by GUID: lookups by id are
+/// O(log n), and the scheduler's and timers' scans over the live jobs go
+/// straight to a job by its creation position. Persists as the list of jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "Vec<Job>", into = "Vec<Job>")]
+struct JobTable {
+    jobs: Vec<Job>,
+    index: BTreeMap<JobId, usize>,
+}
+
+impl From<Vec<Job>> for JobTable {
+    fn from(jobs: Vec<Job>) -> Self {
+        let index = jobs.iter().enumerate().map(|(i, j)| (j.id, i)).collect();
+        JobTable { jobs, index }
+    }
+}
+
+impl From<JobTable> for Vec<Job> {
+    fn from(t: JobTable) -> Self {
+        t.jobs
+    }
+}
+
+impl JobTable {
+    fn get(&self, id: &JobId) -> Option<&Job> {
+        self.index.get(id).map(|&i| &self.jobs[i])
+    }
+    fn get_mut(&mut self, id: &JobId) -> Option<&mut Job> {
+        self.index.get(id).map(|&i| &mut self.jobs[i])
+    }
+    fn contains_key(&self, id: &JobId) -> bool {
+        self.index.contains_key(id)
+    }
+    /// Appends a job; its `creation_seq` must be its position.
+    fn insert(&mut self, id: JobId, job: Job) {
+        debug_assert_eq!(job.creation_seq as usize, self.jobs.len());
+        self.index.insert(id, self.jobs.len());
+        self.jobs.push(job);
+    }
+    fn values(&self) -> impl Iterator<Item = &Job> {
+        self.jobs.iter()
+    }
+    fn by_seq(&self, seq: u64) -> &Job {
+        &self.jobs[seq as usize]
+    }
+}
+
+impl std::ops::Index<&JobId> for JobTable {
+    type Output = Job;
+    fn index(&self, id: &JobId) -> &Job {
+        self.get(id).expect("a known job")
+    }
+}
+
+/// What the scheduler sees of the live jobs, sorted by (priority, queue order).
+struct SchedulerView {
+    running_bg: Vec<(JobPriority, u64, JobId, Option<Time>)>,
+    waiting: Vec<(JobPriority, u64, JobId)>,
+    fg_running: u32,
+}
+
+/// The scheduler's memo: whether anything it depends on changed since it
+/// last ran, and the next instant at which time alone changes a decision (a
+/// round-robin slice ends, a bandwidth window opens or closes). Derived
+/// state: a fresh or deserialized manager starts dirty, and two managers
+/// that differ only here are equal.
+#[derive(Debug, Clone)]
+struct SchedCache {
+    dirty: bool,
+    wake: Option<Time>,
+}
+
+impl Default for SchedCache {
+    fn default() -> Self {
+        SchedCache {
+            dirty: true,
+            wake: None,
+        }
+    }
+}
+
+impl PartialEq for SchedCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for SchedCache {}

@@ -110,6 +110,8 @@ pub struct Observed {
     pub last_error: BTreeMap<String, (Hresult, ErrorContext)>,
     /// Order in which jobs first reached TRANSFERRING.
     pub first_transfer: Vec<String>,
+    /// Jobs that have reached TRANSFERRING (membership for `first_transfer`).
+    pub started: BTreeSet<JobId>,
     /// Action results that differed from `expect_hr`.
     pub action_mismatches: Vec<String>,
 }
@@ -129,6 +131,8 @@ pub struct Simulation {
     callback_names: BTreeMap<String, CallbackId>,
     program_runs: BTreeMap<(JobId, String), usize>,
     app_refused: BTreeSet<JobId>,
+    /// The scenario's job spec behind each job.
+    specs: BTreeMap<JobId, usize>,
     transfers: BTreeMap<JobId, Transfer>,
     generation: u64,
     fault_hits: Vec<u32>,
@@ -164,6 +168,7 @@ impl Simulation {
             callback_names: BTreeMap::new(),
             program_runs: BTreeMap::new(),
             app_refused: BTreeSet::new(),
+            specs: BTreeMap::new(),
             transfers: BTreeMap::new(),
             generation: 0,
             modified: BTreeSet::new(),
@@ -429,6 +434,7 @@ impl Simulation {
             return;
         }
         self.ids.insert(spec.name.clone(), id);
+        self.specs.insert(id, i);
         self.log(
             Some(id),
             TraceEvent::Action {
@@ -675,10 +681,12 @@ impl Simulation {
         self.mgr.handle_service_restart(self.now);
         self.drain();
         let now = self.now;
-        let jobs: Vec<(JobId, String)> = self.ids.iter().map(|(n, id)| (*id, n.clone())).collect();
-        for (id, name) in jobs {
-            let spec = self.scenario.jobs.iter().find(|j| j.name == name).cloned();
-            let Some(spec) = spec else { continue };
+        let jobs: Vec<(JobId, usize)> = self.specs.iter().map(|(id, i)| (*id, *i)).collect();
+        for (id, i) in jobs {
+            if self.mgr.job(id).is_none_or(|j| j.state.is_final()) {
+                continue;
+            }
+            let spec = self.scenario.jobs[i].clone();
             let Some(cb) = spec.callback.as_ref() else {
                 continue;
             };
@@ -837,11 +845,9 @@ impl Simulation {
         let url = j.files[i].remote_name.clone();
         let upload = j.job_type.is_upload();
         let upload_size = self
-            .scenario
-            .jobs
-            .iter()
-            .find(|s| Some(&s.name) == self.names.get(&job))
-            .and_then(|s| s.files.get(i))
+            .specs
+            .get(&job)
+            .and_then(|&n| self.scenario.jobs[n].files.get(i))
             .and_then(|f| f.size)
             .map_or(0, |s| s.0);
         let checks = [
@@ -1091,8 +1097,9 @@ impl Simulation {
                     }
                     if to == JobState::Transferring
                         && from != to
-                        && !self.observed.first_transfer.contains(&name)
+                        && !self.observed.started.contains(&job)
                     {
+                        self.observed.started.insert(job);
                         self.observed.first_transfer.push(name.clone());
                     }
                     if to == JobState::Error && from != to {

@@ -40,7 +40,13 @@ fn a02_resume_of_a_suspended_job_whose_files_are_all_done_goes_to_transferred() 
     h.drive_to(id, Transferred);
     let mut v = serde_json::to_value(&h.m).unwrap();
     let key = id.0.to_string();
-    let job = v["jobs"][&key].as_object_mut().expect("job in json");
+    let job = v["jobs"]
+        .as_array_mut()
+        .expect("jobs persist as a list")
+        .iter_mut()
+        .find(|j| j["id"] == key.as_str())
+        .and_then(|j| j.as_object_mut())
+        .expect("job in json");
     job.insert("state".into(), serde_json::json!("SUSPENDED"));
     h.m = serde_json::from_value(v).unwrap();
     assert_eq!(h.state(id), Suspended);
