@@ -197,14 +197,17 @@ impl Harness for MutantHarness {
     }
 }
 
-fn caught(m: Mutation, case: fn(&mut MutantHarness)) -> bool {
+/// A conformance case instantiated for the mutant harness.
+type Case = fn(&mut MutantHarness);
+
+fn caught(m: Mutation, case: Case) -> bool {
     catch_unwind(AssertUnwindSafe(|| case(&mut MutantHarness(m)))).is_err()
 }
 
 #[test]
 fn every_mutant_is_caught_by_its_case() {
     use Mutation::*;
-    let table: &[(Mutation, fn(&mut MutantHarness))] = &[
+    let table: &[(Mutation, Case)] = &[
         (
             NoRetryDelayFloor,
             conformance::retry_delay_floor_and_no_progress_zero,
