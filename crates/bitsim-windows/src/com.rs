@@ -65,16 +65,6 @@ fn take_string(p: PWSTR) -> String {
     }
 }
 
-fn guid_of(id: JobId) -> GUID {
-    let (d1, d2, d3, d4) = convert::job_id_to_guid(id);
-    GUID {
-        data1: d1,
-        data2: d2,
-        data3: d3,
-        data4: d4,
-    }
-}
-
 fn id_of(g: &GUID) -> JobId {
     convert::job_id_from_guid(g.data1, g.data2, g.data3, g.data4)
 }

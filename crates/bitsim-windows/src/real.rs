@@ -47,10 +47,10 @@ impl RealHarness {
     }
 
     fn stop(&mut self) {
-        if let Some(h) = self.server.take() {
-            if let Err(e) = self.rt.block_on(h.shutdown()) {
-                tracing::warn!("bitsim-server shutdown: {e}");
-            }
+        if let Some(h) = self.server.take()
+            && let Err(e) = self.rt.block_on(h.shutdown())
+        {
+            tracing::warn!("bitsim-server shutdown: {e}");
         }
     }
 }
