@@ -8,12 +8,12 @@
 //! * **What to return to BITS.** [`com_return`]: `S_OK` exactly when the
 //!   user's [`CallbackResult::hr`] is `S_OK`; any other value (a failure, or
 //!   even a success code such as `S_FALSE`) is passed through unchanged, so
-//!   BITS's re-call behaviour [JOBXFER] [JOBERR] [FILEXFER] is exercised by
+//!   BITS's re-call behaviour \[JOBXFER\] \[JOBERR\] \[FILEXFER\] is exercised by
 //!   the real service, not imitated.
 //! * **How a `hold` is honoured.** [`Bridge::deliver`] blocks the BITS
 //!   notification thread for [`CallbackResult::hold`] before returning, which
 //!   is exactly what a slow callback does to real BITS: it keeps one of the
-//!   user's four notification slots busy [CB].
+//!   user's four notification slots busy \[CB\].
 //! * **A panicking callback** must not unwind across the COM boundary
 //!   (undefined behaviour); [`Bridge::deliver`] catches it and answers
 //!   `E_FAIL`, so BITS calls again later, as it would for a callback that
