@@ -22,7 +22,9 @@
 
 use bitsim::backend::{Backend, SimBackend};
 use bitsim::{Callback, CallbackResult, JobAccess, JobHandle};
-use bitsim_model::{ErrorContext, ErrorInfo, Hresult, JobId, JobState, JobType, NotifyFlags};
+use bitsim_model::{
+    ErrorContext, ErrorInfo, FileRef, Hresult, JobId, JobState, JobType, NotifyFlags,
+};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -116,6 +118,8 @@ pub const CASES: &[&str] = &[
     "failed_callback_is_called_again",
     "upload_to_server",
     "upload_reply_brings_a_reply",
+    "complete_from_job_transferred",
+    "file_transferred_names_the_file",
 ];
 
 fn wait<H: Harness>(h: &H, b: &mut H::B, job: JobId, want: &[JobState]) -> JobState {
@@ -149,6 +153,10 @@ pub struct Seen {
     pub calls: Vec<(&'static str, JobState)>,
     /// The errors `JobError` was given.
     pub errors: Vec<ErrorInfo>,
+    /// The files `FileTransferred` was given.
+    pub files: Vec<FileRef>,
+    /// What `Complete` returned when called from `JobTransferred`.
+    pub completed: Vec<Result<Hresult, Hresult>>,
 }
 
 /// A callback that records its calls and answers `S_OK`, except that the
@@ -156,6 +164,7 @@ pub struct Seen {
 pub struct Recorder {
     seen: Arc<Mutex<Seen>>,
     fail_transferred: u32,
+    complete_in_callback: bool,
 }
 
 impl Recorder {
@@ -166,9 +175,22 @@ impl Recorder {
             Recorder {
                 seen: seen.clone(),
                 fail_transferred,
+                complete_in_callback: false,
             },
             seen,
         )
+    }
+    /// The same, calling `Complete` on the job from `JobTransferred` (the
+    /// usual way an app finishes a job).
+    pub fn completing() -> (Self, Arc<Mutex<Seen>>) {
+        let (mut r, seen) = Recorder::new(0);
+        r.complete_in_callback = true;
+        (r, seen)
+    }
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
     fn note(&self, m: &'static str, job: &JobHandle<'_>) {
         let state = job.state();
@@ -187,6 +209,15 @@ impl Callback for Recorder {
             self.fail_transferred -= 1;
             return CallbackResult::fail(Hresult::E_FAIL);
         }
+        if self.complete_in_callback {
+            let r = job.complete().map_err(|e| e.code);
+            self.seen().completed.push(r);
+        }
+        CallbackResult::ok()
+    }
+    fn file_transferred(&mut self, job: &mut JobHandle<'_>, file: FileRef) -> CallbackResult {
+        self.note("FileTransferred", job);
+        self.seen().files.push(file);
         CallbackResult::ok()
     }
     fn job_error(&mut self, job: &mut JobHandle<'_>, error: &ErrorInfo) -> CallbackResult {
@@ -460,4 +491,60 @@ pub fn upload_reply_brings_a_reply<H: Harness>(h: &mut H) {
     assert_eq!(b.complete(job).unwrap(), Hresult::S_OK);
     assert_eq!(b.state(job).unwrap(), JobState::Acknowledged);
     assert!(h.file_in_place(&b, &reply), "no reply at {reply}");
+}
+
+/// Calling Complete from inside JobTransferred acknowledges the job and
+/// publishes the file (the pattern the JobTransferred page recommends).
+pub fn complete_from_job_transferred<H: Harness>(h: &mut H) {
+    let mut b = h.start(&[("/cb.bin", 5000)]);
+    let job = b
+        .create_job("complete-in-callback", JobType::Download)
+        .unwrap();
+    let (rec, seen) = Recorder::completing();
+    b.set_notify_interface(job, Some(Box::new(rec))).unwrap();
+    let local = h.local_path("cb.bin");
+    b.add_file(job, &h.url("/cb.bin"), &local).unwrap();
+    b.resume(job).unwrap();
+    wait(h, &mut b, job, &[JobState::Acknowledged]);
+    assert_eq!(seen.lock().unwrap().completed, [Ok(Hresult::S_OK)]);
+    assert!(
+        h.file_in_place(&b, &local),
+        "Complete did not publish {local}"
+    );
+}
+
+/// With BG_NOTIFY_FILE_TRANSFERRED, FileTransferred names each finished
+/// file by its index, and comes before JobTransferred.
+pub fn file_transferred_names_the_file<H: Harness>(h: &mut H) {
+    let mut b = h.start(&[("/f0.bin", 3000), ("/f1.bin", 4000)]);
+    let job = b.create_job("file-transferred", JobType::Download).unwrap();
+    let (rec, seen) = Recorder::new(0);
+    b.set_notify_interface(job, Some(Box::new(rec))).unwrap();
+    let flags = NotifyFlags::DEFAULT.0 | NotifyFlags::FILE_TRANSFERRED.0;
+    b.set_notify_flags(job, flags).unwrap();
+    b.add_file(job, &h.url("/f0.bin"), &h.local_path("f0.bin"))
+        .unwrap();
+    b.add_file(job, &h.url("/f1.bin"), &h.local_path("f1.bin"))
+        .unwrap();
+    b.resume(job).unwrap();
+    wait(h, &mut b, job, &[JobState::Transferred]);
+    let s = seen.clone();
+    assert!(
+        eventually(h, &mut b, job, &|| count(&s, "JobTransferred") > 0
+            && count(&s, "FileTransferred") >= 2),
+        "notifications missing: {:?}",
+        seen.lock().unwrap().calls
+    );
+    let mut files = seen.lock().unwrap().files.clone();
+    files.sort();
+    files.dedup();
+    assert_eq!(files, [FileRef::File(0), FileRef::File(1)]);
+    let calls = seen.lock().unwrap().calls.clone();
+    let last_file = calls.iter().rposition(|(m, _)| *m == "FileTransferred");
+    let first_job = calls.iter().position(|(m, _)| *m == "JobTransferred");
+    assert!(
+        last_file < first_job,
+        "JobTransferred before FileTransferred: {calls:?}"
+    );
+    assert_eq!(b.complete(job).unwrap(), Hresult::S_OK);
 }

@@ -47,4 +47,6 @@ conformance!(
     failed_callback_is_called_again,
     upload_to_server,
     upload_reply_brings_a_reply,
+    complete_from_job_transferred,
+    file_transferred_names_the_file,
 );

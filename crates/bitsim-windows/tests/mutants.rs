@@ -229,6 +229,11 @@ fn every_mutant_is_caught_by_its_case() {
             CallbacksDropped,
             conformance::failed_callback_is_called_again,
         ),
+        (CallbacksDropped, conformance::complete_from_job_transferred),
+        (
+            CallbacksDropped,
+            conformance::file_transferred_names_the_file,
+        ),
         (
             ResumeEmptySucceeds,
             conformance::resume_empty_job_is_bg_e_empty,
