@@ -135,6 +135,16 @@ impl SimBackend {
         self.sim.local_file_exists(path)
     }
 
+    /// How many of `job`'s files have a temporary file on the simulated
+    /// disk now (BITS's `BIT*.tmp`, created when a download starts, deleted
+    /// by Cancel, renamed by Complete); 0 for an unknown job.
+    pub fn temp_files(&self, job: JobId) -> usize {
+        self.sim
+            .manager()
+            .job(job)
+            .map_or(0, |j| j.files.iter().filter(|f| f.has_temp).count())
+    }
+
     /// Ends the run and returns its report (trace, final state).
     pub fn finish(self) -> Report {
         self.sim.finish()
