@@ -266,10 +266,14 @@ impl Simulation {
         }
     }
 
-    fn log(&mut self, job: Option<JobId>, event: TraceEvent) {
-        if !self.effects_in_trace && matches!(event, TraceEvent::Effect { .. }) {
-            return;
+    /// Logs an effect, formatting it only when effects are traced.
+    fn effect(&mut self, job: Option<JobId>, what: impl FnOnce() -> String) {
+        if self.effects_in_trace {
+            self.log(job, TraceEvent::Effect { what: what() });
         }
+    }
+
+    fn log(&mut self, job: Option<JobId>, event: TraceEvent) {
         let job = job.and_then(|j| self.names.get(&j).cloned());
         self.trace.push(TraceEntry {
             at: self.now,
@@ -976,12 +980,9 @@ impl Simulation {
             if let Some(tr) = self.transfers.get_mut(&job) {
                 tr.offset = 0;
             }
-            self.log(
-                Some(job),
-                TraceEvent::Effect {
-                    what: "remote file changed: restart from byte 0".into(),
-                },
-            );
+            self.effect(Some(job), || {
+                "remote file changed: restart from byte 0".into()
+            });
             return self.next_chunk(job, generation);
         }
         let remaining = t.size.saturating_sub(t.offset);
@@ -1030,12 +1031,9 @@ impl Simulation {
             // A 403 from the server application is the only status after
             // which BITS does not post the upload to it again [SRVAPPERR]
             // (decision A28): the job fails the same way without a new post.
-            self.log(
-                Some(job),
-                TraceEvent::Effect {
-                    what: "upload not posted again: the server application answered 403".into(),
-                },
-            );
+            self.effect(Some(job), || {
+                "upload not posted again: the server application answered 403".into()
+            });
             return self.fail_transfer(job, Hresult::http(403), ErrorContext::RemoteApplication);
         }
         if let Some(f) = self.fault_hits(FaultKind::ServerAppFailure, &url) {
@@ -1125,27 +1123,19 @@ impl Simulation {
                         rule,
                         from,
                         to,
-                        code: code.map(|c| c.to_string()),
+                        code,
                     },
                 );
             }
             Output::StartTransfer { job, file, offset } => {
-                self.log(
-                    Some(job),
-                    TraceEvent::Effect {
-                        what: format!("start {} at byte {offset}", file_label(file)),
-                    },
-                );
+                self.effect(Some(job), || {
+                    format!("start {} at byte {offset}", file_label(file))
+                });
                 self.start_transfer(job, file, offset);
             }
             Output::StopTransfer { job } => {
                 self.transfers.remove(&job);
-                self.log(
-                    Some(job),
-                    TraceEvent::Effect {
-                        what: "stop transfer".into(),
-                    },
-                );
+                self.effect(Some(job), || "stop transfer".into());
             }
             Output::Notify {
                 id,
@@ -1170,12 +1160,9 @@ impl Simulation {
                 if let Some(name) = self.names.get(&job).cloned() {
                     *self.observed.temps_deleted.entry(name).or_default() += 1;
                 }
-                self.log(
-                    Some(job),
-                    TraceEvent::Effect {
-                        what: format!("delete temp file of {}", file_label(file)),
-                    },
-                );
+                self.effect(Some(job), || {
+                    format!("delete temp file of {}", file_label(file))
+                });
             }
             Output::FilePublished { job, file } => {
                 if let (FileRef::File(i), Some(j)) = (file, self.mgr.job(job)) {
@@ -1188,40 +1175,20 @@ impl Simulation {
                 {
                     self.local.insert(name, LocalKind::Final);
                 }
-                self.log(
-                    Some(job),
-                    TraceEvent::Effect {
-                        what: format!("publish {}", file_label(file)),
-                    },
-                );
+                self.effect(Some(job), || format!("publish {}", file_label(file)));
             }
             Output::CancelUploadSession { job } => {
-                self.log(
-                    Some(job),
-                    TraceEvent::Effect {
-                        what: "send Cancel-Session to the server".into(),
-                    },
-                );
+                self.effect(Some(job), || "send Cancel-Session to the server".into());
                 self.mgr.handle_upload_cancelled(self.now, job);
             }
             Output::TimerArmed { job, timer, at } => {
                 if timer != TimerKind::NoProgress {
-                    self.log(
-                        Some(job),
-                        TraceEvent::Effect {
-                            what: format!("{timer:?} timer set for {at}"),
-                        },
-                    );
+                    self.effect(Some(job), || format!("{timer:?} timer set for {at}"));
                 }
             }
             Output::JobRemoved { job } => {
                 self.transfers.remove(&job);
-                self.log(
-                    Some(job),
-                    TraceEvent::Effect {
-                        what: "job removed from the queue".into(),
-                    },
-                );
+                self.effect(Some(job), || "job removed from the queue".into());
             }
         }
     }
@@ -1249,7 +1216,7 @@ impl Simulation {
                 TraceEvent::Callback {
                     method: method.into(),
                     user: user.0.clone(),
-                    result: Hresult::RPC_E_SERVER_UNAVAILABLE.to_string(),
+                    result: Hresult::RPC_E_SERVER_UNAVAILABLE,
                     hold: None,
                     calls: vec![],
                     outstanding,
@@ -1296,7 +1263,7 @@ impl Simulation {
             TraceEvent::Callback {
                 method: method.into(),
                 user: user.0.clone(),
-                result: result.hr.to_string(),
+                result: result.hr,
                 hold: hold.clone(),
                 calls,
                 outstanding,
