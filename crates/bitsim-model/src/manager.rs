@@ -17,34 +17,34 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-/// `MAX_PATH` [CMDLINE] [FILEINFO].
+/// `MAX_PATH` \[CMDLINE\] \[FILEINFO\].
 const MAX_PATH: usize = 260;
-/// SetNotifyCmdLine parameters limit [CMDLINE].
+/// SetNotifyCmdLine parameters limit \[CMDLINE\].
 const MAX_CMD_PARAMS: usize = 4000;
-/// Display name limit [CREATEJOB].
+/// Display name limit \[CREATEJOB\].
 const MAX_DISPLAY_NAME: usize = 256;
-/// Description limit [WINE-JOB].
+/// Description limit \[WINE-JOB\].
 const MAX_DESCRIPTION: usize = 1024;
-/// Remote URL limit [FILEINFO] [SETREMOTE].
+/// Remote URL limit \[FILEINFO\] \[SETREMOTE\].
 const MAX_URL: usize = 2200;
-/// MinimumRetryDelay floor [SETRETRY].
+/// MinimumRetryDelay floor \[SETRETRY\].
 const MIN_RETRY_FLOOR: Duration = Duration::from_secs(5);
 
 /// Which callback method a notification calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum NotifyKind {
-    /// `IBackgroundCopyCallback::JobTransferred` [JOBXFER].
+    /// `IBackgroundCopyCallback::JobTransferred` \[JOBXFER\].
     JobTransferred,
-    /// `IBackgroundCopyCallback::JobError` [JOBERR].
+    /// `IBackgroundCopyCallback::JobError` \[JOBERR\].
     JobError,
-    /// `IBackgroundCopyCallback::JobModification` [JOBMOD].
+    /// `IBackgroundCopyCallback::JobModification` \[JOBMOD\].
     JobModification,
-    /// `IBackgroundCopyCallback2::FileTransferred` [FILEXFER].
+    /// `IBackgroundCopyCallback2::FileTransferred` \[FILEXFER\].
     FileTransferred(FileRef),
 }
 
 impl NotifyKind {
-    /// The flag that enables this notification [SETNOTIFY].
+    /// The flag that enables this notification \[SETNOTIFY\].
     pub fn flag(self) -> NotifyFlags {
         match self {
             NotifyKind::JobTransferred => NotifyFlags::JOB_TRANSFERRED,
@@ -63,7 +63,7 @@ impl NotifyKind {
         }
     }
     /// JobTransferred/JobError/FileTransferred run on higher-priority
-    /// threads than JobModification [CB]: dispatched first.
+    /// threads than JobModification \[CB\]: dispatched first.
     fn class(self) -> u8 {
         match self {
             NotifyKind::JobModification => 1,
@@ -71,7 +71,7 @@ impl NotifyKind {
         }
     }
     /// Whether a command line can carry this event: only TRANSFERRED and
-    /// ERROR [CMDLINE].
+    /// ERROR \[CMDLINE\].
     fn cmd_line_capable(self) -> bool {
         matches!(self, NotifyKind::JobTransferred | NotifyKind::JobError)
     }
@@ -177,7 +177,7 @@ pub enum Output {
         /// Which method.
         kind: NotifyKind,
     },
-    /// Run the notification command line [CMDLINE].
+    /// Run the notification command line \[CMDLINE\].
     RunCommand {
         /// Delivery id for [`Manager::handle_command_result`].
         id: NotificationId,
@@ -206,7 +206,7 @@ pub enum Output {
         /// Which file.
         file: FileRef,
     },
-    /// Tell the server to drop the upload session (Cancel-Session) [CANCEL].
+    /// Tell the server to drop the upload session (Cancel-Session) \[CANCEL\].
     CancelUploadSession {
         /// Which job.
         job: JobId,
@@ -233,7 +233,7 @@ struct Pending {
     kind: NotifyKind,
     not_before: Time,
     /// The callback failed and the command line took over: the callback is
-    /// not called again for this event [JOBXFER] [JOBERR].
+    /// not called again for this event \[JOBXFER\] \[JOBERR\].
     via_cmd_line: bool,
 }
 
@@ -245,7 +245,7 @@ struct InFlight {
     via_cmd_line: bool,
     /// The pending key the event was raised under: a re-call keeps it, so
     /// a failed FileTransferred still goes before the events raised after
-    /// it [FILEXFER].
+    /// it \[FILEXFER\].
     #[serde(default)]
     key: u64,
 }
@@ -392,9 +392,9 @@ impl Manager {
     // ------------------------------------------------------------------
 
     /// `CreateJob` (T1). The driver supplies the GUID. Errors:
-    /// `E_INVALIDARG` for a display name over 256 characters [CREATEJOB] or a
+    /// `E_INVALIDARG` for a display name over 256 characters \[CREATEJOB\] or a
     /// GUID in use; `BG_E_TOO_MANY_JOBS_PER_USER` / `_PER_MACHINE` over the
-    /// policy limits, admins exempt [GP] [CREATEJOB].
+    /// policy limits, admins exempt \[GP\] \[CREATEJOB\].
     pub fn create_job(
         &mut self,
         now: Time,
@@ -471,7 +471,7 @@ impl Manager {
     }
 
     /// `GetJob`: `BG_E_NOT_FOUND` for unknown or finished jobs (decision
-    /// A16), `E_ACCESSDENIED` for another user's job unless admin [GETJOB].
+    /// A16), `E_ACCESSDENIED` for another user's job unless admin \[GETJOB\].
     pub fn get_job(&self, caller: &Caller, id: JobId) -> Result<&Job> {
         let job = self.jobs.get(&id).filter(|j| !j.removed);
         let job = job.ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?;
@@ -483,7 +483,7 @@ impl Manager {
 
     /// `EnumJobs`: the caller's jobs, or every user's with
     /// [`BG_JOB_ENUM_ALL_USERS`] (admin only, else `E_ACCESSDENIED`)
-    /// [ENUMJOBS]. Finished jobs are not listed [LC]. Order: creation order
+    /// \[ENUMJOBS\]. Finished jobs are not listed \[LC\]. Order: creation order
     /// (BITS leaves it arbitrary).
     pub fn enum_jobs(&self, caller: &Caller, flags: u32) -> Result<Vec<JobId>> {
         if flags & !BG_JOB_ENUM_ALL_USERS != 0 {
@@ -505,9 +505,9 @@ impl Manager {
     // ------------------------------------------------------------------
 
     /// `AddFile`. Download jobs take many files (MaxFilesPerJob, admins
-    /// exempt → `BG_E_TOO_MANY_FILES_IN_JOB` [ADDFILE]); upload jobs take one
-    /// (`BG_E_TOO_MANY_FILES` [ADDFILE]). Bad names → `E_INVALIDARG`
-    /// [FILEINFO]. Final jobs → `BG_E_INVALID_STATE`. The state does not
+    /// exempt → `BG_E_TOO_MANY_FILES_IN_JOB` \[ADDFILE\]); upload jobs take one
+    /// (`BG_E_TOO_MANY_FILES` \[ADDFILE\]). Bad names → `E_INVALIDARG`
+    /// \[FILEINFO\]. Final jobs → `BG_E_INVALID_STATE`. The state does not
     /// change (X4, decision A3).
     pub fn add_file(
         &mut self,
@@ -520,7 +520,7 @@ impl Manager {
         self.add_file_inner(now, caller, id, remote, local, None)
     }
 
-    /// `IBackgroundCopyJob3::AddFileWithRanges` [ADDRANGES]: download jobs
+    /// `IBackgroundCopyJob3::AddFileWithRanges` \[ADDRANGES\]: download jobs
     /// only (`E_NOTIMPL`); no ranges → `E_INVALIDARG`; over
     /// MaxRangesPerFile → `BG_E_TOO_MANY_RANGES_IN_FILE`; overlapping →
     /// `BG_E_OVERLAPPING_RANGES`; zero-length → `BG_E_INVALID_RANGE`.
@@ -589,7 +589,7 @@ impl Manager {
     }
 
     /// `IBackgroundCopyFile2::SetRemoteName` (T34): download jobs only
-    /// (`E_NOTIMPL` [SETREMOTE]); takes effect at the file's next transfer.
+    /// (`E_NOTIMPL` \[SETREMOTE\]); takes effect at the file's next transfer.
     pub fn set_remote_name(
         &mut self,
         now: Time,
@@ -617,7 +617,7 @@ impl Manager {
         Ok(())
     }
 
-    /// `Resume` (T2-T7) [RESUME] [LC].
+    /// `Resume` (T2-T7) \[RESUME\] \[LC\].
     pub fn resume(&mut self, now: Time, caller: &Caller, id: JobId) -> Result<()> {
         self.advance(now);
         let job = self.job_for_change(caller, id)?;
@@ -665,7 +665,7 @@ impl Manager {
         Ok(())
     }
 
-    /// `Suspend` (T8) [SUSPEND]. ERROR and TRANSFERRED jobs are already
+    /// `Suspend` (T8) \[SUSPEND\]. ERROR and TRANSFERRED jobs are already
     /// "automatically suspended" and stay as they are (decision A1).
     pub fn suspend(&mut self, now: Time, caller: &Caller, id: JobId) -> Result<()> {
         self.advance(now);
@@ -678,10 +678,10 @@ impl Manager {
         Ok(())
     }
 
-    /// `Cancel` (T9) [CANCEL]: temp files deleted; an unfinished upload
+    /// `Cancel` (T9) \[CANCEL\]: temp files deleted; an unfinished upload
     /// tells the server (Cancel-Session) and lingers out of sight up to 24 h
     /// (X3, decision A22); a finished upload's server file is untouched; an
-    /// upload-reply job's reply request is cancelled [COMPLCAN].
+    /// upload-reply job's reply request is cancelled \[COMPLCAN\].
     pub fn cancel(&mut self, now: Time, caller: &Caller, id: JobId) -> Result<Hresult> {
         self.advance(now);
         self.job_for_change(caller, id)?;
@@ -695,13 +695,13 @@ impl Manager {
         self.complete_with(now, caller, id, &mut |_, _| Ok(()))
     }
 
-    /// `Complete` (T10-T12) [COMPLETE]. `publish` renames one temporary file
+    /// `Complete` (T10-T12) \[COMPLETE\]. `publish` renames one temporary file
     /// to its final name (the driver's IO); if it fails the call returns
     /// that error and the job keeps its state (T11, decision A18).
     ///
     /// Downloads: any non-final state; `S_OK` if every file was transferred,
     /// `BG_S_PARTIAL_COMPLETE` if only some (the rest are deleted).
-    /// Uploads: only from TRANSFERRED, else `BG_E_INVALID_STATE` [COMPLETE].
+    /// Uploads: only from TRANSFERRED, else `BG_E_INVALID_STATE` \[COMPLETE\].
     pub fn complete_with(
         &mut self,
         now: Time,
@@ -781,7 +781,7 @@ impl Manager {
         })
     }
 
-    /// `SetPriority` [SETPRIO].
+    /// `SetPriority` \[SETPRIO\].
     pub fn set_priority(
         &mut self,
         now: Time,
@@ -792,7 +792,7 @@ impl Manager {
         self.set_priority_raw(now, caller, id, priority.as_u32())
     }
 
-    /// `SetPriority` with the raw value: outside the enum → `E_NOTIMPL` [SETPRIO].
+    /// `SetPriority` with the raw value: outside the enum → `E_NOTIMPL` \[SETPRIO\].
     pub fn set_priority_raw(
         &mut self,
         now: Time,
@@ -807,8 +807,8 @@ impl Manager {
         })
     }
 
-    /// `SetNotifyFlags`: unknown bits → `E_NOTIMPL` [SETNOTIFY]. Level-triggered
-    /// events are re-raised [CB].
+    /// `SetNotifyFlags`: unknown bits → `E_NOTIMPL` \[SETNOTIFY\]. Level-triggered
+    /// events are re-raised \[CB\].
     pub fn set_notify_flags(
         &mut self,
         now: Time,
@@ -838,7 +838,7 @@ impl Manager {
     }
 
     /// `SetNotifyInterface`: the last registrant wins; `None` clears.
-    /// Registering after the event still notifies (level-triggered) [SETNOTIFYIF] [CB].
+    /// Registering after the event still notifies (level-triggered) \[SETNOTIFYIF\] \[CB\].
     pub fn set_notify_interface(
         &mut self,
         now: Time,
@@ -858,7 +858,7 @@ impl Manager {
         Ok(())
     }
 
-    /// `IBackgroundCopyJob2::SetNotifyCmdLine` [CMDLINE]: both `None`
+    /// `IBackgroundCopyJob2::SetNotifyCmdLine` \[CMDLINE\]: both `None`
     /// removes it; program `None` with parameters → `E_INVALIDARG`; program
     /// over MAX_PATH or parameters over 4,000 characters →
     /// `BG_E_STRING_TOO_LONG`.
@@ -900,7 +900,7 @@ impl Manager {
         Ok(())
     }
 
-    /// `SetMinimumRetryDelay`: values under 5 s are raised to 5 s [SETRETRY].
+    /// `SetMinimumRetryDelay`: values under 5 s are raised to 5 s \[SETRETRY\].
     pub fn set_minimum_retry_delay(
         &mut self,
         now: Time,
@@ -914,7 +914,7 @@ impl Manager {
         })
     }
 
-    /// `SetNoProgressTimeout`: 0 makes every error fatal (T26) [SETNOPROG].
+    /// `SetNoProgressTimeout`: 0 makes every error fatal (T26) \[SETNOPROG\].
     pub fn set_no_progress_timeout(
         &mut self,
         now: Time,
@@ -928,7 +928,7 @@ impl Manager {
         })
     }
 
-    /// `IBackgroundCopyJob4::SetMaximumDownloadTime` [SETMAXDL]; 0 removes the limit.
+    /// `IBackgroundCopyJob4::SetMaximumDownloadTime` \[SETMAXDL\]; 0 removes the limit.
     pub fn set_maximum_download_time(
         &mut self,
         now: Time,
@@ -942,7 +942,7 @@ impl Manager {
         })
     }
 
-    /// `SetDisplayName`: over 256 characters → `E_INVALIDARG` [CREATEJOB].
+    /// `SetDisplayName`: over 256 characters → `E_INVALIDARG` \[CREATEJOB\].
     pub fn set_display_name(
         &mut self,
         now: Time,
@@ -959,7 +959,7 @@ impl Manager {
         })
     }
 
-    /// `SetDescription`: over 1,024 characters → `BG_E_STRING_TOO_LONG` [WINE-JOB].
+    /// `SetDescription`: over 1,024 characters → `BG_E_STRING_TOO_LONG` \[WINE-JOB\].
     pub fn set_description(
         &mut self,
         now: Time,
@@ -976,7 +976,7 @@ impl Manager {
         })
     }
 
-    /// `IBackgroundCopyJob2::SetReplyFileName` [REPLYFILE]: upload-reply only
+    /// `IBackgroundCopyJob2::SetReplyFileName` \[REPLYFILE\]: upload-reply only
     /// (`E_NOTIMPL`); `BG_E_INVALID_STATE` once the reply has begun.
     pub fn set_reply_file_name(
         &mut self,
@@ -996,7 +996,7 @@ impl Manager {
         })
     }
 
-    /// `TakeOwnership` (T33) [TAKEOWN]: admin only (`E_ACCESSDENIED`); the
+    /// `TakeOwnership` (T33) \[TAKEOWN\]: admin only (`E_ACCESSDENIED`); the
     /// command line is removed; the job runs only while the new owner is
     /// logged on; a registered callback keeps running as its registrant.
     pub fn take_ownership(&mut self, now: Time, caller: &Caller, id: JobId) -> Result<()> {
@@ -1021,8 +1021,8 @@ impl Manager {
         Ok(())
     }
 
-    /// `IBackgroundCopyFile3::SetValidationState` (T32) [JOBXFER]
-    /// [FILEXFER]: `false` on a transferred download file puts the job in
+    /// `IBackgroundCopyFile3::SetValidationState` (T32) \[JOBXFER\]
+    /// \[FILEXFER\]: `false` on a transferred download file puts the job in
     /// ERROR with `BG_E_VALIDATION_FAILED` (content from the origin server).
     pub fn set_validation_state(
         &mut self,
@@ -1102,7 +1102,7 @@ impl Manager {
     }
 
     /// `bytes` of `file` have now moved in total (T16). Progress resets the
-    /// no-progress clock [SETNOPROG] and counts as activity [GP]. Ignored
+    /// no-progress clock \[SETNOPROG\] and counts as activity \[GP\]. Ignored
     /// unless TRANSFERRING; counts never go backwards.
     pub fn handle_progress(&mut self, now: Time, id: JobId, file: usize, bytes: u64) -> bool {
         self.advance(now);
@@ -1136,7 +1136,7 @@ impl Manager {
     }
 
     /// The remote file changed (size or Last-Modified): its counters drop
-    /// back to 0 and it restarts [FILEPROG] [SETREMOTE].
+    /// back to 0 and it restarts \[FILEPROG\] \[SETREMOTE\].
     pub fn handle_file_reset(&mut self, now: Time, id: JobId, file: usize) -> bool {
         self.advance(now);
         let Some(job) = self.jobs.get_mut(&id).filter(|j| !j.state.is_final()) else {
@@ -1197,7 +1197,7 @@ impl Manager {
     }
 
     /// The reply of an upload-reply job is arriving: `bytes` of `total`.
-    /// `BytesTotal` leaves `BG_SIZE_UNKNOWN` here [REPLYPROGST].
+    /// `BytesTotal` leaves `BG_SIZE_UNKNOWN` here \[REPLYPROGST\].
     pub fn handle_reply_progress(&mut self, now: Time, id: JobId, bytes: u64, total: u64) -> bool {
         self.advance(now);
         if self.state_of(id) != Some(JobState::Transferring) {
@@ -1227,8 +1227,8 @@ impl Manager {
         true
     }
 
-    /// The whole reply arrived: FileTransferred for the reply [FILEXFER],
-    /// then TRANSFERRED (T20) [LC-OLD] [JOBXFER].
+    /// The whole reply arrived: FileTransferred for the reply \[FILEXFER\],
+    /// then TRANSFERRED (T20) \[LC-OLD\] \[JOBXFER\].
     pub fn handle_reply_done(&mut self, now: Time, id: JobId, data: Option<Vec<u8>>) -> bool {
         self.advance(now);
         if self.state_of(id) != Some(JobState::Transferring) {
@@ -1313,7 +1313,7 @@ impl Manager {
         true
     }
 
-    /// The network went down (T27) or came back (T28) [USERS].
+    /// The network went down (T27) or came back (T28) \[USERS\].
     pub fn handle_network_change(&mut self, now: Time, up: bool) {
         self.advance(now);
         self.sched.dirty = true;
@@ -1334,7 +1334,7 @@ impl Manager {
         self.settle();
     }
 
-    /// The user logged on: their queued jobs may run again [USERS].
+    /// The user logged on: their queued jobs may run again \[USERS\].
     pub fn handle_logon(&mut self, now: Time, user: &UserId) {
         self.advance(now);
         self.sched.dirty = true;
@@ -1343,7 +1343,7 @@ impl Manager {
     }
 
     /// The user logged off: their active jobs go back to QUEUED and wait
-    /// (T19, decision A12) [STATE] [USERS].
+    /// (T19, decision A12) \[STATE\] \[USERS\].
     pub fn handle_logoff(&mut self, now: Time, user: &UserId) {
         self.advance(now);
         self.sched.dirty = true;
@@ -1359,7 +1359,7 @@ impl Manager {
 
     /// The BITS service restarted (X2): the persisted queue survives, active
     /// transfers go back to QUEUED, registered callback pointers and
-    /// outstanding notifications are gone [SETNOTIFYIF] [REGCB]; command lines
+    /// outstanding notifications are gone \[SETNOTIFYIF\] \[REGCB\]; command lines
     /// persist. Level-triggered events are re-delivered when an app
     /// registers again.
     pub fn handle_service_restart(&mut self, now: Time) {
@@ -1380,7 +1380,7 @@ impl Manager {
     /// JobTransferred and JobError need `S_OK`, FileTransferred a
     /// non-negative value; otherwise BITS calls again later (decision A9) or,
     /// when a command line is set, runs it instead and does not call the
-    /// callback again for that event [JOBXFER] [JOBERR] [FILEXFER].
+    /// callback again for that event \[JOBXFER\] \[JOBERR\] \[FILEXFER\].
     /// JobModification results are ignored (decision A8).
     pub fn handle_callback_result(
         &mut self,
@@ -1418,7 +1418,7 @@ impl Manager {
         true
     }
 
-    /// The notification command line of delivery `id` ended [CMDLINE]: exit
+    /// The notification command line of delivery `id` ended \[CMDLINE\]: exit
     /// code 0 ends the event; another code runs it again after the job's
     /// MinimumRetryDelay unless the job was completed or cancelled; a
     /// program that could not start re-sends the notification after
@@ -1533,7 +1533,7 @@ impl Manager {
     }
 
     /// X3 by the clock: a cancelled upload whose Cancel-Session window has
-    /// passed is removed anyway [CANCEL]. True if it fired.
+    /// passed is removed anyway \[CANCEL\]. True if it fired.
     fn expire_upload_cancel(&mut self, id: JobId, now: Time) -> bool {
         let Some(job) = self.jobs.get_mut(&id) else {
             return false;
@@ -1637,7 +1637,7 @@ impl Manager {
         self.live.iter().map(|&(seq, _)| self.jobs.by_seq(seq))
     }
 
-    /// Access and state checks shared by every changing call [USERS] [LC].
+    /// Access and state checks shared by every changing call \[USERS\] \[LC\].
     fn job_for_change(&self, caller: &Caller, id: JobId) -> Result<&Job> {
         let job = self
             .jobs
@@ -1667,8 +1667,8 @@ impl Manager {
         Ok(())
     }
 
-    /// Marks a modification: ModificationTime moves [TIMES], activity resets
-    /// the inactivity timer [GP], JobModification is raised [JOBMOD].
+    /// Marks a modification: ModificationTime moves \[TIMES\], activity resets
+    /// the inactivity timer \[GP\], JobModification is raised \[JOBMOD\].
     fn touch(&mut self, id: JobId, activity: bool) {
         let now = self.now;
         if let Some(job) = self.jobs.get_mut(&id) {
@@ -1684,7 +1684,7 @@ impl Manager {
 
     /// [`Manager::touch`] after a file finished: when that finish moved the
     /// job into TRANSFERRED (T20) the only change is the state change, which
-    /// raises JobTransferred and no JobModification [JOBMOD] (decision A8).
+    /// raises JobTransferred and no JobModification \[JOBMOD\] (decision A8).
     fn touch_unless_transferred(&mut self, id: JobId) {
         if self.jobs.get(&id).map(|j| j.state) == Some(JobState::Transferred) {
             self.touch_quiet(id);
@@ -1694,7 +1694,7 @@ impl Manager {
     }
 
     /// ModificationTime and activity move, but no JobModification is raised:
-    /// for calls whose only effect is entering ERROR or TRANSFERRED [JOBMOD].
+    /// for calls whose only effect is entering ERROR or TRANSFERRED \[JOBMOD\].
     fn touch_quiet(&mut self, id: JobId) {
         let now = self.now;
         if let Some(job) = self.jobs.get_mut(&id) {
@@ -2032,7 +2032,7 @@ impl Manager {
         job.state == JobState::Queued && self.is_logged_on(&job.owner)
     }
 
-    /// The scheduler [LC-OLD] [LC] [PRIO]: all FOREGROUND jobs run at once
+    /// The scheduler \[LC-OLD\] \[LC\] \[PRIO\]: all FOREGROUND jobs run at once
     /// beside one background job; a higher background priority preempts a
     /// lower one; equal priorities share round-robin slices (T13, T18).
     fn schedule(&mut self) {
@@ -2233,7 +2233,7 @@ impl Manager {
 
     /// Puts a delivery back under its original key `seq`, so it keeps its
     /// place before events raised after it (FileTransferred ordering
-    /// [FILEXFER]).
+    /// \[FILEXFER\]).
     fn requeue(&mut self, seq: u64, id: JobId, kind: NotifyKind, at: Time, via_cmd_line: bool) {
         self.pending.retain(|_, p| !(p.job == id && p.kind == kind));
         self.pending.insert(
@@ -2298,9 +2298,9 @@ impl Manager {
     }
 
     /// Delivers what may be delivered now, within four slots per user
-    /// [CB] [JOBERR]: higher-priority events first, then FIFO; one
+    /// \[CB\] \[JOBERR\]: higher-priority events first, then FIFO; one
     /// FileTransferred at a time per job, before JobTransferred/JobError
-    /// [FILEXFER].
+    /// \[FILEXFER\].
     fn dispatch(&mut self) {
         let now = self.now;
         let cap = self.policy.max_outstanding_notifications_per_user as usize;

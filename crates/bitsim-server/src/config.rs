@@ -47,7 +47,7 @@ pub struct Config {
     pub sweep_interval_secs: u64,
     /// Most live sessions per client IP address.
     pub max_sessions_per_client: usize,
-    /// Strict [MC-BUP] 3.2.5.2.6 mode: any fragment whose start is not the
+    /// Strict \[MC-BUP\] 3.2.5.2.6 mode: any fragment whose start is not the
     /// next expected byte gets 416 (instead of writing an overlap's tail).
     pub strict_fragments: bool,
     /// fdatasync fragment data before acknowledging it, and fsync session

@@ -477,7 +477,7 @@ async fn fragment(
 /// In upload-reply mode, runs the server application once the last byte
 /// is in and no reply exists yet (also on a resent last fragment after an
 /// application failure: apps must tolerate duplicate notifications,
-/// [W32-IISPROPS]).
+/// \[W32-IISPROPS\]).
 async fn complete_if_done(
     ctx: &Arc<Ctx>,
     st: &mut SessionState,

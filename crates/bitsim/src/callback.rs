@@ -7,7 +7,7 @@
 //! `JobError` page: Cancel; Complete to keep what transferred, refused for
 //! uploads; fix and Resume), and it answers with an HRESULT. Anything but
 //! `S_OK` makes BITS call again later or run the job's command line instead
-//! [JOBERR] [JOBXFER].
+//! \[JOBERR\] \[JOBXFER\].
 
 use bitsim_model::{
     Caller, Error, ErrorInfo, FileRef, Hresult, JobId, JobPriority, JobProgress, JobState, JobType,
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// What a callback method returns: an HRESULT, optionally after holding the
 /// call for a while, which keeps one of the user's four notification slots
-/// busy [CB].
+/// busy \[CB\].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallbackResult {
     /// `S_OK` or a failure.
@@ -53,24 +53,24 @@ impl CallbackResult {
 /// A user's notification callback: `IBackgroundCopyCallback` (JobTransferred,
 /// JobError, JobModification) and `IBackgroundCopyCallback2`
 /// (FileTransferred). Every method has a default returning `S_OK`, as BITS
-/// requires of methods an app does not use [CB].
+/// requires of methods an app does not use \[CB\].
 pub trait Callback {
-    /// The job entered TRANSFERRED [JOBXFER].
+    /// The job entered TRANSFERRED \[JOBXFER\].
     fn job_transferred(&mut self, job: &mut JobHandle<'_>) -> CallbackResult {
         let _ = job;
         CallbackResult::ok()
     }
-    /// The job entered ERROR; never called for TRANSIENT_ERROR [JOBERR].
+    /// The job entered ERROR; never called for TRANSIENT_ERROR \[JOBERR\].
     fn job_error(&mut self, job: &mut JobHandle<'_>, error: &ErrorInfo) -> CallbackResult {
         let _ = (job, error);
         CallbackResult::ok()
     }
-    /// The job changed (progress, properties, state) [JOBMOD].
+    /// The job changed (progress, properties, state) \[JOBMOD\].
     fn job_modification(&mut self, job: &mut JobHandle<'_>) -> CallbackResult {
         let _ = job;
         CallbackResult::ok()
     }
-    /// One file (or an upload-reply's reply) finished [FILEXFER].
+    /// One file (or an upload-reply's reply) finished \[FILEXFER\].
     fn file_transferred(&mut self, job: &mut JobHandle<'_>, file: FileRef) -> CallbackResult {
         let _ = (job, file);
         CallbackResult::ok()
@@ -300,7 +300,7 @@ impl<'a> JobHandle<'a> {
         self.record("Cancel", r, |h| *h)
     }
     /// `Complete`: `BG_S_PARTIAL_COMPLETE` when only some files transferred;
-    /// `BG_E_INVALID_STATE` for an upload not yet TRANSFERRED [COMPLETE].
+    /// `BG_E_INVALID_STATE` for an upload not yet TRANSFERRED \[COMPLETE\].
     pub fn complete(&mut self) -> Result<Hresult, Error> {
         let r = self.access.complete(self.id);
         self.record("Complete", r, |h| *h)

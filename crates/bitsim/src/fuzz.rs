@@ -594,7 +594,7 @@ pub fn ends_within(d: Duration) -> Invariant {
 }
 
 /// User-level example: the callback never calls Complete on an upload job
-/// before it is TRANSFERRED (BITS refuses with BG_E_INVALID_STATE [COMPLETE]).
+/// before it is TRANSFERRED (BITS refuses with BG_E_INVALID_STATE \[COMPLETE\]).
 pub fn no_early_upload_complete() -> Invariant {
     Invariant::new("no Complete on an upload job before TRANSFERRED", |v| {
         for e in &v.report.trace.0 {

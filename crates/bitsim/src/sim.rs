@@ -1021,7 +1021,7 @@ impl Simulation {
     }
 
     /// The upload-reply server application answered: fail with
-    /// REMOTE_APPLICATION, or start sending the reply [SRVAPPERR].
+    /// REMOTE_APPLICATION, or start sending the reply \[SRVAPPERR\].
     fn app_done(&mut self, job: JobId, generation: u64) {
         if self.current(job, generation).is_none() {
             return;
