@@ -22,7 +22,9 @@ pub fn narrate(trace: &Trace) -> String {
                 code,
             } => {
                 let row = rule.transition();
-                let moved = if from == to {
+                let moved = if *rule == bitsim_model::Rule::T1 {
+                    format!("is created in {to}")
+                } else if from == to {
                     format!("stays {from}")
                 } else {
                     format!("goes from {from} to {to}")
