@@ -4,7 +4,7 @@ use crate::hresult::Hresult;
 use crate::types::ErrorContext;
 use serde::{Deserialize, Serialize};
 
-/// How the model treats an error reported by the transport [BP] [LC-OLD].
+/// How the model treats an error reported by the transport \[BP\] \[LC-OLD\].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
@@ -14,7 +14,7 @@ pub enum ErrorClass {
     Fatal,
 }
 
-/// The HTTP status rule of [SRVAPPERR], which the model applies to every
+/// The HTTP status rule of \[SRVAPPERR\], which the model applies to every
 /// HTTP status (decision A5): 3xx transient except 300-305 and 307; 4xx
 /// fatal except 408 and 409; 5xx transient except 501 and 505; anything
 /// else transient. 200 is success and never reaches here.
@@ -31,17 +31,17 @@ pub fn classify_http(status: u16) -> ErrorClass {
 
 /// Classifies a transport error.
 ///
-/// * `BG_E_HTTP_ERROR_xxx` → [`classify_http`] [SRVAPPERR] (decision A5).
+/// * `BG_E_HTTP_ERROR_xxx` → [`classify_http`] \[SRVAPPERR\] (decision A5).
 /// * Fatal by documentation: `BG_E_INSUFFICIENT_RANGE_SUPPORT` (reaches
-///   JobError in Microsoft's sample [CB] [BP]), `BG_E_INVALID_SERVER_RESPONSE`
-///   and `BG_E_INVALID_RANGE` [ADDRANGES], `BG_E_TOKEN_REQUIRED` [LC],
-///   `BG_E_MISSING_FILE_SIZE` (the request fails [HTTPREQ]),
-///   `BG_E_LOCAL_FILE_CHANGED` [ADDFILE], `BG_E_REMOTE_FILE_CHANGED` ("Resume
-///   to retry" [RETVALS]), `BG_E_TOO_LARGE`, `BG_E_VALIDATION_FAILED`,
+///   JobError in Microsoft's sample \[CB\] \[BP\]), `BG_E_INVALID_SERVER_RESPONSE`
+///   and `BG_E_INVALID_RANGE` \[ADDRANGES\], `BG_E_TOKEN_REQUIRED` \[LC\],
+///   `BG_E_MISSING_FILE_SIZE` (the request fails \[HTTPREQ\]),
+///   `BG_E_LOCAL_FILE_CHANGED` \[ADDFILE\], `BG_E_REMOTE_FILE_CHANGED` ("Resume
+///   to retry" \[RETVALS\]), `BG_E_TOO_LARGE`, `BG_E_VALIDATION_FAILED`,
 ///   `E_ACCESSDENIED`, `E_FILE_NOT_FOUND_WIN32` and `E_INVALIDARG`.
 /// * Everything else (connection failures, resets, timeouts, name
 ///   resolution, disk full, session lost) is transient: "may clear by itself"
-///   [BP] (decision A5).
+///   \[BP\] (decision A5).
 pub fn classify(code: Hresult, _context: ErrorContext) -> ErrorClass {
     if let Some(status) = code.http_status() {
         return classify_http(status);

@@ -1,8 +1,8 @@
 //! HRESULT values BITS returns and reports, with their names and messages.
 //!
-//! Values come from the BITS return-values page [RETVALS] and the SDK
-//! header `bitsmsg.h` [BITSMSG], cross-checked with the `windows` crate
-//! constants [WINRS] (semantics.md §3.3).
+//! Values come from the BITS return-values page \[RETVALS\] and the SDK
+//! header `bitsmsg.h` \[BITSMSG\], cross-checked with the `windows` crate
+//! constants \[WINRS\] (semantics.md §3.3).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -23,7 +23,7 @@ pub struct HresultInfo {
     pub name: &'static str,
     /// The value.
     pub value: Hresult,
-    /// A short message (paraphrased from [RETVALS] / `bitsmsg.h`).
+    /// A short message (paraphrased from \[RETVALS\] / `bitsmsg.h`).
     pub message: &'static str,
 }
 
@@ -46,33 +46,33 @@ hresults! {
     S_OK = 0x0000_0000, "The operation completed successfully.";
     /// `S_FALSE`: success, but nothing to return.
     S_FALSE = 0x0000_0001, "The operation succeeded but returned no data.";
-    /// Complete kept only some of the files [COMPLETE].
+    /// Complete kept only some of the files \[COMPLETE\].
     BG_S_PARTIAL_COMPLETE = 0x0020_0017, "Some of the transferred files were deleted because they were incomplete.";
-    /// Complete/Cancel succeeded but some temporary files remain [CANCEL].
+    /// Complete/Cancel succeeded but some temporary files remain \[CANCEL\].
     BG_S_UNABLE_TO_DELETE_FILES = 0x0020_001A, "The job was completed or cancelled, but some temporary files could not be deleted.";
     /// The proxy settings changed.
     BG_S_PROXY_CHANGED = 0x0020_002A, "The proxy server was changed.";
     /// The setting was saved but a group policy overrides it.
     BG_S_OVERRIDDEN_BY_POLICY = 0x0020_0055, "The setting was saved, but a group policy overrides it.";
-    /// GetJob: no such job [GETJOB].
+    /// GetJob: no such job \[GETJOB\].
     BG_E_NOT_FOUND = 0x8020_0001, "The requested job was not found.";
     /// The call is not allowed in the job's current state.
     BG_E_INVALID_STATE = 0x8020_0002, "The requested action is not allowed in the current job state.";
-    /// Resume on a job that has no files [RESUME].
+    /// Resume on a job that has no files \[RESUME\].
     BG_E_EMPTY = 0x8020_0003, "There are no files attached to this job.";
-    /// The error is not tied to a file [ERR-GETFILE].
+    /// The error is not tied to a file \[ERR-GETFILE\].
     BG_E_FILE_NOT_AVAILABLE = 0x8020_0004, "No file is available because no URL generated an error.";
-    /// The error is not tied to a protocol [ERR-GETPROTO].
+    /// The error is not tied to a protocol \[ERR-GETPROTO\].
     BG_E_PROTOCOL_NOT_AVAILABLE = 0x8020_0005, "No protocol is available because no URL generated an error.";
     /// The destination volume is locked (chkdsk); retried when it frees.
     BG_E_DESTINATION_LOCKED = 0x8020_000D, "The destination volume is locked.";
     /// Removable media was swapped.
     BG_E_VOLUME_CHANGED = 0x8020_000E, "The destination volume changed.";
-    /// GetError when no error is recorded [GETERROR].
+    /// GetError when no error is recorded \[GETERROR\].
     BG_E_ERROR_INFORMATION_UNAVAILABLE = 0x8020_000F, "No errors have occurred.";
-    /// No network connection; all jobs go to TRANSIENT_ERROR [USERS].
+    /// No network connection; all jobs go to TRANSIENT_ERROR \[USERS\].
     BG_E_NETWORK_DISCONNECTED = 0x8020_0010, "There are currently no active network connections.";
-    /// The server did not return a file size [HTTPREQ].
+    /// The server did not return a file size \[HTTPREQ\].
     BG_E_MISSING_FILE_SIZE = 0x8020_0011, "The server did not return the file size.";
     /// The server is not HTTP/1.1.
     BG_E_INSUFFICIENT_HTTP_SUPPORT = 0x8020_0012, "The server does not support HTTP 1.1.";
@@ -86,11 +86,11 @@ hresults! {
     BG_E_NEW_OWNER_NO_FILE_ACCESS = 0x8020_0016, "The new owner cannot access the job's temporary files.";
     /// The server's response was not valid.
     BG_E_INVALID_SERVER_RESPONSE = 0x8020_001B, "The server's response was not valid.";
-    /// A second file on an upload job [ADDFILE].
+    /// A second file on an upload job \[ADDFILE\].
     BG_E_TOO_MANY_FILES = 0x8020_001C, "Upload jobs can contain only one file.";
-    /// The upload source changed during the transfer [ADDFILE].
+    /// The upload source changed during the transfer \[ADDFILE\].
     BG_E_LOCAL_FILE_CHANGED = 0x8020_001D, "The local file changed during the transfer.";
-    /// The server lost the upload session [MC-BUP].
+    /// The server lost the upload session \[MC-BUP\].
     BG_E_SESSION_NOT_FOUND = 0x8020_001F, "The upload session could not be found on the server.";
     /// Upload too large for the server / reply over 1 MB in GetReplyData.
     BG_E_TOO_LARGE = 0x8020_0020, "The upload file is too large for the server, or the reply is too large for GetReplyData.";
@@ -106,29 +106,29 @@ hresults! {
     BG_E_FILE_NOT_FOUND = 0x8020_0029, "The file was not found.";
     /// A requested range is not valid.
     BG_E_INVALID_RANGE = 0x8020_002B, "A requested byte range is not valid.";
-    /// Requested ranges overlap [ADDRANGES].
+    /// Requested ranges overlap \[ADDRANGES\].
     BG_E_OVERLAPPING_RANGES = 0x8020_002C, "The requested byte ranges overlap.";
     /// Could not connect to the server.
     BG_E_CONNECT_FAILURE = 0x8020_002D, "The connection to the server failed.";
     /// The connection was closed.
     BG_E_CONNECTION_CLOSED = 0x8020_002E, "The connection was closed.";
-    /// MaxInternetBandwidth policy is 0 [GP].
+    /// MaxInternetBandwidth policy is 0 \[GP\].
     BG_E_BLOCKED_BY_POLICY = 0x8020_003E, "Group policy blocks background transfers at this time.";
     /// Invalid proxy information.
     BG_E_INVALID_PROXY_INFO = 0x8020_003F, "The proxy information is not valid.";
     /// Invalid credentials.
     BG_E_INVALID_CREDENTIALS = 0x8020_0040, "The credentials are not valid.";
-    /// CreateJob over MaxJobsPerUser [CREATEJOB].
+    /// CreateJob over MaxJobsPerUser \[CREATEJOB\].
     BG_E_TOO_MANY_JOBS_PER_USER = 0x8020_0049, "The user has too many jobs (MaxJobsPerUser).";
-    /// CreateJob over MaxJobsPerMachine [CREATEJOB].
+    /// CreateJob over MaxJobsPerMachine \[CREATEJOB\].
     BG_E_TOO_MANY_JOBS_PER_MACHINE = 0x8020_0050, "The machine has too many jobs (MaxJobsPerMachine).";
-    /// AddFile over MaxFilesPerJob [ADDFILE].
+    /// AddFile over MaxFilesPerJob \[ADDFILE\].
     BG_E_TOO_MANY_FILES_IN_JOB = 0x8020_0051, "The job has too many files (MaxFilesPerJob).";
-    /// AddFileWithRanges over MaxRangesPerFile [ADDRANGES].
+    /// AddFileWithRanges over MaxRangesPerFile \[ADDRANGES\].
     BG_E_TOO_MANY_RANGES_IN_FILE = 0x8020_0052, "The file has too many ranges (MaxRangesPerFile).";
-    /// Content validation failed [JOBXFER].
+    /// Content validation failed \[JOBXFER\].
     BG_E_VALIDATION_FAILED = 0x8020_0053, "The file content failed validation.";
-    /// MaximumDownloadTime exceeded [SETMAXDL].
+    /// MaximumDownloadTime exceeded \[SETMAXDL\].
     BG_E_MAXDOWNLOAD_TIMEOUT = 0x8020_0054, "The job exceeded its maximum download time.";
     /// A helper token is required.
     BG_E_TOKEN_REQUIRED = 0x8020_0056, "A helper token is required.";
@@ -180,11 +180,11 @@ hresults! {
     RPC_E_SERVER_UNAVAILABLE = 0x8007_06BA, "The RPC server is unavailable (the callback object is gone).";
 }
 
-/// `BG_E_HTTP_ERROR_xxx = 0x80190000 + status` [RETVALS].
+/// `BG_E_HTTP_ERROR_xxx = 0x80190000 + status` \[RETVALS\].
 pub const HTTP_ERROR_BASE: u32 = 0x8019_0000;
 
 impl Hresult {
-    /// `BG_E_HTTP_ERROR_<status>`: `0x80190000 + status` [RETVALS].
+    /// `BG_E_HTTP_ERROR_<status>`: `0x80190000 + status` \[RETVALS\].
     pub const fn http(status: u16) -> Hresult {
         Hresult(HTTP_ERROR_BASE + status as u32)
     }

@@ -6,10 +6,10 @@ use crate::types::*;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// `GetReplyData` keeps at most 1 MB in memory [REPLYDATA].
+/// `GetReplyData` keeps at most 1 MB in memory \[REPLYDATA\].
 pub const MAX_REPLY_DATA: u64 = 1024 * 1024;
 
-/// A byte range of `AddFileWithRanges` (`BG_FILE_RANGE`) [ADDRANGES].
+/// A byte range of `AddFileWithRanges` (`BG_FILE_RANGE`) \[ADDRANGES\].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ByteRange {
     /// First byte.
@@ -27,20 +27,20 @@ pub struct FileEntry {
     pub local_name: String,
     /// Requested ranges (`AddFileWithRanges`), if any.
     pub ranges: Option<Vec<ByteRange>>,
-    /// `BG_FILE_PROGRESS.BytesTotal`; [`BG_SIZE_UNKNOWN`] until known [FILEPROG].
+    /// `BG_FILE_PROGRESS.BytesTotal`; [`BG_SIZE_UNKNOWN`] until known \[FILEPROG\].
     pub bytes_total: u64,
     /// `BG_FILE_PROGRESS.BytesTransferred`.
     pub bytes_transferred: u64,
     /// The bytes have all moved (download: in the temp file; upload: on the server).
     pub transferred: bool,
     /// `BG_FILE_PROGRESS.Completed`: downloads only after Complete published
-    /// the file; uploads when the upload finished [FILEPROG].
+    /// the file; uploads when the upload finished \[FILEPROG\].
     pub completed: bool,
     /// A temporary file exists for it (downloads).
     pub has_temp: bool,
 }
 
-/// `BG_FILE_PROGRESS` [FILEPROG].
+/// `BG_FILE_PROGRESS` \[FILEPROG\].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileProgress {
     /// Total bytes, or [`BG_SIZE_UNKNOWN`].
@@ -51,7 +51,7 @@ pub struct FileProgress {
     pub completed: bool,
 }
 
-/// `BG_JOB_PROGRESS` [JOBPROG]: the upload half only, for upload jobs.
+/// `BG_JOB_PROGRESS` \[JOBPROG\]: the upload half only, for upload jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobProgress {
     /// Sum of file sizes, or [`BG_SIZE_UNKNOWN`] while any size is unknown.
@@ -64,7 +64,7 @@ pub struct JobProgress {
     pub files_transferred: u32,
 }
 
-/// `BG_JOB_REPLY_PROGRESS` [REPLYPROGST].
+/// `BG_JOB_REPLY_PROGRESS` \[REPLYPROGST\].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyProgress {
     /// [`BG_SIZE_UNKNOWN`] until the reply begins.
@@ -73,7 +73,7 @@ pub struct ReplyProgress {
     pub bytes_transferred: u64,
 }
 
-/// `BG_JOB_TIMES` [TIMES], on the model's clock.
+/// `BG_JOB_TIMES` \[TIMES\], on the model's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobTimes {
     /// When the job was created.
@@ -93,16 +93,16 @@ pub enum FileRef {
     Reply,
 }
 
-/// The job's error, as `IBackgroundCopyError` reports it [ERRIF].
+/// The job's error, as `IBackgroundCopyError` reports it \[ERRIF\].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorInfo {
     /// `GetError`'s context.
     pub context: ErrorContext,
     /// `GetError`'s HRESULT.
     pub code: Hresult,
-    /// The file involved; `GetFile` returns `BG_E_FILE_NOT_AVAILABLE` when none [ERR-GETFILE].
+    /// The file involved; `GetFile` returns `BG_E_FILE_NOT_AVAILABLE` when none \[ERR-GETFILE\].
     pub file: Option<FileRef>,
-    /// `"http"` or `"file"`; `GetProtocol` returns `BG_E_PROTOCOL_NOT_AVAILABLE` when none [ERR-GETPROTO].
+    /// `"http"` or `"file"`; `GetProtocol` returns `BG_E_PROTOCOL_NOT_AVAILABLE` when none \[ERR-GETPROTO\].
     pub protocol: Option<String>,
 }
 
@@ -146,16 +146,60 @@ impl ErrorInfo {
 /// The reply half of an upload-reply job.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Reply {
-    /// `SetReplyFileName`; `None` lets BITS pick a name [REPLYFILE].
+    /// `SetReplyFileName`; `None` lets BITS pick a name \[REPLYFILE\].
     pub file_name: Option<String>,
-    /// [`BG_SIZE_UNKNOWN`] until the reply starts [REPLYPROGST].
+    /// [`BG_SIZE_UNKNOWN`] until the reply starts \[REPLYPROGST\].
     pub bytes_total: u64,
     /// Bytes received.
     pub bytes_transferred: u64,
     /// The reply arrived in full.
     pub done: bool,
-    /// The reply bytes, for `GetReplyData`.
+    /// The reply bytes, for `GetReplyData` (hex in the persisted queue).
+    #[serde(with = "hex_bytes")]
     pub data: Option<Vec<u8>>,
+}
+
+/// Reply data persists as one hex string, not an array of numbers: compact
+/// and quick to write and read back.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        match data {
+            None => s.serialize_none(),
+            Some(d) => {
+                let mut out = String::with_capacity(d.len() * 2);
+                for b in d {
+                    out.push(HEX[usize::from(b >> 4)] as char);
+                    out.push(HEX[usize::from(b & 15)] as char);
+                }
+                s.serialize_some(&out)
+            }
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            b'A'..=b'F' => Ok(c - b'A' + 10),
+            _ => Err(serde::de::Error::custom("reply data is not hex")),
+        };
+        let b = text.as_bytes();
+        if b.len() % 2 != 0 {
+            return Err(serde::de::Error::custom(
+                "reply data has an odd number of hex digits",
+            ));
+        }
+        b.chunks(2)
+            .map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?))
+            .collect::<Result<Vec<u8>, D::Error>>()
+            .map(Some)
+    }
 }
 
 /// A registered callback (`SetNotifyInterface`).
@@ -164,11 +208,11 @@ pub struct Registration {
     /// The object.
     pub callback: CallbackId,
     /// Who registered it: callbacks run in that user's context, and count
-    /// against that user's four notification slots [TAKEOWN] [CB].
+    /// against that user's four notification slots \[TAKEOWN\] \[CB\].
     pub user: UserId,
 }
 
-/// A notification command line (`SetNotifyCmdLine`) [CMDLINE].
+/// A notification command line (`SetNotifyCmdLine`) \[CMDLINE\].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CmdLine {
     /// The program.
@@ -194,13 +238,13 @@ pub struct JobTimers {
     /// When the retry delay elapses (TRANSIENT_ERROR, not blocked).
     pub retry_at: Option<Time>,
     /// Start of the no-progress clock: the first transient error since the
-    /// last progress [SETNOPROG].
+    /// last progress \[SETNOPROG\].
     pub no_progress_since: Option<Time>,
     /// When the job last became CONNECTING/TRANSFERRING.
     pub active_since: Option<Time>,
-    /// CONNECTING+TRANSFERRING time used before `active_since` [SETMAXDL].
+    /// CONNECTING+TRANSFERRING time used before `active_since` \[SETMAXDL\].
     pub active_used_ms: u64,
-    /// Last activity for JobInactivityTimeout [GP].
+    /// Last activity for JobInactivityTimeout \[GP\].
     pub last_activity: Time,
     /// End of the current round-robin slice.
     pub slice_end: Option<Time>,
@@ -215,9 +259,9 @@ pub struct JobTimers {
 pub struct Job {
     /// `GetId`.
     pub id: JobId,
-    /// `GetDisplayName` (≤ 256 characters [CREATEJOB]).
+    /// `GetDisplayName` (≤ 256 characters \[CREATEJOB\]).
     pub display_name: String,
-    /// `GetDescription` (≤ 1024 characters [WINE-JOB]).
+    /// `GetDescription` (≤ 1024 characters \[WINE-JOB\]).
     pub description: String,
     /// `GetType`.
     pub job_type: JobType,
@@ -227,7 +271,7 @@ pub struct Job {
     pub state: JobState,
     /// `GetPriority`.
     pub priority: JobPriority,
-    /// The files, in the order they were added (transferred FIFO [LC]).
+    /// The files, in the order they were added (transferred FIFO \[LC\]).
     pub files: Vec<FileEntry>,
     /// `GetNotifyFlags`.
     pub notify_flags: NotifyFlags,
@@ -241,9 +285,9 @@ pub struct Job {
     pub no_progress_timeout: Duration,
     /// `GetMaximumDownloadTime`; zero = no limit.
     pub maximum_download_time: Duration,
-    /// The current error, only in ERROR / TRANSIENT_ERROR [GETERROR].
+    /// The current error, only in ERROR / TRANSIENT_ERROR \[GETERROR\].
     pub error: Option<ErrorInfo>,
-    /// `GetErrorCount` [ERRCOUNT].
+    /// `GetErrorCount` \[ERRCOUNT\].
     pub error_count: u32,
     /// `GetTimes`.
     pub times: JobTimes,
@@ -265,10 +309,13 @@ pub struct Job {
     pub cancelling_upload: bool,
     /// The job has been given a turn at least once (T13).
     pub started: bool,
+    /// Position in creation order (enumeration order, tie-breaks).
+    #[serde(default)]
+    pub creation_seq: u64,
 }
 
 impl Job {
-    /// `GetProgress` [JOBPROG]: a job with no files reports all zeros.
+    /// `GetProgress` \[JOBPROG\]: a job with no files reports all zeros.
     pub fn progress(&self) -> JobProgress {
         let mut total: u64 = 0;
         let mut known = true;
@@ -307,7 +354,7 @@ impl Job {
     }
 
     /// `GetError`: only in ERROR / TRANSIENT_ERROR, else
-    /// `BG_E_ERROR_INFORMATION_UNAVAILABLE` [GETERROR] [WINE-TJOB].
+    /// `BG_E_ERROR_INFORMATION_UNAVAILABLE` \[GETERROR\] \[WINE-TJOB\].
     pub fn get_error(&self) -> Result<&ErrorInfo> {
         match (&self.error, self.state) {
             (Some(e), JobState::Error | JobState::TransientError) => Ok(e),
@@ -315,7 +362,7 @@ impl Job {
         }
     }
 
-    /// `GetReplyProgress`: upload-reply only, else `E_NOTIMPL` [REPLYPROG].
+    /// `GetReplyProgress`: upload-reply only, else `E_NOTIMPL` \[REPLYPROG\].
     pub fn reply_progress(&self) -> Result<ReplyProgress> {
         let r = self.reply.as_ref().ok_or(Error::new(Hresult::E_NOTIMPL))?;
         Ok(ReplyProgress {
@@ -324,7 +371,7 @@ impl Job {
         })
     }
 
-    /// `GetReplyData` [REPLYDATA]: upload-reply only (`E_NOTIMPL`), only in
+    /// `GetReplyData` \[REPLYDATA\]: upload-reply only (`E_NOTIMPL`), only in
     /// TRANSFERRED or after Complete (`BG_E_INVALID_STATE`); over 1 MB →
     /// `BG_E_TOO_LARGE`; `Ok(None)` when the server sent no reply.
     pub fn reply_data(&self) -> Result<Option<&[u8]>> {
@@ -346,7 +393,7 @@ impl Job {
             && self.reply.as_ref().is_none_or(|r| r.done)
     }
 
-    /// Time spent CONNECTING/TRANSFERRING so far, as of `now` [SETMAXDL].
+    /// Time spent CONNECTING/TRANSFERRING so far, as of `now` \[SETMAXDL\].
     pub fn active_time(&self, now: Time) -> Duration {
         let running = self
             .timers

@@ -17,34 +17,34 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-/// `MAX_PATH` [CMDLINE] [FILEINFO].
+/// `MAX_PATH` \[CMDLINE\] \[FILEINFO\].
 const MAX_PATH: usize = 260;
-/// SetNotifyCmdLine parameters limit [CMDLINE].
+/// SetNotifyCmdLine parameters limit \[CMDLINE\].
 const MAX_CMD_PARAMS: usize = 4000;
-/// Display name limit [CREATEJOB].
+/// Display name limit \[CREATEJOB\].
 const MAX_DISPLAY_NAME: usize = 256;
-/// Description limit [WINE-JOB].
+/// Description limit \[WINE-JOB\].
 const MAX_DESCRIPTION: usize = 1024;
-/// Remote URL limit [FILEINFO] [SETREMOTE].
+/// Remote URL limit \[FILEINFO\] \[SETREMOTE\].
 const MAX_URL: usize = 2200;
-/// MinimumRetryDelay floor [SETRETRY].
+/// MinimumRetryDelay floor \[SETRETRY\].
 const MIN_RETRY_FLOOR: Duration = Duration::from_secs(5);
 
 /// Which callback method a notification calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum NotifyKind {
-    /// `IBackgroundCopyCallback::JobTransferred` [JOBXFER].
+    /// `IBackgroundCopyCallback::JobTransferred` \[JOBXFER\].
     JobTransferred,
-    /// `IBackgroundCopyCallback::JobError` [JOBERR].
+    /// `IBackgroundCopyCallback::JobError` \[JOBERR\].
     JobError,
-    /// `IBackgroundCopyCallback::JobModification` [JOBMOD].
+    /// `IBackgroundCopyCallback::JobModification` \[JOBMOD\].
     JobModification,
-    /// `IBackgroundCopyCallback2::FileTransferred` [FILEXFER].
+    /// `IBackgroundCopyCallback2::FileTransferred` \[FILEXFER\].
     FileTransferred(FileRef),
 }
 
 impl NotifyKind {
-    /// The flag that enables this notification [SETNOTIFY].
+    /// The flag that enables this notification \[SETNOTIFY\].
     pub fn flag(self) -> NotifyFlags {
         match self {
             NotifyKind::JobTransferred => NotifyFlags::JOB_TRANSFERRED,
@@ -63,7 +63,7 @@ impl NotifyKind {
         }
     }
     /// JobTransferred/JobError/FileTransferred run on higher-priority
-    /// threads than JobModification [CB]: dispatched first.
+    /// threads than JobModification \[CB\]: dispatched first.
     fn class(self) -> u8 {
         match self {
             NotifyKind::JobModification => 1,
@@ -71,7 +71,7 @@ impl NotifyKind {
         }
     }
     /// Whether a command line can carry this event: only TRANSFERRED and
-    /// ERROR [CMDLINE].
+    /// ERROR \[CMDLINE\].
     fn cmd_line_capable(self) -> bool {
         matches!(self, NotifyKind::JobTransferred | NotifyKind::JobError)
     }
@@ -177,7 +177,7 @@ pub enum Output {
         /// Which method.
         kind: NotifyKind,
     },
-    /// Run the notification command line [CMDLINE].
+    /// Run the notification command line \[CMDLINE\].
     RunCommand {
         /// Delivery id for [`Manager::handle_command_result`].
         id: NotificationId,
@@ -206,7 +206,7 @@ pub enum Output {
         /// Which file.
         file: FileRef,
     },
-    /// Tell the server to drop the upload session (Cancel-Session) [CANCEL].
+    /// Tell the server to drop the upload session (Cancel-Session) \[CANCEL\].
     CancelUploadSession {
         /// Which job.
         job: JobId,
@@ -233,7 +233,7 @@ struct Pending {
     kind: NotifyKind,
     not_before: Time,
     /// The callback failed and the command line took over: the callback is
-    /// not called again for this event [JOBXFER] [JOBERR].
+    /// not called again for this event \[JOBXFER\] \[JOBERR\].
     via_cmd_line: bool,
 }
 
@@ -243,6 +243,11 @@ struct InFlight {
     kind: NotifyKind,
     user: UserId,
     via_cmd_line: bool,
+    /// The pending key the event was raised under: a re-call keeps it, so
+    /// a failed FileTransferred still goes before the events raised after
+    /// it \[FILEXFER\].
+    #[serde(default)]
+    key: u64,
 }
 
 /// The BITS service of one machine: every user's jobs, the scheduler,
@@ -252,7 +257,7 @@ struct InFlight {
 pub struct Manager {
     policy: Policy,
     now: Time,
-    jobs: BTreeMap<JobId, Job>,
+    jobs: JobTable,
     /// Creation order, for enumeration and FIFO tie-breaks.
     order: Vec<JobId>,
     logged_off: BTreeSet<UserId>,
@@ -263,6 +268,14 @@ pub struct Manager {
     pending: BTreeMap<u64, Pending>,
     in_flight: BTreeMap<NotificationId, InFlight>,
     last_modification_dispatch: BTreeMap<JobId, Time>,
+    /// Non-final jobs, in creation order: every scan of the scheduler and
+    /// the timers walks these, not the finished jobs kept for held views.
+    live: BTreeSet<(u64, JobId)>,
+    /// Cancelled uploads still telling the server (X3), in creation order.
+    lingering: BTreeSet<(u64, JobId)>,
+    /// When the scheduler must run again (derived; not persisted, not compared).
+    #[serde(skip)]
+    sched: SchedCache,
     #[serde(skip)]
     outputs: VecDeque<Output>,
 }
@@ -279,7 +292,7 @@ impl Manager {
         Manager {
             policy,
             now: Time::ZERO,
-            jobs: BTreeMap::new(),
+            jobs: JobTable::default(),
             order: Vec::new(),
             logged_off: BTreeSet::new(),
             network_up: true,
@@ -290,6 +303,9 @@ impl Manager {
             in_flight: BTreeMap::new(),
             last_modification_dispatch: BTreeMap::new(),
             outputs: VecDeque::new(),
+            live: BTreeSet::new(),
+            lingering: BTreeSet::new(),
+            sched: SchedCache::default(),
         }
     }
 
@@ -342,12 +358,25 @@ impl Manager {
                 next = Some(next.map_or(t, |n: Time| n.min(t)));
             }
         };
+        // One pass over the live jobs: their own deadlines, which priorities
+        // have someone waiting, and the running background job's slice end
+        // (which matters only if someone of its priority waits).
         let mut waits = [false; 4];
-        for j in self.jobs.values().filter(|j| self.eligible(j)) {
-            waits[j.priority.as_u32() as usize] = true;
+        let mut slice: Option<(JobPriority, Time)> = None;
+        for &(seq, _) in self.live.iter().chain(&self.lingering) {
+            let job = self.jobs.by_seq(seq);
+            if self.eligible(job) {
+                waits[job.priority.as_u32() as usize] = true;
+            }
+            if job.priority != JobPriority::Foreground && job.state.is_active() {
+                slice = job.timers.slice_end.map(|t| (job.priority, t));
+            }
+            consider(self.job_deadline(job));
         }
-        for job in self.jobs.values() {
-            consider(self.job_deadline(job, &waits));
+        if let Some((p, t)) = slice
+            && waits[p.as_u32() as usize]
+        {
+            consider(Some(t));
         }
         for p in self.pending.values() {
             if p.not_before > self.now {
@@ -363,9 +392,9 @@ impl Manager {
     // ------------------------------------------------------------------
 
     /// `CreateJob` (T1). The driver supplies the GUID. Errors:
-    /// `E_INVALIDARG` for a display name over 256 characters [CREATEJOB] or a
+    /// `E_INVALIDARG` for a display name over 256 characters \[CREATEJOB\] or a
     /// GUID in use; `BG_E_TOO_MANY_JOBS_PER_USER` / `_PER_MACHINE` over the
-    /// policy limits, admins exempt [GP] [CREATEJOB].
+    /// policy limits, admins exempt \[GP\] \[CREATEJOB\].
     pub fn create_job(
         &mut self,
         now: Time,
@@ -379,7 +408,7 @@ impl Manager {
             return Err(Error::new(Hresult::E_INVALIDARG));
         }
         if !caller.admin {
-            let live = self.jobs.values().filter(|j| !j.state.is_final());
+            let live = self.live_jobs();
             let (mut mine, mut all) = (0u32, 0u32);
             for j in live {
                 all += 1;
@@ -431,7 +460,9 @@ impl Manager {
             files_added_after_transfer: false,
             cancelling_upload: false,
             started: false,
+            creation_seq: self.order.len() as u64,
         };
+        self.live.insert((job.creation_seq, id));
         self.jobs.insert(id, job);
         self.order.push(id);
         self.emit_transition(id, Rule::T1, JobState::Suspended, JobState::Suspended, None);
@@ -440,7 +471,7 @@ impl Manager {
     }
 
     /// `GetJob`: `BG_E_NOT_FOUND` for unknown or finished jobs (decision
-    /// A16), `E_ACCESSDENIED` for another user's job unless admin [GETJOB].
+    /// A16), `E_ACCESSDENIED` for another user's job unless admin \[GETJOB\].
     pub fn get_job(&self, caller: &Caller, id: JobId) -> Result<&Job> {
         let job = self.jobs.get(&id).filter(|j| !j.removed);
         let job = job.ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?;
@@ -452,7 +483,7 @@ impl Manager {
 
     /// `EnumJobs`: the caller's jobs, or every user's with
     /// [`BG_JOB_ENUM_ALL_USERS`] (admin only, else `E_ACCESSDENIED`)
-    /// [ENUMJOBS]. Finished jobs are not listed [LC]. Order: creation order
+    /// \[ENUMJOBS\]. Finished jobs are not listed \[LC\]. Order: creation order
     /// (BITS leaves it arbitrary).
     pub fn enum_jobs(&self, caller: &Caller, flags: u32) -> Result<Vec<JobId>> {
         if flags & !BG_JOB_ENUM_ALL_USERS != 0 {
@@ -474,9 +505,9 @@ impl Manager {
     // ------------------------------------------------------------------
 
     /// `AddFile`. Download jobs take many files (MaxFilesPerJob, admins
-    /// exempt → `BG_E_TOO_MANY_FILES_IN_JOB` [ADDFILE]); upload jobs take one
-    /// (`BG_E_TOO_MANY_FILES` [ADDFILE]). Bad names → `E_INVALIDARG`
-    /// [FILEINFO]. Final jobs → `BG_E_INVALID_STATE`. The state does not
+    /// exempt → `BG_E_TOO_MANY_FILES_IN_JOB` \[ADDFILE\]); upload jobs take one
+    /// (`BG_E_TOO_MANY_FILES` \[ADDFILE\]). Bad names → `E_INVALIDARG`
+    /// \[FILEINFO\]. Final jobs → `BG_E_INVALID_STATE`. The state does not
     /// change (X4, decision A3).
     pub fn add_file(
         &mut self,
@@ -489,7 +520,7 @@ impl Manager {
         self.add_file_inner(now, caller, id, remote, local, None)
     }
 
-    /// `IBackgroundCopyJob3::AddFileWithRanges` [ADDRANGES]: download jobs
+    /// `IBackgroundCopyJob3::AddFileWithRanges` \[ADDRANGES\]: download jobs
     /// only (`E_NOTIMPL`); no ranges → `E_INVALIDARG`; over
     /// MaxRangesPerFile → `BG_E_TOO_MANY_RANGES_IN_FILE`; overlapping →
     /// `BG_E_OVERLAPPING_RANGES`; zero-length → `BG_E_INVALID_RANGE`.
@@ -558,7 +589,7 @@ impl Manager {
     }
 
     /// `IBackgroundCopyFile2::SetRemoteName` (T34): download jobs only
-    /// (`E_NOTIMPL` [SETREMOTE]); takes effect at the file's next transfer.
+    /// (`E_NOTIMPL` \[SETREMOTE\]); takes effect at the file's next transfer.
     pub fn set_remote_name(
         &mut self,
         now: Time,
@@ -586,7 +617,7 @@ impl Manager {
         Ok(())
     }
 
-    /// `Resume` (T2-T7) [RESUME] [LC].
+    /// `Resume` (T2-T7) \[RESUME\] \[LC\].
     pub fn resume(&mut self, now: Time, caller: &Caller, id: JobId) -> Result<()> {
         self.advance(now);
         let job = self.job_for_change(caller, id)?;
@@ -634,7 +665,7 @@ impl Manager {
         Ok(())
     }
 
-    /// `Suspend` (T8) [SUSPEND]. ERROR and TRANSFERRED jobs are already
+    /// `Suspend` (T8) \[SUSPEND\]. ERROR and TRANSFERRED jobs are already
     /// "automatically suspended" and stay as they are (decision A1).
     pub fn suspend(&mut self, now: Time, caller: &Caller, id: JobId) -> Result<()> {
         self.advance(now);
@@ -647,10 +678,10 @@ impl Manager {
         Ok(())
     }
 
-    /// `Cancel` (T9) [CANCEL]: temp files deleted; an unfinished upload
+    /// `Cancel` (T9) \[CANCEL\]: temp files deleted; an unfinished upload
     /// tells the server (Cancel-Session) and lingers out of sight up to 24 h
     /// (X3, decision A22); a finished upload's server file is untouched; an
-    /// upload-reply job's reply request is cancelled [COMPLCAN].
+    /// upload-reply job's reply request is cancelled \[COMPLCAN\].
     pub fn cancel(&mut self, now: Time, caller: &Caller, id: JobId) -> Result<Hresult> {
         self.advance(now);
         self.job_for_change(caller, id)?;
@@ -664,13 +695,13 @@ impl Manager {
         self.complete_with(now, caller, id, &mut |_, _| Ok(()))
     }
 
-    /// `Complete` (T10-T12) [COMPLETE]. `publish` renames one temporary file
+    /// `Complete` (T10-T12) \[COMPLETE\]. `publish` renames one temporary file
     /// to its final name (the driver's IO); if it fails the call returns
     /// that error and the job keeps its state (T11, decision A18).
     ///
     /// Downloads: any non-final state; `S_OK` if every file was transferred,
     /// `BG_S_PARTIAL_COMPLETE` if only some (the rest are deleted).
-    /// Uploads: only from TRANSFERRED, else `BG_E_INVALID_STATE` [COMPLETE].
+    /// Uploads: only from TRANSFERRED, else `BG_E_INVALID_STATE` \[COMPLETE\].
     pub fn complete_with(
         &mut self,
         now: Time,
@@ -685,7 +716,14 @@ impl Manager {
                 return Err(Error::new(Hresult::BG_E_INVALID_STATE));
             }
             if job.job_type == JobType::UploadReply {
-                publish(id, FileRef::Reply).map_err(Error::new)?;
+                if let Err(code) = publish(id, FileRef::Reply) {
+                    // T11: the rename error, state unchanged (decision A18).
+                    let st = job.state;
+                    self.emit_transition(id, Rule::T11, st, st, Some(code));
+                    self.touch(id, true);
+                    self.settle();
+                    return Err(Error::new(code));
+                }
                 self.outputs.push_back(Output::FilePublished {
                     job: id,
                     file: FileRef::Reply,
@@ -743,7 +781,7 @@ impl Manager {
         })
     }
 
-    /// `SetPriority` [SETPRIO].
+    /// `SetPriority` \[SETPRIO\].
     pub fn set_priority(
         &mut self,
         now: Time,
@@ -754,7 +792,7 @@ impl Manager {
         self.set_priority_raw(now, caller, id, priority.as_u32())
     }
 
-    /// `SetPriority` with the raw value: outside the enum → `E_NOTIMPL` [SETPRIO].
+    /// `SetPriority` with the raw value: outside the enum → `E_NOTIMPL` \[SETPRIO\].
     pub fn set_priority_raw(
         &mut self,
         now: Time,
@@ -762,14 +800,15 @@ impl Manager {
         id: JobId,
         priority: u32,
     ) -> Result<()> {
+        self.sched.dirty = true;
         self.set_property(now, caller, id, |job| {
             job.priority = JobPriority::from_u32(priority).ok_or(Error::new(Hresult::E_NOTIMPL))?;
             Ok(())
         })
     }
 
-    /// `SetNotifyFlags`: unknown bits → `E_NOTIMPL` [SETNOTIFY]. Level-triggered
-    /// events are re-raised [CB].
+    /// `SetNotifyFlags`: unknown bits → `E_NOTIMPL` \[SETNOTIFY\]. Level-triggered
+    /// events are re-raised \[CB\].
     pub fn set_notify_flags(
         &mut self,
         now: Time,
@@ -777,16 +816,21 @@ impl Manager {
         id: JobId,
         flags: u32,
     ) -> Result<()> {
-        let mut newly = 0;
+        let mut newly = false;
         self.set_property(now, caller, id, |job| {
             if flags & !NotifyFlags::ALL_BITS != 0 {
                 return Err(Error::new(Hresult::E_NOTIMPL));
             }
-            newly = flags & !job.notify_flags.0;
-            job.notify_flags = NotifyFlags(flags);
+            // Newly *effective*: a bit just set, or DISABLE just cleared
+            // under bits already set [SETNOTIFY].
+            let (old, new) = (job.notify_flags, NotifyFlags(flags));
+            newly = [NotifyFlags::JOB_TRANSFERRED, NotifyFlags::JOB_ERROR]
+                .into_iter()
+                .any(|f| new.wants(f) && !old.wants(f));
+            job.notify_flags = new;
             Ok(())
         })?;
-        if newly & (NotifyFlags::JOB_TRANSFERRED.0 | NotifyFlags::JOB_ERROR.0) != 0 {
+        if newly {
             self.rearm_level_triggered(id);
         }
         self.settle();
@@ -794,7 +838,7 @@ impl Manager {
     }
 
     /// `SetNotifyInterface`: the last registrant wins; `None` clears.
-    /// Registering after the event still notifies (level-triggered) [SETNOTIFYIF] [CB].
+    /// Registering after the event still notifies (level-triggered) \[SETNOTIFYIF\] \[CB\].
     pub fn set_notify_interface(
         &mut self,
         now: Time,
@@ -814,7 +858,7 @@ impl Manager {
         Ok(())
     }
 
-    /// `IBackgroundCopyJob2::SetNotifyCmdLine` [CMDLINE]: both `None`
+    /// `IBackgroundCopyJob2::SetNotifyCmdLine` \[CMDLINE\]: both `None`
     /// removes it; program `None` with parameters → `E_INVALIDARG`; program
     /// over MAX_PATH or parameters over 4,000 characters →
     /// `BG_E_STRING_TOO_LONG`.
@@ -856,7 +900,7 @@ impl Manager {
         Ok(())
     }
 
-    /// `SetMinimumRetryDelay`: values under 5 s are raised to 5 s [SETRETRY].
+    /// `SetMinimumRetryDelay`: values under 5 s are raised to 5 s \[SETRETRY\].
     pub fn set_minimum_retry_delay(
         &mut self,
         now: Time,
@@ -870,7 +914,7 @@ impl Manager {
         })
     }
 
-    /// `SetNoProgressTimeout`: 0 makes every error fatal (T26) [SETNOPROG].
+    /// `SetNoProgressTimeout`: 0 makes every error fatal (T26) \[SETNOPROG\].
     pub fn set_no_progress_timeout(
         &mut self,
         now: Time,
@@ -884,7 +928,7 @@ impl Manager {
         })
     }
 
-    /// `IBackgroundCopyJob4::SetMaximumDownloadTime` [SETMAXDL]; 0 removes the limit.
+    /// `IBackgroundCopyJob4::SetMaximumDownloadTime` \[SETMAXDL\]; 0 removes the limit.
     pub fn set_maximum_download_time(
         &mut self,
         now: Time,
@@ -898,7 +942,7 @@ impl Manager {
         })
     }
 
-    /// `SetDisplayName`: over 256 characters → `E_INVALIDARG` [CREATEJOB].
+    /// `SetDisplayName`: over 256 characters → `E_INVALIDARG` \[CREATEJOB\].
     pub fn set_display_name(
         &mut self,
         now: Time,
@@ -915,7 +959,7 @@ impl Manager {
         })
     }
 
-    /// `SetDescription`: over 1,024 characters → `BG_E_STRING_TOO_LONG` [WINE-JOB].
+    /// `SetDescription`: over 1,024 characters → `BG_E_STRING_TOO_LONG` \[WINE-JOB\].
     pub fn set_description(
         &mut self,
         now: Time,
@@ -932,7 +976,7 @@ impl Manager {
         })
     }
 
-    /// `IBackgroundCopyJob2::SetReplyFileName` [REPLYFILE]: upload-reply only
+    /// `IBackgroundCopyJob2::SetReplyFileName` \[REPLYFILE\]: upload-reply only
     /// (`E_NOTIMPL`); `BG_E_INVALID_STATE` once the reply has begun.
     pub fn set_reply_file_name(
         &mut self,
@@ -952,11 +996,12 @@ impl Manager {
         })
     }
 
-    /// `TakeOwnership` (T33) [TAKEOWN]: admin only (`E_ACCESSDENIED`); the
+    /// `TakeOwnership` (T33) \[TAKEOWN\]: admin only (`E_ACCESSDENIED`); the
     /// command line is removed; the job runs only while the new owner is
     /// logged on; a registered callback keeps running as its registrant.
     pub fn take_ownership(&mut self, now: Time, caller: &Caller, id: JobId) -> Result<()> {
         self.advance(now);
+        self.sched.dirty = true;
         if !caller.admin {
             self.job_for_change(caller, id)?;
             return Err(Error::new(Hresult::E_ACCESSDENIED));
@@ -976,8 +1021,8 @@ impl Manager {
         Ok(())
     }
 
-    /// `IBackgroundCopyFile3::SetValidationState` (T32) [JOBXFER]
-    /// [FILEXFER]: `false` on a transferred download file puts the job in
+    /// `IBackgroundCopyFile3::SetValidationState` (T32) \[JOBXFER\]
+    /// \[FILEXFER\]: `false` on a transferred download file puts the job in
     /// ERROR with `BG_E_VALIDATION_FAILED` (content from the origin server).
     pub fn set_validation_state(
         &mut self,
@@ -1013,8 +1058,11 @@ impl Manager {
                 protocol: Some("http".into()),
             };
             self.fire(id, Rule::T32, Some(err));
+            // Entering ERROR raises JobError and no JobModification [JOBMOD].
+            self.touch_quiet(id);
+        } else {
+            self.touch(id, true);
         }
-        self.touch(id, true);
         self.settle();
         Ok(())
     }
@@ -1040,7 +1088,8 @@ impl Manager {
         let Some(job) = self.jobs.get_mut(&id).filter(|j| !j.state.is_final()) else {
             return false;
         };
-        let Some(f) = job.files.get_mut(file) else {
+        // A finished file is not redone [SETREMOTE]: its size stands.
+        let Some(f) = job.files.get_mut(file).filter(|f| !f.transferred) else {
             return false;
         };
         if f.ranges.is_none() {
@@ -1053,7 +1102,7 @@ impl Manager {
     }
 
     /// `bytes` of `file` have now moved in total (T16). Progress resets the
-    /// no-progress clock [SETNOPROG] and counts as activity [GP]. Ignored
+    /// no-progress clock \[SETNOPROG\] and counts as activity \[GP\]. Ignored
     /// unless TRANSFERRING; counts never go backwards.
     pub fn handle_progress(&mut self, now: Time, id: JobId, file: usize, bytes: u64) -> bool {
         self.advance(now);
@@ -1087,13 +1136,15 @@ impl Manager {
     }
 
     /// The remote file changed (size or Last-Modified): its counters drop
-    /// back to 0 and it restarts [FILEPROG] [SETREMOTE].
+    /// back to 0 and it restarts \[FILEPROG\] \[SETREMOTE\].
     pub fn handle_file_reset(&mut self, now: Time, id: JobId, file: usize) -> bool {
         self.advance(now);
         let Some(job) = self.jobs.get_mut(&id).filter(|j| !j.state.is_final()) else {
             return false;
         };
-        let Some(f) = job.files.get_mut(file) else {
+        // Already-finished files are not redone [SETREMOTE] [REPLPREFIX]:
+        // a TRANSFERRED job must not end up with a file left to move.
+        let Some(f) = job.files.get_mut(file).filter(|f| !f.transferred) else {
             return false;
         };
         f.bytes_transferred = 0;
@@ -1139,14 +1190,14 @@ impl Manager {
             // FileTransferred: download files and the reply only [FILEXFER].
             self.raise(id, NotifyKind::FileTransferred(FileRef::File(file)));
         }
-        self.touch(id, true);
         self.advance_job(id);
+        self.touch_unless_transferred(id);
         self.settle();
         true
     }
 
     /// The reply of an upload-reply job is arriving: `bytes` of `total`.
-    /// `BytesTotal` leaves `BG_SIZE_UNKNOWN` here [REPLYPROGST].
+    /// `BytesTotal` leaves `BG_SIZE_UNKNOWN` here \[REPLYPROGST\].
     pub fn handle_reply_progress(&mut self, now: Time, id: JobId, bytes: u64, total: u64) -> bool {
         self.advance(now);
         if self.state_of(id) != Some(JobState::Transferring) {
@@ -1159,8 +1210,14 @@ impl Manager {
         if !job.files.first().is_some_and(|f| f.transferred) {
             return false;
         }
-        reply.bytes_total = total;
         let advanced = bytes > reply.bytes_transferred;
+        if total != reply.bytes_total && reply.bytes_transferred > total {
+            // A reply of another size than the one begun: it restarts, as a
+            // file whose size changed does [FILEPROG]; progress never
+            // exceeds the total [REPLYPROGST].
+            reply.bytes_transferred = 0;
+        }
+        reply.bytes_total = total;
         reply.bytes_transferred = reply.bytes_transferred.max(bytes.min(total));
         if advanced {
             job.timers.no_progress_since = None;
@@ -1170,8 +1227,8 @@ impl Manager {
         true
     }
 
-    /// The whole reply arrived: FileTransferred for the reply [FILEXFER],
-    /// then TRANSFERRED (T20) [LC-OLD] [JOBXFER].
+    /// The whole reply arrived: FileTransferred for the reply \[FILEXFER\],
+    /// then TRANSFERRED (T20) \[LC-OLD\] \[JOBXFER\].
     pub fn handle_reply_done(&mut self, now: Time, id: JobId, data: Option<Vec<u8>>) -> bool {
         self.advance(now);
         if self.state_of(id) != Some(JobState::Transferring) {
@@ -1190,8 +1247,8 @@ impl Manager {
         reply.done = true;
         reply.data = data;
         self.raise(id, NotifyKind::FileTransferred(FileRef::Reply));
-        self.touch(id, true);
         self.advance_job(id);
+        self.touch_unless_transferred(id);
         self.settle();
         true
     }
@@ -1214,8 +1271,16 @@ impl Manager {
         };
         let job = self.jobs.get_mut(&id).expect("live");
         // EC grows on leaving CONNECTING/TRANSFERRING for an error [ERRCOUNT]
-        // (CONNECTING too: decision A21).
-        job.error_count += 1;
+        // (CONNECTING too: decision A21), except for disconnects, a locked
+        // volume (chkdsk) and bandwidth-policy blocks [ERRCOUNT] (T21).
+        if !matches!(
+            error.code,
+            Hresult::BG_E_NETWORK_DISCONNECTED
+                | Hresult::BG_E_DESTINATION_LOCKED
+                | Hresult::BG_E_BLOCKED_BY_POLICY
+        ) {
+            job.error_count += 1;
+        }
         if job.no_progress_timeout.is_zero() {
             // T26: NoProgressTimeout 0 makes every error fatal [SETNOPROG].
             self.fire(id, Rule::T26, Some(info));
@@ -1239,6 +1304,7 @@ impl Manager {
         let Some(job) = self.jobs.get_mut(&id).filter(|j| j.cancelling_upload) else {
             return false;
         };
+        self.lingering.remove(&(job.creation_seq, id));
         job.cancelling_upload = false;
         job.timers.cancel_deadline = None;
         self.emit_transition(id, Rule::X3, JobState::Cancelled, JobState::Cancelled, None);
@@ -1247,9 +1313,10 @@ impl Manager {
         true
     }
 
-    /// The network went down (T27) or came back (T28) [USERS].
+    /// The network went down (T27) or came back (T28) \[USERS\].
     pub fn handle_network_change(&mut self, now: Time, up: bool) {
         self.advance(now);
+        self.sched.dirty = true;
         if up == self.network_up {
             return;
         }
@@ -1267,17 +1334,19 @@ impl Manager {
         self.settle();
     }
 
-    /// The user logged on: their queued jobs may run again [USERS].
+    /// The user logged on: their queued jobs may run again \[USERS\].
     pub fn handle_logon(&mut self, now: Time, user: &UserId) {
         self.advance(now);
+        self.sched.dirty = true;
         self.logged_off.remove(user);
         self.settle();
     }
 
     /// The user logged off: their active jobs go back to QUEUED and wait
-    /// (T19, decision A12) [STATE] [USERS].
+    /// (T19, decision A12) \[STATE\] \[USERS\].
     pub fn handle_logoff(&mut self, now: Time, user: &UserId) {
         self.advance(now);
+        self.sched.dirty = true;
         self.logged_off.insert(user.clone());
         for id in self.live_ids() {
             let job = &self.jobs[&id];
@@ -1290,11 +1359,12 @@ impl Manager {
 
     /// The BITS service restarted (X2): the persisted queue survives, active
     /// transfers go back to QUEUED, registered callback pointers and
-    /// outstanding notifications are gone [SETNOTIFYIF] [REGCB]; command lines
+    /// outstanding notifications are gone \[SETNOTIFYIF\] \[REGCB\]; command lines
     /// persist. Level-triggered events are re-delivered when an app
     /// registers again.
     pub fn handle_service_restart(&mut self, now: Time) {
         self.advance(now);
+        self.sched.dirty = true;
         self.in_flight.clear();
         for id in self.live_ids() {
             if self.jobs[&id].state.is_active() {
@@ -1310,7 +1380,7 @@ impl Manager {
     /// JobTransferred and JobError need `S_OK`, FileTransferred a
     /// non-negative value; otherwise BITS calls again later (decision A9) or,
     /// when a command line is set, runs it instead and does not call the
-    /// callback again for that event [JOBXFER] [JOBERR] [FILEXFER].
+    /// callback again for that event \[JOBXFER\] \[JOBERR\] \[FILEXFER\].
     /// JobModification results are ignored (decision A8).
     pub fn handle_callback_result(
         &mut self,
@@ -1333,10 +1403,10 @@ impl Manager {
                 .get(&f.job)
                 .is_some_and(|j| j.notify_cmd_line.is_some());
             if has_cmd && f.kind.cmd_line_capable() {
-                self.requeue(f.job, f.kind, self.now, true);
+                self.requeue(f.key, f.job, f.kind, self.now, true);
             } else {
                 let at = self.now.saturating_add(self.callback_retry(f.job));
-                self.requeue(f.job, f.kind, at, false);
+                self.requeue(f.key, f.job, f.kind, at, false);
                 self.outputs.push_back(Output::TimerArmed {
                     job: f.job,
                     timer: TimerKind::NotificationRetry,
@@ -1348,7 +1418,7 @@ impl Manager {
         true
     }
 
-    /// The notification command line of delivery `id` ended [CMDLINE]: exit
+    /// The notification command line of delivery `id` ended \[CMDLINE\]: exit
     /// code 0 ends the event; another code runs it again after the job's
     /// MinimumRetryDelay unless the job was completed or cancelled; a
     /// program that could not start re-sends the notification after
@@ -1370,16 +1440,31 @@ impl Manager {
         let at = self.now.saturating_add(delay);
         match outcome {
             CommandOutcome::Exited(0) => {}
-            CommandOutcome::Exited(_) => self.requeue(f.job, f.kind, at, true),
-            CommandOutcome::FailedToStart(_) => self.requeue(f.job, f.kind, at, false),
+            CommandOutcome::Exited(_) => self.requeue(f.key, f.job, f.kind, at, true),
+            CommandOutcome::FailedToStart(_) => self.requeue(f.key, f.job, f.kind, at, false),
         }
         self.settle();
         true
     }
 
     /// Fires every timer due at or before `now`.
+    ///
+    /// Afterwards [`Manager::poll_timeout`] is `None` or later than `now`:
+    /// what the scheduler starts on the way (e.g. a job whose
+    /// MaximumDownloadTime is already used up) is handled in the same call.
     pub fn handle_timeout(&mut self, now: Time) {
         self.advance(now);
+        self.sched.dirty = true;
+        // Bounded: each round fires at least one rule; a handful suffices.
+        for _ in 0..8 {
+            self.fire_due_timers();
+            if self.poll_timeout().is_none_or(|t| t > self.now) {
+                break;
+            }
+        }
+    }
+
+    fn fire_due_timers(&mut self) {
         let now = self.now;
         let blocking = self.policy_blocks(now);
         if blocking != self.policy_blocking {
@@ -1393,19 +1478,14 @@ impl Manager {
                 }
             }
         }
-        for id in self.order.clone() {
+        let due: BTreeSet<(u64, JobId)> = self.live.union(&self.lingering).copied().collect();
+        for (_, id) in due {
+            if self.expire_upload_cancel(id, now) {
+                continue;
+            }
             let Some(job) = self.jobs.get(&id) else {
                 continue;
             };
-            if job.cancelling_upload && job.timers.cancel_deadline.is_some_and(|t| t <= now) {
-                // X3: the window passed; the job is removed anyway [CANCEL].
-                let job = self.jobs.get_mut(&id).expect("live");
-                job.cancelling_upload = false;
-                job.timers.cancel_deadline = None;
-                self.emit_transition(id, Rule::X3, JobState::Cancelled, JobState::Cancelled, None);
-                self.outputs.push_back(Output::JobRemoved { job: id });
-                continue;
-            }
             if job.state.is_final() {
                 continue;
             }
@@ -1417,6 +1497,8 @@ impl Manager {
                 // T31: cancelled and removed; temp and reply files deleted;
                 // already-uploaded server files untouched [GP] [GP-INACT].
                 self.cancel_job(id, Rule::T31);
+                // A zero-length cancel window (NoProgressTimeout 0) is over now.
+                self.expire_upload_cancel(id, now);
                 continue;
             }
             match job.state {
@@ -1448,6 +1530,23 @@ impl Manager {
             }
         }
         self.settle();
+    }
+
+    /// X3 by the clock: a cancelled upload whose Cancel-Session window has
+    /// passed is removed anyway \[CANCEL\]. True if it fired.
+    fn expire_upload_cancel(&mut self, id: JobId, now: Time) -> bool {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return false;
+        };
+        if !(job.cancelling_upload && job.timers.cancel_deadline.is_some_and(|t| t <= now)) {
+            return false;
+        }
+        self.lingering.remove(&(job.creation_seq, id));
+        job.cancelling_upload = false;
+        job.timers.cancel_deadline = None;
+        self.emit_transition(id, Rule::X3, JobState::Cancelled, JobState::Cancelled, None);
+        self.outputs.push_back(Output::JobRemoved { job: id });
+        true
     }
 
     // ------------------------------------------------------------------
@@ -1520,6 +1619,9 @@ impl Manager {
         // latest time seen [SETRETRY].
         if now > self.now {
             self.now = now;
+            if self.sched.wake.is_some_and(|w| now >= w) {
+                self.sched.dirty = true;
+            }
         }
     }
 
@@ -1528,14 +1630,14 @@ impl Manager {
     }
 
     fn live_ids(&self) -> Vec<JobId> {
-        self.order
-            .iter()
-            .copied()
-            .filter(|id| self.jobs.get(id).is_some_and(|j| !j.state.is_final()))
-            .collect()
+        self.live.iter().map(|&(_, id)| id).collect()
     }
 
-    /// Access and state checks shared by every changing call [USERS] [LC].
+    fn live_jobs(&self) -> impl Iterator<Item = &Job> {
+        self.live.iter().map(|&(seq, _)| self.jobs.by_seq(seq))
+    }
+
+    /// Access and state checks shared by every changing call \[USERS\] \[LC\].
     fn job_for_change(&self, caller: &Caller, id: JobId) -> Result<&Job> {
         let job = self
             .jobs
@@ -1565,8 +1667,8 @@ impl Manager {
         Ok(())
     }
 
-    /// Marks a modification: ModificationTime moves [TIMES], activity resets
-    /// the inactivity timer [GP], JobModification is raised [JOBMOD].
+    /// Marks a modification: ModificationTime moves \[TIMES\], activity resets
+    /// the inactivity timer \[GP\], JobModification is raised \[JOBMOD\].
     fn touch(&mut self, id: JobId, activity: bool) {
         let now = self.now;
         if let Some(job) = self.jobs.get_mut(&id) {
@@ -1577,6 +1679,27 @@ impl Manager {
             if !job.state.is_final() {
                 self.raise(id, NotifyKind::JobModification);
             }
+        }
+    }
+
+    /// [`Manager::touch`] after a file finished: when that finish moved the
+    /// job into TRANSFERRED (T20) the only change is the state change, which
+    /// raises JobTransferred and no JobModification \[JOBMOD\] (decision A8).
+    fn touch_unless_transferred(&mut self, id: JobId) {
+        if self.jobs.get(&id).map(|j| j.state) == Some(JobState::Transferred) {
+            self.touch_quiet(id);
+        } else {
+            self.touch(id, true);
+        }
+    }
+
+    /// ModificationTime and activity move, but no JobModification is raised:
+    /// for calls whose only effect is entering ERROR or TRANSFERRED \[JOBMOD\].
+    fn touch_quiet(&mut self, id: JobId) {
+        let now = self.now;
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.times.modification_time = now;
+            job.timers.last_activity = now;
         }
     }
 
@@ -1605,6 +1728,10 @@ impl Manager {
         let from = job.state;
         debug_assert!(rule.fires_from(from), "{rule} does not fire from {from}");
         let to = rule.target(from);
+        self.sched.dirty = true;
+        if to.is_final() {
+            self.live.remove(&(job.creation_seq, id));
+        }
         let was_active = from.is_active();
         if was_active && !to.is_active() {
             job.timers.active_used_ms += job
@@ -1778,6 +1905,7 @@ impl Manager {
             // Tell the server; linger up to 24 h or the no-progress timeout [CANCEL].
             job.cancelling_upload = true;
             job.timers.cancel_deadline = Some(now.saturating_add(window));
+            self.lingering.insert((job.creation_seq, id));
             self.outputs
                 .push_back(Output::CancelUploadSession { job: id });
         } else {
@@ -1846,7 +1974,11 @@ impl Manager {
         {
             for edge in [w.start_secs, w.end_secs] {
                 for day in [0, day_ms] {
-                    let t = base + day + u64::from(edge) * 1000;
+                    // Saturating: the model never panics on input, even at
+                    // the end of the clock.
+                    let t = base
+                        .saturating_add(day)
+                        .saturating_add(u64::from(edge) * 1000);
                     if t > self.now.as_millis() {
                         best = Some(best.map_or(t, |b| b.min(t)));
                     }
@@ -1856,7 +1988,7 @@ impl Manager {
         best.map(Time)
     }
 
-    fn job_deadline(&self, job: &Job, waits: &[bool; 4]) -> Option<Time> {
+    fn job_deadline(&self, job: &Job) -> Option<Time> {
         let mut next: Option<Time> = None;
         let mut consider = |t: Option<Time>| {
             if let Some(t) = t {
@@ -1883,17 +2015,13 @@ impl Manager {
                         .map(|s| s.saturating_add(job.no_progress_timeout)),
                 );
             }
-            JobState::Connecting | JobState::Transferring => {
-                if !job.maximum_download_time.is_zero() {
-                    let left = job
-                        .maximum_download_time
-                        .saturating_sub(job.active_time(self.now));
-                    consider(Some(self.now.saturating_add(left)));
-                }
-                if job.priority != JobPriority::Foreground && waits[job.priority.as_u32() as usize]
-                {
-                    consider(job.timers.slice_end);
-                }
+            JobState::Connecting | JobState::Transferring
+                if !job.maximum_download_time.is_zero() =>
+            {
+                let left = job
+                    .maximum_download_time
+                    .saturating_sub(job.active_time(self.now));
+                consider(Some(self.now.saturating_add(left)));
             }
             _ => {}
         }
@@ -1904,11 +2032,45 @@ impl Manager {
         job.state == JobState::Queued && self.is_logged_on(&job.owner)
     }
 
-    /// The scheduler [LC-OLD] [LC] [PRIO]: all FOREGROUND jobs run at once
+    /// The scheduler \[LC-OLD\] \[LC\] \[PRIO\]: all FOREGROUND jobs run at once
     /// beside one background job; a higher background priority preempts a
     /// lower one; equal priorities share round-robin slices (T13, T18).
     fn schedule(&mut self) {
         let now = self.now;
+        self.policy_blocking = self.policy_blocks(now);
+        // Only a window with limit 0 ever blocks a job (T29), so only then
+        // is there anything to block or unblock.
+        if self
+            .policy
+            .bandwidth_windows
+            .iter()
+            .any(|w| w.limit_bytes_per_sec == 0)
+        {
+            for id in self.live_ids() {
+                let j = &self.jobs[&id];
+                if self.policy_blocking
+                    && j.priority != JobPriority::Foreground
+                    && Rule::T29.fires_from(j.state)
+                {
+                    self.block(id, Rule::T29, Blocked::Policy);
+                }
+                let j = &self.jobs[&id];
+                let unblocked = !self.policy_blocking || j.priority == JobPriority::Foreground;
+                if unblocked
+                    && j.state == JobState::TransientError
+                    && j.blocked == Some(Blocked::Policy)
+                {
+                    // X1, whoever notices first that the window is over: a call
+                    // arriving after the window end must not leave the job
+                    // blocked for good [GP]. A job raised to FOREGROUND is not
+                    // throttled at all [NETBW].
+                    self.fire(id, Rule::X1, None);
+                }
+            }
+        }
+        // The policy first, so that its blocks and unblocks (a job raised to
+        // FOREGROUND, a window that ended) also happen while the network is
+        // down; the network block then applies to whatever is QUEUED.
         if !self.network_up {
             for id in self.live_ids() {
                 if self.jobs[&id].state == JobState::Queued {
@@ -1917,56 +2079,66 @@ impl Manager {
             }
             return;
         }
-        self.policy_blocking = self.policy_blocks(now);
-        if self.policy_blocking {
-            for id in self.live_ids() {
-                let j = &self.jobs[&id];
-                if j.priority != JobPriority::Foreground && Rule::T29.fires_from(j.state) {
-                    self.block(id, Rule::T29, Blocked::Policy);
-                }
+        let mut view = self.scheduler_view();
+        // One background job at a time [LC]: a running FOREGROUND job whose
+        // priority was lowered becomes a second background job; the lower
+        // priority (then the later queued) goes back to QUEUED (T18).
+        if view.running_bg.len() > 1 {
+            for &(_, _, id, _) in view.running_bg.iter().skip(1) {
+                self.fire(id, Rule::T18, None);
             }
+            view = self.scheduler_view();
         }
-        let mut waiting: Vec<(JobPriority, u64, JobId)> = self
-            .jobs
-            .values()
-            .filter(|j| self.eligible(j))
-            .map(|j| (j.priority, j.queue_seq, j.id))
-            .collect();
-        waiting.sort();
-        let mut fg_running = self
-            .jobs
-            .values()
-            .filter(|j| j.priority == JobPriority::Foreground && j.state.is_active())
-            .count() as u32;
         let fg_cap = self.policy.foreground_concurrency.unwrap_or(u32::MAX);
-        for &(p, _, id) in &waiting {
+        let mut fg_running = view.fg_running;
+        for &(p, _, id) in &view.waiting {
             if p == JobPriority::Foreground && fg_running < fg_cap {
                 self.start(id);
                 fg_running += 1;
             }
         }
-        let Some(&(best_p, _, best)) = waiting
+        let Some(&(best_p, _, best)) = view
+            .waiting
             .iter()
             .find(|(p, _, _)| *p != JobPriority::Foreground)
         else {
             return;
         };
-        let active = self
-            .jobs
-            .values()
-            .find(|j| j.priority != JobPriority::Foreground && j.state.is_active());
-        match active {
+        match view.running_bg.first() {
             None => self.start(best),
-            Some(a) => {
-                let preempt = best_p < a.priority
-                    || (best_p == a.priority && a.timers.slice_end.is_some_and(|t| t <= now));
+            Some(&(active_p, _, active, slice_end)) => {
+                let preempt = best_p < active_p
+                    || (best_p == active_p && slice_end.is_some_and(|t| t <= now));
                 if preempt {
-                    let aid = a.id;
-                    self.fire(aid, Rule::T18, None);
+                    self.fire(active, Rule::T18, None);
                     self.start(best);
                 }
             }
         }
+    }
+
+    /// One pass over the live jobs: what the scheduler decides from.
+    fn scheduler_view(&self) -> SchedulerView {
+        let mut v = SchedulerView {
+            running_bg: Vec::new(),
+            waiting: Vec::new(),
+            fg_running: 0,
+        };
+        for j in self.live_jobs() {
+            if j.state.is_active() {
+                if j.priority == JobPriority::Foreground {
+                    v.fg_running += 1;
+                } else {
+                    v.running_bg
+                        .push((j.priority, j.queue_seq, j.id, j.timers.slice_end));
+                }
+            } else if self.eligible(j) {
+                v.waiting.push((j.priority, j.queue_seq, j.id));
+            }
+        }
+        v.running_bg.sort();
+        v.waiting.sort();
+        v
     }
 
     fn start(&mut self, id: JobId) {
@@ -2005,9 +2177,26 @@ impl Manager {
         }
     }
 
+    /// Runs the scheduler if anything it depends on changed (a state, a
+    /// priority, an owner, a logon, the network, or a time-based edge), then
+    /// the notification dispatcher.
     fn settle(&mut self) {
-        self.schedule();
-        self.dispatch();
+        if self.sched.dirty {
+            self.schedule();
+            self.sched.dirty = false;
+            let slice = self
+                .live_jobs()
+                .filter(|j| j.priority != JobPriority::Foreground && j.state.is_active())
+                .filter_map(|j| j.timers.slice_end)
+                .min();
+            self.sched.wake = match (slice, self.next_policy_boundary()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        if !self.pending.is_empty() {
+            self.dispatch();
+        }
     }
 
     // ---------------- notifications ----------------
@@ -2042,9 +2231,10 @@ impl Manager {
         );
     }
 
-    fn requeue(&mut self, id: JobId, kind: NotifyKind, at: Time, via_cmd_line: bool) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+    /// Puts a delivery back under its original key `seq`, so it keeps its
+    /// place before events raised after it (FileTransferred ordering
+    /// \[FILEXFER\]).
+    fn requeue(&mut self, seq: u64, id: JobId, kind: NotifyKind, at: Time, via_cmd_line: bool) {
         self.pending.retain(|_, p| !(p.job == id && p.kind == kind));
         self.pending.insert(
             seq,
@@ -2066,11 +2256,18 @@ impl Manager {
     }
 
     /// A pending JobTransferred/JobError only stands while the job is in
-    /// that state (decision A10); nothing is delivered for finished jobs.
+    /// that state (decision A10) and its flag is set; nothing is delivered
+    /// for finished jobs.
     fn still_valid(&self, p: &Pending) -> bool {
         let Some(job) = self.jobs.get(&p.job) else {
             return false;
         };
+        // The flags gate delivery, not only raising: an event whose flag
+        // was cleared (or DISABLE set) before it went out is dropped; it is
+        // raised again if the flag comes back (level-triggered) [SETNOTIFY].
+        if !job.notify_flags.wants(p.kind.flag()) {
+            return false;
+        }
         match p.kind {
             NotifyKind::JobTransferred => job.state == JobState::Transferred,
             NotifyKind::JobError => job.state == JobState::Error,
@@ -2101,9 +2298,9 @@ impl Manager {
     }
 
     /// Delivers what may be delivered now, within four slots per user
-    /// [CB] [JOBERR]: higher-priority events first, then FIFO; one
+    /// \[CB\] \[JOBERR\]: higher-priority events first, then FIFO; one
     /// FileTransferred at a time per job, before JobTransferred/JobError
-    /// [FILEXFER].
+    /// \[FILEXFER\].
     fn dispatch(&mut self) {
         let now = self.now;
         let cap = self.policy.max_outstanding_notifications_per_user as usize;
@@ -2123,24 +2320,25 @@ impl Manager {
                 continue;
             }
             let job = &self.jobs[&p.job];
-            let file_busy = |m: &Manager| {
-                m.in_flight
-                    .values()
-                    .any(|f| f.job == p.job && matches!(f.kind, NotifyKind::FileTransferred(_)))
-            };
-            match p.kind {
-                NotifyKind::FileTransferred(_) if file_busy(self) => continue,
-                NotifyKind::JobTransferred | NotifyKind::JobError
-                    if file_busy(self)
-                        || self.pending.iter().any(|(k, q)| {
-                            *k < key
-                                && q.job == p.job
-                                && matches!(q.kind, NotifyKind::FileTransferred(_))
-                        }) =>
-                {
-                    continue;
-                }
-                _ => {}
+            // FileTransferred calls of one job are serialized: the next
+            // waits until the current one returned successfully, including
+            // its re-calls; they go before JobTransferred/JobError [FILEXFER].
+            let file_busy = self
+                .in_flight
+                .values()
+                .any(|f| f.job == p.job && matches!(f.kind, NotifyKind::FileTransferred(_)))
+                || self.pending.iter().any(|(k, q)| {
+                    *k < key && q.job == p.job && matches!(q.kind, NotifyKind::FileTransferred(_))
+                });
+            if file_busy
+                && matches!(
+                    p.kind,
+                    NotifyKind::FileTransferred(_)
+                        | NotifyKind::JobTransferred
+                        | NotifyKind::JobError
+                )
+            {
+                continue;
             }
             let target = if !p.via_cmd_line && job.notify_interface.is_some() {
                 let r = job.notify_interface.clone().expect("checked");
@@ -2177,6 +2375,7 @@ impl Manager {
                     kind: p.kind,
                     user: user.clone(),
                     via_cmd_line,
+                    key,
                 },
             );
             let out = match callback {
@@ -2262,3 +2461,92 @@ fn validate_ranges(ranges: &[ByteRange], max: u32, admin: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// Every job, in creation order, with an index by GUID: lookups by id are
+/// O(log n), and the scheduler's and timers' scans over the live jobs go
+/// straight to a job by its creation position. Persists as the list of jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "Vec<Job>", into = "Vec<Job>")]
+struct JobTable {
+    jobs: Vec<Job>,
+    index: BTreeMap<JobId, usize>,
+}
+
+impl From<Vec<Job>> for JobTable {
+    fn from(jobs: Vec<Job>) -> Self {
+        let index = jobs.iter().enumerate().map(|(i, j)| (j.id, i)).collect();
+        JobTable { jobs, index }
+    }
+}
+
+impl From<JobTable> for Vec<Job> {
+    fn from(t: JobTable) -> Self {
+        t.jobs
+    }
+}
+
+impl JobTable {
+    fn get(&self, id: &JobId) -> Option<&Job> {
+        self.index.get(id).map(|&i| &self.jobs[i])
+    }
+    fn get_mut(&mut self, id: &JobId) -> Option<&mut Job> {
+        self.index.get(id).map(|&i| &mut self.jobs[i])
+    }
+    fn contains_key(&self, id: &JobId) -> bool {
+        self.index.contains_key(id)
+    }
+    /// Appends a job; its `creation_seq` must be its position.
+    fn insert(&mut self, id: JobId, job: Job) {
+        debug_assert_eq!(job.creation_seq as usize, self.jobs.len());
+        self.index.insert(id, self.jobs.len());
+        self.jobs.push(job);
+    }
+    fn values(&self) -> impl Iterator<Item = &Job> {
+        self.jobs.iter()
+    }
+    fn by_seq(&self, seq: u64) -> &Job {
+        &self.jobs[seq as usize]
+    }
+}
+
+impl std::ops::Index<&JobId> for JobTable {
+    type Output = Job;
+    fn index(&self, id: &JobId) -> &Job {
+        self.get(id).expect("a known job")
+    }
+}
+
+/// What the scheduler sees of the live jobs, sorted by (priority, queue order).
+struct SchedulerView {
+    running_bg: Vec<(JobPriority, u64, JobId, Option<Time>)>,
+    waiting: Vec<(JobPriority, u64, JobId)>,
+    fg_running: u32,
+}
+
+/// The scheduler's memo: whether anything it depends on changed since it
+/// last ran, and the next instant at which time alone changes a decision (a
+/// round-robin slice ends, a bandwidth window opens or closes). Derived
+/// state: a fresh or deserialized manager starts dirty, and two managers
+/// that differ only here are equal.
+#[derive(Debug, Clone)]
+struct SchedCache {
+    dirty: bool,
+    wake: Option<Time>,
+}
+
+impl Default for SchedCache {
+    fn default() -> Self {
+        SchedCache {
+            dirty: true,
+            wake: None,
+        }
+    }
+}
+
+impl PartialEq for SchedCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for SchedCache {}

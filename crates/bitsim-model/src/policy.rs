@@ -5,7 +5,7 @@ use std::time::Duration;
 
 const DAY: u64 = 86_400;
 
-/// The BITS group-policy settings [GP] plus the model's own tunables where
+/// The BITS group-policy settings \[GP\] plus the model's own tunables where
 /// the documentation is silent (each tunable names its decision in
 /// [`crate::manual::decisions`]). One value, serializable, with the
 /// documented defaults from semantics.md §0.
@@ -13,33 +13,33 @@ const DAY: u64 = 86_400;
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Policy {
-    /// JobInactivityTimeout: 90 days, ADMX range 1-999 days [GP] [GP-INACT].
+    /// JobInactivityTimeout: 90 days, ADMX range 1-999 days \[GP\] \[GP-INACT\].
     #[serde(with = "secs")]
     pub job_inactivity_timeout: Duration,
-    /// MaxDownloadTime: 90 days; a job's own MaximumDownloadTime overrides it [GP] [SETMAXDL].
+    /// MaxDownloadTime: 90 days; a job's own MaximumDownloadTime overrides it \[GP\] \[SETMAXDL\].
     #[serde(with = "secs")]
     pub max_download_time: Duration,
-    /// MaxJobsPerUser: 60; admins exempt [GP] [CREATEJOB].
+    /// MaxJobsPerUser: 60; admins exempt \[GP\] \[CREATEJOB\].
     pub max_jobs_per_user: u32,
-    /// MaxJobsPerMachine: 300; admins exempt [GP] [CREATEJOB].
+    /// MaxJobsPerMachine: 300; admins exempt \[GP\] \[CREATEJOB\].
     pub max_jobs_per_machine: u32,
-    /// MaxFilesPerJob: 200; admins exempt [GP] [ADDFILE].
+    /// MaxFilesPerJob: 200; admins exempt \[GP\] \[ADDFILE\].
     pub max_files_per_job: u32,
-    /// MaxRangesPerFile: 500; admins exempt [GP] [ADDRANGES].
+    /// MaxRangesPerFile: 500; admins exempt \[GP\] \[ADDRANGES\].
     pub max_ranges_per_file: u32,
     /// MaxInternetBandwidth windows; a window with limit 0 blocks background
-    /// jobs (T29) [GP] [NETBW]. Empty by default.
+    /// jobs (T29) \[GP\] \[NETBW\]. Empty by default.
     pub bandwidth_windows: Vec<BandwidthWindow>,
-    /// Four notifications outstanding per user at most [CB] [JOBERR].
+    /// Four notifications outstanding per user at most \[CB\] \[JOBERR\].
     pub max_outstanding_notifications_per_user: u32,
-    /// Minimum interval between JobModification calls for one job: 500 ms [PROPID].
+    /// Minimum interval between JobModification calls for one job: 500 ms \[PROPID\].
     #[serde(with = "millis")]
     pub min_notification_interval: Duration,
     /// Re-call interval for a callback that did not return S_OK; `None` uses
     /// the job's MinimumRetryDelay (decision A9).
     #[serde(with = "opt_secs")]
     pub callback_retry_interval: Option<Duration>,
-    /// Upload-job cancel window: 24 h, or the no-progress timeout if shorter [CANCEL].
+    /// Upload-job cancel window: 24 h, or the no-progress timeout if shorter \[CANCEL\].
     #[serde(with = "secs")]
     pub upload_cancel_window: Duration,
     /// Round-robin time slice for background jobs of equal priority
@@ -47,7 +47,7 @@ pub struct Policy {
     #[serde(with = "secs")]
     pub time_slice: Duration,
     /// How many FOREGROUND jobs may run at once; `None` = all of them
-    /// (BITS 2.0+ runs every foreground job concurrently [LC]).
+    /// (BITS 2.0+ runs every foreground job concurrently \[LC\]).
     pub foreground_concurrency: Option<u32>,
 }
 
@@ -72,7 +72,7 @@ impl Default for Policy {
 }
 
 /// A daily MaxInternetBandwidth window, as offsets into each 24-hour day of
-/// the model's clock (time zero is midnight) [GP].
+/// the model's clock (time zero is midnight) \[GP\].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BandwidthWindow {

@@ -1,6 +1,6 @@
 //! The documents every rule cites, by tag (semantics.md §11).
 //!
-//! A rule's comment or table row names a tag such as `[JOBERR]`;
+//! A rule's comment or table row names a tag such as `\[JOBERR\]`;
 //! [`source_url`] turns the tag into the page it comes from, so generated
 //! explanations can link to it.
 

@@ -47,7 +47,7 @@ pub struct Config {
     pub sweep_interval_secs: u64,
     /// Most live sessions per client IP address.
     pub max_sessions_per_client: usize,
-    /// Strict [MC-BUP] 3.2.5.2.6 mode: any fragment whose start is not the
+    /// Strict \[MC-BUP\] 3.2.5.2.6 mode: any fragment whose start is not the
     /// next expected byte gets 416 (instead of writing an overlap's tail).
     pub strict_fragments: bool,
     /// fdatasync fragment data before acknowledging it, and fsync session
@@ -57,6 +57,16 @@ pub struct Config {
     pub fsync: bool,
     /// Seconds a request body may stall before the request is dropped.
     pub body_idle_timeout_secs: u64,
+    /// Largest fragment accepted; bigger ones get 413 so the client retries
+    /// with smaller fragments. `None`: no limit.
+    // [MC-BUP] 3.1.5.1.7 and 6 <10>: 413 → the client shrinks its fragments
+    // (never below 5 KB).
+    pub max_fragment_size: Option<u64>,
+    /// `BITS-Host-Id` to send on Create-Session Acks (server-farm affinity).
+    // [W32-ACKCS]; [MC-BUP] 3.1.5.1.2.
+    pub host_id: Option<String>,
+    /// `BITS-Host-Id-Fallback-Timeout` in seconds (sent with `host_id`).
+    pub host_id_fallback_timeout_secs: Option<u64>,
     /// The control API under `/_bitsim/`.
     pub control: ControlConfig,
     /// Upload-reply routes: uploads under a prefix go to a server application.
@@ -79,6 +89,9 @@ impl Default for Config {
             strict_fragments: false,
             fsync: true,
             body_idle_timeout_secs: 120,
+            max_fragment_size: None,
+            host_id: None,
+            host_id_fallback_timeout_secs: None,
             control: ControlConfig::default(),
             reply: Vec::new(),
             faults: Vec::new(),

@@ -22,7 +22,7 @@ pub const BG_E_TOO_LARGE: u32 = 0x8020_0020;
 // [MC-BUP] 2.2.1.2 error table; [MC-BUP] 3.3.6.
 pub const E_DISK_FULL: u32 = 0x8007_0112;
 /// `HRESULT_FROM_WIN32(ERROR_TOO_MANY_SESS)`: the per-client session cap is
-/// reached. Not in [MC-BUP]; chosen by bitsim (see README).
+/// reached. Not in \[MC-BUP\]; chosen by bitsim (see README).
 pub const E_TOO_MANY_SESSIONS: u32 = 0x8007_0045;
 /// `E_FAIL`: generic failure (I/O errors other than disk full, back-end
 /// connection failures).

@@ -256,15 +256,26 @@ async fn create_session(
     tracing::info!(session = %id, "session created");
     // [MC-BUP] 2.2.3.2 / [W32-ACKCS]: BITS-Protocol, BITS-Session-Id,
     // Accept-Encoding: identity (IIS sends lower case).
-    finish(
-        ack(StatusCode::OK)
-            .header(
-                "BITS-Protocol",
-                p.protocol.unwrap_or(parse::BITS_1_5_PROTOCOL),
-            )
-            .header("BITS-Session-Id", id)
-            .header(header::ACCEPT_ENCODING, "identity"),
-    )
+    let mut b = ack(StatusCode::OK)
+        .header(
+            "BITS-Protocol",
+            p.protocol.unwrap_or(parse::BITS_1_5_PROTOCOL),
+        )
+        .header("BITS-Session-Id", id)
+        .header(header::ACCEPT_ENCODING, "identity");
+    // [W32-ACKCS]: BITS-Host-Id (+ fallback timeout) only when configured.
+    if let Some(h) = ctx
+        .cfg
+        .host_id
+        .as_deref()
+        .and_then(|h| HeaderValue::from_str(h).ok())
+    {
+        b = b.header("BITS-Host-Id", h);
+        if let Some(t) = ctx.cfg.host_id_fallback_timeout_secs {
+            b = b.header("BITS-Host-Id-Fallback-Timeout", t.to_string());
+        }
+    }
+    finish(b)
 }
 
 /// Looks the session up and locks it; `Err` is the Ack to send.
@@ -351,6 +362,17 @@ async fn fragment(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     BG_E_TOO_LARGE,
                     format!("upload of {} bytes exceeds max_upload_size", range.total),
+                ),
+                Some(&st.rec.id),
+            ));
+        }
+        // [MC-BUP] 3.1.5.1.7: fragment too big → 413; the client shrinks.
+        if ctx.cfg.max_fragment_size.is_some_and(|m| range.len() > m) {
+            return Ok(ack_error(
+                &Error::protocol(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    BG_E_TOO_LARGE,
+                    format!("fragment of {} bytes exceeds max_fragment_size", range.len()),
                 ),
                 Some(&st.rec.id),
             ));
@@ -455,7 +477,7 @@ async fn fragment(
 /// In upload-reply mode, runs the server application once the last byte
 /// is in and no reply exists yet (also on a resent last fragment after an
 /// application failure: apps must tolerate duplicate notifications,
-/// [W32-IISPROPS]).
+/// \[W32-IISPROPS\]).
 async fn complete_if_done(
     ctx: &Arc<Ctx>,
     st: &mut SessionState,

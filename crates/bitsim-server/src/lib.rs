@@ -1,4 +1,4 @@
-//! `bitsim-server`: a real BITS Upload Protocol ([MC-BUP]) and
+//! `bitsim-server`: a real BITS Upload Protocol (\[MC-BUP\]) and
 //! range-download HTTP server, with fault injection, for testing BITS
 //! clients (Windows `bitsadmin`, PowerShell, COM, bitsim's own transport)
 //! on any OS.

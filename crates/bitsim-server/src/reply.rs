@@ -112,7 +112,7 @@ pub(crate) async fn run_app(
     }
 }
 
-/// Sends the notification ([W32-NOTIFY]; [MC-BUP] 2.2.12, 2.2.13, 3.4.5.2).
+/// Sends the notification (\[W32-NOTIFY\]; \[MC-BUP\] 2.2.12, 2.2.13, 3.4.5.2).
 async fn notify(
     ctx: &Arc<Ctx>,
     url: &str,

@@ -126,6 +126,16 @@ impl Server {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let Server { listener, ctx } = self;
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        // Sessions that expired while the server was down go before the
+        // first request is served; the periodic sweeper starts one interval
+        // later (an immediate first tick would race the first requests).
+        let expired_at_start = sweep(&ctx).await;
+        if expired_at_start > 0 {
+            tracing::info!(
+                expired = expired_at_start,
+                "expired sessions removed at start-up"
+            );
+        }
         let sweeper = tokio::spawn(sweep_loop(ctx.clone()));
         tokio::pin!(shutdown);
         loop {
@@ -231,7 +241,7 @@ impl ServerHandle {
 
 async fn sweep_loop(ctx: Arc<Ctx>) {
     let every = Duration::from_secs(ctx.cfg.sweep_interval_secs.max(1));
-    let mut tick = tokio::time::interval(every);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -75,7 +75,7 @@ pub struct SessionRecord {
 }
 
 /// A live session: the record behind an async lock (one request at a time
-/// per session, [W32-UP]) and its open data file.
+/// per session, \[W32-UP\]) and its open data file.
 #[derive(Debug)]
 pub struct Session {
     /// Key in the table (lower-case GUID without braces).

@@ -1,1 +1,44 @@
-//! bitsim-windows (work in progress).
+//! # bitsim-windows: bitsim's BITS API on real Windows BITS, and the
+//! conformance suite that keeps the simulator honest
+//!
+//! Users write their BITS code once against [`bitsim::Backend`] (and the
+//! [`bitsim::JobAccess`] their callbacks receive). On Linux CI it runs
+//! against [`bitsim::SimBackend`]; on Windows, with this crate's
+//! `real-windows` feature, against the real Background Intelligent Transfer
+//! Service through COM (`WinBackend`, in the `com` module, built only there).
+//!
+//! The crate is split so that Linux tests cover everything that is not a COM
+//! call:
+//!
+//! * [`convert`]: the tables between BITS's numbers (`BG_JOB_STATE`,
+//!   `BG_JOB_TYPE`, `BG_JOB_PRIORITY`, `BG_ERROR_CONTEXT`, notify flags,
+//!   HRESULTs, GUIDs, UTF-16 strings) and bitsim-model's types.
+//! * [`bridge`]: the callback bridge's decisions: what to return to BITS for
+//!   a [`bitsim::CallbackResult`], how a `hold` is honoured, what a panic
+//!   becomes, which file a `FileTransferred` names.
+//! * [`conformance`]: the suite, generic over a [`conformance::Harness`],
+//!   with [`conformance::SimHarness`] for the simulator. On Windows the
+//!   `real` module's `RealHarness` runs `bitsim-server` on 127.0.0.1 as the
+//!   HTTP peer and checks real files.
+//!
+//! With default features (or on any non-Windows target) the crate pulls in
+//! no Windows dependency and changes nothing for Linux users.
+//!
+//! ```
+//! use bitsim_windows::conformance::{self, SimHarness};
+//!
+//! // The same case runs against real BITS in the Windows CI job.
+//! conformance::download_lifecycle(&mut SimHarness);
+//! ```
+
+pub mod bridge;
+pub mod conformance;
+pub mod convert;
+
+#[cfg(all(windows, feature = "real-windows"))]
+pub mod com;
+#[cfg(all(windows, feature = "real-windows"))]
+pub mod real;
+
+#[cfg(all(windows, feature = "real-windows"))]
+pub use com::WinBackend;

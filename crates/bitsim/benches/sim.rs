@@ -13,6 +13,9 @@ pub fn big_scenario(jobs: usize, users: usize) -> Scenario {
     let mut s = String::from(
         r#"name = "10k jobs"
 duration = "90d"
+[policy]
+max_jobs_per_machine = 20000
+max_jobs_per_user = 1000
 [[servers]]
 host = "cdn.example.com"
 bandwidth = "10MB"
@@ -21,6 +24,9 @@ files = { "/small.bin" = "200KB", "/medium.bin" = "2MB" }
 [callbacks.app]
 job_transferred = { action = "complete" }
 job_error = { action = "cancel" }
+reregister_after_restart = true
+[callbacks.forgetful]
+reregister_after_restart = true
 [[faults]]
 kind = "http_status"
 status = 503
@@ -38,17 +44,26 @@ at = "2h"
 until = "3h"
 [[faults]]
 kind = "service_restart"
-at = "1d"
+at = "30d"
+[[faults]]
+kind = "network_down"
+at = "45d"
+until = "45d6h"
 "#,
     );
+    // Jobs arrive spread over the first 89 days; one in twenty has an app
+    // that never completes it, so it sits in TRANSFERRED until the 90-day
+    // inactivity timer would cancel it (T31).
+    let span_secs = 89 * 86_400u64;
     for i in 0..jobs {
         let file = if i % 10 == 0 { "medium" } else { "small" };
         let prio = ["foreground", "high", "normal", "normal", "low"][i % 5];
+        let cb = if i % 20 == 7 { "forgetful" } else { "app" };
         let _ = write!(
             s,
-            "[[jobs]]\nname = \"j{i}\"\nowner = \"user{}\"\npriority = \"{prio}\"\nretry_delay = \"60s\"\ncallback = \"app\"\ncreate_at = \"{}s\"\nfiles = [{{ remote = \"http://cdn.example.com/{file}.bin\", local = \"/d/{i}\" }}]\n",
+            "[[jobs]]\nname = \"j{i}\"\nowner = \"user{}\"\npriority = \"{prio}\"\nretry_delay = \"60s\"\ncallback = \"{cb}\"\ncreate_at = \"{}s\"\nfiles = [{{ remote = \"http://cdn.example.com/{file}.bin\", local = \"/d/{i}\" }}]\n",
             i % users,
-            (i / 100) * 60,
+            i as u64 * span_secs / jobs as u64,
         );
     }
     Scenario::parse(&s, "bench").expect("the benchmark scenario is valid")

@@ -19,4 +19,13 @@ fn main() {
         r.end,
         t.elapsed()
     );
+    println!("final states: {:?}", states(&r));
+}
+
+fn states(r: &bitsim::Report) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for j in r.manager.all_jobs() {
+        *m.entry(j.state.to_string()).or_default() += 1;
+    }
+    m
 }

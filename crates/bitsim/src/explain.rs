@@ -22,7 +22,9 @@ pub fn narrate(trace: &Trace) -> String {
                 code,
             } => {
                 let row = rule.transition();
-                let moved = if from == to {
+                let moved = if *rule == bitsim_model::Rule::T1 {
+                    format!("is created in {to}")
+                } else if from == to {
                     format!("stays {from}")
                 } else {
                     format!("goes from {from} to {to}")
@@ -33,7 +35,6 @@ pub fn narrate(trace: &Trace) -> String {
                     format!(" ({})", row.guard)
                 };
                 let code = code
-                    .as_deref()
                     .map(|c| format!(" The error recorded is {c}."))
                     .unwrap_or_default();
                 let fx = if row.effects.is_empty() {
@@ -70,7 +71,7 @@ pub fn narrate(trace: &Trace) -> String {
                 } else {
                     format!(", calls {}", calls.join(", "))
                 };
-                let again = if result.starts_with("S_OK") {
+                let again = if *result == bitsim_model::Hresult::S_OK {
                     String::new()
                 } else {
                     " BITS will call again later, or run the command line instead if one is set [JOBERR].".to_owned()

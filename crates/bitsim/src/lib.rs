@@ -42,6 +42,7 @@
 //! print!("{}", report.trace.to_text());
 //! ```
 
+pub mod backend;
 pub mod callback;
 pub mod diagram;
 pub mod expect;
@@ -53,7 +54,8 @@ pub mod sim;
 pub mod trace;
 pub mod units;
 
-pub use callback::{Callback, CallbackResult, JobHandle};
+pub use backend::{Backend, SimBackend};
+pub use callback::{Callback, CallbackResult, JobAccess, JobHandle, ModelAccess};
 pub use expect::Failure;
 pub use scenario::{Scenario, ScenarioError};
 pub use sim::{Report, ScriptedCallback, Simulation};

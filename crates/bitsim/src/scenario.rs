@@ -548,9 +548,9 @@ impl Scenario {
     }
 
     fn validate(&self) -> Result<(), String> {
-        let jobs: Vec<&str> = self.jobs.iter().map(|j| j.name.as_str()).collect();
-        for (i, j) in self.jobs.iter().enumerate() {
-            if jobs[..i].contains(&j.name.as_str()) {
+        let mut jobs = std::collections::BTreeSet::new();
+        for j in &self.jobs {
+            if !jobs.insert(j.name.as_str()) {
                 return Err(format!("job {:?} is defined twice", j.name));
             }
             if let Some(cb) = &j.callback

@@ -1,7 +1,7 @@
 //! The discrete-event simulator: a virtual clock, one seeded RNG, a world of
 //! servers and faults, driving [`bitsim_model::Manager`].
 
-use crate::callback::{Callback, CallbackResult, JobHandle};
+use crate::callback::{Callback, CallbackResult, JobHandle, ModelAccess};
 use crate::expect::{Failure, check_expectations};
 use crate::scenario::*;
 use crate::trace::{Trace, TraceEntry, TraceEvent};
@@ -110,6 +110,8 @@ pub struct Observed {
     pub last_error: BTreeMap<String, (Hresult, ErrorContext)>,
     /// Order in which jobs first reached TRANSFERRING.
     pub first_transfer: Vec<String>,
+    /// Jobs that have reached TRANSFERRING (membership for `first_transfer`).
+    pub started: BTreeSet<JobId>,
     /// Action results that differed from `expect_hr`.
     pub action_mismatches: Vec<String>,
 }
@@ -129,6 +131,8 @@ pub struct Simulation {
     callback_names: BTreeMap<String, CallbackId>,
     program_runs: BTreeMap<(JobId, String), usize>,
     app_refused: BTreeSet<JobId>,
+    /// The scenario's job spec behind each job.
+    specs: BTreeMap<JobId, usize>,
     transfers: BTreeMap<JobId, Transfer>,
     generation: u64,
     fault_hits: Vec<u32>,
@@ -140,6 +144,7 @@ pub struct Simulation {
     observed: Observed,
     events: u64,
     users: BTreeMap<String, bool>,
+    effects_in_trace: bool,
 }
 
 impl Simulation {
@@ -163,6 +168,7 @@ impl Simulation {
             callback_names: BTreeMap::new(),
             program_runs: BTreeMap::new(),
             app_refused: BTreeSet::new(),
+            specs: BTreeMap::new(),
             transfers: BTreeMap::new(),
             generation: 0,
             modified: BTreeSet::new(),
@@ -171,6 +177,7 @@ impl Simulation {
             trace: Vec::new(),
             observed: Observed::default(),
             events: 0,
+            effects_in_trace: true,
             users: scenario
                 .users
                 .iter()
@@ -228,6 +235,15 @@ impl Simulation {
         }
     }
 
+    /// Leaves the model's effects (transfer start/stop, file operations,
+    /// timers) out of the trace: transitions, callbacks, commands, faults and
+    /// application calls stay. The fuzzer uses it; expectations do not need
+    /// effects.
+    pub fn without_effects_in_trace(mut self) -> Self {
+        self.effects_in_trace = false;
+        self
+    }
+
     /// The model, for inspection.
     pub fn manager(&self) -> &Manager {
         &self.mgr
@@ -250,6 +266,13 @@ impl Simulation {
         }
     }
 
+    /// Logs an effect, formatting it only when effects are traced.
+    fn effect(&mut self, job: Option<JobId>, what: impl FnOnce() -> String) {
+        if self.effects_in_trace {
+            self.log(job, TraceEvent::Effect { what: what() });
+        }
+    }
+
     fn log(&mut self, job: Option<JobId>, event: TraceEvent) {
         let job = job.and_then(|j| self.names.get(&j).cloned());
         self.trace.push(TraceEntry {
@@ -263,29 +286,84 @@ impl Simulation {
     /// checks the expectations.
     pub fn run(mut self) -> Report {
         let end = Time::ZERO.saturating_add(self.scenario.duration.0);
-        loop {
-            let next_event = self.queue.keys().next().map(|k| k.0);
-            let next_timer = self.mgr.poll_timeout();
-            let (at, timer) = match (next_event, next_timer) {
-                (None, None) => break,
-                (Some(e), Some(t)) if t <= e => (t, true),
-                (Some(e), _) => (e, false),
-                (None, Some(t)) => (t, true),
-            };
-            if at > end {
-                break;
-            }
-            self.now = at.max(self.now);
-            self.events += 1;
-            if timer {
-                self.mgr.handle_timeout(self.now);
-            } else {
-                let (key, ev) = self.queue.pop_first().expect("peeked");
-                debug_assert_eq!(key.0, at);
-                self.handle_event(ev);
-            }
-            self.drain();
+        while self.step(end) {}
+        self.finish()
+    }
+
+    /// Processes the next event or timer due at or before `limit`; false
+    /// when there is none.
+    pub fn step(&mut self, limit: Time) -> bool {
+        let next_event = self.queue.keys().next().map(|k| k.0);
+        let next_timer = self.mgr.poll_timeout();
+        // Timers due at the same instant as an event fire first.
+        let (at, timer) = match (next_event, next_timer) {
+            (None, None) => return false,
+            (Some(e), Some(t)) if t <= e => (t, true),
+            (Some(e), _) => (e, false),
+            (None, Some(t)) => (t, true),
+        };
+        if at > limit {
+            return false;
         }
+        self.now = at.max(self.now);
+        self.events += 1;
+        if timer {
+            self.mgr.handle_timeout(self.now);
+        } else {
+            let (_, ev) = self.queue.pop_first().expect("peeked");
+            self.handle_event(ev);
+        }
+        self.drain();
+        true
+    }
+
+    /// Runs every event up to `t`, then moves the clock to `t`.
+    pub fn run_until(&mut self, t: Time) {
+        while self.step(t) {}
+        self.now = self.now.max(t);
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Calls into the model at the current instant (an application call),
+    /// then acts on what it asked for.
+    pub fn with_manager<R>(&mut self, f: impl FnOnce(&mut Manager, Time) -> R) -> R {
+        let r = f(&mut self.mgr, self.now);
+        self.drain();
+        r
+    }
+
+    /// A fresh job GUID from the run's RNG.
+    pub fn new_job_id(&mut self) -> JobId {
+        let mut bytes = [0u8; 16];
+        self.rng.fill_bytes(&mut bytes);
+        JobId::from_random_bytes(bytes)
+    }
+
+    /// Gives a job created through [`Simulation::with_manager`] a name for
+    /// the trace and for expectations.
+    pub fn name_job(&mut self, id: JobId, name: &str) {
+        self.names.insert(id, name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+    }
+
+    /// Registers a callback object; pass the id to `SetNotifyInterface`.
+    pub fn add_callback(&mut self, callback: Box<dyn Callback>) -> CallbackId {
+        let id = CallbackId(self.callbacks.keys().next_back().map_or(1, |c| c.0 + 1));
+        self.callbacks.insert(id, callback);
+        id
+    }
+
+    /// True if the simulated local disk has `path` (a published file).
+    pub fn local_file_exists(&self, path: &str) -> bool {
+        self.local.get(path) == Some(&LocalKind::Final)
+    }
+
+    /// Ends the run: checks the expectations and returns the report.
+    pub fn finish(self) -> Report {
         let failures = check_expectations(
             &self.scenario,
             &self.mgr,
@@ -342,9 +420,7 @@ impl Simulation {
         let spec = self.scenario.jobs[i].clone();
         self.users.entry(spec.owner.clone()).or_insert(false);
         let caller = self.caller(&spec.owner);
-        let mut bytes = [0u8; 16];
-        self.rng.fill_bytes(&mut bytes);
-        let id = JobId::from_random_bytes(bytes);
+        let id = self.new_job_id();
         self.names.insert(id, spec.name.clone());
         let now = self.now;
         let r = self
@@ -362,6 +438,7 @@ impl Simulation {
             return;
         }
         self.ids.insert(spec.name.clone(), id);
+        self.specs.insert(id, i);
         self.log(
             Some(id),
             TraceEvent::Action {
@@ -608,10 +685,12 @@ impl Simulation {
         self.mgr.handle_service_restart(self.now);
         self.drain();
         let now = self.now;
-        let jobs: Vec<(JobId, String)> = self.ids.iter().map(|(n, id)| (*id, n.clone())).collect();
-        for (id, name) in jobs {
-            let spec = self.scenario.jobs.iter().find(|j| j.name == name).cloned();
-            let Some(spec) = spec else { continue };
+        let jobs: Vec<(JobId, usize)> = self.specs.iter().map(|(id, i)| (*id, *i)).collect();
+        for (id, i) in jobs {
+            if self.mgr.job(id).is_none_or(|j| j.state.is_final()) {
+                continue;
+            }
+            let spec = self.scenario.jobs[i].clone();
             let Some(cb) = spec.callback.as_ref() else {
                 continue;
             };
@@ -770,11 +849,9 @@ impl Simulation {
         let url = j.files[i].remote_name.clone();
         let upload = j.job_type.is_upload();
         let upload_size = self
-            .scenario
-            .jobs
-            .iter()
-            .find(|s| Some(&s.name) == self.names.get(&job))
-            .and_then(|s| s.files.get(i))
+            .specs
+            .get(&job)
+            .and_then(|&n| self.scenario.jobs[n].files.get(i))
             .and_then(|f| f.size)
             .map_or(0, |s| s.0);
         let checks = [
@@ -903,12 +980,9 @@ impl Simulation {
             if let Some(tr) = self.transfers.get_mut(&job) {
                 tr.offset = 0;
             }
-            self.log(
-                Some(job),
-                TraceEvent::Effect {
-                    what: "remote file changed: restart from byte 0".into(),
-                },
-            );
+            self.effect(Some(job), || {
+                "remote file changed: restart from byte 0".into()
+            });
             return self.next_chunk(job, generation);
         }
         let remaining = t.size.saturating_sub(t.offset);
@@ -947,7 +1021,7 @@ impl Simulation {
     }
 
     /// The upload-reply server application answered: fail with
-    /// REMOTE_APPLICATION, or start sending the reply [SRVAPPERR].
+    /// REMOTE_APPLICATION, or start sending the reply \[SRVAPPERR\].
     fn app_done(&mut self, job: JobId, generation: u64) {
         if self.current(job, generation).is_none() {
             return;
@@ -956,13 +1030,10 @@ impl Simulation {
         if self.app_refused.contains(&job) {
             // A 403 from the server application is the only status after
             // which BITS does not post the upload to it again [SRVAPPERR]
-            // (decision A27): the job fails the same way without a new post.
-            self.log(
-                Some(job),
-                TraceEvent::Effect {
-                    what: "upload not posted again: the server application answered 403".into(),
-                },
-            );
+            // (decision A28): the job fails the same way without a new post.
+            self.effect(Some(job), || {
+                "upload not posted again: the server application answered 403".into()
+            });
             return self.fail_transfer(job, Hresult::http(403), ErrorContext::RemoteApplication);
         }
         if let Some(f) = self.fault_hits(FaultKind::ServerAppFailure, &url) {
@@ -993,13 +1064,19 @@ impl Simulation {
         while let Some(o) = self.mgr.poll_output() {
             self.output(o);
         }
-        for (user, _) in self.users.clone() {
-            let n = self
-                .mgr
-                .outstanding_notifications(&UserId::new(user.clone()));
-            let m = self.observed.max_outstanding.entry(user).or_default();
-            *m = (*m).max(n);
-        }
+    }
+
+    /// A notification started for `user`: the only moment their count of
+    /// outstanding notifications can reach a new maximum.
+    fn note_outstanding(&mut self, user: &UserId) -> usize {
+        let n = self.mgr.outstanding_notifications(user);
+        let m = self
+            .observed
+            .max_outstanding
+            .entry(user.0.clone())
+            .or_default();
+        *m = (*m).max(n);
+        n
     }
 
     fn output(&mut self, o: Output) {
@@ -1018,8 +1095,9 @@ impl Simulation {
                     }
                     if to == JobState::Transferring
                         && from != to
-                        && !self.observed.first_transfer.contains(&name)
+                        && !self.observed.started.contains(&job)
                     {
+                        self.observed.started.insert(job);
                         self.observed.first_transfer.push(name.clone());
                     }
                     if to == JobState::Error && from != to {
@@ -1045,27 +1123,19 @@ impl Simulation {
                         rule,
                         from,
                         to,
-                        code: code.map(|c| c.to_string()),
+                        code,
                     },
                 );
             }
             Output::StartTransfer { job, file, offset } => {
-                self.log(
-                    Some(job),
-                    TraceEvent::Effect {
-                        what: format!("start {} at byte {offset}", file_label(file)),
-                    },
-                );
+                self.effect(Some(job), || {
+                    format!("start {} at byte {offset}", file_label(file))
+                });
                 self.start_transfer(job, file, offset);
             }
             Output::StopTransfer { job } => {
                 self.transfers.remove(&job);
-                self.log(
-                    Some(job),
-                    TraceEvent::Effect {
-                        what: "stop transfer".into(),
-                    },
-                );
+                self.effect(Some(job), || "stop transfer".into());
             }
             Output::Notify {
                 id,
@@ -1090,12 +1160,9 @@ impl Simulation {
                 if let Some(name) = self.names.get(&job).cloned() {
                     *self.observed.temps_deleted.entry(name).or_default() += 1;
                 }
-                self.log(
-                    Some(job),
-                    TraceEvent::Effect {
-                        what: format!("delete temp file of {}", file_label(file)),
-                    },
-                );
+                self.effect(Some(job), || {
+                    format!("delete temp file of {}", file_label(file))
+                });
             }
             Output::FilePublished { job, file } => {
                 if let (FileRef::File(i), Some(j)) = (file, self.mgr.job(job)) {
@@ -1108,40 +1175,20 @@ impl Simulation {
                 {
                     self.local.insert(name, LocalKind::Final);
                 }
-                self.log(
-                    Some(job),
-                    TraceEvent::Effect {
-                        what: format!("publish {}", file_label(file)),
-                    },
-                );
+                self.effect(Some(job), || format!("publish {}", file_label(file)));
             }
             Output::CancelUploadSession { job } => {
-                self.log(
-                    Some(job),
-                    TraceEvent::Effect {
-                        what: "send Cancel-Session to the server".into(),
-                    },
-                );
+                self.effect(Some(job), || "send Cancel-Session to the server".into());
                 self.mgr.handle_upload_cancelled(self.now, job);
             }
             Output::TimerArmed { job, timer, at } => {
                 if timer != TimerKind::NoProgress {
-                    self.log(
-                        Some(job),
-                        TraceEvent::Effect {
-                            what: format!("{timer:?} timer set for {at}"),
-                        },
-                    );
+                    self.effect(Some(job), || format!("{timer:?} timer set for {at}"));
                 }
             }
             Output::JobRemoved { job } => {
                 self.transfers.remove(&job);
-                self.log(
-                    Some(job),
-                    TraceEvent::Effect {
-                        what: "job removed from the queue".into(),
-                    },
-                );
+                self.effect(Some(job), || "job removed from the queue".into());
             }
         }
     }
@@ -1161,7 +1208,7 @@ impl Simulation {
             .callbacks
             .entry((name, method.to_owned()))
             .or_default() += 1;
-        let outstanding = self.mgr.outstanding_notifications(&user);
+        let outstanding = self.note_outstanding(&user);
         let Some(mut cb) = self.callbacks.remove(&callback) else {
             // The object is gone: the call fails like a dead COM server.
             self.log(
@@ -1169,7 +1216,7 @@ impl Simulation {
                 TraceEvent::Callback {
                     method: method.into(),
                     user: user.0.clone(),
-                    result: Hresult::RPC_E_SERVER_UNAVAILABLE.to_string(),
+                    result: Hresult::RPC_E_SERVER_UNAVAILABLE,
                     hold: None,
                     calls: vec![],
                     outstanding,
@@ -1189,7 +1236,12 @@ impl Simulation {
         };
         let caller = self.caller(&user.0);
         let error = self.mgr.job(job).and_then(|j| j.get_error().ok().cloned());
-        let mut handle = JobHandle::new(&mut self.mgr, self.now, caller, job);
+        let mut access = ModelAccess {
+            manager: &mut self.mgr,
+            now: self.now,
+            caller,
+        };
+        let mut handle = JobHandle::new(&mut access, job);
         let result = match kind {
             NotifyKind::JobTransferred => cb.job_transferred(&mut handle),
             NotifyKind::JobError => match &error {
@@ -1200,7 +1252,7 @@ impl Simulation {
             NotifyKind::FileTransferred(f) => cb.file_transferred(&mut handle, f),
         };
         let calls: Vec<String> = handle
-            .calls
+            .calls()
             .iter()
             .map(|(c, h)| format!("{c} -> {h}"))
             .collect();
@@ -1211,7 +1263,7 @@ impl Simulation {
             TraceEvent::Callback {
                 method: method.into(),
                 user: user.0.clone(),
-                result: result.hr.to_string(),
+                result: result.hr,
                 hold: hold.clone(),
                 calls,
                 outstanding,
@@ -1239,6 +1291,7 @@ impl Simulation {
         parameters: Option<String>,
         _kind: NotifyKind,
     ) {
+        self.note_outstanding(&user);
         let name = self.names.get(&job).cloned().unwrap_or_default();
         let spec = self
             .scenario
@@ -1282,10 +1335,15 @@ impl Simulation {
         let mut calls = String::new();
         if let Some(action) = spec.action {
             let caller = self.caller(&user.0);
-            let mut h = JobHandle::new(&mut self.mgr, self.now, caller, job);
+            let mut access = ModelAccess {
+                manager: &mut self.mgr,
+                now: self.now,
+                caller,
+            };
+            let mut h = JobHandle::new(&mut access, job);
             apply_action(&mut h, action);
             calls = h
-                .calls
+                .calls()
                 .iter()
                 .map(|(c, h)| format!(" [calls {c} -> {h}]"))
                 .collect();
@@ -1332,13 +1390,14 @@ pub(crate) fn temp_name(local: &str) -> String {
 }
 
 fn apply_action(h: &mut JobHandle<'_>, a: CallbackAction) {
-    let _ = match a {
-        CallbackAction::None => return,
-        CallbackAction::Resume => h.resume(),
-        CallbackAction::Cancel => h.cancel(),
-        CallbackAction::Complete => h.complete(),
-        CallbackAction::Suspend => h.suspend(),
-    };
+    // Results are recorded by the handle and shown in the trace.
+    match a {
+        CallbackAction::None => {}
+        CallbackAction::Resume => drop(h.resume()),
+        CallbackAction::Cancel => drop(h.cancel()),
+        CallbackAction::Complete => drop(h.complete()),
+        CallbackAction::Suspend => drop(h.suspend()),
+    }
 }
 
 /// A callback driven by a scenario's [`CallbackScript`].

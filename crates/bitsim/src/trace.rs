@@ -1,6 +1,6 @@
 //! The trace of a run: everything that happened, in order, serializable.
 
-use bitsim_model::{JobState, Rule, Time};
+use bitsim_model::{Hresult, JobState, Rule, Time};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -28,9 +28,13 @@ pub enum TraceEvent {
         from: JobState,
         /// State after.
         to: JobState,
-        /// Error recorded, if any.
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        code: Option<String>,
+        /// Error recorded, if any (as text in JSON: `BG_E_HTTP_ERROR_404 (0x80190194)`).
+        #[serde(
+            skip_serializing_if = "Option::is_none",
+            default,
+            with = "opt_hresult_text"
+        )]
+        code: Option<Hresult>,
     },
     /// A callback method was called.
     Callback {
@@ -38,8 +42,9 @@ pub enum TraceEvent {
         method: String,
         /// The user whose slot it took.
         user: String,
-        /// What it returned.
-        result: String,
+        /// What it returned (as text in JSON).
+        #[serde(with = "hresult_text")]
+        result: Hresult,
         /// How long it held the call (virtual).
         #[serde(skip_serializing_if = "Option::is_none", default)]
         hold: Option<String>,
@@ -100,10 +105,7 @@ impl Trace {
                     to,
                     code,
                 } => {
-                    let code = code
-                        .as_deref()
-                        .map(|c| format!("  {c}"))
-                        .unwrap_or_default();
+                    let code = code.map(|c| format!("  {c}")).unwrap_or_default();
                     if from == to {
                         writeln!(
                             s,
@@ -181,5 +183,86 @@ impl Trace {
     /// JSON, one array.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(&self.0).expect("a trace always serializes")
+    }
+}
+
+/// HRESULTs appear in JSON traces as their display text, which
+/// [`Hresult::parse`] reads back.
+mod hresult_text {
+    use bitsim_model::Hresult;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Hresult, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(h)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hresult, D::Error> {
+        let text = String::deserialize(d)?;
+        // "NAME (0xHEX)": the hex part is exact.
+        let hex = text
+            .rsplit_once("(0x")
+            .map(|(_, h)| h.trim_end_matches(')'));
+        hex.and_then(|h| u32::from_str_radix(h, 16).ok().map(Hresult))
+            .or_else(|| Hresult::parse(&text))
+            .ok_or_else(|| serde::de::Error::custom(format!("not an HRESULT: {text:?}")))
+    }
+}
+
+mod opt_hresult_text {
+    use bitsim_model::Hresult;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Option<Hresult>, s: S) -> Result<S::Ok, S::Error> {
+        match h {
+            Some(h) => s.collect_str(h),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Hresult>, D::Error> {
+        #[derive(Deserialize)]
+        struct W(#[serde(with = "super::hresult_text")] Hresult);
+        Ok(Option::<W>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_traces_round_trip_with_readable_hresults() {
+        let t = Trace(vec![
+            TraceEntry {
+                at: Time(50),
+                job: Some("j".into()),
+                event: TraceEvent::Transition {
+                    rule: Rule::T22,
+                    from: JobState::Connecting,
+                    to: JobState::Error,
+                    code: Some(Hresult::http(404)),
+                },
+            },
+            TraceEntry {
+                at: Time(50),
+                job: Some("j".into()),
+                event: TraceEvent::Callback {
+                    method: "JobError".into(),
+                    user: "alice".into(),
+                    result: Hresult(0x8000_FFFF),
+                    hold: None,
+                    calls: vec![],
+                    outstanding: 1,
+                },
+            },
+        ]);
+        let json = t.to_json();
+        assert!(
+            json.contains("\"BG_E_HTTP_ERROR_404 (0x80190194)\""),
+            "{json}"
+        );
+        assert!(json.contains("\"0x8000FFFF\""), "{json}");
+        let back: Vec<TraceEntry> = serde_json::from_str(&json).unwrap();
+        assert_eq!(Trace(back), t);
     }
 }

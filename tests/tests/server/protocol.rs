@@ -534,3 +534,34 @@ async fn garbage_never_takes_the_server_down() {
     assert!(r.status == 200 || r.status == 400, "{r:?}");
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn fragment_too_big_is_413_and_host_id_is_sent() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.max_fragment_size = Some(8);
+    c.host_id = Some("farm-node-7".into());
+    c.host_id_fallback_timeout_secs = Some(86_400);
+    let s = start(c).await;
+    let a = s.local_addr();
+    let r = bits(
+        a,
+        "/h",
+        "Create-Session",
+        &[("BITS-Supported-Protocols", PROTO)],
+        b"",
+    )
+    .await;
+    assert_eq!(r.header("BITS-Host-Id"), Some("farm-node-7"));
+    assert_eq!(r.header("BITS-Host-Id-Fallback-Timeout"), Some("86400"));
+    let id = r.header("BITS-Session-Id").unwrap().to_string();
+    let r = fragment(a, "/h", &id, 0, 12, b"0123456789ab").await;
+    assert_eq!(r.status, 413);
+    let r = fragment(a, "/h", &id, 0, 12, b"01234567").await;
+    assert_eq!((r.status, r.received()), (200, 8));
+    let r = fragment(a, "/h", &id, 8, 12, b"89ab").await;
+    assert_eq!(r.received(), 12);
+    assert_eq!(close(a, "/h", &id).await.status, 200);
+    assert_eq!(std::fs::read(d.path().join("h")).unwrap(), b"0123456789ab");
+    s.shutdown().await.unwrap();
+}

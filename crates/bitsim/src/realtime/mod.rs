@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::callback::{Callback, CallbackResult, JobHandle};
+use crate::callback::{Callback, CallbackResult, JobHandle, ModelAccess};
 
 pub use upload::{MIN_FRAGMENT, PROTOCOL_GUID};
 
@@ -816,7 +816,12 @@ impl Driver {
             return;
         };
         let error = self.mgr.job(job).and_then(|j| j.get_error().ok().cloned());
-        let mut handle = JobHandle::new(&mut self.mgr, now, caller, job);
+        let mut access = ModelAccess {
+            manager: &mut self.mgr,
+            now,
+            caller,
+        };
+        let mut handle = JobHandle::new(&mut access, job);
         let result = match kind {
             NotifyKind::JobTransferred => cb.job_transferred(&mut handle),
             NotifyKind::JobError => match &error {

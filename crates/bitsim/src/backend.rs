@@ -1,0 +1,312 @@
+//! One portable BITS API, several implementations.
+//!
+//! User code (and bitsim's conformance suite) is written once against
+//! [`Backend`]: on Linux CI it runs against [`SimBackend`] (the simulator,
+//! virtual time); on Windows, with `bitsim-windows`'s `real-windows` feature,
+//! against real BITS over COM. The methods mirror
+//! `IBackgroundCopyManager::CreateJob` and `IBackgroundCopyJob`..`Job4`, and
+//! return the same HRESULTs.
+//!
+//! ```
+//! use bitsim::backend::{Backend, SimBackend};
+//! use bitsim::JobAccess;
+//! use bitsim_model::{JobState, JobType};
+//! use std::time::Duration;
+//!
+//! let mut bits = SimBackend::with_files("alice", "http://cdn.example.com", &[("/a.bin", 4096)]);
+//! let job = bits.create_job("demo", JobType::Download)?;
+//! bits.add_file(job, "http://cdn.example.com/a.bin", "/tmp/a.bin")?;
+//! bits.resume(job)?;
+//! let state = bits.wait_for(job, Duration::from_secs(60), &|s| s == JobState::Transferred);
+//! assert_eq!(state, JobState::Transferred);
+//! bits.complete(job)?;
+//! assert!(bits.local_file_exists("/tmp/a.bin"));
+//! # Ok::<(), bitsim_model::Error>(())
+//! ```
+
+use crate::callback::{Callback, JobAccess, ModelAccess};
+use crate::scenario::{Scenario, ServerSpec};
+use crate::sim::{Report, Simulation};
+use crate::units::{Size, Span};
+use bitsim_model::{
+    Caller, Error, ErrorInfo, Hresult, JobId, JobPriority, JobProgress, JobState, JobType,
+    ReplyProgress, Time,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// bitsim's portable BITS API: job creation, files, notification set-up,
+/// the getters and state-changing methods of [`JobAccess`], and a way to let
+/// time pass. Implemented by [`SimBackend`] and by `bitsim-windows`.
+pub trait Backend: JobAccess {
+    /// `IBackgroundCopyManager::CreateJob`: a new SUSPENDED job.
+    fn create_job(&mut self, display_name: &str, job_type: JobType) -> Result<JobId, Error>;
+    /// `AddFile`.
+    fn add_file(&mut self, job: JobId, remote: &str, local: &str) -> Result<(), Error>;
+    /// `SetNotifyInterface`: `None` clears the registration.
+    fn set_notify_interface(
+        &mut self,
+        job: JobId,
+        callback: Option<Box<dyn Callback + Send>>,
+    ) -> Result<(), Error>;
+    /// `SetNotifyFlags`.
+    fn set_notify_flags(&mut self, job: JobId, flags: u32) -> Result<(), Error>;
+    /// `GetNotifyFlags`.
+    fn notify_flags(&self, job: JobId) -> Result<u32, Error>;
+    /// `GetMinimumRetryDelay`, seconds.
+    fn minimum_retry_delay(&self, job: JobId) -> Result<u32, Error>;
+    /// `GetNoProgressTimeout`, seconds.
+    fn no_progress_timeout(&self, job: JobId) -> Result<u32, Error>;
+    /// `IBackgroundCopyJob2::SetReplyFileName`.
+    fn set_reply_file_name(&mut self, job: JobId, path: &str) -> Result<(), Error>;
+    /// Lets time pass (virtual in the simulator, real elsewhere) until
+    /// `done(state)` holds or `timeout` has passed; returns the last state
+    /// seen (`CANCELLED` if the job is gone).
+    fn wait_for(
+        &mut self,
+        job: JobId,
+        timeout: Duration,
+        done: &dyn Fn(JobState) -> bool,
+    ) -> JobState;
+}
+
+/// [`Backend`] over the simulator: API calls act at the current virtual
+/// instant; [`Backend::wait_for`] advances virtual time.
+pub struct SimBackend {
+    sim: Simulation,
+    caller: Caller,
+    registered: BTreeMap<JobId, bitsim_model::CallbackId>,
+}
+
+impl SimBackend {
+    /// A backend acting as `user` in a world described by a scenario (its
+    /// servers, policy and faults; its own jobs, if any, run too).
+    pub fn new(world: Scenario, seed: u64, user: &str) -> SimBackend {
+        SimBackend {
+            sim: Simulation::new(world, seed),
+            caller: Caller::user(user),
+            registered: BTreeMap::new(),
+        }
+    }
+
+    /// A world with one server at `base_url` (`http://host`) holding `files`
+    /// (`(path, size)`), acting as `user`.
+    pub fn with_files(user: &str, base_url: &str, files: &[(&str, u64)]) -> SimBackend {
+        let host = base_url
+            .split_once("://")
+            .map_or(base_url, |(_, h)| h)
+            .trim_end_matches('/')
+            .to_owned();
+        let mut world =
+            Scenario::parse("name = \"backend\"\nduration = \"365d\"", "backend").expect("valid");
+        world.servers.push(ServerSpec {
+            host,
+            bandwidth: Size(10_000_000),
+            latency: Span(Duration::from_millis(20)),
+            files: files
+                .iter()
+                .map(|(p, s)| ((*p).to_owned(), Size(*s)))
+                .collect(),
+            reply_size: Size(0),
+            app_delay: Span::default(),
+        });
+        SimBackend::new(world, 0, user)
+    }
+
+    /// Acts as an administrator from now on.
+    pub fn as_admin(mut self) -> Self {
+        self.caller.admin = true;
+        self
+    }
+
+    /// The simulation behind it.
+    pub fn simulation(&self) -> &Simulation {
+        &self.sim
+    }
+
+    /// Lets `d` of virtual time pass.
+    pub fn advance(&mut self, d: Duration) {
+        let t = self.sim.now().saturating_add(d);
+        self.sim.run_until(t);
+    }
+
+    /// True if the simulated local disk holds `path` (published by Complete).
+    pub fn local_file_exists(&self, path: &str) -> bool {
+        self.sim.local_file_exists(path)
+    }
+
+    /// How many of `job`'s files have a temporary file on the simulated
+    /// disk now (BITS's `BIT*.tmp`, created when a download starts, deleted
+    /// by Cancel, renamed by Complete); 0 for an unknown job.
+    pub fn temp_files(&self, job: JobId) -> usize {
+        self.sim
+            .manager()
+            .job(job)
+            .map_or(0, |j| j.files.iter().filter(|f| f.has_temp).count())
+    }
+
+    /// Ends the run and returns its report (trace, final state).
+    pub fn finish(self) -> Report {
+        self.sim.finish()
+    }
+
+    fn call<R>(&mut self, f: impl FnOnce(&mut ModelAccess<'_>) -> R) -> R {
+        let caller = self.caller.clone();
+        self.sim.with_manager(|manager, now| {
+            f(&mut ModelAccess {
+                manager,
+                now,
+                caller,
+            })
+        })
+    }
+
+    fn read<R>(&self, job: JobId, f: impl FnOnce(&bitsim_model::Job) -> R) -> Result<R, Error> {
+        let j = self.sim.manager().get_job(&self.caller, job)?;
+        Ok(f(j))
+    }
+
+    fn now(&self) -> Time {
+        self.sim.now()
+    }
+}
+
+impl JobAccess for SimBackend {
+    fn display_name(&self, job: JobId) -> Result<String, Error> {
+        self.read(job, |j| j.display_name.clone())
+    }
+    fn job_type(&self, job: JobId) -> Result<JobType, Error> {
+        self.read(job, |j| j.job_type)
+    }
+    fn state(&self, job: JobId) -> Result<JobState, Error> {
+        // A held interface pointer keeps reading finished jobs (decision A16).
+        self.sim
+            .manager()
+            .job(job)
+            .map(|j| j.state)
+            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))
+    }
+    fn priority(&self, job: JobId) -> Result<JobPriority, Error> {
+        self.read(job, |j| j.priority)
+    }
+    fn progress(&self, job: JobId) -> Result<JobProgress, Error> {
+        self.sim
+            .manager()
+            .job(job)
+            .map(|j| j.progress())
+            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))
+    }
+    fn error_count(&self, job: JobId) -> Result<u32, Error> {
+        self.sim
+            .manager()
+            .job(job)
+            .map(|j| j.error_count)
+            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))
+    }
+    fn error(&self, job: JobId) -> Result<ErrorInfo, Error> {
+        self.sim
+            .manager()
+            .job(job)
+            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?
+            .get_error()
+            .cloned()
+    }
+    fn reply_progress(&self, job: JobId) -> Result<ReplyProgress, Error> {
+        self.sim
+            .manager()
+            .job(job)
+            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?
+            .reply_progress()
+    }
+    fn resume(&mut self, job: JobId) -> Result<(), Error> {
+        self.call(|a| a.resume(job))
+    }
+    fn suspend(&mut self, job: JobId) -> Result<(), Error> {
+        self.call(|a| a.suspend(job))
+    }
+    fn cancel(&mut self, job: JobId) -> Result<Hresult, Error> {
+        self.call(|a| a.cancel(job))
+    }
+    fn complete(&mut self, job: JobId) -> Result<Hresult, Error> {
+        self.call(|a| a.complete(job))
+    }
+    fn set_priority(&mut self, job: JobId, priority: JobPriority) -> Result<(), Error> {
+        self.call(|a| a.set_priority(job, priority))
+    }
+    fn set_minimum_retry_delay(&mut self, job: JobId, seconds: u32) -> Result<(), Error> {
+        self.call(|a| a.set_minimum_retry_delay(job, seconds))
+    }
+    fn set_no_progress_timeout(&mut self, job: JobId, seconds: u32) -> Result<(), Error> {
+        self.call(|a| a.set_no_progress_timeout(job, seconds))
+    }
+}
+
+impl Backend for SimBackend {
+    fn create_job(&mut self, display_name: &str, job_type: JobType) -> Result<JobId, Error> {
+        let id = self.sim.new_job_id();
+        let caller = self.caller.clone();
+        let r = self
+            .sim
+            .with_manager(|m, now| m.create_job(now, &caller, id, display_name, job_type));
+        if r.is_ok() {
+            self.sim.name_job(id, display_name);
+        }
+        r
+    }
+    fn add_file(&mut self, job: JobId, remote: &str, local: &str) -> Result<(), Error> {
+        let caller = self.caller.clone();
+        self.sim
+            .with_manager(|m, now| m.add_file(now, &caller, job, remote, local))
+    }
+    fn set_notify_interface(
+        &mut self,
+        job: JobId,
+        callback: Option<Box<dyn Callback + Send>>,
+    ) -> Result<(), Error> {
+        let caller = self.caller.clone();
+        let id = callback.map(|cb| self.sim.add_callback(cb));
+        let r = self
+            .sim
+            .with_manager(|m, now| m.set_notify_interface(now, &caller, job, id));
+        if let (Ok(()), Some(id)) = (&r, id) {
+            self.registered.insert(job, id);
+        }
+        r
+    }
+    fn set_notify_flags(&mut self, job: JobId, flags: u32) -> Result<(), Error> {
+        let caller = self.caller.clone();
+        self.sim
+            .with_manager(|m, now| m.set_notify_flags(now, &caller, job, flags))
+    }
+    fn notify_flags(&self, job: JobId) -> Result<u32, Error> {
+        self.read(job, |j| j.notify_flags.0)
+    }
+    fn minimum_retry_delay(&self, job: JobId) -> Result<u32, Error> {
+        self.read(job, |j| j.minimum_retry_delay.as_secs() as u32)
+    }
+    fn no_progress_timeout(&self, job: JobId) -> Result<u32, Error> {
+        self.read(job, |j| j.no_progress_timeout.as_secs() as u32)
+    }
+    fn set_reply_file_name(&mut self, job: JobId, path: &str) -> Result<(), Error> {
+        let caller = self.caller.clone();
+        self.sim
+            .with_manager(|m, now| m.set_reply_file_name(now, &caller, job, path))
+    }
+    fn wait_for(
+        &mut self,
+        job: JobId,
+        timeout: Duration,
+        done: &dyn Fn(JobState) -> bool,
+    ) -> JobState {
+        let limit = self.now().saturating_add(timeout);
+        loop {
+            let state = self.state(job).unwrap_or(JobState::Cancelled);
+            if done(state) || self.now() >= limit {
+                return state;
+            }
+            if !self.sim.step(limit) {
+                self.sim.run_until(limit);
+            }
+        }
+    }
+}
