@@ -31,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+mod backend;
 mod download;
 mod http;
 mod upload;
@@ -52,6 +53,7 @@ use tokio::task::AbortHandle;
 
 use crate::callback::{Callback, CallbackResult, JobHandle, ModelAccess};
 
+pub use backend::RtBackend;
 pub use upload::{MIN_FRAGMENT, PROTOCOL_GUID};
 
 /// Settings of the real-time driver.
