@@ -20,9 +20,14 @@ impl Drop for Serve {
 }
 
 fn serve(root: &Path) -> Serve {
+    serve_with(root, &[])
+}
+
+fn serve_with(root: &Path, extra: &[&str]) -> Serve {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bitsim"))
         .args(["serve", "--listen", "127.0.0.1:0", "--root"])
         .arg(root)
+        .args(extra)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -124,4 +129,37 @@ fn a_404_prints_context_and_code_and_exits_non_zero() {
         temps, 0,
         "the failed job was cancelled and its temp deleted"
     );
+}
+
+#[test]
+fn upload_reply_writes_the_reply() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("srv");
+    std::fs::create_dir_all(&root).unwrap();
+    let cfg = d.path().join("server.toml");
+    std::fs::write(
+        &cfg,
+        "[[reply]]\nprefix = \"/echo/\"\napp = { kind = \"echo\" }\n",
+    )
+    .unwrap();
+    let s = serve_with(&root, &["--config", cfg.to_str().unwrap()]);
+    let src = d.path().join("q.bin");
+    let data = pattern(200_000);
+    std::fs::write(&src, &data).unwrap();
+    let out_file = d.path().join("answer.bin");
+    let url = format!("http://{}/echo/q.bin", s.addr);
+    let out = bitsim(&[
+        "upload",
+        src.to_str().unwrap(),
+        &url,
+        "--reply",
+        out_file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "upload-reply failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&out_file).unwrap(), data, "echo reply");
 }
