@@ -82,3 +82,37 @@ async fn session_not_found_starts_a_new_session() {
     d.complete(&me(), job).unwrap();
     assert_eq!(sha(&env.root.join("s.bin")), sha(&src));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_mid_upload_sends_cancel_session() {
+    let env = Env::new().await;
+    let src = env.local.join("c.bin");
+    make_file(&src, 4 << 20, 11);
+    env.fault(r#"{"packet":"fragment","bandwidth_bps":1048576}"#)
+        .await;
+    let mut cfg = rt_config();
+    cfg.upload_fragment = 256 * 1024;
+    let (mut d, rec) = driver(cfg);
+    let job = d.upload(&me(), &src, &env.url("/c.bin"), None).unwrap();
+    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    d.run_until(WAIT, |_| rec.max_progress() > 0).await;
+    let (_, live) = http(env.addr, "GET", "/_bitsim/sessions", b"").await;
+    assert!(
+        live.contains("c.bin") || live.len() > 2,
+        "a session is open: {live}"
+    );
+    d.call(|m, now| m.cancel(now, &me(), job)).unwrap();
+    // X3: the job is out of sight at once; Cancel-Session follows.
+    assert!(d.manager().job(job).is_none_or(|j| j.removed));
+    let start = std::time::Instant::now();
+    let live = loop {
+        d.run_until(std::time::Duration::from_millis(200), |_| false)
+            .await;
+        let (_, live) = http(env.addr, "GET", "/_bitsim/sessions", b"").await;
+        if live.trim() == "[]" || start.elapsed() > WAIT {
+            break live;
+        }
+    };
+    assert_eq!(live.trim(), "[]", "the server dropped the session");
+    assert!(!env.root.join("c.bin").exists());
+}

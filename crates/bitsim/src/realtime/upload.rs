@@ -361,10 +361,21 @@ pub(crate) async fn close(t: &Task, url: &str, session: &str) -> Result<(), Tran
     Err(e)
 }
 
-/// Cancel-Session [W32-CANCEL]; failures are only logged.
+/// Cancel-Session [W32-CANCEL]. [W32-ACKCANCEL]: retried on 5xx unless
+/// the error is `BG_E_SESSION_NOT_FOUND`, never on 1xx-4xx; here up to 3
+/// tries one second apart (the docs give no number), then only logged.
 pub(crate) async fn cancel(t: &Task, url: &str, session: &str) {
-    match simple_packet(t, url, "Cancel-Session", session).await {
-        Ok((st, _)) => tracing::info!(status = %st, "Cancel-Session acknowledged"),
-        Err(e) => tracing::warn!(code = %e.code, "Cancel-Session failed"),
+    for attempt in 1..=3 {
+        match simple_packet(t, url, "Cancel-Session", session).await {
+            Ok((st, e)) if st.is_server_error() && e.code != Hresult::BG_E_SESSION_NOT_FOUND => {
+                tracing::warn!(status = %st, attempt, "Cancel-Session failed; retrying");
+            }
+            Ok((st, _)) => {
+                tracing::info!(status = %st, "Cancel-Session acknowledged");
+                return;
+            }
+            Err(e) => tracing::warn!(code = %e.code, attempt, "Cancel-Session failed"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
