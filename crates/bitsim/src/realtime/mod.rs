@@ -61,7 +61,8 @@ pub use upload::{MIN_FRAGMENT, PROTOCOL_GUID};
 pub struct RtConfig {
     /// Where the queue is persisted (`None`: in memory only).
     pub state_file: Option<PathBuf>,
-    /// The model's policy (tests may shorten `callback_retry_interval`).
+    /// The model's policy for a new queue (tests may shorten
+    /// `callback_retry_interval`); a loaded state file keeps its own.
     pub policy: Policy,
     /// Per-request timeout ([MC-BUP] 3.6.2: request/response timers of
     /// 5 minutes each).
