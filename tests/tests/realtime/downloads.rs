@@ -71,3 +71,37 @@ async fn cancel_deletes_the_temp_file() {
     assert!(temps(&env.local).is_empty(), "Cancel deletes the temp file");
     assert!(!dest.exists());
 }
+
+/// A JobTransferred callback that holds the call for a second.
+struct Slow;
+
+impl bitsim::Callback for Slow {
+    fn job_transferred(&mut self, _job: &mut bitsim::JobHandle<'_>) -> bitsim::CallbackResult {
+        bitsim::CallbackResult::ok().after(std::time::Duration::from_secs(1))
+    }
+}
+
+#[tokio::test]
+async fn a_held_callback_keeps_its_notification_slot_busy() {
+    let env = Env::new().await;
+    make_file(&env.root.join("h.bin"), 1000, 12);
+    let (mut d, rec) = driver(rt_config());
+    let job = d
+        .download(&me(), &env.url("/h.bin"), env.local.join("h.bin"))
+        .unwrap();
+    d.register_callback(&me(), job, Box::new(Slow)).unwrap();
+    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    d.run_until(WAIT, |_| rec.callbacks("JobTransferred") > 0)
+        .await;
+    let user = bitsim_model::UserId::new("tester");
+    assert_eq!(
+        d.manager().outstanding_notifications(&user),
+        1,
+        "still in the call"
+    );
+    assert!(
+        d.run_until(WAIT, |m| m.outstanding_notifications(&user) == 0)
+            .await
+    );
+    assert_eq!(rec.callbacks("JobTransferred"), 1, "S_OK: not called again");
+}

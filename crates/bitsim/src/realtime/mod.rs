@@ -194,6 +194,7 @@ pub(crate) enum Ev {
     Error(TransferError),
     UploadCancelled,
     CommandDone(NotificationId, CommandOutcome),
+    CallbackDone(NotificationId, Hresult),
 }
 
 #[derive(Debug)]
@@ -548,6 +549,10 @@ impl Driver {
                 self.mgr.handle_upload_cancelled(now, job);
                 return;
             }
+            Ev::CallbackDone(id, hr) => {
+                self.mgr.handle_callback_result(now, id, hr);
+                return;
+            }
             _ => {}
         }
         if self
@@ -616,7 +621,7 @@ impl Driver {
                 tracing::info!(job = %job.0, code = %e.code, context = ?e.context, "transfer failed");
                 self.mgr.handle_transfer_error(now, job, e);
             }
-            Ev::UploadCancelled | Ev::CommandDone(..) => {}
+            Ev::UploadCancelled | Ev::CommandDone(..) | Ev::CallbackDone(..) => {}
         }
     }
 
@@ -835,9 +840,19 @@ impl Driver {
             NotifyKind::FileTransferred(f) => cb.file_transferred(&mut handle, f),
         };
         self.callbacks.insert(callback, cb);
-        // Decision: `hold` is a simulator device; in real time the call
-        // already took the time it took.
-        self.mgr.handle_callback_result(now, id, result.hr);
+        if result.hold.is_zero() {
+            self.mgr.handle_callback_result(now, id, result.hr);
+        } else {
+            // `hold`: the call returns that much later, keeping one of the
+            // user's notification slots busy meanwhile [CB]; the loop is
+            // not blocked.
+            let t = self.task(job);
+            let (hold, hr) = (result.hold, result.hr);
+            tokio::spawn(async move {
+                tokio::time::sleep(hold).await;
+                t.send(Ev::CallbackDone(id, hr));
+            });
+        }
         self.observe(RtEvent::Callback {
             job,
             method: kind.method(),
