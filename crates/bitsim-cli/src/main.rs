@@ -50,6 +50,10 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A closed stderr (a log pipe that went away) must not take the
+        // server down: by default the subscriber reports a failed write
+        // with eprintln!, which panics on a broken pipe.
+        .log_internal_errors(false)
         .init();
     let code = match Cli::parse().command {
         Command::Run(args) => sim_cmd::run(args),
