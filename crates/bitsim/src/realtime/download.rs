@@ -1,4 +1,4 @@
-//! Downloads as the BITS client does them ([MC-BUP] 3.6, [W32-HTTPREQ]):
+//! Downloads as the BITS client does them (\[MC-BUP\] 3.6, \[W32-HTTPREQ\]):
 //! `HEAD` for the size and `Last-Modified`, then `GET`s with `Range` into
 //! the temporary file, resuming from the model's offset.
 
@@ -35,7 +35,7 @@ fn local_error(e: &std::io::Error, file: FileRef) -> TransferError {
 
 /// Downloads `url` into `temp` from `offset`. `stamp` is what the last
 /// attempt saw (size, `Last-Modified`); a difference restarts the file
-/// [CONSIST]. Sends Connected, FileSize, Progress, FileReset, Book and at
+/// \[CONSIST\]. Sends Connected, FileSize, Progress, FileReset, Book and at
 /// last FileDone (or ReplyProgress for the reply) to the driver.
 pub(crate) async fn download(
     t: &Task,

@@ -40,7 +40,7 @@ pub(crate) fn full(b: Bytes) -> ReqBody {
 }
 
 impl Http {
-    /// A client whose requests time out after `timeout` (the [MC-BUP] 3.6.2
+    /// A client whose requests time out after `timeout` (the \[MC-BUP\] 3.6.2
     /// request/response timers are 5 minutes each).
     pub(crate) fn new(timeout: Duration) -> Http {
         let mut connector = HttpConnector::new();
@@ -64,7 +64,7 @@ impl Http {
     }
 
     /// `HEAD`/`GET` following redirects; returns the response and the URL
-    /// that answered ([W32-HTTPREQ]: BITS follows redirects; the later
+    /// that answered (\[W32-HTTPREQ\]: BITS follows redirects; the later
     /// ranged GETs go to the final URL).
     pub(crate) async fn get_following(
         &self,
@@ -103,7 +103,7 @@ impl Http {
 }
 
 /// A connection-level failure: transient, context GENERAL_TRANSPORT
-/// (the BITS codes for these in [RETVALS]; the model classifies them
+/// (the BITS codes for these in \[RETVALS\]; the model classifies them
 /// transient, decision A5).
 pub(crate) fn transport(code: Hresult, file: FileRef) -> TransferError {
     TransferError::new(code, ErrorContext::GeneralTransport, Some(file))
@@ -133,8 +133,8 @@ pub(crate) fn body_error(file: FileRef) -> TransferError {
 }
 
 /// An HTTP status as a BITS error: `BG_E_HTTP_ERROR_xxx` = 0x80190000 +
-/// status [RETVALS]; the model classifies it (3xx/4xx/5xx rule of
-/// [SRVAPPERR], decision A5).
+/// status \[RETVALS\]; the model classifies it (3xx/4xx/5xx rule of
+/// \[SRVAPPERR\], decision A5).
 pub(crate) fn status_error(status: StatusCode, file: FileRef) -> TransferError {
     TransferError::http(status.as_u16(), file)
 }

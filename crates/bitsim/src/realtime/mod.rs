@@ -3,7 +3,7 @@
 //!
 //! [`Driver`] is a thin quinn-style loop around [`Manager`]: it owns the
 //! model, turns [`Output::StartTransfer`] into a tokio task that speaks
-//! HTTP (downloads as BITS does them, uploads as the [MC-BUP] client),
+//! HTTP (downloads as BITS does them, uploads as the \[MC-BUP\] client),
 //! feeds what the tasks report back through an mpsc channel as
 //! `handle_*` calls, sleeps until [`Manager::poll_timeout`] or the next
 //! event, calls your [`Callback`]s on its own task, and persists the queue
@@ -64,10 +64,10 @@ pub struct RtConfig {
     /// The model's policy for a new queue (tests may shorten
     /// `callback_retry_interval`); a loaded state file keeps its own.
     pub policy: Policy,
-    /// Per-request timeout ([MC-BUP] 3.6.2: request/response timers of
+    /// Per-request timeout (\[MC-BUP\] 3.6.2: request/response timers of
     /// 5 minutes each).
     pub request_timeout: Duration,
-    /// Bytes asked per ranged `GET` (implementation-chosen, [MC-BUP] 3.6.5.2.4.2).
+    /// Bytes asked per ranged `GET` (implementation-chosen, \[MC-BUP\] 3.6.5.2.4.2).
     pub download_fragment: u64,
     /// First fragment size of uploads (Windows: at most 13 MB, [MCBUP-6 <16>]).
     pub upload_fragment: u64,
@@ -134,14 +134,14 @@ pub enum RtEvent {
     },
 }
 
-/// Size and `Last-Modified` of a remote file as last seen ([CONSIST]).
+/// Size and `Last-Modified` of a remote file as last seen (\[CONSIST\]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Stamp {
     size: u64,
     last_modified: Option<String>,
 }
 
-/// Size and modification time of an upload source ([CONSIST]).
+/// Size and modification time of an upload source (\[CONSIST\]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct UploadStamp {
     size: u64,
@@ -419,7 +419,7 @@ impl Driver {
     }
 
     /// `Complete`: renames every transferred temporary file to its final
-    /// name (atomic rename beside the destination) [COMPLETE].
+    /// name (atomic rename beside the destination) \[COMPLETE\].
     pub fn complete(
         &mut self,
         caller: &Caller,
@@ -885,7 +885,7 @@ impl Driver {
 }
 
 /// Downloads the reply from `BITS-Reply-URL`, then Close-Session
-/// ([W32-CLOSE]: the reply must be fetched before Close-Session).
+/// (\[W32-CLOSE\]: the reply must be fetched before Close-Session).
 async fn reply(
     t: &Task,
     upload_url: &str,
@@ -927,7 +927,7 @@ fn reply_temp(j: &bitsim_model::Job, job: JobId) -> PathBuf {
     temp_path(&base, job, FileRef::Reply)
 }
 
-/// Renames one temporary file to its final name [COMPLETE].
+/// Renames one temporary file to its final name \[COMPLETE\].
 fn publish(j: &bitsim_model::Job, job: JobId, f: FileRef) -> Result<(), Hresult> {
     let (temp, dest) = match f {
         FileRef::File(i) => {

@@ -1,4 +1,4 @@
-//! Uploads as the [MC-BUP] client (section 3.1): Ping when resuming a
+//! Uploads as the \[MC-BUP\] client (section 3.1): Ping when resuming a
 //! session, Create-Session, Fragments whose next offset always comes from
 //! `BITS-Received-Content-Range`, Close-Session; and Cancel-Session.
 
@@ -13,7 +13,7 @@ use super::http::{ReqBody, USER_AGENT, drain, empty, full, header_str};
 use super::{Ev, Task, UploadStamp};
 
 /// The only upload protocol ever defined, "BITS 1.5 Upload Protocol"
-/// [MCBUP-1.7.1] [W32-CS].
+/// [MCBUP-1.7.1] \[W32-CS\].
 pub const PROTOCOL_GUID: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
 
 /// 413 never shrinks a fragment below 5 KB [MCBUP-3.1.5.1.7] [MCBUP-6 <10>].
@@ -64,8 +64,8 @@ fn request(
 
 /// The error an Ack reports: `BITS-Error-Code` (or the spec's
 /// `BITS-Error`, [MCBUP-2.2.1.2]) when present, else `0x80190000 +
-/// status` [RETVALS]; context 0x7 → REMOTE_APPLICATION, else REMOTE_FILE
-/// [W32-ACK*] [BGCTX].
+/// status` \[RETVALS\]; context 0x7 → REMOTE_APPLICATION, else REMOTE_FILE
+/// [W32-ACK*] \[BGCTX\].
 pub(crate) fn ack_error(resp: &Response<Incoming>, file: FileRef) -> TransferError {
     let h = resp.headers();
     let code = header_str(h, "bits-error-code")
@@ -191,7 +191,7 @@ pub(crate) struct Uploaded {
 
 /// Uploads `local` to `url` from `offset`, reusing `session` if the last
 /// attempt left one. For upload-reply jobs the session stays open (the
-/// reply must be downloaded before Close-Session [W32-CLOSE]).
+/// reply must be downloaded before Close-Session \[W32-CLOSE\]).
 pub(crate) async fn upload(
     t: &Task,
     url: &str,
@@ -350,7 +350,7 @@ pub(crate) async fn upload(
     }
 }
 
-/// Close-Session after the reply was downloaded [W32-CLOSE].
+/// Close-Session after the reply was downloaded \[W32-CLOSE\].
 pub(crate) async fn close(t: &Task, url: &str, session: &str) -> Result<(), TransferError> {
     let (st, e) = simple_packet(t, url, "Close-Session", session).await?;
     // [W32-ACKCLOSE]: BG_E_SESSION_NOT_FOUND is not retried: the reply is
@@ -361,7 +361,7 @@ pub(crate) async fn close(t: &Task, url: &str, session: &str) -> Result<(), Tran
     Err(e)
 }
 
-/// Cancel-Session [W32-CANCEL]. [W32-ACKCANCEL]: retried on 5xx unless
+/// Cancel-Session \[W32-CANCEL\]. \[W32-ACKCANCEL\]: retried on 5xx unless
 /// the error is `BG_E_SESSION_NOT_FOUND`, never on 1xx-4xx; here up to 3
 /// tries one second apart (the docs give no number), then only logged.
 pub(crate) async fn cancel(t: &Task, url: &str, session: &str) {
