@@ -11,7 +11,7 @@
 
 use bitsim_model::{
     Caller, Error, ErrorInfo, FileRef, Hresult, JobId, JobPriority, JobProgress, JobState, JobType,
-    Manager, ReplyProgress, Time,
+    Manager, NotifyKind, ReplyProgress, Time,
 };
 use std::time::Duration;
 
@@ -112,6 +112,38 @@ pub trait JobAccess {
     fn set_minimum_retry_delay(&mut self, job: JobId, seconds: u32) -> Result<(), Error>;
     /// `SetNoProgressTimeout`.
     fn set_no_progress_timeout(&mut self, job: JobId, seconds: u32) -> Result<(), Error>;
+}
+
+/// Delivers one of the model's notifications (`Output::Notify`) to `cb` as
+/// BITS calls a registered object: the method for `kind`, with a handle on
+/// the job acting as `caller` at `now`; JobError receives the job's error.
+/// Returns what the callback answered and the job methods it called.
+pub fn deliver(
+    cb: &mut dyn Callback,
+    manager: &mut Manager,
+    now: Time,
+    caller: Caller,
+    job: JobId,
+    kind: NotifyKind,
+) -> (CallbackResult, Vec<(String, Hresult)>) {
+    let error = manager.job(job).and_then(|j| j.get_error().ok().cloned());
+    let mut access = ModelAccess {
+        manager,
+        now,
+        caller,
+    };
+    let mut handle = JobHandle::new(&mut access, job);
+    let result = match kind {
+        NotifyKind::JobTransferred => cb.job_transferred(&mut handle),
+        // The model raises JobError only in ERROR, where the error exists.
+        NotifyKind::JobError => match &error {
+            Some(e) => cb.job_error(&mut handle, e),
+            None => CallbackResult::ok(),
+        },
+        NotifyKind::JobModification => cb.job_modification(&mut handle),
+        NotifyKind::FileTransferred(f) => cb.file_transferred(&mut handle, f),
+    };
+    (result, handle.calls)
 }
 
 /// [`JobAccess`] over the model itself, at one instant, as one caller: what

@@ -1235,27 +1235,9 @@ impl Simulation {
             return;
         };
         let caller = self.caller(&user.0);
-        let error = self.mgr.job(job).and_then(|j| j.get_error().ok().cloned());
-        let mut access = ModelAccess {
-            manager: &mut self.mgr,
-            now: self.now,
-            caller,
-        };
-        let mut handle = JobHandle::new(&mut access, job);
-        let result = match kind {
-            NotifyKind::JobTransferred => cb.job_transferred(&mut handle),
-            NotifyKind::JobError => match &error {
-                Some(e) => cb.job_error(&mut handle, e),
-                None => CallbackResult::ok(),
-            },
-            NotifyKind::JobModification => cb.job_modification(&mut handle),
-            NotifyKind::FileTransferred(f) => cb.file_transferred(&mut handle, f),
-        };
-        let calls: Vec<String> = handle
-            .calls()
-            .iter()
-            .map(|(c, h)| format!("{c} -> {h}"))
-            .collect();
+        let (result, calls) =
+            crate::callback::deliver(cb.as_mut(), &mut self.mgr, self.now, caller, job, kind);
+        let calls: Vec<String> = calls.iter().map(|(c, h)| format!("{c} -> {h}")).collect();
         self.callbacks.insert(callback, cb);
         let hold = (!result.hold.is_zero()).then(|| Span(result.hold).to_string());
         self.log(

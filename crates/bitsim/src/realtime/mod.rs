@@ -51,7 +51,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::callback::{Callback, CallbackResult, JobHandle, ModelAccess};
+use crate::callback::Callback;
 
 pub use backend::RtBackend;
 pub use upload::{MIN_FRAGMENT, PROTOCOL_GUID};
@@ -823,22 +823,8 @@ impl Driver {
                 .handle_callback_result(now, id, Hresult::RPC_E_SERVER_UNAVAILABLE);
             return;
         };
-        let error = self.mgr.job(job).and_then(|j| j.get_error().ok().cloned());
-        let mut access = ModelAccess {
-            manager: &mut self.mgr,
-            now,
-            caller,
-        };
-        let mut handle = JobHandle::new(&mut access, job);
-        let result = match kind {
-            NotifyKind::JobTransferred => cb.job_transferred(&mut handle),
-            NotifyKind::JobError => match &error {
-                Some(e) => cb.job_error(&mut handle, e),
-                None => CallbackResult::ok(),
-            },
-            NotifyKind::JobModification => cb.job_modification(&mut handle),
-            NotifyKind::FileTransferred(f) => cb.file_transferred(&mut handle, f),
-        };
+        let (result, _) =
+            crate::callback::deliver(cb.as_mut(), &mut self.mgr, now, caller, job, kind);
         self.callbacks.insert(callback, cb);
         if result.hold.is_zero() {
             self.mgr.handle_callback_result(now, id, result.hr);
