@@ -257,12 +257,10 @@ struct InFlight {
 pub struct Manager {
     policy: Policy,
     now: Time,
+    /// Every job, in creation order (enumeration order, FIFO tie-breaks).
     jobs: JobTable,
-    /// Creation order, for enumeration and FIFO tie-breaks.
-    order: Vec<JobId>,
     logged_off: BTreeSet<UserId>,
     network_up: bool,
-    policy_blocking: bool,
     next_seq: u64,
     next_notification: u64,
     pending: BTreeMap<u64, Pending>,
@@ -293,10 +291,8 @@ impl Manager {
             policy,
             now: Time::ZERO,
             jobs: JobTable::default(),
-            order: Vec::new(),
             logged_off: BTreeSet::new(),
             network_up: true,
-            policy_blocking: false,
             next_seq: 0,
             next_notification: 0,
             pending: BTreeMap::new(),
@@ -337,7 +333,7 @@ impl Manager {
 
     /// Every job ever created, in creation order, including finished ones.
     pub fn all_jobs(&self) -> impl Iterator<Item = &Job> {
-        self.order.iter().filter_map(|id| self.jobs.get(id))
+        self.jobs.values()
     }
 
     /// Notifications delivered and not yet answered, for `user`.
@@ -460,11 +456,10 @@ impl Manager {
             files_added_after_transfer: false,
             cancelling_upload: false,
             started: false,
-            creation_seq: self.order.len() as u64,
+            creation_seq: self.jobs.len() as u64,
         };
         self.live.insert((job.creation_seq, id));
         self.jobs.insert(id, job);
-        self.order.push(id);
         self.emit_transition(id, Rule::T1, JobState::Suspended, JobState::Suspended, None);
         self.settle();
         Ok(id)
@@ -1466,18 +1461,8 @@ impl Manager {
 
     fn fire_due_timers(&mut self) {
         let now = self.now;
-        let blocking = self.policy_blocks(now);
-        if blocking != self.policy_blocking {
-            self.policy_blocking = blocking;
-            if !blocking {
-                for id in self.live_ids() {
-                    let j = &self.jobs[&id];
-                    if j.state == JobState::TransientError && j.blocked == Some(Blocked::Policy) {
-                        self.fire(id, Rule::X1, None);
-                    }
-                }
-            }
-        }
+        // Bandwidth-window edges (T29/X1) are the scheduler's: settle() below
+        // runs it, since handle_timeout marks it dirty.
         let due: BTreeSet<(u64, JobId)> = self.live.union(&self.lingering).copied().collect();
         for (_, id) in due {
             if self.expire_upload_cancel(id, now) {
@@ -2037,7 +2022,7 @@ impl Manager {
     /// lower one; equal priorities share round-robin slices (T13, T18).
     fn schedule(&mut self) {
         let now = self.now;
-        self.policy_blocking = self.policy_blocks(now);
+        let policy_blocking = self.policy_blocks(now);
         // Only a window with limit 0 ever blocks a job (T29), so only then
         // is there anything to block or unblock.
         if self
@@ -2048,14 +2033,14 @@ impl Manager {
         {
             for id in self.live_ids() {
                 let j = &self.jobs[&id];
-                if self.policy_blocking
+                if policy_blocking
                     && j.priority != JobPriority::Foreground
                     && Rule::T29.fires_from(j.state)
                 {
                     self.block(id, Rule::T29, Blocked::Policy);
                 }
                 let j = &self.jobs[&id];
-                let unblocked = !self.policy_blocking || j.priority == JobPriority::Foreground;
+                let unblocked = !policy_blocking || j.priority == JobPriority::Foreground;
                 if unblocked
                     && j.state == JobState::TransientError
                     && j.blocked == Some(Blocked::Policy)
@@ -2503,6 +2488,9 @@ impl JobTable {
     }
     fn values(&self) -> impl Iterator<Item = &Job> {
         self.jobs.iter()
+    }
+    fn len(&self) -> usize {
+        self.jobs.len()
     }
     fn by_seq(&self, seq: u64) -> &Job {
         &self.jobs[seq as usize]
