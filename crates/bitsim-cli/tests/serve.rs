@@ -1,57 +1,23 @@
 //! Spawns the real `bitsim serve` binary: `kill -9` + restart mid-upload
 //! loses no acknowledged byte, and SIGTERM shuts down cleanly.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 
 const PROTO: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
 
-struct Proc {
-    child: Child,
-    addr: SocketAddr,
-    log: mpsc::Receiver<String>,
-}
+mod common;
+
+type Proc = common::Served;
 
 fn spawn(root: &Path) -> Proc {
-    spawn_with(root, &[])
+    common::spawn_serve(root, &[])
 }
 
 fn spawn_with(root: &Path, extra: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bitsim"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--root"])
-        .arg(root)
-        .args(extra)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn bitsim");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // The server logs the address it listens on.
-    let addr = loop {
-        let line = rx.recv().expect("server exited before listening");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            let a = rest.split_whitespace().next().expect("address");
-            break a.parse().expect("socket address");
-        }
-    };
-    Proc {
-        child,
-        addr,
-        log: rx,
-    }
+    common::spawn_serve(root, extra)
 }
 
 struct Resp {

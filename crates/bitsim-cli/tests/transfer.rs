@@ -3,13 +3,15 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
+
+use std::process::{Child, Command};
 
 struct Serve {
     child: Child,
     addr: SocketAddr,
+    /// The server's log, drained for as long as the server runs.
+    _log: std::sync::mpsc::Receiver<String>,
 }
 
 impl Drop for Serve {
@@ -24,38 +26,12 @@ fn serve(root: &Path) -> Serve {
 }
 
 fn serve_with(root: &Path, extra: &[&str]) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bitsim"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--root"])
-        .arg(root)
-        .args(extra)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn bitsim serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        // Keep draining after the address is known: `bitsim serve` fails
-        // requests once its stderr pipe is closed.
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("server exited before listening");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            let a = rest.split_whitespace().next().expect("address");
-            break a.parse().expect("socket address");
-        }
-    };
-    Serve { child, addr }
+    let common::Served { child, addr, log } = common::spawn_serve(root, extra);
+    Serve {
+        child,
+        addr,
+        _log: log,
+    }
 }
 
 fn bitsim(args: &[&str]) -> std::process::Output {
