@@ -30,6 +30,12 @@ pub const CONTROL_PREFIX: &str = "/_bitsim/";
 /// Size of the write batches of a fragment body.
 const WRITE_BATCH: usize = 256 * 1024;
 
+/// With `fsync`, writeback of a fragment's written bytes is started each
+/// time this many have accumulated (see [`start_writeback`]). Measured on
+/// the development VM with 8 MiB fragments: 256 KiB ≈ 870 MiB/s, 1 MiB ≈
+/// 970 MiB/s, 4 MiB ≈ 800 MiB/s, never ≈ 730 MiB/s.
+const WRITEBACK_EVERY: u64 = 1024 * 1024;
+
 pub(crate) async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, peer: SocketAddr) -> Res {
     let path = req.uri().path().to_string();
     if path.starts_with(CONTROL_PREFIX) || path == "/_bitsim" {
@@ -574,6 +580,10 @@ fn write_at(f: &File, buf: &[u8], off: u64) -> std::io::Result<()> {
 struct Writer {
     file: Arc<File>,
     offset: u64,
+    /// Start writeback early (with `fsync`): see [`WRITEBACK_EVERY`].
+    writeback: bool,
+    /// Start of the written bytes whose writeback has not been started.
+    unflushed_from: u64,
     inflight: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
@@ -593,16 +603,47 @@ impl Writer {
         }
         let (f, mut off) = (self.file.clone(), self.offset);
         self.offset += len;
+        let flush = (self.writeback && self.offset - self.unflushed_from >= WRITEBACK_EVERY)
+            .then(|| (self.unflushed_from, self.offset - self.unflushed_from));
+        if flush.is_some() {
+            self.unflushed_from = self.offset;
+        }
         self.inflight = Some(tokio::task::spawn_blocking(move || {
             for b in &batch {
                 write_at(&f, b, off)?;
                 off += b.len() as u64;
+            }
+            if let Some((start, n)) = flush {
+                start_writeback(&f, start, n);
             }
             Ok(())
         }));
         Ok(())
     }
 }
+
+/// Asks the kernel to start writing `len` bytes at `off` to the disk now,
+/// without waiting for it (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`;
+/// man 2 sync_file_range). The fdatasync before the Ack then finds most of
+/// a large fragment already on its way to the disk instead of flushing all
+/// of it after the last byte arrived: disk and network overlap. It changes
+/// no durability guarantee (the fdatasync still decides), so it is a hint
+/// only: errors are ignored (the fdatasync reports real ones), and on
+/// other systems it does nothing.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn start_writeback(f: &File, off: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(off), Ok(len)) = (i64::try_from(off), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: sync_file_range only reads its integer arguments; the fd is
+    // open for the duration of the call because `f` is borrowed.
+    let _ = unsafe { libc::sync_file_range(f.as_raw_fd(), off, len, libc::SYNC_FILE_RANGE_WRITE) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_f: &File, _off: u64, _len: u64) {}
 
 /// Streams a fragment body to the data file with positional writes in
 /// batches of [`WRITE_BATCH`] bytes: memory stays flat in the upload size.
@@ -622,6 +663,8 @@ async fn stream_to_file(
     let mut w = Writer {
         file,
         offset,
+        writeback: ctx.cfg.fsync,
+        unflushed_from: offset,
         inflight: None,
     };
     let r = stream_batches(ctx, body, &mut w, skip, expect_len, fx).await;
