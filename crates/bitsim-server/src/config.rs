@@ -75,6 +75,20 @@ pub struct Config {
     pub faults: Vec<FaultRule>,
 }
 
+/// Longest `BITSServerNotificationURL` IIS accepts.
+// [W32-IISPROPS]: BITSServerNotificationURL is limited to 2,200 characters.
+pub const MAX_NOTIFICATION_URL: usize = 2200;
+
+/// The scheme of an absolute URL (RFC 3986 3.1: ALPHA *( ALPHA / DIGIT /
+/// "+" / "-" / "." ) followed by ':'), or `None` for a relative reference.
+fn url_scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut chars = scheme.chars();
+    (chars.next()?.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -109,9 +123,41 @@ impl Config {
         }
     }
 
-    /// Parses a TOML document.
+    /// Parses a TOML document and [validates](Config::validate) it.
     pub fn from_toml(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+        let c: Config = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks what the TOML schema cannot: each notification URL is an
+    /// absolute `http://` URL or a relative reference (resolved against the
+    /// upload URL at notification time), never HTTPS or another scheme, and
+    /// at most 2,200 characters. [`Server::bind`](crate::Server::bind)
+    /// calls this too, for configurations built in code.
+    pub fn validate(&self) -> Result<()> {
+        for r in &self.reply {
+            if let ReplyApp::Notify { url, .. } = &r.app {
+                // [W32-IISPROPS] BITSServerNotificationURL: HTTP only,
+                // at most 2,200 characters, may be relative.
+                if url.is_empty() || url.len() > MAX_NOTIFICATION_URL {
+                    return Err(Error::Config(format!(
+                        "reply route {}: notification url must be 1 to {MAX_NOTIFICATION_URL} characters",
+                        r.prefix
+                    )));
+                }
+                if let Some(scheme) = url_scheme(url)
+                    && !scheme.eq_ignore_ascii_case("http")
+                {
+                    return Err(Error::Config(format!(
+                        "reply route {}: notification url {url:?} uses {scheme}:, but BITS notifies \
+                         the server application over plain http:// only (BITSServerNotificationURL)",
+                        r.prefix
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads and parses a TOML file.
@@ -174,8 +220,11 @@ pub enum ReplyApp {
     },
     /// External: POST a notification to a back-end URL.
     Notify {
-        /// Absolute `http://` URL of the application.
-        // [W32-IISPROPS]: BITSServerNotificationURL is HTTP only.
+        /// URL of the application: absolute `http://`, or relative to the
+        /// upload URL (`/app` from the host's root, `app` or `../app` from
+        /// the upload's directory).
+        // [W32-IISPROPS]: BITSServerNotificationURL is HTTP only; a relative
+        // value is resolved against the upload URL.
         url: String,
         /// By reference or by value.
         by: NotifyBy,
@@ -219,6 +268,28 @@ mod tests {
         assert_eq!(c.reply.len(), 2);
         assert_eq!(c.faults.len(), 1);
         assert!(Config::from_toml("bogus = 1").is_err());
+        let route = |url: &str| {
+            format!(
+                "[[reply]]\nprefix = \"/a/\"\napp = {{ kind = \"notify\", url = \"{url}\", by = \"value\" }}"
+            )
+        };
+        for ok in [
+            "http://h/x",
+            "HTTP://h/x",
+            "/app",
+            "app.asp",
+            "../app?x=1",
+            "./a:b",
+        ] {
+            assert!(Config::from_toml(&route(ok)).is_ok(), "{ok}");
+        }
+        // "a:b/c" is the scheme "a" (RFC 3986 4.2: write "./a:b/c").
+        for bad in ["https://h/x", "ftp://h/x", "a:b/c", ""] {
+            let e = Config::from_toml(&route(bad)).err().map(|e| e.to_string());
+            assert!(e.is_some_and(|e| e.contains("notification url")), "{bad}");
+        }
+        let long = format!("/{}", "x".repeat(MAX_NOTIFICATION_URL));
+        assert!(Config::from_toml(&route(&long)).is_err());
         assert_eq!(Config::from_toml("").map(|c| c.fsync).ok(), Some(true));
     }
 }

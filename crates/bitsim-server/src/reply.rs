@@ -112,6 +112,67 @@ pub(crate) async fn run_app(
     }
 }
 
+/// Resolves a configured notification URL against the upload URL
+/// `http://{host}{upload_path}` (RFC 3986 5.2, with dot segments removed).
+/// An absolute URL is returned unchanged.
+// [W32-IISPROPS] BITSServerNotificationURL: a relative value is resolved
+// against the upload URL. bitsim takes the authority from the upload's Host
+// header, as the client addressed it, so a relative URL works behind a
+// reverse proxy that routes the application's path; the client chooses
+// that header, so configure an absolute URL where clients are not trusted.
+pub(crate) fn resolve_notification_url(url: &str, host: &str, upload_path: &str) -> String {
+    if url
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
+    {
+        return url.to_string();
+    }
+    if let Some(rest) = url.strip_prefix("//") {
+        // Network-path reference: only the scheme comes from the base.
+        return format!("http://{rest}");
+    }
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (url, None),
+    };
+    let merged = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        let dir = upload_path.rfind('/').map_or("/", |i| &upload_path[..=i]);
+        format!("{dir}{path}")
+    };
+    let path = remove_dot_segments(&merged);
+    match query {
+        Some(q) => format!("http://{host}{path}?{q}"),
+        None => format!("http://{host}{path}"),
+    }
+}
+
+/// RFC 3986 5.2.4 for an absolute path: drops `.` segments and lets `..`
+/// remove the segment before it (never above the root).
+fn remove_dot_segments(path: &str) -> String {
+    let segs: Vec<&str> = path.split('/').skip(1).collect();
+    let mut out: Vec<&str> = Vec::with_capacity(segs.len());
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        match *seg {
+            "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => {
+                out.push(s);
+                continue;
+            }
+        }
+        if last {
+            // "/a/." and "/a/b/.." name the directory: keep the slash.
+            out.push("");
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
 /// Sends the notification (\[W32-NOTIFY\]; \[MC-BUP\] 2.2.12, 2.2.13, 3.4.5.2).
 async fn notify(
     ctx: &Arc<Ctx>,
@@ -126,6 +187,7 @@ async fn notify(
         Some(q) => format!("http://{host}{}?{q}", rec.url_path),
         None => format!("http://{host}{}", rec.url_path),
     };
+    let url = resolve_notification_url(url, host, &rec.url_path);
     // [W32-IISPROPS] BITSServerNotificationURL: a query string on the
     // upload URL is appended to the notification URL.
     let url = match &rec.query {
@@ -230,4 +292,43 @@ async fn notify(
         file: Some(out.clone()),
         copy_to_destination: copy,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_notification_url as resolve;
+
+    #[test]
+    fn relative_notification_urls_resolve_against_the_upload_url() {
+        let h = "bits.example:8080";
+        let up = "/uploads/2026/in.bin";
+        assert_eq!(resolve("http://app:9/n", h, up), "http://app:9/n");
+        assert_eq!(resolve("HTTP://app:9/n", h, up), "HTTP://app:9/n");
+        assert_eq!(resolve("//app:9/n", h, up), "http://app:9/n");
+        assert_eq!(
+            resolve("/app/n.asp", h, up),
+            "http://bits.example:8080/app/n.asp"
+        );
+        assert_eq!(
+            resolve("n.asp", h, up),
+            "http://bits.example:8080/uploads/2026/n.asp"
+        );
+        assert_eq!(
+            resolve("./n.asp?a=1", h, up),
+            "http://bits.example:8080/uploads/2026/n.asp?a=1"
+        );
+        assert_eq!(
+            resolve("../app/n", h, up),
+            "http://bits.example:8080/uploads/app/n"
+        );
+        assert_eq!(
+            resolve("../../../../n", h, up),
+            "http://bits.example:8080/n"
+        );
+        assert_eq!(resolve("..", h, up), "http://bits.example:8080/uploads/");
+        assert_eq!(
+            resolve("a/./b/../c", h, "/in.bin"),
+            "http://bits.example:8080/a/c"
+        );
+    }
 }

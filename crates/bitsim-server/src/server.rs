@@ -69,6 +69,7 @@ impl Server {
     /// Prepares the root and state directories, loads persisted sessions
     /// and binds the listening socket.
     pub async fn bind(config: Config) -> Result<Server> {
+        config.validate()?;
         let root = config
             .root
             .canonicalize()

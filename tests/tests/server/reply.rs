@@ -279,6 +279,76 @@ async fn notify_by_reference() {
     s.shutdown().await.unwrap();
 }
 
+/// [W32-IISPROPS]: a relative BITSServerNotificationURL is resolved against
+/// the upload URL. The upload names the app's address in its Host header (as
+/// a client of a reverse proxy in front of both would), so the resolved URL
+/// reaches the app at the upload's directory + `../hook/n.asp`.
+#[tokio::test]
+async fn notify_relative_url_resolves_against_the_upload_url() {
+    let d = tempfile::tempdir().unwrap();
+    let (app, seen) = backend(Mode::Reverse).await;
+    let mut c = cfg(d.path());
+    c.reply = vec![route(
+        "/app/",
+        ReplyApp::Notify {
+            url: "../hook/n.asp?k=v".into(),
+            by: NotifyBy::Value,
+            timeout_ms: 30_000,
+        },
+    )];
+    let s = start(c).await;
+    let a = s.local_addr();
+    let path = "/app/sub/in.bin?user=7";
+    let host = app.to_string();
+    let h = [("Host", host.as_str())];
+    let r = bits(
+        a,
+        path,
+        "Create-Session",
+        &[("BITS-Supported-Protocols", PROTO), h[0]],
+        b"",
+    )
+    .await;
+    let id = r.header("BITS-Session-Id").unwrap().to_string();
+    let r = bits(
+        a,
+        path,
+        "Fragment",
+        &[
+            ("BITS-Session-Id", &id),
+            ("Content-Range", "bytes 0-2/3"),
+            h[0],
+        ],
+        b"abc",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let req = seen.lock().unwrap()[0].clone();
+    assert_eq!(req.target, "/app/hook/n.asp?k=v&user=7");
+    assert_eq!(req.header("Host"), Some(host.as_str()));
+    assert_eq!(req.body, b"abc");
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn notify_over_https_is_refused_at_start() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.reply = vec![route(
+        "/app/",
+        ReplyApp::Notify {
+            url: "https://127.0.0.1:9/n".into(),
+            by: NotifyBy::Value,
+            timeout_ms: 30_000,
+        },
+    )];
+    let e = bitsim_server::Server::bind(c)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(e.as_deref().is_some_and(|e| e.contains("http://")), "{e:?}");
+}
+
 #[tokio::test]
 async fn notify_by_value() {
     let d = tempfile::tempdir().unwrap();
