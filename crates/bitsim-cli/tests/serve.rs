@@ -1,5 +1,6 @@
 //! Spawns the real `bitsim serve` binary: `kill -9` + restart mid-upload
-//! loses no acknowledged byte, and SIGTERM shuts down cleanly.
+//! loses no acknowledged byte, SIGTERM shuts down cleanly, and a closed log
+//! pipe breaks nothing.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -208,4 +209,69 @@ fn config_file_is_applied() {
     let _ = p.child.wait();
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_file(&cfg);
+}
+
+/// A log pipe that goes away (`bitsim serve 2>&1 | head -1`) must not
+/// take requests down with it: every write to the closed stderr fails, and
+/// the server keeps answering, then still shuts down cleanly.
+#[cfg(unix)]
+#[test]
+fn closed_log_pipe_does_not_break_the_server() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let root = temp_root("closed-log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--root"])
+        .arg(&root)
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn bitsim serve");
+    let mut log = BufReader::new(child.stderr.take().expect("stderr"));
+    let addr: SocketAddr = loop {
+        let mut line = String::new();
+        assert!(
+            log.read_line(&mut line).expect("read log") > 0,
+            "no address logged"
+        );
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("address")
+                .parse()
+                .expect("addr");
+        }
+    };
+    drop(log); // The reader goes away, like `head -1` exiting.
+    for i in 0..20 {
+        // Each of these logs (debug: every packet; info: the error), so
+        // each writes to the closed pipe.
+        let r = bits(addr, &[("BITS-Packet-Type", "Ping")], b"");
+        assert_eq!(r.status, 200, "ping {i}");
+        let r = bits(addr, &[("BITS-Packet-Type", "Bogus")], b"");
+        assert_eq!(r.status, 400, "bad packet {i}");
+    }
+    let r = bits(
+        addr,
+        &[
+            ("BITS-Packet-Type", "Create-Session"),
+            ("BITS-Supported-Protocols", PROTO),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "server exited"
+    );
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "exit status {status:?}");
+    let _ = std::fs::remove_dir_all(&root);
 }
