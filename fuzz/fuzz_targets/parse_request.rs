@@ -15,8 +15,13 @@ fuzz_target!(|data: &[u8]| {
         assert!(r.start <= r.end && r.end < r.total);
     }
     for len in [0u64, 1, 100, u64::MAX] {
-        if let parse::RangeOutcome::Partial(a, b) = parse::resolve_range(Some(data), len) {
-            assert!(a <= b && b < len);
+        match parse::resolve_range(Some(data), len) {
+            parse::RangeOutcome::Partial(a, b) => assert!(a <= b && b < len),
+            parse::RangeOutcome::Multi(parts) => {
+                assert!(parts.len() >= 2 && parts.len() <= parse::MAX_RANGES);
+                assert!(parts.iter().all(|&(a, b)| a <= b && b < len));
+            }
+            parse::RangeOutcome::Full | parse::RangeOutcome::Unsatisfiable => {}
         }
     }
     if let Ok(s) = std::str::from_utf8(data) {

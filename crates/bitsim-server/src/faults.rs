@@ -35,6 +35,11 @@ pub struct FaultRule {
     pub drop_after_bytes: Option<u64>,
     /// Downloads: ignore `Range` and always answer 200 with the whole file.
     pub ignore_range: bool,
+    /// Downloads: answer a request for several ranges with 200 and the
+    /// whole file, like a server without `multipart/byteranges` (single
+    /// ranges still get 206), so a client's fallback can be tested.
+    // [MC-BUP] 3.6.5.2.4.2: multi-range is optional; the client falls back.
+    pub single_range_only: bool,
     /// Downloads: send no `Content-Length` (chunked instead).
     pub omit_content_length: bool,
     /// Downloads: send a different `Last-Modified` on every response.
@@ -80,6 +85,8 @@ pub struct Effects {
     pub drop_after_bytes: Option<u64>,
     /// Ignore `Range`.
     pub ignore_range: bool,
+    /// Serve multi-range requests as 200 with the whole file.
+    pub single_range_only: bool,
     /// Omit `Content-Length`.
     pub omit_content_length: bool,
     /// Shift `Last-Modified` by this many seconds.
@@ -174,6 +181,7 @@ impl FaultSet {
                 fx.drop_after_bytes = r.drop_after_bytes;
             }
             fx.ignore_range |= r.ignore_range;
+            fx.single_range_only |= r.single_range_only;
             fx.omit_content_length |= r.omit_content_length;
             fx.disk_full |= r.disk_full;
             lm |= r.change_last_modified;

@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tracing::Instrument;
 
-use crate::body::{self, ResBody, StreamOpts};
+use crate::body::{self, ResBody, Segment, StreamOpts};
 use crate::error::{
     BG_E_HTTP_ERROR_BASE, BG_E_TOO_LARGE, E_ACCESSDENIED, E_DISK_FULL, E_TOO_MANY_SESSIONS, Error,
 };
@@ -868,7 +868,8 @@ fn publish_file(
 
 /// Serves a file (GET/HEAD) with Range support.
 // [W32-HTTPREQ]; [MC-BUP] 3.5.5: Content-Length, Last-Modified on 200/206,
-// single ranges → 206 + Content-Range; HEAD headers equal GET headers.
+// single ranges → 206 + Content-Range, several → 206 multipart/byteranges;
+// HEAD headers equal GET headers.
 pub(crate) async fn serve_file<B>(
     req: &Request<B>,
     file: &Path,
@@ -895,23 +896,36 @@ pub(crate) async fn serve_file<B>(
     let outcome = if fx.ignore_range {
         RangeOutcome::Full
     } else {
-        parse::resolve_range(req.headers().get(header::RANGE).map(|v| v.as_bytes()), len)
+        match parse::resolve_range(req.headers().get(header::RANGE).map(|v| v.as_bytes()), len) {
+            RangeOutcome::Multi(_) if fx.single_range_only => RangeOutcome::Full,
+            o => o,
+        }
     };
     let mut b = Response::builder()
         .header(header::LAST_MODIFIED, httpdate::fmt_http_date(mtime))
-        .header(header::ETAG, etag)
-        .header(header::CONTENT_TYPE, "application/octet-stream");
+        .header(header::ETAG, etag);
     if !fx.ignore_range {
         b = b.header(header::ACCEPT_RANGES, "bytes");
     }
-    let (status, start, count) = match outcome {
-        RangeOutcome::Full => (StatusCode::OK, 0, len),
+    let (status, count, segments) = match outcome {
+        RangeOutcome::Full => (StatusCode::OK, len, vec![Segment::File { start: 0, len }]),
         RangeOutcome::Partial(a, z) => {
             b = b.header(header::CONTENT_RANGE, format!("bytes {a}-{z}/{len}"));
-            (StatusCode::PARTIAL_CONTENT, a, z - a + 1)
+            let n = z - a + 1;
+            (
+                StatusCode::PARTIAL_CONTENT,
+                n,
+                vec![Segment::File { start: a, len: n }],
+            )
+        }
+        RangeOutcome::Multi(parts) => {
+            let (content_type, count, segments) = multipart_byteranges(&parts, len);
+            b = b.header(header::CONTENT_TYPE, content_type);
+            (StatusCode::PARTIAL_CONTENT, count, segments)
         }
         RangeOutcome::Unsatisfiable => {
             return b
+                .header(header::CONTENT_TYPE, OCTET_STREAM)
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)
                 .header(header::CONTENT_RANGE, format!("bytes */{len}"))
                 .header(header::CONTENT_LENGTH, "0")
@@ -919,6 +933,9 @@ pub(crate) async fn serve_file<B>(
                 .unwrap_or_else(|_| Response::new(body::empty()));
         }
     };
+    if status == StatusCode::OK || segments.len() == 1 {
+        b = b.header(header::CONTENT_TYPE, OCTET_STREAM);
+    }
     b = b.status(status);
     if !fx.omit_content_length {
         b = b.header(header::CONTENT_LENGTH, count.to_string());
@@ -926,10 +943,9 @@ pub(crate) async fn serve_file<B>(
     let body = if req.method() == Method::HEAD {
         body::empty()
     } else {
-        body::file_body(
+        body::segments_body(
             file.to_path_buf(),
-            start,
-            count,
+            segments,
             StreamOpts {
                 bandwidth_bps: fx.bandwidth_bps,
                 drop_after_bytes: fx.drop_after_bytes,
@@ -938,6 +954,43 @@ pub(crate) async fn serve_file<B>(
     };
     b.body(body)
         .unwrap_or_else(|_| Response::new(body::empty()))
+}
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// The `Content-Type`, exact length and body segments of a
+/// `multipart/byteranges` response for `parts` of a file of `len` bytes.
+// RFC 9110 14.6 and 15.3.7.2: each part carries its own Content-Type and
+// Content-Range; the parts are sent in the order requested. [W32-HTTPREQ]:
+// BITS accepts part headers of Content-Range, Content-Type and at most 180
+// further bytes, and at most two CRLFs between the response headers and the
+// first boundary: bitsim sends no preamble and no other part header.
+fn multipart_byteranges(parts: &[(u64, u64)], len: u64) -> (String, u64, Vec<Segment>) {
+    // A fresh boundary per response (RFC 2046 5.1.1: it must not occur in
+    // the content; 122 random bits make that practically certain).
+    let boundary = format!("bitsim-{}", uuid::Uuid::new_v4().simple());
+    let mut segments = Vec::with_capacity(parts.len() * 2 + 1);
+    let mut count = 0u64;
+    for (i, (a, z)) in parts.iter().enumerate() {
+        let head = format!(
+            "{}--{boundary}\r\nContent-Type: {OCTET_STREAM}\r\nContent-Range: bytes {a}-{z}/{len}\r\n\r\n",
+            if i == 0 { "" } else { "\r\n" }
+        );
+        count += head.len() as u64 + (z - a + 1);
+        segments.push(Segment::Bytes(Bytes::from(head)));
+        segments.push(Segment::File {
+            start: *a,
+            len: z - a + 1,
+        });
+    }
+    let close = format!("\r\n--{boundary}--\r\n");
+    count += close.len() as u64;
+    segments.push(Segment::Bytes(Bytes::from(close)));
+    (
+        format!("multipart/byteranges; boundary={boundary}"),
+        count,
+        segments,
+    )
 }
 
 fn json(status: StatusCode, v: &serde_json::Value) -> Response<ResBody> {

@@ -166,7 +166,7 @@ pub fn negotiate_protocol(value: &[u8]) -> Result<&'static str> {
     Err(Error::invalid_arg("no common protocol"))
 }
 
-/// A parsed HTTP `Range` request header (single range only).
+/// One range-spec of an HTTP `Range` request header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ByteRange {
     /// `bytes=a-b` or `bytes=a-` (`end` = `None`).
@@ -180,72 +180,113 @@ pub enum ByteRange {
     Suffix(u64),
 }
 
+impl ByteRange {
+    /// The inclusive bounds this range selects in a representation of
+    /// `len` bytes, or `None` if it is unsatisfiable there.
+    // RFC 9110 14.1.1 / 14.1.2: a last-pos past the end means the end; a
+    // first-pos at or past the end, or a zero suffix, is unsatisfiable.
+    pub fn resolve(self, len: u64) -> Option<(u64, u64)> {
+        match self {
+            ByteRange::Suffix(0) => None,
+            ByteRange::Suffix(n) => (len > 0).then(|| (len.saturating_sub(n), len - 1)),
+            ByteRange::FromTo { start, end } => {
+                (start < len).then(|| (start, end.map_or(len - 1, |e| e.min(len - 1))))
+            }
+        }
+    }
+}
+
+/// Most range-specs one `Range` header may list before the server ignores
+/// it and answers 200 with the whole file.
+// RFC 9110 14.2: a server MAY ignore or reject a Range header with many
+// small or overlapping ranges (a denial-of-service guard). bitsim's limit.
+pub const MAX_RANGES: usize = 64;
+
 /// Result of resolving a `Range` header against a file length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RangeOutcome {
-    /// No usable Range header (absent, malformed, or multi-range): 200.
+    /// No usable Range header (absent, malformed, more than
+    /// [`MAX_RANGES`] specs, or overlapping specs that add up to more
+    /// than the file): 200 with the whole file.
     Full,
-    /// A satisfiable single range, inclusive bounds: 206.
+    /// Exactly one satisfiable range, inclusive bounds: 206 with
+    /// `Content-Range`.
     Partial(u64, u64),
-    /// A syntactically valid but unsatisfiable range: 416.
+    /// Two or more satisfiable ranges, inclusive bounds, in the order the
+    /// request listed them: 206 `multipart/byteranges`.
+    Multi(Vec<(u64, u64)>),
+    /// Valid syntax but no satisfiable range: 416.
     Unsatisfiable,
 }
 
-/// Parses a `Range` header value. `None` if malformed or multi-range
-/// (the server then ignores it and answers 200, as RFC 9110 allows).
-// [MC-BUP] 1.7.2 / 3.5.5: single ranges mandatory, multi-range optional.
-pub fn parse_range(value: &[u8]) -> Option<ByteRange> {
+/// Parses a `Range` header value into its range-specs. `None` if it is
+/// malformed (the server then ignores it and answers 200, RFC 9110 14.2).
+// RFC 9110 14.1.1: ranges-specifier = "bytes=" 1#range-spec; list syntax
+// per 5.6.1 (optional whitespace, empty elements ignored).
+pub fn parse_ranges(value: &[u8]) -> Option<Vec<ByteRange>> {
     if value.len() > MAX_HEADER_VALUE {
         return None;
     }
     let s = std::str::from_utf8(value).ok()?.trim();
-    let (unit, spec) = s.split_once('=')?;
+    let (unit, set) = s.split_once('=')?;
     if !unit.trim().eq_ignore_ascii_case("bytes") {
         return None;
     }
-    let spec = spec.trim();
-    if spec.contains(',') {
-        return None;
+    let mut out = Vec::new();
+    for spec in set.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (a, b) = spec.split_once('-')?;
+        let (a, b) = (a.trim(), b.trim());
+        if a.is_empty() {
+            out.push(ByteRange::Suffix(parse_u64(b)?));
+            continue;
+        }
+        let start = parse_u64(a)?;
+        let end = if b.is_empty() {
+            None
+        } else {
+            Some(parse_u64(b)?)
+        };
+        if end.is_some_and(|e| e < start) {
+            return None;
+        }
+        out.push(ByteRange::FromTo { start, end });
     }
-    let (a, b) = spec.split_once('-')?;
-    let (a, b) = (a.trim(), b.trim());
-    if a.is_empty() {
-        return Some(ByteRange::Suffix(parse_u64(b)?));
+    (!out.is_empty()).then_some(out)
+}
+
+/// Parses a `Range` header value that holds exactly one range-spec.
+/// `None` if malformed or if it lists several.
+pub fn parse_range(value: &[u8]) -> Option<ByteRange> {
+    match parse_ranges(value)?.as_slice() {
+        [one] => Some(*one),
+        _ => None,
     }
-    let start = parse_u64(a)?;
-    let end = if b.is_empty() {
-        None
-    } else {
-        Some(parse_u64(b)?)
-    };
-    if let Some(e) = end
-        && e < start
-    {
-        return None;
-    }
-    Some(ByteRange::FromTo { start, end })
 }
 
 /// Resolves an optional `Range` header value against a file of `len` bytes.
+// [MC-BUP] 1.7.2 / 3.5.5 and [W32-HTTPREQ]: single ranges are mandatory,
+// multi-range (multipart/byteranges) optional; BITS uses it when offered.
+// RFC 9110 15.3.7: one satisfiable range gets a single-part 206 even when
+// several were asked for; none satisfiable gets 416 (15.5.17).
 pub fn resolve_range(value: Option<&[u8]>, len: u64) -> RangeOutcome {
-    let Some(r) = value.and_then(parse_range) else {
+    let Some(specs) = value.and_then(parse_ranges) else {
         return RangeOutcome::Full;
     };
-    match r {
-        ByteRange::Suffix(0) => RangeOutcome::Unsatisfiable,
-        ByteRange::Suffix(n) => {
-            if len == 0 {
-                RangeOutcome::Unsatisfiable
+    if specs.len() > MAX_RANGES {
+        return RangeOutcome::Full;
+    }
+    let parts: Vec<(u64, u64)> = specs.iter().filter_map(|r| r.resolve(len)).collect();
+    match parts.as_slice() {
+        [] => RangeOutcome::Unsatisfiable,
+        [(a, z)] => RangeOutcome::Partial(*a, *z),
+        _ => {
+            // Overlaps that would send more than the whole file are ignored
+            // (RFC 9110 14.2 allows it): the body stays bounded by the file.
+            let sum: u128 = parts.iter().map(|(a, z)| u128::from(z - a) + 1).sum();
+            if sum > u128::from(len) {
+                RangeOutcome::Full
             } else {
-                RangeOutcome::Partial(len.saturating_sub(n), len - 1)
-            }
-        }
-        ByteRange::FromTo { start, end } => {
-            if start >= len {
-                RangeOutcome::Unsatisfiable
-            } else {
-                let end = end.map_or(len - 1, |e| e.min(len - 1));
-                RangeOutcome::Partial(start, end)
+                RangeOutcome::Multi(parts)
             }
         }
     }
@@ -467,8 +508,37 @@ mod tests {
         );
         assert_eq!(
             resolve_range(Some(b"bytes=0-1,3-4"), 100),
+            RangeOutcome::Multi(vec![(0, 1), (3, 4)])
+        );
+        // Request order is kept; unsatisfiable specs drop out; one left is
+        // a single part; empty list elements and spaces are allowed.
+        assert_eq!(
+            resolve_range(Some(b"bytes= 90-, ,-5 , 0-0"), 100),
+            RangeOutcome::Multi(vec![(90, 99), (95, 99), (0, 0)])
+        );
+        assert_eq!(
+            resolve_range(Some(b"bytes=200-300,5-9"), 100),
+            RangeOutcome::Partial(5, 9)
+        );
+        assert_eq!(
+            resolve_range(Some(b"bytes=200-300,-0"), 100),
+            RangeOutcome::Unsatisfiable
+        );
+        // Overlaps adding up to more than the file, too many specs, one bad
+        // spec, or no spec at all: ignored.
+        assert_eq!(resolve_range(Some(b"bytes=0-,0-"), 100), RangeOutcome::Full);
+        let many = format!("bytes={}", vec!["0-0"; MAX_RANGES + 1].join(","));
+        assert_eq!(
+            resolve_range(Some(many.as_bytes()), 100),
             RangeOutcome::Full
         );
+        assert_eq!(resolve_range(Some(b"bytes=0-1,x"), 100), RangeOutcome::Full);
+        assert_eq!(
+            resolve_range(Some(b"bytes=0-1,5-3"), 100),
+            RangeOutcome::Full
+        );
+        assert_eq!(resolve_range(Some(b"bytes=,"), 100), RangeOutcome::Full);
+        assert_eq!(parse_range(b"bytes=0-1,3-4"), None);
         assert_eq!(resolve_range(Some(b"garbage"), 100), RangeOutcome::Full);
         assert_eq!(resolve_range(None, 100), RangeOutcome::Full);
     }
@@ -515,11 +585,24 @@ mod tests {
         }
 
         #[test]
-        fn range_header_within_bounds(v in "bytes=[0-9]{0,4}-[0-9]{0,4}", len in 0u64..20000) {
+        fn range_header_within_bounds(v in "bytes=[0-9]{0,4}-[0-9]{0,4}(, ?[0-9]{0,4}-[0-9]{0,4}){0,4}", len in 0u64..20000) {
             match resolve_range(Some(v.as_bytes()), len) {
                 RangeOutcome::Partial(a, b) => prop_assert!(a <= b && b < len),
+                RangeOutcome::Multi(parts) => {
+                    prop_assert!(parts.len() >= 2 && parts.len() <= MAX_RANGES);
+                    for (a, b) in &parts {
+                        prop_assert!(a <= b && *b < len);
+                    }
+                    let sum: u64 = parts.iter().map(|(a, b)| b - a + 1).sum();
+                    prop_assert!(sum <= len, "multipart body bounded by the file");
+                }
                 RangeOutcome::Full | RangeOutcome::Unsatisfiable => {}
             }
+        }
+
+        #[test]
+        fn range_header_never_panics(v in proptest::collection::vec(any::<u8>(), 0..128), len in any::<u64>()) {
+            let _ = resolve_range(Some(&v), len);
         }
 
         #[test]

@@ -70,20 +70,165 @@ async fn single_ranges_and_unsatisfiable() {
     .await;
     assert_eq!(r.status, 416);
     assert_eq!(r.header("Content-Range"), Some("bytes */200000"));
-    // Malformed or multi-range: ignored, whole file.
-    let r = request(
-        a,
-        "GET",
-        "/pub/file.bin",
-        &[("Range", "bytes=0-1,5-6")],
-        b"",
-    )
-    .await;
+    // Malformed: ignored, whole file.
+    let r = request(a, "GET", "/pub/file.bin", &[("Range", "bytes=0-1,x")], b"").await;
     assert_eq!((r.status, r.body.len()), (200, 200_000));
     let r = request(a, "GET", "/pub/missing", &[], b"").await;
     assert_eq!(r.status, 404);
     let r = request(a, "GET", "/pub", &[], b"").await;
     assert_eq!(r.status, 404);
+    s.shutdown().await.unwrap();
+}
+
+/// Splits a `multipart/byteranges` body into (Content-Range, data) parts,
+/// checking the framing [W32-HTTPREQ] asks for: no preamble before the first
+/// boundary and no part header besides Content-Type and Content-Range.
+fn multipart_parts(r: &Resp) -> Vec<(String, Vec<u8>)> {
+    let ct = r.header("Content-Type").expect("Content-Type");
+    let boundary = ct
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap_or_else(|| panic!("not multipart: {ct}"));
+    let delim = format!("--{boundary}");
+    assert!(r.body.starts_with(delim.as_bytes()), "no preamble");
+    let close = format!("\r\n--{boundary}--\r\n");
+    assert!(r.body.ends_with(close.as_bytes()), "closing delimiter");
+    let mut parts = Vec::new();
+    let mut rest = &r.body[delim.len()..r.body.len() - close.len() + 2];
+    // Each part: "\r\n" headers "\r\n\r\n" data, then "\r\n--b" or the end.
+    loop {
+        let head_end = rest
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("part head");
+        let head = String::from_utf8_lossy(&rest[2..head_end]).to_string();
+        let mut range = None;
+        for line in head.split("\r\n") {
+            let (n, v) = line.split_once(':').expect("header line");
+            match n.to_ascii_lowercase().as_str() {
+                "content-type" => assert_eq!(v.trim(), "application/octet-stream"),
+                "content-range" => range = Some(v.trim().to_string()),
+                other => panic!("unexpected part header {other}"),
+            }
+        }
+        let range = range.expect("Content-Range in every part");
+        let (a, z) = range
+            .strip_prefix("bytes ")
+            .and_then(|r| r.split_once('/'))
+            .and_then(|(r, _)| r.split_once('-'))
+            .map(|(a, z)| (a.parse::<usize>().unwrap(), z.parse::<usize>().unwrap()))
+            .expect("bytes a-z/len");
+        let data_start = head_end + 4;
+        let data_end = data_start + (z - a + 1);
+        parts.push((range, rest[data_start..data_end].to_vec()));
+        rest = &rest[data_end..];
+        if rest == b"\r\n" {
+            return parts;
+        }
+        assert!(
+            rest.starts_with(format!("\r\n{delim}").as_bytes()),
+            "boundary between parts"
+        );
+        rest = &rest[2 + delim.len()..];
+    }
+}
+
+/// [W32-HTTPREQ]; RFC 9110 14.6: several ranges → 206 multipart/byteranges
+/// with the parts in request order and an exact Content-Length.
+#[tokio::test]
+async fn multi_range_is_multipart_byteranges() {
+    let (_d, s, body) = setup().await;
+    let a = s.local_addr();
+    let p = "/pub/file.bin";
+    let r = request(
+        a,
+        "GET",
+        p,
+        &[("Range", "bytes=100000-100099, 0-9,-5")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 206, "{:?}", r.headers);
+    assert!(r.header("Content-Range").is_none(), "only inside the parts");
+    assert_eq!(
+        r.header("Content-Length"),
+        Some(r.body.len().to_string().as_str())
+    );
+    assert!(r.header("Last-Modified").is_some());
+    let parts = multipart_parts(&r);
+    assert_eq!(parts.len(), 3);
+    assert_eq!(parts[0].0, "bytes 100000-100099/200000");
+    assert_eq!(parts[0].1, &body[100_000..100_100]);
+    assert_eq!(parts[1].0, "bytes 0-9/200000");
+    assert_eq!(parts[1].1, &body[..10]);
+    assert_eq!(parts[2].0, "bytes 199995-199999/200000");
+    assert_eq!(parts[2].1, &body[199_995..]);
+    // Each response has its own boundary.
+    let r2 = request(a, "GET", p, &[("Range", "bytes=0-0,2-2")], b"").await;
+    assert_ne!(r.header("Content-Type"), r2.header("Content-Type"));
+    assert_eq!(multipart_parts(&r2).len(), 2);
+    // One satisfiable range of several: a plain single-part 206.
+    let r = request(a, "GET", p, &[("Range", "bytes=300000-,10-19")], b"").await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("Content-Range"), Some("bytes 10-19/200000"));
+    assert_eq!(r.header("Content-Type"), Some("application/octet-stream"));
+    assert_eq!(r.body, &body[10..20]);
+    // None satisfiable: 416.
+    let r = request(a, "GET", p, &[("Range", "bytes=300000-,200000-")], b"").await;
+    assert_eq!(r.status, 416);
+    // Overlaps adding up to more than the file: ignored (RFC 9110 14.2).
+    let r = request(a, "GET", p, &[("Range", "bytes=0-,0-")], b"").await;
+    assert_eq!((r.status, r.body.len()), (200, 200_000));
+    // A server without multipart support (fault): 200, single ranges still 206.
+    add_fault(a, r#"{"path":"/pub/","single_range_only":true}"#).await;
+    let r = request(a, "GET", p, &[("Range", "bytes=0-9,20-29")], b"").await;
+    assert_eq!((r.status, r.body.as_slice()), (200, body.as_slice()));
+    let r = request(a, "GET", p, &[("Range", "bytes=0-9")], b"").await;
+    assert_eq!((r.status, r.body.as_slice()), (206, &body[..10]));
+    s.shutdown().await.unwrap();
+}
+
+/// A throttled multipart body still arrives whole, and a drop fault cuts it
+/// (the mid-body drop counts multipart framing bytes too).
+#[tokio::test]
+async fn multipart_with_throttle_and_drop() {
+    let (_d, s, body) = setup().await;
+    let a = s.local_addr();
+    let p = "/pub/file.bin";
+    add_fault(a, r#"{"path":"/pub/","bandwidth_bps":2000000,"times":1}"#).await;
+    let r = request(
+        a,
+        "GET",
+        p,
+        &[("Range", "bytes=0-49999,150000-199999")],
+        b"",
+    )
+    .await;
+    let parts = multipart_parts(&r);
+    assert_eq!(parts[0].1, &body[..50_000]);
+    assert_eq!(parts[1].1, &body[150_000..]);
+    add_fault(a, r#"{"path":"/pub/","drop_after_bytes":60000,"times":1}"#).await;
+    let mut conn = tokio::net::TcpStream::connect(a).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    conn.write_all(
+        format!("GET {p} HTTP/1.1\r\nHost: x\r\nRange: bytes=0-49999,150000-199999\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let _ = conn.read_to_end(&mut buf).await;
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let announced: usize = parse(&buf)
+        .header("Content-Length")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(announced > 100_000);
+    assert_eq!(
+        buf.len() - head_end,
+        60_000,
+        "dropped after 60000 body bytes"
+    );
     s.shutdown().await.unwrap();
 }
 
