@@ -908,9 +908,14 @@ pub(crate) async fn serve_file<B>(
         b = b.header(header::ACCEPT_RANGES, "bytes");
     }
     let (status, count, segments) = match outcome {
-        RangeOutcome::Full => (StatusCode::OK, len, vec![Segment::File { start: 0, len }]),
+        RangeOutcome::Full => {
+            b = b.header(header::CONTENT_TYPE, OCTET_STREAM);
+            (StatusCode::OK, len, vec![Segment::File { start: 0, len }])
+        }
         RangeOutcome::Partial(a, z) => {
-            b = b.header(header::CONTENT_RANGE, format!("bytes {a}-{z}/{len}"));
+            b = b
+                .header(header::CONTENT_TYPE, OCTET_STREAM)
+                .header(header::CONTENT_RANGE, format!("bytes {a}-{z}/{len}"));
             let n = z - a + 1;
             (
                 StatusCode::PARTIAL_CONTENT,
@@ -933,9 +938,6 @@ pub(crate) async fn serve_file<B>(
                 .unwrap_or_else(|_| Response::new(body::empty()));
         }
     };
-    if status == StatusCode::OK || segments.len() == 1 {
-        b = b.header(header::CONTENT_TYPE, OCTET_STREAM);
-    }
     b = b.status(status);
     if !fx.omit_content_length {
         b = b.header(header::CONTENT_LENGTH, count.to_string());
