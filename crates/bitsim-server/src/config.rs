@@ -146,8 +146,11 @@ impl Config {
                         r.prefix
                     )));
                 }
+                // An absolute URL must be "http://authority...": "http:x"
+                // (no authority) is as unusable as another scheme.
                 if let Some(scheme) = url_scheme(url)
-                    && !scheme.eq_ignore_ascii_case("http")
+                    && !(scheme.eq_ignore_ascii_case("http")
+                        && url[scheme.len()..].starts_with("://"))
                 {
                     return Err(Error::Config(format!(
                         "reply route {}: notification url {url:?} uses {scheme}:, but BITS notifies \
@@ -284,10 +287,19 @@ mod tests {
             assert!(Config::from_toml(&route(ok)).is_ok(), "{ok}");
         }
         // "a:b/c" is the scheme "a" (RFC 3986 4.2: write "./a:b/c").
-        for bad in ["https://h/x", "ftp://h/x", "a:b/c", ""] {
+        for bad in [
+            "https://h/x",
+            "ftp://h/x",
+            "a:b/c",
+            "",
+            "http:n.asp",
+            "HTTP:/x",
+        ] {
             let e = Config::from_toml(&route(bad)).err().map(|e| e.to_string());
             assert!(e.is_some_and(|e| e.contains("notification url")), "{bad}");
         }
+        let longest = format!("/{}", "x".repeat(MAX_NOTIFICATION_URL - 1));
+        assert!(Config::from_toml(&route(&longest)).is_ok());
         let long = format!("/{}", "x".repeat(MAX_NOTIFICATION_URL));
         assert!(Config::from_toml(&route(&long)).is_err());
         assert_eq!(Config::from_toml("").map(|c| c.fsync).ok(), Some(true));

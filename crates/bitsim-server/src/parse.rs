@@ -189,9 +189,10 @@ impl ByteRange {
         match self {
             ByteRange::Suffix(0) => None,
             ByteRange::Suffix(n) => (len > 0).then(|| (len.saturating_sub(n), len - 1)),
-            ByteRange::FromTo { start, end } => {
-                (start < len).then(|| (start, end.map_or(len - 1, |e| e.min(len - 1))))
-            }
+            // A hand-built end before start selects nothing (the parser
+            // rejects such headers outright).
+            ByteRange::FromTo { start, end } => (start < len && end.is_none_or(|e| e >= start))
+                .then(|| (start, end.map_or(len - 1, |e| e.min(len - 1)))),
         }
     }
 }
@@ -539,6 +540,11 @@ mod tests {
         );
         assert_eq!(resolve_range(Some(b"bytes=,"), 100), RangeOutcome::Full);
         assert_eq!(parse_range(b"bytes=0-1,3-4"), None);
+        let backwards = ByteRange::FromTo {
+            start: 5,
+            end: Some(2),
+        };
+        assert_eq!(backwards.resolve(100), None);
         assert_eq!(resolve_range(Some(b"garbage"), 100), RangeOutcome::Full);
         assert_eq!(resolve_range(None, 100), RangeOutcome::Full);
     }
@@ -603,6 +609,22 @@ mod tests {
         #[test]
         fn range_header_never_panics(v in proptest::collection::vec(any::<u8>(), 0..128), len in any::<u64>()) {
             let _ = resolve_range(Some(&v), len);
+        }
+
+        #[test]
+        fn range_set_with_huge_numbers_stays_in_bounds(
+            v in "bytes=( ?-?[0-9]{0,20}-?[0-9]{0,20} ?,?){0,8}",
+            len in prop_oneof![Just(0u64), Just(1), Just(u64::MAX), any::<u64>()],
+        ) {
+            match resolve_range(Some(v.as_bytes()), len) {
+                RangeOutcome::Partial(a, b) => prop_assert!(a <= b && b < len),
+                RangeOutcome::Multi(parts) => {
+                    prop_assert!(parts.iter().all(|&(a, b)| a <= b && b < len));
+                    let sum: u128 = parts.iter().map(|&(a, b)| u128::from(b - a) + 1).sum();
+                    prop_assert!(sum <= u128::from(len));
+                }
+                RangeOutcome::Full | RangeOutcome::Unsatisfiable => {}
+            }
         }
 
         #[test]

@@ -113,29 +113,41 @@ pub(crate) async fn run_app(
 }
 
 /// Resolves a configured notification URL against the upload URL
-/// `http://{host}{upload_path}` (RFC 3986 5.2, with dot segments removed).
-/// An absolute URL is returned unchanged.
+/// `http://{host}{upload_path}` (RFC 3986 5.2.2, with dot segments
+/// removed). A fragment (`#…`) is dropped: it is never part of a request.
 // [W32-IISPROPS] BITSServerNotificationURL: a relative value is resolved
 // against the upload URL. bitsim takes the authority from the upload's Host
 // header, as the client addressed it, so a relative URL works behind a
 // reverse proxy that routes the application's path; the client chooses
 // that header, so configure an absolute URL where clients are not trusted.
 pub(crate) fn resolve_notification_url(url: &str, host: &str, upload_path: &str) -> String {
-    if url
+    let url = url.split_once('#').map_or(url, |(u, _)| u);
+    // (authority, path and query, whether the path is relative to the upload)
+    let (authority, reference, relative) = if url
         .get(..7)
         .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
     {
-        return url.to_string();
-    }
-    if let Some(rest) = url.strip_prefix("//") {
+        let (a, r) = split_authority(&url[7..]);
+        (a, r, false)
+    } else if let Some(rest) = url.strip_prefix("//") {
         // Network-path reference: only the scheme comes from the base.
-        return format!("http://{rest}");
-    }
-    let (path, query) = match url.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (url, None),
+        let (a, r) = split_authority(rest);
+        (a, r, false)
+    } else {
+        (host, url, true)
     };
-    let merged = if path.starts_with('/') {
+    let (path, query) = match reference.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (reference, None),
+    };
+    let merged = if path.is_empty() {
+        // RFC 3986 5.2.2: an empty path keeps the base path ("?x" or "").
+        if relative {
+            upload_path.to_string()
+        } else {
+            "/".to_string()
+        }
+    } else if path.starts_with('/') || !relative {
         path.to_string()
     } else {
         let dir = upload_path.rfind('/').map_or("/", |i| &upload_path[..=i]);
@@ -143,9 +155,16 @@ pub(crate) fn resolve_notification_url(url: &str, host: &str, upload_path: &str)
     };
     let path = remove_dot_segments(&merged);
     match query {
-        Some(q) => format!("http://{host}{path}?{q}"),
-        None => format!("http://{host}{path}"),
+        Some(q) => format!("http://{authority}{path}?{q}"),
+        None => format!("http://{authority}{path}"),
     }
+}
+
+/// Splits `authority[/path][?query]` after `//` into the authority and the
+/// rest (RFC 3986 3.2: the authority ends at the next `/` or `?`).
+fn split_authority(s: &str) -> (&str, &str) {
+    let end = s.find(['/', '?']).unwrap_or(s.len());
+    s.split_at(end)
 }
 
 /// RFC 3986 5.2.4 for an absolute path: drops `.` segments and lets `..`
@@ -303,8 +322,27 @@ mod tests {
         let h = "bits.example:8080";
         let up = "/uploads/2026/in.bin";
         assert_eq!(resolve("http://app:9/n", h, up), "http://app:9/n");
-        assert_eq!(resolve("HTTP://app:9/n", h, up), "HTTP://app:9/n");
+        assert_eq!(resolve("HTTP://app:9/n", h, up), "http://app:9/n");
+        assert_eq!(resolve("http://app:9", h, up), "http://app:9/");
+        assert_eq!(resolve("http://app:9?q", h, up), "http://app:9/?q");
+        assert_eq!(resolve("http://app/a/../b/./c", h, up), "http://app/b/c");
         assert_eq!(resolve("//app:9/n", h, up), "http://app:9/n");
+        assert_eq!(resolve("//app/x/../n?q", h, up), "http://app/n?q");
+        // Fragments never reach the request.
+        assert_eq!(resolve("http://app/n?a=1#f", h, up), "http://app/n?a=1");
+        assert_eq!(
+            resolve("n.asp#f", h, up),
+            "http://bits.example:8080/uploads/2026/n.asp"
+        );
+        // A query-only or empty reference keeps the upload's path.
+        assert_eq!(
+            resolve("?x=1", h, up),
+            "http://bits.example:8080/uploads/2026/in.bin?x=1"
+        );
+        assert_eq!(
+            resolve("", h, up),
+            "http://bits.example:8080/uploads/2026/in.bin"
+        );
         assert_eq!(
             resolve("/app/n.asp", h, up),
             "http://bits.example:8080/app/n.asp"

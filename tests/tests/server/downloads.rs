@@ -100,6 +100,7 @@ fn multipart_parts(r: &Resp) -> Vec<(String, Vec<u8>)> {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .expect("part head");
+        assert!(rest.starts_with(b"\r\n"), "CRLF after the boundary");
         let head = String::from_utf8_lossy(&rest[2..head_end]).to_string();
         let mut range = None;
         for line in head.split("\r\n") {
@@ -195,6 +196,7 @@ async fn multipart_with_throttle_and_drop() {
     let a = s.local_addr();
     let p = "/pub/file.bin";
     add_fault(a, r#"{"path":"/pub/","bandwidth_bps":2000000,"times":1}"#).await;
+    let started = std::time::Instant::now();
     let r = request(
         a,
         "GET",
@@ -203,6 +205,10 @@ async fn multipart_with_throttle_and_drop() {
         b"",
     )
     .await;
+    // 100,000 bytes at 2 MB/s cannot arrive in under 50 ms if the cap works
+    // (a lower bound on behaviour, not a speed assertion).
+    assert!(started.elapsed() >= std::time::Duration::from_millis(45));
+    assert_eq!(r.status, 206);
     let parts = multipart_parts(&r);
     assert_eq!(parts[0].1, &body[..50_000]);
     assert_eq!(parts[1].1, &body[150_000..]);
