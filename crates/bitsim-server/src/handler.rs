@@ -20,7 +20,7 @@ use crate::faults::Effects;
 use crate::parse::{self, BitsRequest, PacketType, RangeOutcome};
 use crate::paths;
 use crate::server::{Ctx, DropConnection, expired};
-use crate::session::{Session, SessionRecord, SessionState, now_unix_ms, session_key};
+use crate::session::{Session, SessionRecord, SessionState, now_unix_ms, session_key, write_at};
 
 type Res = Result<Response<ResBody>, DropConnection>;
 
@@ -551,27 +551,6 @@ async fn open_files(
 enum StreamError {
     Io(std::io::Error),
     Dropped(String),
-}
-
-fn write_at(f: &File, buf: &[u8], off: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        f.write_all_at(buf, off)
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::fs::FileExt;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let n = f.seek_write(&buf[done..], off + done as u64)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            done += n;
-        }
-        Ok(())
-    }
 }
 
 /// Writes batches of body frames at increasing offsets with at most one

@@ -102,6 +102,24 @@ pub struct SessionState {
     pub seq: u64,
 }
 
+impl Session {
+    /// A live session for `rec` whose last progress slot had sequence
+    /// number `seq` (0 for a new session); files are opened lazily.
+    fn new(rec: SessionRecord, seq: u64) -> Arc<Session> {
+        Arc::new(Session {
+            key: session_key(&rec.id),
+            client: rec.client.clone(),
+            state: Arc::new(tokio::sync::Mutex::new(SessionState {
+                rec,
+                file: None,
+                gone: false,
+                progress: None,
+                seq,
+            })),
+        })
+    }
+}
+
 const SLOT: usize = 48;
 const SLOT_MAGIC: &[u8; 4] = b"BSP1";
 
@@ -155,7 +173,9 @@ fn read_progress(path: &Path) -> Option<(u64, u64, Option<u64>, u64)> {
     }
 }
 
-fn write_at(f: &File, buf: &[u8], off: u64) -> std::io::Result<()> {
+/// Writes all of `buf` at `off` without moving a file cursor (positional
+/// write, blocking I/O).
+pub(crate) fn write_at(f: &File, buf: &[u8], off: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
@@ -269,20 +289,7 @@ impl SessionStore {
                 rec.received = data_len;
             }
             tracing::info!(session = %rec.id, received = rec.received, "resumed session");
-            map.insert(
-                key.clone(),
-                Arc::new(Session {
-                    key,
-                    client: rec.client.clone(),
-                    state: Arc::new(tokio::sync::Mutex::new(SessionState {
-                        rec,
-                        file: None,
-                        gone: false,
-                        progress: None,
-                        seq,
-                    })),
-                }),
-            );
+            map.insert(key, Session::new(rec, seq));
         }
         // Data or progress files without a record (a crash between creating
         // the data file and writing the record) belong to no session.
@@ -356,17 +363,7 @@ impl SessionStore {
         let key = session_key(&rec.id);
         File::create(self.data_path(&key))?;
         self.persist(&rec)?;
-        let s = Arc::new(Session {
-            key: key.clone(),
-            client: rec.client.clone(),
-            state: Arc::new(tokio::sync::Mutex::new(SessionState {
-                rec,
-                file: None,
-                gone: false,
-                progress: None,
-                seq: 0,
-            })),
-        });
+        let s = Session::new(rec, 0);
         self.lock().insert(key, s.clone());
         Ok(s)
     }
