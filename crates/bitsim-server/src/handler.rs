@@ -145,7 +145,9 @@ fn ack_error(e: &Error, session_id: Option<&str>) -> Response<ResBody> {
     finish(b)
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs blocking I/O on tokio's blocking pool; a panicked task is an I/O
+/// error.
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> std::io::Result<T> {
     tokio::task::spawn_blocking(f)

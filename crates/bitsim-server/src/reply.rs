@@ -15,7 +15,7 @@ use crate::error::{
     BG_E_HTTP_ERROR_BASE, CONTEXT_REMOTE_APPLICATION, E_DISK_FULL, E_FAIL, E_INVALIDARG, Error,
     Result,
 };
-use crate::handler::{CONTROL_PREFIX, reply_path};
+use crate::handler::{CONTROL_PREFIX, blocking, reply_path};
 use crate::server::Ctx;
 use crate::session::{ReplyState, SessionRecord, session_key};
 
@@ -55,51 +55,20 @@ pub(crate) async fn run_app(
         ));
     };
     let out = reply_path(ctx, rec);
-    let io_err = |e: std::io::Error| Error::from_io(&e);
-    match app {
+    let (builtin, copy_to_destination): (BuiltinApp, bool) = match app {
         ReplyApp::Echo {
             copy_to_destination,
-        } => {
-            let (d, o) = (data.to_path_buf(), out.clone());
-            tokio::task::spawn_blocking(move || {
-                let _ = std::fs::remove_file(&o);
-                std::fs::hard_link(&d, &o).or_else(|_| std::fs::copy(&d, &o).map(|_| ()))
-            })
-            .await
-            .map_err(|e| io_err(std::io::Error::other(e)))?
-            .map_err(io_err)?;
-            Ok(ReplyState {
-                url: own_reply_url(host, rec),
-                file: Some(out),
-                copy_to_destination,
-            })
-        }
+        } => (echo_reply, copy_to_destination),
         ReplyApp::Sha256 {
             copy_to_destination,
-        } => {
-            let (d, o) = (data.to_path_buf(), out.clone());
-            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                let mut f = std::fs::File::open(&d)?;
-                let mut h = Sha256::new();
-                std::io::copy(&mut f, &mut h)?;
-                std::fs::write(&o, hex::encode(h.finalize()))
-            })
-            .await
-            .map_err(|e| io_err(std::io::Error::other(e)))?
-            .map_err(io_err)?;
-            Ok(ReplyState {
-                url: own_reply_url(host, rec),
-                file: Some(out),
-                copy_to_destination,
-            })
-        }
+        } => (sha256_reply, copy_to_destination),
         ReplyApp::Notify {
             url,
             by,
             timeout_ms,
         } => {
             let fut = notify(ctx, &url, by, rec, data, &out, host);
-            match tokio::time::timeout(Duration::from_millis(timeout_ms), fut).await {
+            return match tokio::time::timeout(Duration::from_millis(timeout_ms), fut).await {
                 Ok(r) => r,
                 // [MC-BUP] 3.3.6: notification timeout → 408 + 0x80070112, context 0x7.
                 Err(_) => Err(app_error(
@@ -107,9 +76,36 @@ pub(crate) async fn run_app(
                     E_DISK_FULL,
                     "server application timed out",
                 )),
-            }
+            };
         }
-    }
+    };
+    let (d, o) = (data.to_path_buf(), out.clone());
+    blocking(move || builtin(&d, &o))
+        .await
+        .map_err(|e| Error::from_io(&e))?;
+    Ok(ReplyState {
+        url: own_reply_url(host, rec),
+        file: Some(out),
+        copy_to_destination,
+    })
+}
+
+/// A built-in server application: writes the reply for the upload `data`
+/// to `out` (blocking I/O).
+type BuiltinApp = fn(&Path, &Path) -> std::io::Result<()>;
+
+/// Built-in app: the reply is the upload itself (a hard link, else a copy).
+fn echo_reply(data: &Path, out: &Path) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(out);
+    std::fs::hard_link(data, out).or_else(|_| std::fs::copy(data, out).map(|_| ()))
+}
+
+/// Built-in app: the reply is the lower-case hex SHA-256 of the upload.
+fn sha256_reply(data: &Path, out: &Path) -> std::io::Result<()> {
+    let mut f = std::fs::File::open(data)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    std::fs::write(out, hex::encode(h.finalize()))
 }
 
 /// Resolves a configured notification URL against the upload URL
