@@ -87,6 +87,15 @@ impl fmt::Display for Span {
     }
 }
 
+/// A scenario value written as a bare number (seconds, bytes) or as text
+/// with a unit.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    N(u64),
+    S(String),
+}
+
 impl Serialize for Span {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_string())
@@ -95,15 +104,9 @@ impl Serialize for Span {
 
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(Span(Duration::from_secs(n))),
-            Raw::S(s) => Span::parse(&s).map_err(serde::de::Error::custom),
+        match NumberOrText::deserialize(d)? {
+            NumberOrText::N(n) => Ok(Span(Duration::from_secs(n))),
+            NumberOrText::S(s) => Span::parse(&s).map_err(serde::de::Error::custom),
         }
     }
 }
@@ -146,15 +149,9 @@ impl Serialize for Size {
 
 impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Size, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(Size(n)),
-            Raw::S(s) => Size::parse(&s).map_err(serde::de::Error::custom),
+        match NumberOrText::deserialize(d)? {
+            NumberOrText::N(n) => Ok(Size(n)),
+            NumberOrText::S(s) => Size::parse(&s).map_err(serde::de::Error::custom),
         }
     }
 }
