@@ -189,6 +189,14 @@ pub(crate) struct Uploaded {
     pub reply_url: Option<String>,
 }
 
+/// Tells the driver the server lost the session: no session id is kept
+/// and the file's progress starts again from 0 (its size is unchanged).
+fn forget_session(t: &Task, size: u64) {
+    t.send(Ev::Session(None));
+    t.send(Ev::FileReset(FILE0));
+    t.send(Ev::Size(FILE0, size));
+}
+
 /// Uploads `local` to `url` from `offset`, reusing `session` if the last
 /// attempt left one. For upload-reply jobs the session stays open (the
 /// reply must be downloaded before Close-Session \[W32-CLOSE\]).
@@ -304,11 +312,8 @@ pub(crate) async fn upload(
                     // a new Create-Session; the server kept nothing.
                     drain(resp).await;
                     new_sessions += 1;
-                    session = None;
-                    next = 0;
-                    t.send(Ev::Session(None));
-                    t.send(Ev::FileReset(FILE0));
-                    t.send(Ev::Size(FILE0, size));
+                    (session, next) = (None, 0);
+                    forget_session(t, size);
                     continue 'session;
                 }
                 _ => {
@@ -338,11 +343,8 @@ pub(crate) async fn upload(
         if e.code == Hresult::BG_E_SESSION_NOT_FOUND && new_sessions < MAX_NEW_SESSIONS {
             // The session vanished before it was published: start over.
             new_sessions += 1;
-            session = None;
-            next = 0;
-            t.send(Ev::Session(None));
-            t.send(Ev::FileReset(FILE0));
-            t.send(Ev::Size(FILE0, size));
+            (session, next) = (None, 0);
+            forget_session(t, size);
             continue 'session;
         }
         // [W32-ACKCLOSE]: 5xx is retried (transient by the model's rule).
