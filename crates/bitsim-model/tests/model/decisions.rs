@@ -355,16 +355,6 @@ fn a13_network_loss_blocks_connecting_but_not_suspended_error_or_transferred() {
     );
 }
 
-fn blocking_policy() -> Policy {
-    let mut p = Policy::default();
-    p.bandwidth_windows.push(BandwidthWindow {
-        start_secs: 0,
-        end_secs: 3600,
-        limit_bytes_per_sec: 0,
-    });
-    p
-}
-
 #[test]
 fn a14_bandwidth_block_has_no_timer_no_error_count_and_no_no_progress_expiry() {
     let mut h = H::with_policy(blocking_policy());

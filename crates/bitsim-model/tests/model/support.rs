@@ -268,6 +268,18 @@ impl H {
     }
 }
 
+/// A policy whose bandwidth window allows 0 bytes/s for the first hour
+/// of each day: background jobs are blocked (T29).
+pub fn blocking_policy() -> Policy {
+    let mut p = Policy::default();
+    p.bandwidth_windows.push(BandwidthWindow {
+        start_secs: 0,
+        end_secs: 3600,
+        limit_bytes_per_sec: 0,
+    });
+    p
+}
+
 /// The `Transition` outputs as `(rule, from, to)`.
 pub fn transitions(outs: &[Output]) -> Vec<(Rule, JobState, JobState)> {
     outs.iter()

@@ -654,16 +654,6 @@ fn t28_network_restored_requeues_every_transient_error_job() {
     assert!(h.job(a).error.is_none() && h.job(b).error.is_none());
 }
 
-fn blocking_policy() -> Policy {
-    let mut p = Policy::default();
-    p.bandwidth_windows.push(BandwidthWindow {
-        start_secs: 0,
-        end_secs: 3600,
-        limit_bytes_per_sec: 0,
-    });
-    p
-}
-
 #[test]
 fn t29_bandwidth_limit_zero_blocks_background_jobs_only() {
     let mut h = H::with_policy(blocking_policy());
