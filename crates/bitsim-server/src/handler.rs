@@ -465,7 +465,6 @@ async fn fragment(
             tail()
         } else if let Some(_slot) = SyncSlot::take(&ctx.sync_slot) {
             tail()
-
         } else {
             blocking(tail).await
         };
@@ -535,9 +534,8 @@ async fn persist(ctx: &Arc<Ctx>, rec: &SessionRecord) -> std::io::Result<()> {
 /// sync, its Ack and the next request are strictly serial. Handing the sync
 /// to the blocking pool and back costs two cross-thread wake-ups per
 /// fragment; on the development VM (2 vCPUs) that was ~60 µs next to a
-/// ~250 µs fdatasync, and with 64 KiB fragments the upload reached ~60 %
-/// of the raw write + fdatasync rate instead of ~75 % (README, server
-/// benchmark).
+/// ~250 µs fdatasync, a fifth of each 64 KiB fragment's time (README,
+/// server benchmarks, has the A/B measurement).
 ///
 /// Blocking a worker stalls the tasks queued behind it, so the slot is
 /// bounded: one per server (one `AtomicBool` in [`Ctx`]), and only on a
