@@ -4,9 +4,10 @@
 //! `cargo bench -p bitsim-server --bench upload`
 //!
 //! Groups: `loopback` (the TCP ceiling: bytes to a discarding reader, no
-//! HTTP, no disk), `fsync` (the default server config: data fdatasync'd and the
-//! session record fsync'd before every Ack; baseline = write + fdatasync per
-//! chunk) and `nofsync` (`fsync = false`; baseline = plain writes). Each
+//! HTTP, no disk), `fsync` (the default server config: the fragment's data
+//! fdatasync'd, then its progress slot written, before every Ack; baseline =
+//! write + fdatasync per chunk) and `nofsync` (`fsync = false`; baseline =
+//! plain writes). Each
 //! has `bits_upload` (one session) and `bits_upload_8x` (eight sessions at
 //! once, 8 MiB each).
 //!
@@ -16,11 +17,13 @@
 //! development VM).
 //!
 //! After the criterion groups, a paired table is printed: for each group
-//! and fragment size, [`PAIRS`] rounds of raw write then upload back to
-//! back, and the median of the per-pair ratios. The disk of a VM drifts by
-//! 10–20 % within a minute; pairing puts the same drift on both sides of
-//! each ratio. `cargo bench -p bitsim-server --bench upload -- ratio` prints
-//! only the table.
+//! and fragment size, [`PAIRS`] rounds of a raw write, the ping-pong floor
+//! (see [`pingpong_floor`]) and an upload back to back (in an order that
+//! rotates each round), and the medians of the per-round ratios. The disk
+//! of a VM drifts by 10–30 % within a minute; pairing puts the same drift
+//! on both sides of each ratio.
+//! `cargo bench -p bitsim-server --bench upload -- ratio` prints only the
+//! table.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -235,54 +238,104 @@ fn bench(c: &mut Criterion, rt: &Runtime, data: &[u8]) {
     }
 }
 
+/// The floor of any server over loopback: a blocking thread that reads
+/// each fragment, writes it (and fdatasyncs it with `fsync`) and answers
+/// one byte; the client sends the next fragment after that byte, as BITS
+/// does after the Ack. No HTTP, no async runtime, no session record: what
+/// one request/response per fragment costs on this machine by itself.
+fn pingpong_floor(dir: &Path, data: &[u8], frag: usize, fsync: bool) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let path = dir.join("floor.bin");
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let (mut s, _) = l.accept().expect("accept");
+            s.set_nodelay(true).expect("nodelay");
+            let mut f = std::fs::File::create(&path).expect("create");
+            let mut buf = vec![0u8; frag];
+            for c in data.chunks(frag) {
+                let buf = &mut buf[..c.len()];
+                s.read_exact(buf).expect("read");
+                f.write_all(buf).expect("write");
+                if fsync {
+                    f.sync_data().expect("sync");
+                }
+                s.write_all(b"k").expect("ack");
+            }
+        });
+        let mut c = std::net::TcpStream::connect(addr).expect("connect");
+        c.set_nodelay(true).expect("nodelay");
+        let mut ack = [0u8; 1];
+        for chunk in data.chunks(frag) {
+            c.write_all(chunk).expect("send");
+            c.read_exact(&mut ack).expect("ack");
+        }
+    });
+    std::fs::remove_file(&path).expect("rm");
+}
+
 /// The paired table (see the crate docs above).
 #[allow(clippy::print_stdout, reason = "the table is this benchmark's output")]
 fn ratio_table(rt: &Runtime, data: &[u8]) {
     println!(
-        "\npaired rounds: raw write then one-session upload, {} MiB each, {PAIRS} pairs",
+        "\npaired rounds: raw write, ping-pong floor, one-session upload, back to back; {} MiB each, {PAIRS} rounds, medians",
         TOTAL >> 20
     );
     println!(
-        "{:<8} {:<6} {:>14} {:>14} {:>8} {:>13}",
-        "group", "frag", "raw MiB/s", "upload MiB/s", "ratio", "ratio min-max"
+        "{:<8} {:<6} {:>10} {:>10} {:>10} {:>11} {:>16} {:>13}",
+        "group", "frag", "raw MiB/s", "floor", "upload", "floor/raw", "upload/raw", "upload/floor"
     );
     let mibs = |d: Duration| TOTAL as f64 / d.as_secs_f64() / (1 << 20) as f64;
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
+    let timed = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed()
+    };
     for fsync in [true, false] {
         let (root, handle) = start(rt, fsync);
-        let addr = handle.local_addr();
+        let (addr, dir) = (handle.local_addr(), root.path());
         for (label, frag) in FRAGMENTS {
-            // One unmeasured pair warms the page cache and the connection path.
-            raw_write(root.path(), data, frag, fsync);
-            upload_files(root.path(), addr, "warm", data, frag, 1);
-            let (mut raw, mut up, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+            // One unmeasured round warms the page cache and the connection path.
+            raw_write(dir, data, frag, fsync);
+            pingpong_floor(dir, data, frag, fsync);
+            upload_files(dir, addr, "warm", data, frag, 1);
+            let mut v: [Vec<f64>; 6] = Default::default();
             for i in 0..PAIRS {
-                let t = Instant::now();
-                raw_write(root.path(), data, frag, fsync);
-                let r = t.elapsed();
-                let t = Instant::now();
-                upload_files(root.path(), addr, &format!("pair-{i}"), data, frag, 1);
-                let u = t.elapsed();
-                raw.push(mibs(r));
-                up.push(mibs(u));
-                ratio.push(100.0 * r.as_secs_f64() / u.as_secs_f64());
+                // The order rotates each round, so whatever one run leaves
+                // behind (writeback, freed blocks) is not always paid by
+                // the same contender.
+                let mut t = [Duration::ZERO; 3];
+                for k in (0..3).map(|k| (k + i) % 3) {
+                    t[k] = match k {
+                        0 => timed(&mut || raw_write(dir, data, frag, fsync)),
+                        1 => timed(&mut || pingpong_floor(dir, data, frag, fsync)),
+                        _ => timed(&mut || {
+                            upload_files(dir, addr, &format!("pair-{i}"), data, frag, 1)
+                        }),
+                    };
+                }
+                let [r, f, u] = t;
+                let pct = |a: Duration, b: Duration| 100.0 * a.as_secs_f64() / b.as_secs_f64();
+                for (k, x) in [mibs(r), mibs(f), mibs(u), pct(r, f), pct(r, u), pct(f, u)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    v[k].push(x);
+                }
             }
             let (lo, hi) = (
-                ratio.iter().copied().fold(f64::INFINITY, f64::min),
-                ratio.iter().copied().fold(0.0, f64::max),
+                v[4].iter().copied().fold(f64::INFINITY, f64::min),
+                v[4].iter().copied().fold(0.0, f64::max),
             );
+            let [raw, floor, up, fr, ur, uf] = v.each_mut().map(median);
             println!(
-                "{:<8} {:<6} {:>14.0} {:>14.0} {:>7.0}% {:>6.0}-{:.0}%",
+                "{:<8} {:<6} {raw:>10.0} {floor:>10.0} {up:>10.0} {fr:>10.0}% {ur:>5.0}% ({lo:.0}-{hi:.0}%) {uf:>12.0}%",
                 group_name(fsync),
                 label,
-                median(&mut raw),
-                median(&mut up),
-                median(&mut ratio),
-                lo,
-                hi
             );
         }
         rt.block_on(handle.shutdown()).expect("shutdown");
