@@ -139,3 +139,127 @@ fn upload_reply_writes_the_reply() {
     );
     assert_eq!(std::fs::read(&out_file).unwrap(), data, "echo reply");
 }
+
+/// A plain HTTP/1.1 request to the server's control API; returns the body.
+fn control(addr: SocketAddr, method: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "{method} /_bitsim/{path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+fn sessions(addr: SocketAddr) -> Vec<serde_json::Value> {
+    serde_json::from_str(&control(addr, "GET", "sessions")).expect("sessions JSON")
+}
+
+/// `--state FILE`: Ctrl-C leaves the job in the queue, and the same command
+/// again resumes it (the same job and the same server session, from the
+/// server's offset) instead of starting over.
+#[test]
+fn upload_with_state_resumes_the_same_session_after_ctrl_c() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("srv");
+    std::fs::create_dir_all(&root).unwrap();
+    // Each fragment waits 200 ms before the server takes it (the session is
+    // not locked meanwhile, so the control API can read its offset): the
+    // first run is still uploading when it is interrupted.
+    let cfg = d.path().join("server.toml");
+    std::fs::write(
+        &cfg,
+        "[[faults]]\npath = \"/slow/\"\npacket = \"fragment\"\ndelay_ms = 200\n",
+    )
+    .unwrap();
+    let s = serve_with(&root, &["--config", cfg.to_str().unwrap()]);
+    let src = d.path().join("big.bin");
+    let data = pattern(2 << 20);
+    std::fs::write(&src, &data).unwrap();
+    let state = d.path().join("queue.json");
+    let url = format!("http://{}/slow/big.bin", s.addr);
+    let args = [
+        "upload",
+        src.to_str().unwrap(),
+        &url,
+        "--state",
+        state.to_str().unwrap(),
+        "--fragment",
+        "65536",
+    ];
+
+    let first = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn bitsim upload");
+    // Wait until the server holds part of the upload.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let received = loop {
+        // A session busy with a fragment is listed without its offset.
+        let got = sessions(s.addr)
+            .first()
+            .and_then(|x| x["received"].as_u64())
+            .unwrap_or(0);
+        if got >= 131_072 {
+            break got;
+        }
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(received < data.len() as u64, "still uploading");
+    let pid = first.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = first.wait_with_output().unwrap();
+    let (stdout1, stderr1) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(out.status.code(), Some(130), "{stdout1}\n{stderr1}");
+    assert!(stderr1.contains("the job stays in the queue"), "{stderr1}");
+    let live = sessions(s.addr);
+    assert_eq!(live.len(), 1, "{live:?}");
+    let session = live[0]["id"].clone();
+    assert!(!root.join("slow/big.bin").exists(), "nothing published yet");
+
+    // The second run, at full speed.
+    control(s.addr, "DELETE", "faults");
+    let out = bitsim(&args);
+    let stdout2 = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout2}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("job "))
+            .map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+    };
+    assert_eq!(
+        job(&stdout1),
+        job(&stdout2),
+        "the same job: {stdout1}\n{stdout2}"
+    );
+    assert_eq!(std::fs::read(root.join("slow/big.bin")).unwrap(), data);
+    // A restart would have opened a second session and left the first one
+    // behind; resuming closed the one session there was.
+    assert_eq!(
+        sessions(s.addr),
+        Vec::<serde_json::Value>::new(),
+        "{session}"
+    );
+}
