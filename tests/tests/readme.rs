@@ -28,3 +28,22 @@ fn readme_names_the_two_setup_commands_that_ci_runs() {
     assert!(readme.contains("cargo test --workspace"));
     assert!(ci.contains("cargo test --workspace"));
 }
+
+#[test]
+fn readme_server_config_example_is_a_valid_config() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme
+        .split("### Configuration (`--config server.toml`)")
+        .nth(1)
+        .expect("configuration section");
+    let toml = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("toml block");
+    let cfg = bitsim_server::Config::from_toml(toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    // Spot checks that the block is the one documented, not an empty file.
+    assert!(cfg.fsync && cfg.inline_sync && !cfg.allow_overwrite);
+    assert!(!cfg.faults.is_empty() && !cfg.reply.is_empty());
+}

@@ -459,14 +459,34 @@ async fn fragment(
         // page cache (tens of microseconds): doing it on the worker avoids a
         // blocking-pool round trip that cost more than the write itself
         // (64 KiB fragments went from ~260 to ~620 MiB/s in the benchmark).
-        // An fdatasync runs on the worker only when the server's one sync
-        // slot is free (see `SyncSlot`), otherwise on the blocking pool.
+        // An fdatasync runs on the worker only when `inline_sync` is on and
+        // the process's one sync slot is free (see `SyncSlot`), otherwise
+        // on the blocking pool.
         let r = if !fsync {
             tail()
-        } else if let Some(_slot) = SyncSlot::take(&ctx.sync_slot) {
+        } else if let Some(_slot) = ctx
+            .cfg
+            .inline_sync
+            .then(|| SyncSlot::take(&SYNC_SLOT))
+            .flatten()
+        {
             tail()
         } else {
-            blocking(tail).await
+            // The session lock travels with the sync and comes back with
+            // it: if this request is dropped meanwhile (the client went
+            // away), the lock is released only after the progress slot is
+            // written, so a resent fragment never races this one's slot.
+            let id = st.rec.id.clone();
+            match tokio::task::spawn_blocking(move || (tail(), st)).await {
+                Ok((r, back)) => {
+                    st = back;
+                    r
+                }
+                Err(e) => {
+                    let e = std::io::Error::other(e);
+                    return Ok(ack_error(&Error::from_io(&e), Some(&id)));
+                }
+            }
         };
         if let Err(e) = r {
             return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id)));
@@ -533,20 +553,25 @@ async fn persist(ctx: &Arc<Ctx>, rec: &SessionRecord) -> std::io::Result<()> {
 /// the client sends the next fragment only after the Ack), so a fragment's
 /// sync, its Ack and the next request are strictly serial. Handing the sync
 /// to the blocking pool and back costs two cross-thread wake-ups per
-/// fragment; on the development VM (2 vCPUs) that was ~60 µs next to a
-/// ~250 µs fdatasync, a fifth of each 64 KiB fragment's time (README,
-/// server benchmarks, has the A/B measurement).
+/// fragment: on the development VM (2 vCPUs) the pool took 7–22 % longer
+/// per 64 KiB fragment (`examples/inline_sync_ab.rs`; README, server
+/// benchmarks). `Config::inline_sync = false` turns this off.
 ///
-/// Blocking a worker stalls the tasks queued behind it, so the slot is
-/// bounded: one per server (one `AtomicBool` in [`Ctx`]), and only on a
-/// multi-thread runtime with at least two workers, so at least one worker
-/// always keeps serving. Concurrent fragments find the slot taken and use
-/// the blocking pool as before, where their syncs can run in parallel.
+/// Blocking a worker stalls the tasks queued behind it (a task in its
+/// LIFO slot cannot even be stolen by another worker until the sync ends),
+/// so the slot is bounded: one per process ([`SYNC_SLOT`], shared by every
+/// server in it), and only on a multi-thread runtime with at least two
+/// workers, so another worker always keeps serving. Concurrent fragments
+/// find the slot taken and use the blocking pool as before, where their
+/// syncs can run in parallel.
 struct SyncSlot<'a>(&'a AtomicBool);
 
+/// The process's one [`SyncSlot`].
+static SYNC_SLOT: AtomicBool = AtomicBool::new(false);
+
 impl<'a> SyncSlot<'a> {
-    /// Takes the server's slot (`flag`) if it is free and the current
-    /// runtime can spare a worker; `None` means "use the blocking pool".
+    /// Takes the slot (`flag`) if it is free and the current runtime can
+    /// spare a worker; `None` means "use the blocking pool".
     fn take(flag: &'a AtomicBool) -> Option<Self> {
         let rt = tokio::runtime::Handle::try_current().ok()?;
         if rt.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread
@@ -675,7 +700,10 @@ fn start_writeback(_f: &File, _off: u64, _len: u64) {}
 /// Returns the offset after the written batches and the last, unwritten
 /// batch (at most [`WRITE_BATCH`] bytes).
 /// Every exit path waits for the in-flight write, so no stale write can
-/// land after the session lock is released.
+/// land after the session lock is released; only a request dropped while
+/// a batch is in flight (the client went away) can leave one running, and
+/// it writes the bytes a resend carries at the offsets it writes them to,
+/// never the progress slot.
 async fn stream_to_file(
     ctx: &Arc<Ctx>,
     body: Incoming,

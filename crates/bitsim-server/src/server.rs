@@ -30,9 +30,6 @@ pub(crate) struct Ctx {
     pub(crate) sessions: SessionStore,
     pub(crate) faults: FaultSet,
     pub(crate) local_addr: SocketAddr,
-    /// Set while a fragment's fdatasync runs on an async worker (see
-    /// `handler::SyncSlot`): at most one worker per server is ever lent.
-    pub(crate) sync_slot: std::sync::atomic::AtomicBool,
     pub(crate) client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
         ResBody,
@@ -110,7 +107,6 @@ impl Server {
                 sessions,
                 faults,
                 local_addr,
-                sync_slot: std::sync::atomic::AtomicBool::new(false),
                 client,
             }),
         })

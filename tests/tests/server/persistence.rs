@@ -110,32 +110,37 @@ async fn hundreds_of_concurrent_sessions() {
 
 /// With `fsync` on a multi-thread runtime, one fragment's sync at a time
 /// runs on its async worker and the others on the blocking pool
-/// (`handler::SyncSlot`): both paths at once must store every byte.
+/// (`handler::SyncSlot`, `inline_sync`): both paths at once must store
+/// every byte, and so must the pool alone (`inline_sync = false`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_synced_sessions_store_every_byte() {
-    let d = tempfile::tempdir().unwrap();
-    let mut c = cfg(d.path());
-    c.max_sessions_per_client = 100;
-    assert!(c.fsync, "fsync is the default");
-    let s = start(c).await;
-    let a = s.local_addr();
-    let mut tasks = Vec::new();
-    for i in 0..24u32 {
-        tasks.push(tokio::spawn(async move {
-            let body = data(200_000 + 997 * i as usize, i as u8);
-            let r = upload(a, &format!("/synced/{i}.bin"), &body, 16_384).await;
-            assert_eq!(r.status, 200);
-            body
-        }));
+    for inline_sync in [true, false] {
+        let d = tempfile::tempdir().unwrap();
+        let mut c = cfg(d.path());
+        c.max_sessions_per_client = 100;
+        c.inline_sync = inline_sync;
+        assert!(c.fsync, "fsync is the default");
+        let s = start(c).await;
+        let a = s.local_addr();
+        let mut tasks = Vec::new();
+        for i in 0..24u32 {
+            tasks.push(tokio::spawn(async move {
+                let body = data(200_000 + 997 * i as usize, i as u8);
+                let r = upload(a, &format!("/synced/{i}.bin"), &body, 16_384).await;
+                assert_eq!(r.status, 200);
+                body
+            }));
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            let body = t.await.unwrap();
+            assert_eq!(
+                std::fs::read(d.path().join(format!("synced/{i}.bin"))).unwrap(),
+                body,
+                "inline_sync = {inline_sync}"
+            );
+        }
+        s.shutdown().await.unwrap();
     }
-    for (i, t) in tasks.into_iter().enumerate() {
-        let body = t.await.unwrap();
-        assert_eq!(
-            std::fs::read(d.path().join(format!("synced/{i}.bin"))).unwrap(),
-            body
-        );
-    }
-    s.shutdown().await.unwrap();
 }
 
 #[tokio::test]
