@@ -17,9 +17,9 @@
 //! development VM).
 //!
 //! After the criterion groups, a paired table is printed: for each group
-//! and fragment size, [`PAIRS`] rounds of a raw write, the ping-pong floor
-//! (see [`pingpong_floor`]) and an upload back to back (in an order that
-//! rotates each round), and the medians of the per-round ratios. The disk
+//! and fragment size, [`ROUNDS`] rounds of a raw write, a minimal
+//! ping-pong server (see [`pingpong`]) and an upload back to back (each of
+//! the six orders twice), and the medians of the per-round ratios. The disk
 //! of a VM drifts by 10–30 % within a minute; pairing puts the same drift
 //! on both sides of each ratio.
 //! `cargo bench -p bitsim-server --bench upload -- ratio` prints only the
@@ -32,73 +32,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bitsim_server::{Config, Server};
+#[path = "support/client.rs"]
+mod client;
+use client::upload;
 use criterion::{Criterion, Throughput};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 
 const TOTAL: usize = 64 * 1024 * 1024;
-const PROTO: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
-
-/// Sends one request on a keep-alive connection and returns the Ack's
-/// head (Acks have `Content-Length: 0`, so it ends at the blank line).
-fn send(s: &mut std::net::TcpStream, buf: &mut Vec<u8>, head: &str, body: &[u8]) -> String {
-    s.write_all(head.as_bytes()).expect("head");
-    s.write_all(body).expect("body");
-    buf.clear();
-    let mut tmp = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = s.read(&mut tmp).expect("read");
-        assert!(n > 0, "server closed");
-        buf.extend_from_slice(&tmp[..n]);
-    }
-    String::from_utf8_lossy(buf).into_owned()
-}
-
-/// Uploads `data` to `/<name>` in fragments of `frag` bytes and closes,
-/// as a blocking client.
-fn upload(addr: SocketAddr, name: &str, data: &[u8], frag: usize) {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_nodelay(true).expect("nodelay");
-    let mut buf = Vec::new();
-    let r = send(
-        &mut s,
-        &mut buf,
-        &format!(
-            "BITS_POST /{name} HTTP/1.1\r\nHost: b\r\nBITS-Packet-Type: Create-Session\r\nBITS-Supported-Protocols: {PROTO}\r\nContent-Length: 0\r\n\r\n"
-        ),
-        b"",
-    );
-    let id = r
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("bits-session-id:")
-                .then(|| l[16..].trim().to_string())
-        })
-        .expect("session id");
-    let total = data.len();
-    let mut off = 0;
-    while off < total {
-        let end = (off + frag).min(total);
-        let head = format!(
-            "BITS_POST /{name} HTTP/1.1\r\nHost: b\r\nBITS-Packet-Type: Fragment\r\nBITS-Session-Id: {id}\r\nContent-Range: bytes {off}-{}/{total}\r\nContent-Length: {}\r\n\r\n",
-            end - 1,
-            end - off
-        );
-        let r = send(&mut s, &mut buf, &head, &data[off..end]);
-        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
-        off = end;
-    }
-    let r = send(
-        &mut s,
-        &mut buf,
-        &format!(
-            "BITS_POST /{name} HTTP/1.1\r\nHost: b\r\nBITS-Packet-Type: Close-Session\r\nBITS-Session-Id: {id}\r\nContent-Length: 0\r\n\r\n"
-        ),
-        b"",
-    );
-    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
-}
 
 /// Uploads `data` as `/<name>` split across `sessions` concurrent sessions
 /// (one client thread each), then deletes the published files.
@@ -169,8 +110,19 @@ fn raw_write(dir: &std::path::Path, data: &[u8], chunk: usize, fsync: bool) {
     std::fs::remove_file(&path).expect("rm");
 }
 
-/// Rounds per row of the paired table.
-const PAIRS: usize = 9;
+/// Rounds per row of the paired table: each order of the three
+/// contenders twice.
+const ROUNDS: usize = 12;
+
+/// The six orders of raw (0), ping-pong (1) and upload (2).
+const ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
 
 /// Starts a server on `rt` with `fsync` and overwrite allowed.
 fn start(rt: &Runtime, fsync: bool) -> (tempfile::TempDir, bitsim_server::ServerHandle) {
@@ -238,15 +190,17 @@ fn bench(c: &mut Criterion, rt: &Runtime, data: &[u8]) {
     }
 }
 
-/// The floor of any server over loopback: a blocking thread that reads
-/// each fragment, writes it (and fdatasyncs it with `fsync`) and answers
-/// one byte; the client sends the next fragment after that byte, as BITS
-/// does after the Ack. No HTTP, no async runtime, no session record: what
-/// one request/response per fragment costs on this machine by itself.
-fn pingpong_floor(dir: &Path, data: &[u8], frag: usize, fsync: bool) {
+/// A minimal server over loopback: a blocking thread that reads each
+/// fragment, writes it (and fdatasyncs it with `fsync`) and answers one
+/// byte; the client sends the next fragment after that byte, as BITS does
+/// after the Ack. No HTTP, no async runtime, no session record, and no
+/// overlap of network and disk: what one request/response per fragment
+/// costs on this machine by itself. Not a strict bound: the server's early
+/// writeback can beat it with large fragments.
+fn pingpong(dir: &Path, data: &[u8], frag: usize, fsync: bool) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
-    let path = dir.join("floor.bin");
+    let path = dir.join("pingpong.bin");
     std::thread::scope(|sc| {
         sc.spawn(|| {
             let (mut s, _) = l.accept().expect("accept");
@@ -278,12 +232,12 @@ fn pingpong_floor(dir: &Path, data: &[u8], frag: usize, fsync: bool) {
 #[allow(clippy::print_stdout, reason = "the table is this benchmark's output")]
 fn ratio_table(rt: &Runtime, data: &[u8]) {
     println!(
-        "\npaired rounds: raw write, ping-pong floor, one-session upload, back to back; {} MiB each, {PAIRS} rounds, medians",
+        "\npaired rounds: raw write, ping-pong server, one-session upload, back to back; {} MiB each, {ROUNDS} rounds, medians",
         TOTAL >> 20
     );
     println!(
         "{:<8} {:<6} {:>10} {:>10} {:>10} {:>11} {:>16} {:>13}",
-        "group", "frag", "raw MiB/s", "floor", "upload", "floor/raw", "upload/raw", "upload/floor"
+        "group", "frag", "raw MiB/s", "pingpong", "upload", "pp/raw", "upload/raw", "upload/pp"
     );
     let mibs = |d: Duration| TOTAL as f64 / d.as_secs_f64() / (1 << 20) as f64;
     let median = |v: &mut Vec<f64>| {
@@ -301,18 +255,17 @@ fn ratio_table(rt: &Runtime, data: &[u8]) {
         for (label, frag) in FRAGMENTS {
             // One unmeasured round warms the page cache and the connection path.
             raw_write(dir, data, frag, fsync);
-            pingpong_floor(dir, data, frag, fsync);
+            pingpong(dir, data, frag, fsync);
             upload_files(dir, addr, "warm", data, frag, 1);
             let mut v: [Vec<f64>; 6] = Default::default();
-            for i in 0..PAIRS {
-                // The order rotates each round, so whatever one run leaves
-                // behind (writeback, freed blocks) is not always paid by
-                // the same contender.
+            for i in 0..ROUNDS {
+                // Whatever one contender leaves behind (writeback, freed
+                // blocks) is paid by each of the others equally often.
                 let mut t = [Duration::ZERO; 3];
-                for k in (0..3).map(|k| (k + i) % 3) {
+                for k in ORDERS[i % ORDERS.len()] {
                     t[k] = match k {
                         0 => timed(&mut || raw_write(dir, data, frag, fsync)),
-                        1 => timed(&mut || pingpong_floor(dir, data, frag, fsync)),
+                        1 => timed(&mut || pingpong(dir, data, frag, fsync)),
                         _ => timed(&mut || {
                             upload_files(dir, addr, &format!("pair-{i}"), data, frag, 1)
                         }),
@@ -331,9 +284,9 @@ fn ratio_table(rt: &Runtime, data: &[u8]) {
                 v[4].iter().copied().fold(f64::INFINITY, f64::min),
                 v[4].iter().copied().fold(0.0, f64::max),
             );
-            let [raw, floor, up, fr, ur, uf] = v.each_mut().map(median);
+            let [raw, pp, up, pr, ur, up_pp] = v.each_mut().map(median);
             println!(
-                "{:<8} {:<6} {raw:>10.0} {floor:>10.0} {up:>10.0} {fr:>10.0}% {ur:>5.0}% ({lo:.0}-{hi:.0}%) {uf:>12.0}%",
+                "{:<8} {:<6} {raw:>10.0} {pp:>10.0} {up:>10.0} {pr:>10.0}% {ur:>5.0}% ({lo:.0}-{hi:.0}%) {up_pp:>12.0}%",
                 group_name(fsync),
                 label,
             );
@@ -356,11 +309,48 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c, &rt, &data);
     c.final_summary();
-    // Only under `cargo bench` (not `cargo test --benches`), and only when
-    // no filter or a filter naming the table was given.
+    // Only under `cargo bench` (not `cargo test --benches` or `--list`), and
+    // only when no filter or a filter naming the table was given.
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let filter = args.iter().find(|a| !a.starts_with('-'));
-    if args.iter().any(|a| a == "--bench") && filter.is_none_or(|f| f.contains("ratio")) {
+    if args.iter().any(|a| a == "--bench")
+        && !args.iter().any(|a| a == "--list")
+        && filter(&args).is_none_or(|f| f.contains("ratio"))
+    {
         ratio_table(&rt, &data);
     }
+}
+
+/// Criterion's filter: the first positional argument that is not the value
+/// of an option (criterion 0.8's options that take one).
+fn filter(args: &[String]) -> Option<&str> {
+    const TAKES_VALUE: [&str; 19] = [
+        "-c",
+        "-s",
+        "-b",
+        "--color",
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--profile-time",
+        "--plotting-backend",
+        "--output-format",
+        "--format",
+    ];
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if TAKES_VALUE.contains(&a.as_str()) {
+            it.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
 }
