@@ -30,6 +30,13 @@ fn serve_with(root: &Path, extra: &[&str]) -> Serve {
     Serve { child, addr, log }
 }
 
+/// `bitsim serve` with `toml` as its `--config` (written into `dir`).
+fn serve_with_toml(dir: &Path, root: &Path, toml: &str) -> Serve {
+    let cfg = dir.join("server.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    serve_with(root, &["--config", cfg.to_str().unwrap()])
+}
+
 fn bitsim(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_bitsim"))
         .args(args)
@@ -108,13 +115,11 @@ fn upload_reply_writes_the_reply() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path().join("srv");
     std::fs::create_dir_all(&root).unwrap();
-    let cfg = d.path().join("server.toml");
-    std::fs::write(
-        &cfg,
+    let s = serve_with_toml(
+        d.path(),
+        &root,
         "[[reply]]\nprefix = \"/echo/\"\napp = { kind = \"echo\" }\n",
-    )
-    .unwrap();
-    let s = serve_with(&root, &["--config", cfg.to_str().unwrap()]);
+    );
     let src = d.path().join("q.bin");
     let data = pattern(200_000);
     std::fs::write(&src, &data).unwrap();
@@ -168,13 +173,11 @@ fn upload_with_state_resumes_the_same_session_after_ctrl_c() {
     // Each fragment waits 200 ms before the server takes it (the session is
     // not locked meanwhile, so the control API can read its offset): the
     // first run is still uploading when it is interrupted.
-    let cfg = d.path().join("server.toml");
-    std::fs::write(
-        &cfg,
+    let s = serve_with_toml(
+        d.path(),
+        &root,
         "[[faults]]\npath = \"/slow/\"\npacket = \"fragment\"\ndelay_ms = 200\n",
-    )
-    .unwrap();
-    let s = serve_with(&root, &["--config", cfg.to_str().unwrap()]);
+    );
     let src = d.path().join("big.bin");
     let data = pattern(2 << 20);
     std::fs::write(&src, &data).unwrap();

@@ -10,6 +10,9 @@
 use std::time::Instant;
 
 use bitsim_server::{Config, Server};
+#[path = "../benches/support/client.rs"]
+#[allow(dead_code, reason = "this example streams its own fragments")]
+mod client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PROTO: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
@@ -67,14 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         |_, _| false,
     )
     .await;
-    let id = r
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("bits-session-id:")
-                .then(|| l[16..].trim().to_string())
-        })
-        .ok_or("no session id")?;
+    let id = client::session_id(&r).ok_or("no session id")?;
     let started = Instant::now();
     let mut off = 0u64;
     while off < total {

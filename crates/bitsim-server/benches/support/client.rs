@@ -37,14 +37,7 @@ pub fn upload(addr: SocketAddr, name: &str, data: &[u8], frag: usize) {
         ),
         b"",
     );
-    let id = r
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("bits-session-id:")
-                .then(|| l[16..].trim().to_string())
-        })
-        .expect("session id");
+    let id = session_id(&r).expect("session id");
     let total = data.len();
     let mut off = 0;
     while off < total {
@@ -67,4 +60,13 @@ pub fn upload(addr: SocketAddr, name: &str, data: &[u8], frag: usize) {
         b"",
     );
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+}
+
+/// The `BITS-Session-Id` of a Create-Session Ack's head.
+pub fn session_id(head: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("bits-session-id:")
+            .then(|| l[16..].trim().to_string())
+    })
 }
