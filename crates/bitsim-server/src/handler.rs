@@ -553,7 +553,7 @@ async fn persist(ctx: &Arc<Ctx>, rec: &SessionRecord) -> std::io::Result<()> {
 /// the client sends the next fragment only after the Ack), so a fragment's
 /// sync, its Ack and the next request are strictly serial. Handing the sync
 /// to the blocking pool and back costs two cross-thread wake-ups per
-/// fragment: on the development VM (2 vCPUs) the pool took 7–22 % longer
+/// fragment: on the development VM (2 vCPUs) the pool took 5–22 % longer
 /// per 64 KiB fragment (`examples/inline_sync_ab.rs`; README, server
 /// benchmarks). `Config::inline_sync = false` turns this off.
 ///
