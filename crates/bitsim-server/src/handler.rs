@@ -462,14 +462,12 @@ async fn fragment(
         // An fdatasync runs on the worker only when `inline_sync` is on and
         // the process's one sync slot is free (see `SyncSlot`), otherwise
         // on the blocking pool.
-        let r = if !fsync {
-            tail()
-        } else if let Some(_slot) = ctx
-            .cfg
-            .inline_sync
-            .then(|| SyncSlot::take(&SYNC_SLOT))
-            .flatten()
-        {
+        let slot = if fsync && ctx.cfg.inline_sync {
+            SyncSlot::take(&SYNC_SLOT)
+        } else {
+            None
+        };
+        let r = if !fsync || slot.is_some() {
             tail()
         } else {
             // The session lock travels with the sync and comes back with
@@ -477,17 +475,15 @@ async fn fragment(
             // away), the lock is released only after the progress slot is
             // written, so a resent fragment never races this one's slot.
             let id = st.rec.id.clone();
-            match tokio::task::spawn_blocking(move || (tail(), st)).await {
+            match blocking(move || Ok((tail(), st))).await {
                 Ok((r, back)) => {
                     st = back;
                     r
                 }
-                Err(e) => {
-                    let e = std::io::Error::other(e);
-                    return Ok(ack_error(&Error::from_io(&e), Some(&id)));
-                }
+                Err(e) => return Ok(ack_error(&Error::from_io(&e), Some(&id))),
             }
         };
+        drop(slot);
         if let Err(e) = r {
             return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id)));
         }
