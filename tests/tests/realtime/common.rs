@@ -164,6 +164,11 @@ impl Recorder {
     }
 }
 
+/// `Resume` as the test user: a new job starts SUSPENDED.
+pub fn resume(d: &mut Driver, job: JobId) {
+    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+}
+
 pub fn state(m: &Manager, job: JobId) -> Option<JobState> {
     m.job(job).map(|j| j.state)
 }

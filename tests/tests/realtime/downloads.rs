@@ -11,7 +11,7 @@ async fn round_trip(len: u64) {
     let dest = env.local.join("f.bin");
     let (mut d, rec) = driver(rt_config());
     let job = d.download(&me(), &env.url("/f.bin"), &dest).unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     assert_eq!(
         run_to(&mut d, job, JobState::Transferred).await,
         JobState::Transferred
@@ -63,7 +63,7 @@ async fn cancel_deletes_the_temp_file() {
     let (mut d, rec) = driver(rt_config());
     let dest = env.local.join("slow.bin");
     let job = d.download(&me(), &env.url("/slow.bin"), &dest).unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     d.run_until(WAIT, |_| rec.max_progress() > 0).await;
     assert_eq!(temps(&env.local).len(), 1);
     d.call(|m, now| m.cancel(now, &me(), job)).unwrap();
@@ -90,7 +90,7 @@ async fn a_held_callback_keeps_its_notification_slot_busy() {
         .download(&me(), &env.url("/h.bin"), env.local.join("h.bin"))
         .unwrap();
     d.register_callback(&me(), job, Box::new(Slow)).unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     d.run_until(WAIT, |_| rec.callbacks("JobTransferred") > 0)
         .await;
     let user = bitsim_model::UserId::new("tester");

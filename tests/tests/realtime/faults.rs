@@ -34,7 +34,7 @@ async fn http_503_is_transient_and_retried_after_the_retry_delay() {
     // SetMinimumRetryDelay: 0 is raised to the 5 s floor [SETRETRY].
     d.call(|m, now| m.set_minimum_retry_delay(now, &me(), job, 0))
         .unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     assert_eq!(
         run_to(&mut d, job, JobState::Transferred).await,
         JobState::Transferred
@@ -76,7 +76,7 @@ async fn http_404_is_fatal_with_remote_file_context_and_job_error() {
     let calls = Arc::new(AtomicUsize::new(0));
     d.register_callback(&me(), job, Box::new(CountErrors(calls.clone())))
         .unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     assert_eq!(run_to(&mut d, job, JobState::Error).await, JobState::Error);
     d.run_until(WAIT, |_| calls.load(Ordering::SeqCst) > 0)
         .await;
@@ -101,7 +101,7 @@ async fn range_support_dropped_is_insufficient_range_support() {
     let job = d
         .download(&me(), &env.url("/r.bin"), env.local.join("r.bin"))
         .unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     assert_eq!(run_to(&mut d, job, JobState::Error).await, JobState::Error);
     let e = d.manager().job(job).unwrap().error.clone().unwrap();
     assert_eq!(e.code, Hresult::BG_E_INSUFFICIENT_RANGE_SUPPORT);
@@ -120,7 +120,7 @@ async fn last_modified_changed_mid_download_restarts_the_file() {
     let (mut d, rec) = driver(cfg);
     let dest = env.local.join("lm.bin");
     let job = d.download(&me(), &env.url("/lm.bin"), &dest).unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     d.run_until(WAIT, |_| rec.max_progress() >= 512 * 1024)
         .await;
     // The next GET sees a new Last-Modified.
@@ -149,7 +149,7 @@ async fn server_killed_and_restarted_mid_upload_loses_no_byte() {
     let job = d.upload(&me(), &src, &env.url("/k.bin"), None).unwrap();
     d.call(|m, now| m.set_minimum_retry_delay(now, &me(), job, 5))
         .unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     d.run_until(WAIT, |_| rec.max_progress() >= 1 << 20).await;
     let before = rec.max_progress();
     assert!(before < 6 << 20, "still mid-upload");
@@ -215,7 +215,7 @@ async fn redirects_are_followed() {
     let job = d
         .download(&me(), &format!("http://{redirector}/old.bin"), &dest)
         .unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     assert_eq!(
         run_to(&mut d, job, JobState::Transferred).await,
         JobState::Transferred
@@ -236,7 +236,7 @@ async fn no_content_length_is_missing_file_size() {
             dir.path().join("g"),
         )
         .unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     assert_eq!(run_to(&mut d, job, JobState::Error).await, JobState::Error);
     let e = d.manager().job(job).unwrap().error.clone().unwrap();
     assert_eq!(e.code, Hresult::BG_E_MISSING_FILE_SIZE);
@@ -254,7 +254,7 @@ async fn connection_refused_is_a_transient_connect_failure() {
     let job = d
         .download(&me(), &format!("http://{addr}/x"), dir.path().join("x"))
         .unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     assert_eq!(
         run_to(&mut d, job, JobState::TransientError).await,
         JobState::TransientError

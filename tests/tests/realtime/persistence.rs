@@ -17,7 +17,7 @@ async fn a_new_driver_resumes_from_the_partial_temp_file() {
     let dest = env.local.join("p.bin");
     let (mut d, rec) = driver(cfg.clone());
     let job = d.download(&me(), &env.url("/p.bin"), &dest).unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     d.run_until(WAIT, |_| rec.max_progress() >= 1 << 20).await;
     let t_before = d.now();
     d.shutdown();
@@ -51,7 +51,7 @@ async fn a_new_driver_resumes_an_upload_in_the_same_session() {
     cfg.upload_fragment = 512 * 1024;
     let (mut d, rec) = driver(cfg.clone());
     let job = d.upload(&me(), &src, &env.url("/u.bin"), None).unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     d.run_until(WAIT, |_| rec.max_progress() >= 1 << 20).await;
     d.shutdown();
     env.clear_faults().await;

@@ -26,7 +26,7 @@ async fn echo_reply_round_trip() {
     let job = d
         .upload(&me(), &src, &env.url("/echo/q.bin"), Some(&out))
         .unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     assert_eq!(
         run_to(&mut d, job, JobState::Transferred).await,
         JobState::Transferred
@@ -83,7 +83,7 @@ async fn failing_server_application_is_remote_application() {
             Some(&env.local.join("r.bin")),
         )
         .unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     assert_eq!(run_to(&mut d, job, JobState::Error).await, JobState::Error);
     let e = d.manager().job(job).unwrap().error.clone().unwrap();
     assert_eq!(e.context, ErrorContext::RemoteApplication);

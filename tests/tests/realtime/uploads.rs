@@ -10,7 +10,7 @@ async fn round_trip(len: u64) {
     make_file(&src, len, 3);
     let (mut d, _rec) = driver(rt_config());
     let job = d.upload(&me(), &src, &env.url("/up.bin"), None).unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     assert_eq!(
         run_to(&mut d, job, JobState::Transferred).await,
         JobState::Transferred
@@ -52,7 +52,7 @@ async fn fragment_413_halves_down_to_5_kb() {
     cfg.upload_fragment = 64 * 1024;
     let (mut d, _rec) = driver(cfg);
     let job = d.upload(&me(), &src, &env.url("/big.bin"), None).unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     assert_eq!(
         run_to(&mut d, job, JobState::Transferred).await,
         JobState::Transferred
@@ -73,7 +73,7 @@ async fn session_not_found_starts_a_new_session() {
     cfg.upload_fragment = 64 * 1024;
     let (mut d, rec) = driver(cfg);
     let job = d.upload(&me(), &src, &env.url("/s.bin"), None).unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     assert_eq!(
         run_to(&mut d, job, JobState::Transferred).await,
         JobState::Transferred
@@ -94,7 +94,7 @@ async fn cancel_mid_upload_sends_cancel_session() {
     cfg.upload_fragment = 256 * 1024;
     let (mut d, rec) = driver(cfg);
     let job = d.upload(&me(), &src, &env.url("/c.bin"), None).unwrap();
-    d.call(|m, now| m.resume(now, &me(), job)).unwrap();
+    resume(&mut d, job);
     d.run_until(WAIT, |_| rec.max_progress() > 0).await;
     let (_, live) = http(env.addr, "GET", "/_bitsim/sessions", b"").await;
     assert!(
