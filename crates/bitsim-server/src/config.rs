@@ -63,6 +63,14 @@ pub struct Config {
     /// worker blocked for the length of a disk sync; `false` sends every
     /// sync to the pool. No effect without `fsync`.
     pub inline_sync: bool,
+    /// Re-poll a connection that wakes itself while being polled instead of
+    /// yielding it to tokio's scheduler, which would also wake an idle
+    /// worker that then often steals the connection. hyper hands every
+    /// chunk of a request body over that way, so this saves a context
+    /// switch and a thread migration per small fragment; `false` keeps
+    /// tokio's default. Bounded by tokio's cooperative budget, so a busy
+    /// connection still yields. See `repoll.rs`.
+    pub repoll: bool,
     /// Seconds a request body may stall before the request is dropped.
     pub body_idle_timeout_secs: u64,
     /// Largest fragment accepted; bigger ones get 413 so the client retries
@@ -111,6 +119,7 @@ impl Default for Config {
             strict_fragments: false,
             fsync: true,
             inline_sync: true,
+            repoll: true,
             body_idle_timeout_secs: 120,
             max_fragment_size: None,
             host_id: None,
@@ -316,6 +325,11 @@ mod tests {
             Config::from_toml("inline_sync = false")
                 .map(|c| c.inline_sync)
                 .ok(),
+            Some(false)
+        );
+        assert_eq!(Config::from_toml("").map(|c| c.repoll).ok(), Some(true));
+        assert_eq!(
+            Config::from_toml("repoll = false").map(|c| c.repoll).ok(),
             Some(false)
         );
     }

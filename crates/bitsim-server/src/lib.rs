@@ -55,6 +55,7 @@ mod handler;
 pub mod parse;
 pub mod paths;
 mod reply;
+mod repoll;
 mod server;
 pub mod session;
 

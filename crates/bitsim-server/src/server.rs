@@ -152,6 +152,7 @@ impl Server {
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    let repoll = ctx.cfg.repoll;
                     let ctx = ctx.clone();
                     let svc = service_fn(move |req| {
                         let ctx = ctx.clone();
@@ -168,11 +169,17 @@ impl Server {
                         .header_read_timeout(Duration::from_secs(30))
                         .serve_connection(TokioIo::new(stream), svc);
                     let fut = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = fut.await {
+                    let done = move |r: std::result::Result<(), hyper::Error>| {
+                        if let Err(e) = r {
                             tracing::debug!(error = %e, %peer, "connection ended with error");
                         }
-                    });
+                    };
+                    // See `Config::repoll` and `repoll.rs`.
+                    if repoll {
+                        tokio::spawn(async move { done(crate::repoll::Repoll::new(fut).await) });
+                    } else {
+                        tokio::spawn(async move { done(fut.await) });
+                    }
                 }
                 _ = &mut shutdown => break,
             }

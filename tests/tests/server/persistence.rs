@@ -111,14 +111,17 @@ async fn hundreds_of_concurrent_sessions() {
 /// With `fsync` on a multi-thread runtime, one fragment's sync at a time
 /// runs on its async worker and the others on the blocking pool
 /// (`handler::SyncSlot`, `inline_sync`): both paths at once must store
-/// every byte, and so must the pool alone (`inline_sync = false`).
+/// every byte, and so must the pool alone (`inline_sync = false`). The
+/// same with connections left to tokio's scheduler (`repoll = false`,
+/// see `repoll.rs`): neither way of polling may lose a body chunk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_synced_sessions_store_every_byte() {
-    for inline_sync in [true, false] {
+    for (inline_sync, repoll) in [(true, true), (false, true), (true, false)] {
         let d = tempfile::tempdir().unwrap();
         let mut c = cfg(d.path());
         c.max_sessions_per_client = 100;
         c.inline_sync = inline_sync;
+        c.repoll = repoll;
         assert!(c.fsync, "fsync is the default");
         let s = start(c).await;
         let a = s.local_addr();
@@ -132,11 +135,15 @@ async fn concurrent_synced_sessions_store_every_byte() {
             }));
         }
         for (i, t) in tasks.into_iter().enumerate() {
-            let body = t.await.unwrap();
+            // A lost wake-up shows as a stalled upload: fail, don't hang.
+            let body = tokio::time::timeout(std::time::Duration::from_secs(60), t)
+                .await
+                .unwrap_or_else(|_| panic!("upload {i} stalled (repoll = {repoll})"))
+                .unwrap();
             assert_eq!(
                 std::fs::read(d.path().join(format!("synced/{i}.bin"))).unwrap(),
                 body,
-                "inline_sync = {inline_sync}"
+                "inline_sync = {inline_sync}, repoll = {repoll}"
             );
         }
         s.shutdown().await.unwrap();
