@@ -3,16 +3,26 @@
 //! them (the next fragment only after the Ack). Blocking `std::net` on the
 //! caller's thread, so it never borrows the server's async workers.
 
-use std::io::{Read, Write};
+use std::io::{IoSlice, Read, Write};
 use std::net::SocketAddr;
 
 use bitsim_server::parse::BITS_1_5_PROTOCOL as PROTO;
 
 /// Sends one request on a keep-alive connection and returns the Ack's
 /// head (Acks have `Content-Length: 0`, so it ends at the blank line).
+///
+/// Head and body go out in one `writev`, as HTTP clients that know the
+/// body up front send them (and as the ping-pong client sends its
+/// fragments): two writes would wake the server for the head alone and
+/// again for the body.
 fn send(s: &mut std::net::TcpStream, buf: &mut Vec<u8>, head: &str, body: &[u8]) -> String {
-    s.write_all(head.as_bytes()).expect("head");
-    s.write_all(body).expect("body");
+    let mut parts = [IoSlice::new(head.as_bytes()), IoSlice::new(body)];
+    let mut left: &mut [IoSlice<'_>] = &mut parts;
+    while !left.is_empty() {
+        let n = s.write_vectored(left).expect("request");
+        assert!(n > 0, "server closed");
+        IoSlice::advance_slices(&mut left, n);
+    }
     buf.clear();
     let mut tmp = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
