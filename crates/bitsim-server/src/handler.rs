@@ -549,9 +549,9 @@ async fn persist(ctx: &Arc<Ctx>, rec: &SessionRecord) -> std::io::Result<()> {
 /// the client sends the next fragment only after the Ack), so a fragment's
 /// sync, its Ack and the next request are strictly serial. Handing the sync
 /// to the blocking pool and back costs two cross-thread wake-ups per
-/// fragment: on the development VM (2 vCPUs) the pool took 5–22 % longer
-/// per 64 KiB fragment (`examples/inline_sync_ab.rs`; README, server
-/// benchmarks). `Config::inline_sync = false` turns this off.
+/// fragment: on the development VM (2 vCPUs) the pool took 5–28 % longer
+/// per 64 KiB fragment (`examples/config_ab.rs -- inline_sync`; README,
+/// server benchmarks). `Config::inline_sync = false` turns this off.
 ///
 /// Blocking a worker stalls the tasks queued behind it (a task in its
 /// LIFO slot cannot even be stolen by another worker until the sync ends),
