@@ -14,7 +14,8 @@
 //! The client is blocking `std::net` code on its own OS thread: a BITS
 //! client is another machine, so it must not borrow the server's async
 //! workers (sharing them cost the 64 KiB rows ~10 points on the 2-vCPU
-//! development VM).
+//! development VM). It sends each request's head and body in one `writev`,
+//! as the ping-pong client sends each fragment in one write.
 //!
 //! After the criterion groups, a paired table is printed: for each group
 //! and fragment size, [`ROUNDS`] rounds of a raw write, a minimal
