@@ -169,17 +169,17 @@ impl Server {
                         .header_read_timeout(Duration::from_secs(30))
                         .serve_connection(TokioIo::new(stream), svc);
                     let fut = graceful.watch(conn);
-                    let done = move |r: std::result::Result<(), hyper::Error>| {
+                    tokio::spawn(async move {
+                        // See `Config::repoll` and `repoll.rs`.
+                        let r = if repoll {
+                            crate::repoll::Repoll::new(fut).await
+                        } else {
+                            fut.await
+                        };
                         if let Err(e) = r {
                             tracing::debug!(error = %e, %peer, "connection ended with error");
                         }
-                    };
-                    // See `Config::repoll` and `repoll.rs`.
-                    if repoll {
-                        tokio::spawn(async move { done(crate::repoll::Repoll::new(fut).await) });
-                    } else {
-                        tokio::spawn(async move { done(fut.await) });
-                    }
+                    });
                 }
                 _ = &mut shutdown => break,
             }
