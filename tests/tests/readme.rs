@@ -1,9 +1,13 @@
 //! The README stays true: its diagram is the generated one.
 
+/// The workspace README.
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
+}
+
 #[test]
 fn readme_diagram_is_the_generated_one() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let readme = readme();
     let start = readme
         .find("<!-- diagram:start -->\n```mermaid\n")
         .expect("diagram start marker")
@@ -21,8 +25,7 @@ fn readme_diagram_is_the_generated_one() {
 
 #[test]
 fn readme_names_the_two_setup_commands_that_ci_runs() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let readme = readme();
     let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/run")).unwrap();
     assert!(readme.contains("cargo run --release -- check sim-scenarios"));
     assert!(readme.contains("cargo test --workspace"));
@@ -31,8 +34,7 @@ fn readme_names_the_two_setup_commands_that_ci_runs() {
 
 #[test]
 fn readme_server_config_example_is_a_valid_config() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let readme = readme();
     let section = readme
         .split("### Configuration (`--config server.toml`)")
         .nth(1)
