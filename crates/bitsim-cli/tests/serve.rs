@@ -43,9 +43,13 @@ impl Resp {
 }
 
 fn bits(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    bits_at(addr, "/up/file.bin", headers, body)
+}
+
+fn bits_at(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let mut s = TcpStream::connect(addr).expect("connect");
     let mut req = format!(
-        "BITS_POST /up/file.bin HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "BITS_POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (n, v) in headers {
@@ -64,10 +68,11 @@ fn bits(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     Resp { status, head: text }
 }
 
-fn fragment(addr: SocketAddr, id: &str, start: u64, total: u64, data: &[u8]) -> Resp {
+fn fragment(addr: SocketAddr, path: &str, id: &str, start: u64, total: u64, data: &[u8]) -> Resp {
     let cr = format!("bytes {}-{}/{total}", start, start + data.len() as u64 - 1);
-    bits(
+    bits_at(
         addr,
+        path,
         &[
             ("BITS-Packet-Type", "Fragment"),
             ("BITS-Session-Id", id),
@@ -84,78 +89,94 @@ fn temp_root(name: &str) -> PathBuf {
     p
 }
 
+/// Four sessions at different offsets, each with a fragment half sent
+/// when the process is killed: after the restart every session resumes at
+/// exactly its acknowledged offset and every file is published intact.
 #[test]
 fn kill_9_and_restart_loses_no_byte() {
     let root = temp_root("kill9");
-    let data: Vec<u8> = (0..3_000_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let total = data.len() as u64;
     let frag = 256 * 1024;
+    let uploads: Vec<(String, Vec<u8>)> = (0..4u32)
+        .map(|k| {
+            let data = (0..3_000_000u32 + k * 100_003)
+                .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(k) >> 13) as u8)
+                .collect();
+            (format!("/up/file{k}.bin"), data)
+        })
+        .collect();
 
     let mut p = spawn(&root);
-    let r = bits(
-        p.addr,
-        &[
-            ("BITS-Packet-Type", "Create-Session"),
-            ("BITS-Supported-Protocols", PROTO),
-        ],
-        b"",
-    );
-    assert_eq!(r.status, 200);
-    let id = r.header("BITS-Session-Id").expect("session id");
-    let mut off = 0u64;
-    for _ in 0..5 {
-        let end = (off as usize + frag).min(data.len());
-        let r = fragment(p.addr, &id, off, total, &data[off as usize..end]);
+    let mut sessions = Vec::new();
+    let mut in_flight = Vec::new();
+    for (k, (path, data)) in uploads.iter().enumerate() {
+        let total = data.len() as u64;
+        let r = bits_at(
+            p.addr,
+            path,
+            &[
+                ("BITS-Packet-Type", "Create-Session"),
+                ("BITS-Supported-Protocols", PROTO),
+            ],
+            b"",
+        );
         assert_eq!(r.status, 200);
-        off = r.received();
+        let id = r.header("BITS-Session-Id").expect("session id");
+        let mut off = 0u64;
+        for _ in 0..2 + k {
+            let end = (off as usize + frag).min(data.len());
+            let r = fragment(p.addr, path, &id, off, total, &data[off as usize..end]);
+            assert_eq!(r.status, 200);
+            off = r.received();
+        }
+        // A fragment in flight when the process dies: half its body sent.
+        let mut s = TcpStream::connect(p.addr).expect("connect");
+        let head = format!(
+            "BITS_POST {path} HTTP/1.1\r\nHost: x\r\nBITS-Packet-Type: Fragment\r\nBITS-Session-Id: {id}\r\nContent-Range: bytes {off}-{}/{total}\r\nContent-Length: {frag}\r\n\r\n",
+            off + frag as u64 - 1
+        );
+        s.write_all(head.as_bytes()).expect("head");
+        s.write_all(&data[off as usize..off as usize + frag / 2])
+            .expect("half body");
+        s.flush().expect("flush");
+        in_flight.push(s);
+        sessions.push((id, off));
     }
-    let acked = off;
-    // A fragment in flight when the process dies: half its body sent.
-    let mut s = TcpStream::connect(p.addr).expect("connect");
-    let head = format!(
-        "BITS_POST /up/file.bin HTTP/1.1\r\nHost: x\r\nBITS-Packet-Type: Fragment\r\nBITS-Session-Id: {id}\r\nContent-Range: bytes {acked}-{}/{total}\r\nContent-Length: {frag}\r\n\r\n",
-        acked + frag as u64 - 1
-    );
-    s.write_all(head.as_bytes()).expect("head");
-    s.write_all(&data[acked as usize..acked as usize + frag / 2])
-        .expect("half body");
-    s.flush().expect("flush");
     p.child.kill().expect("kill -9"); // SIGKILL on Unix
     let status = p.child.wait().expect("wait");
     assert!(!status.success());
-    drop(s);
+    drop(in_flight);
 
     let mut p = spawn(&root);
-    // Resume: a probe with the first byte is a full duplicate → the offset.
-    let r = fragment(p.addr, &id, 0, total, &data[..1]);
-    assert_eq!(r.status, 200, "session must survive kill -9");
-    assert_eq!(
-        r.received(),
-        acked,
-        "every acknowledged byte kept, nothing more"
-    );
-    let mut off = acked;
-    while off < total {
-        let end = (off as usize + frag).min(data.len());
-        let r = fragment(p.addr, &id, off, total, &data[off as usize..end]);
+    for ((path, data), (id, acked)) in uploads.iter().zip(&sessions) {
+        let total = data.len() as u64;
+        // Resume: a probe with the first byte is a full duplicate → the offset.
+        let r = fragment(p.addr, path, id, 0, total, &data[..1]);
+        assert_eq!(r.status, 200, "{path}: session must survive kill -9");
+        assert_eq!(
+            r.received(),
+            *acked,
+            "{path}: every acknowledged byte kept, nothing more"
+        );
+        let mut off = *acked;
+        while off < total {
+            let end = (off as usize + frag).min(data.len());
+            let r = fragment(p.addr, path, id, off, total, &data[off as usize..end]);
+            assert_eq!(r.status, 200);
+            off = r.received();
+        }
+        let r = bits_at(
+            p.addr,
+            path,
+            &[
+                ("BITS-Packet-Type", "Close-Session"),
+                ("BITS-Session-Id", id),
+            ],
+            b"",
+        );
         assert_eq!(r.status, 200);
-        off = r.received();
+        let published = std::fs::read(root.join(path.trim_start_matches('/'))).expect("published");
+        assert!(published == *data, "{path}: content differs");
     }
-    let r = bits(
-        p.addr,
-        &[
-            ("BITS-Packet-Type", "Close-Session"),
-            ("BITS-Session-Id", &id),
-        ],
-        b"",
-    );
-    assert_eq!(r.status, 200);
-    assert!(
-        std::fs::read(root.join("up/file.bin")).expect("published") == data,
-        "content differs"
-    );
     p.child.kill().expect("kill");
     let _ = p.child.wait();
     let _ = p.log.try_recv();
@@ -202,7 +223,7 @@ fn config_file_is_applied() {
         b"",
     );
     let id = r.header("BITS-Session-Id").expect("session id");
-    let r = fragment(p.addr, &id, 0, 11, b"hello world");
+    let r = fragment(p.addr, "/up/file.bin", &id, 0, 11, b"hello world");
     assert_eq!(r.status, 500);
     assert_eq!(r.header("BITS-Error-Code").as_deref(), Some("0x80200020"));
     p.child.kill().expect("kill");

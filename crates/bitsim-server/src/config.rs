@@ -11,9 +11,17 @@ use crate::faults::FaultRule;
 /// Default session timeout: 14 days.
 // [W32-IISPROPS]: BITSSessionTimeout default 1,209,600 s; [MC-BUP] 3.2.2.1.
 pub const DEFAULT_SESSION_TIMEOUT_SECS: u64 = 1_209_600;
-/// Default per-client session cap.
-// [W32-IISPROPS]: BITSNumberOfSessionsLimit default 50.
-pub const DEFAULT_MAX_SESSIONS_PER_CLIENT: usize = 50;
+/// Default per-client session cap: 1,000 live sessions per client IP.
+///
+/// IIS caps sessions *per user* (`BITSNumberOfSessionsLimit`, default 50).
+/// bitsim has no authentication and counts per client IP address instead,
+/// and on a test machine every user, test and load generator shares one
+/// address (loopback, or a NAT): a cap of 50 per IP would refuse the
+/// 51st concurrent upload of a whole test suite. The default leaves room
+/// for hundreds of concurrent sessions from one host; set
+/// `max_sessions_per_client = 50` to reproduce IIS for a single user.
+// [W32-IISPROPS]: BITSNumberOfSessionsLimit default 50, per user.
+pub const DEFAULT_MAX_SESSIONS_PER_CLIENT: usize = 1000;
 /// Default maximum upload size (the largest value IIS accepts).
 // [W32-IISPROPS]: BITSMaximumUploadSize ≤ "1844674407370955", empty = that max.
 pub const DEFAULT_MAX_UPLOAD_SIZE: u64 = 1_844_674_407_370_955;
@@ -45,7 +53,8 @@ pub struct Config {
     pub session_timeout_secs: u64,
     /// Seconds between two runs of the expiry sweeper.
     pub sweep_interval_secs: u64,
-    /// Most live sessions per client IP address.
+    /// Most live sessions per client IP address (default
+    /// [`DEFAULT_MAX_SESSIONS_PER_CLIENT`]); more get 503 `0x80070045`.
     pub max_sessions_per_client: usize,
     /// Strict \[MC-BUP\] 3.2.5.2.6 mode: any fragment whose start is not the
     /// next expected byte gets 416 (instead of writing an overlap's tail).
@@ -148,12 +157,19 @@ impl Config {
         Ok(c)
     }
 
-    /// Checks what the TOML schema cannot: each notification URL is an
+    /// Checks what the TOML schema cannot: every fault rule passes
+    /// [`FaultRule::validate`]; each notification URL is an
     /// absolute `http://` URL or a relative reference (resolved against the
     /// upload URL at notification time), never HTTPS or another scheme, and
     /// at most 2,200 characters. [`Server::bind`](crate::Server::bind)
     /// calls this too, for configurations built in code.
     pub fn validate(&self) -> Result<()> {
+        for (i, f) in self.faults.iter().enumerate() {
+            // A typo in a start-up fault must stop the server, not be
+            // ignored for the whole run.
+            f.validate()
+                .map_err(|e| Error::Config(format!("faults[{i}]: {e}")))?;
+        }
         for r in &self.reply {
             if let ReplyApp::Notify { url, .. } = &r.app {
                 // [W32-IISPROPS] BITSServerNotificationURL: HTTP only,
@@ -320,6 +336,18 @@ mod tests {
         assert!(Config::from_toml(&route(&longest)).is_ok());
         let long = format!("/{}", "x".repeat(MAX_NOTIFICATION_URL));
         assert!(Config::from_toml(&route(&long)).is_err());
+        // A start-up fault that could never act stops the server, naming
+        // the rule and the reason.
+        let e = Config::from_toml(
+            "[[faults]]\nstatus = 503\n[[faults]]\npacket = \"fragmnt\"\nstatus = 503",
+        )
+        .err()
+        .map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("faults[1]") && e.contains("fragmnt")),
+            "{e:?}"
+        );
         assert_eq!(Config::from_toml("").map(|c| c.fsync).ok(), Some(true));
         assert_eq!(
             Config::from_toml("inline_sync = false")

@@ -57,7 +57,8 @@ pub enum Error {
         hresult: u32,
         /// Value sent as `BITS-Error-Context`.
         context: u32,
-        /// Human-readable explanation (logged, never sent as a body).
+        /// Human-readable explanation: logged, and sent in the
+        /// `X-Bitsim-Reason` header (never as a body: an Ack has none).
         message: String,
     },
     /// A request path that would escape `--root` or is otherwise refused.
@@ -68,6 +69,11 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A fault rule that could never match or never do anything (see
+    /// [`FaultRule::validate`](crate::faults::FaultRule::validate)); the
+    /// control API answers it with 400 and this reason.
+    #[error("invalid fault rule: {0}")]
+    InvalidFault(String),
     /// The configuration file could not be read or parsed.
     #[error("configuration: {0}")]
     Config(String),
@@ -114,6 +120,15 @@ impl Error {
                 E_FAIL,
                 format!("I/O error: {err}"),
             )
+        }
+    }
+
+    /// Why the request was refused, in words, without the status and
+    /// codes (which have their own headers); sent as `X-Bitsim-Reason`.
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Protocol { message, .. } => message.clone(),
+            other => other.to_string(),
         }
     }
 

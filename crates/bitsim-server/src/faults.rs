@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
 /// One fault rule. Unset matchers match everything; unset effects do
 /// nothing. A rule with `times = N` applies to the next N matching
 /// requests and is then removed; without `times` it stays until deleted.
@@ -48,7 +50,85 @@ pub struct FaultRule {
     pub disk_full: bool,
 }
 
+/// The packet types a rule's `packet` may name, as Windows spells them.
+// [MC-BUP] 2.2.1.2: the five packet types (matched case-insensitively).
+const PACKETS: [&str; 5] = [
+    "Ping",
+    "Create-Session",
+    "Fragment",
+    "Close-Session",
+    "Cancel-Session",
+];
+
 impl FaultRule {
+    /// Checks that the rule can ever match and do something, so that a
+    /// typo is refused instead of becoming a silent no-op: `path` starts
+    /// with `/`, `packet` is one of the five packet types, `method` is an
+    /// HTTP token, `times` is not 0, `status` is 100–599, `error_code`
+    /// parses as an HRESULT and comes with a `status`, `bandwidth_bps` is not
+    /// 0, and at least one effect is set.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if let Some(p) = &self.path
+            && !p.starts_with('/')
+        {
+            return Err(format!(
+                "path {p:?} must start with '/' (it is a prefix of the request path)"
+            ));
+        }
+        if let Some(p) = &self.packet
+            && !PACKETS.iter().any(|k| k.eq_ignore_ascii_case(p.trim()))
+        {
+            return Err(format!(
+                "packet {p:?} is not a BITS packet type (one of {})",
+                PACKETS.join(", ")
+            ));
+        }
+        if let Some(m) = &self.method
+            && (m.is_empty() || http::Method::from_bytes(m.as_bytes()).is_err())
+        {
+            return Err(format!("method {m:?} is not an HTTP method"));
+        }
+        if self.times == Some(0) {
+            return Err("times = 0 would never apply; omit it for a rule that stays".into());
+        }
+        if let Some(st) = self.status
+            && !(100..=599).contains(&st)
+        {
+            return Err(format!("status {st} is not an HTTP status (100-599)"));
+        }
+        if let Some(code) = &self.error_code {
+            if parse_hresult(code).is_none() {
+                return Err(format!(
+                    "error_code {code:?} is not an HRESULT (hex like \"0x8020001F\", or decimal)"
+                ));
+            }
+            if self.status.is_none() {
+                return Err("error_code is sent only with a status; set status too".into());
+            }
+        }
+        if self.bandwidth_bps == Some(0) {
+            return Err("bandwidth_bps = 0 would not cap anything; omit it".into());
+        }
+        let has_effect = self.status.is_some()
+            || self.delay_ms.is_some()
+            || self.bandwidth_bps.is_some()
+            || self.drop_after_bytes.is_some()
+            || self.ignore_range
+            || self.single_range_only
+            || self.omit_content_length
+            || self.change_last_modified
+            || self.disk_full;
+        if !has_effect {
+            return Err(
+                "the rule has no effect (set status, delay_ms, bandwidth_bps, \
+                 drop_after_bytes, ignore_range, single_range_only, omit_content_length, \
+                 change_last_modified or disk_full)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     fn matches(&self, path: &str, method: &str, packet: Option<&str>) -> bool {
         self.path.as_deref().is_none_or(|p| path.starts_with(p))
             && self
@@ -124,13 +204,15 @@ impl FaultSet {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a rule, returning its id.
-    pub fn add(&self, rule: FaultRule) -> u64 {
+    /// Adds a rule, returning its id, or [`Error::InvalidFault`] with the
+    /// reason if [`FaultRule::validate`] refuses it.
+    pub fn add(&self, rule: FaultRule) -> Result<u64> {
+        rule.validate().map_err(Error::InvalidFault)?;
         let mut g = self.lock();
         g.next_id += 1;
         let id = g.next_id;
         g.rules.push(FaultEntry { id, rule });
-        id
+        Ok(id)
     }
 
     /// Removes one rule; false if it did not exist.
@@ -208,7 +290,8 @@ mod tests {
             status: Some(503),
             times: Some(2),
             ..FaultRule::default()
-        });
+        })
+        .unwrap();
         assert_eq!(f.take("/b", "BITS_POST", Some("Fragment")).status, None);
         assert_eq!(f.take("/a/x", "BITS_POST", Some("Ping")).status, None);
         assert_eq!(
@@ -221,6 +304,83 @@ mod tests {
         );
         assert_eq!(f.take("/a/x", "BITS_POST", Some("Fragment")).status, None);
         assert!(f.list().is_empty());
+    }
+
+    #[test]
+    fn rules_that_could_never_act_are_refused() {
+        let ok = FaultRule {
+            status: Some(503),
+            ..FaultRule::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = [
+            FaultRule::default(),
+            FaultRule {
+                path: Some("/x".into()),
+                ..FaultRule::default()
+            },
+            FaultRule {
+                status: Some(1000),
+                ..FaultRule::default()
+            },
+            FaultRule {
+                status: Some(99),
+                ..FaultRule::default()
+            },
+            FaultRule {
+                error_code: Some("bogus".into()),
+                ..ok.clone()
+            },
+            FaultRule {
+                error_code: Some("0x8020001F".into()),
+                delay_ms: Some(1),
+                ..FaultRule::default()
+            },
+            FaultRule {
+                packet: Some("fragmnt".into()),
+                ..ok.clone()
+            },
+            FaultRule {
+                path: Some("pub/".into()),
+                ..ok.clone()
+            },
+            FaultRule {
+                method: Some("GE T".into()),
+                ..ok.clone()
+            },
+            FaultRule {
+                times: Some(0),
+                ..ok.clone()
+            },
+            FaultRule {
+                bandwidth_bps: Some(0),
+                ..FaultRule::default()
+            },
+        ];
+        let f = FaultSet::default();
+        for rule in bad {
+            assert!(rule.validate().is_err(), "{rule:?}");
+            assert!(
+                matches!(f.add(rule.clone()), Err(Error::InvalidFault(_))),
+                "{rule:?}"
+            );
+        }
+        assert!(f.list().is_empty());
+        for packet in [
+            "ping",
+            "CREATE-SESSION",
+            "Fragment",
+            " close-session",
+            "cancel-Session",
+        ] {
+            let r = FaultRule {
+                packet: Some(packet.into()),
+                method: Some("BITS_POST".into()),
+                error_code: Some("12".into()),
+                ..ok.clone()
+            };
+            assert_eq!(r.validate(), Ok(()), "{packet}");
+        }
     }
 
     #[test]

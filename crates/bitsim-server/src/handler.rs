@@ -4,7 +4,7 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -63,6 +63,7 @@ pub(crate) async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, peer: SocketAd
         tracing::info!(status, "fault: status override");
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut r = Response::builder().status(status);
+        r = r.header(REASON_HEADER, "status set by a fault rule");
         if is_bits {
             r = r.header("BITS-Packet-Type", "Ack");
             if !status.is_success() {
@@ -133,13 +134,37 @@ fn finish(b: http::response::Builder) -> Response<ResBody> {
         .unwrap_or_else(|_| Response::new(body::empty()))
 }
 
-/// An error Ack with `BITS-Error-Code` and `BITS-Error-Context`.
+/// Header that says in words why a request was refused. An Ack has no
+/// body (\[MC-BUP\] 2.2.3.3 ff.), so without it the reason would be only in
+/// the server's log; BITS clients ignore headers they do not know.
+pub const REASON_HEADER: &str = "X-Bitsim-Reason";
+
+/// `text` as a header value: printable ASCII only (others become `?`), at
+/// most 512 bytes.
+fn reason_value(text: &str) -> HeaderValue {
+    let clean: String = text
+        .chars()
+        .take(512)
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("refused"))
+}
+
+/// An error Ack with `BITS-Error-Code`, `BITS-Error-Context` and
+/// [`REASON_HEADER`].
 // [W32-ACK*]: header name BITS-Error-Code, hex HRESULT; context hex.
 fn ack_error(e: &Error, session_id: Option<&str>) -> Response<ResBody> {
     tracing::info!(error = %e, "BITS error");
     let mut b = ack(e.status())
         .header("BITS-Error-Code", format!("0x{:08X}", e.hresult()))
-        .header("BITS-Error-Context", format!("0x{:X}", e.context()));
+        .header("BITS-Error-Context", format!("0x{:X}", e.context()))
+        .header(REASON_HEADER, reason_value(&e.reason()));
     if let Some(id) = session_id.and_then(|s| HeaderValue::from_str(s).ok()) {
         b = b.header("BITS-Session-Id", id);
     }
@@ -356,6 +381,8 @@ async fn fragment(
     };
     let span = tracing::info_span!("session", id = %st.rec.id);
     async move {
+        // However this fragment ends, its in-flight count ends with it.
+        let _reset = ZeroOnDrop(&sess.live.fragment_bytes);
         // [MC-BUP] 2.2.1.2; [W32-FRAG]: the total may not change between fragments.
         if let Some(t) = st.rec.total
             && t != range.total {
@@ -391,7 +418,14 @@ async fn fragment(
         // offset. In strict mode any start ≠ expected gets 416.
         if range.start > expected || (ctx.cfg.strict_fragments && range.start != expected) {
             tracing::info!(start = range.start, expected, "fragment out of sync: 416");
-            return Ok(finish(received_ack(StatusCode::RANGE_NOT_SATISFIABLE, &st)));
+            let why = format!(
+                "fragment starts at byte {} but the server expects byte {expected}",
+                range.start
+            );
+            return Ok(finish(
+                received_ack(StatusCode::RANGE_NOT_SATISFIABLE, &st)
+                    .header(REASON_HEADER, reason_value(&why)),
+            ));
         }
         let first_fragment = st.rec.total.is_none();
         st.rec.total = Some(range.total);
@@ -419,7 +453,7 @@ async fn fragment(
             Err(e) => return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id))),
         };
         let (offset, last_batch) =
-            match stream_to_file(ctx, body, file.clone(), skip, expected, range.len(), fx).await {
+            match stream_to_file(ctx, body, Writer::new(file.clone(), expected, ctx.cfg.fsync), skip, range.len(), fx, &sess.live.fragment_bytes).await {
                 Ok(x) => x,
                 Err(StreamError::Io(e)) => {
                     return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id)));
@@ -489,6 +523,7 @@ async fn fragment(
         }
         st.rec = next;
         st.seq = seq;
+        sess.live.acknowledged(&st.rec);
         if first_fragment {
             tracing::info!(total = range.total, "first fragment");
         }
@@ -634,6 +669,17 @@ struct Writer {
 }
 
 impl Writer {
+    /// Writes to `file` from `offset` on; `writeback` as [`Writer::writeback`].
+    fn new(file: Arc<File>, offset: u64, writeback: bool) -> Self {
+        Writer {
+            file,
+            offset,
+            writeback,
+            unflushed_from: offset,
+            inflight: None,
+        }
+    }
+
     async fn wait(&mut self) -> std::io::Result<()> {
         match self.inflight.take() {
             Some(h) => h.await.map_err(std::io::Error::other)?,
@@ -703,20 +749,13 @@ fn start_writeback(_f: &File, _off: u64, _len: u64) {}
 async fn stream_to_file(
     ctx: &Arc<Ctx>,
     body: Incoming,
-    file: Arc<File>,
+    mut w: Writer,
     skip: u64,
-    offset: u64,
     expect_len: u64,
     fx: &Effects,
+    seen_now: &AtomicU64,
 ) -> Result<(u64, Vec<Bytes>), StreamError> {
-    let mut w = Writer {
-        file,
-        offset,
-        writeback: ctx.cfg.fsync,
-        unflushed_from: offset,
-        inflight: None,
-    };
-    let r = stream_batches(ctx, body, &mut w, skip, expect_len, fx).await;
+    let r = stream_batches(ctx, body, &mut w, skip, expect_len, fx, seen_now).await;
     let done = w.wait().await;
     let last = r?;
     done.map_err(StreamError::Io)?;
@@ -730,6 +769,7 @@ async fn stream_batches(
     mut skip: u64,
     expect_len: u64,
     fx: &Effects,
+    seen_now: &AtomicU64,
 ) -> Result<Vec<Bytes>, StreamError> {
     let idle = Duration::from_secs(ctx.cfg.body_idle_timeout_secs.max(1));
     let mut batch: Vec<Bytes> = Vec::new();
@@ -758,6 +798,7 @@ async fn stream_batches(
             }
         }
         seen += data.len() as u64;
+        seen_now.store(seen, Ordering::Relaxed);
         if let Some(bps) = fx.bandwidth_bps {
             body::throttle(data.len() as u64, bps).await;
         }
@@ -778,6 +819,15 @@ async fn stream_batches(
     }
     // The caller writes the last batch together with the progress record.
     Ok(batch)
+}
+
+/// Sets a counter to 0 when dropped.
+struct ZeroOnDrop<'a>(&'a AtomicU64);
+
+impl Drop for ZeroOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
 }
 
 fn skip_prefix(mut data: Bytes, skip: &mut u64) -> Bytes {
@@ -1094,7 +1144,7 @@ async fn control(
             &serde_json::json!({"error": "control API disabled"}),
         );
     }
-    if !ctx.cfg.control.allow_remote && !peer.ip().is_loopback() {
+    if !ctx.cfg.control.allow_remote && !is_loopback_peer(peer) {
         return json(
             StatusCode::FORBIDDEN,
             &serde_json::json!({"error": "control API is loopback-only"}),
@@ -1111,6 +1161,7 @@ async fn control(
                         "path": st.rec.url_path,
                         "total": st.rec.total,
                         "received": st.rec.received,
+                        "fragment_bytes": 0,
                         "client": st.rec.client,
                         "created_unix_ms": st.rec.created_unix_ms,
                         "last_activity_unix_ms": st.rec.last_activity_unix_ms,
@@ -1118,7 +1169,19 @@ async fn control(
                         "busy": false,
                     })),
                     Ok(_) => {}
-                    Err(_) => out.push(serde_json::json!({"key": s.key, "busy": true})),
+                    // A request holds the session (a fragment arriving, a
+                    // publish): what it has not committed is read from the
+                    // lock-free copies; the record fields that need the lock
+                    // are left out.
+                    Err(_) => out.push(serde_json::json!({
+                        "id": s.live.id,
+                        "path": s.live.url_path,
+                        "total": s.live.total(),
+                        "received": s.live.received.load(Ordering::Relaxed),
+                        "fragment_bytes": s.live.fragment_bytes.load(Ordering::Relaxed),
+                        "client": s.client,
+                        "busy": true,
+                    })),
                 }
             }
             json(StatusCode::OK, &serde_json::Value::Array(out))
@@ -1139,11 +1202,16 @@ async fn control(
                 }
             };
             match serde_json::from_slice::<crate::faults::FaultRule>(&bytes) {
-                Ok(rule) => {
-                    let id = ctx.faults.add(rule);
-                    tracing::info!(id, "fault added");
-                    json(StatusCode::CREATED, &serde_json::json!({"id": id}))
-                }
+                Ok(rule) => match ctx.faults.add(rule) {
+                    Ok(id) => {
+                        tracing::info!(id, "fault added");
+                        json(StatusCode::CREATED, &serde_json::json!({"id": id}))
+                    }
+                    Err(e) => json(
+                        StatusCode::BAD_REQUEST,
+                        &serde_json::json!({"error": e.to_string()}),
+                    ),
+                },
                 Err(e) => json(
                     StatusCode::BAD_REQUEST,
                     &serde_json::json!({"error": e.to_string()}),
@@ -1172,6 +1240,13 @@ async fn control(
     }
 }
 
+/// Whether a peer is on this host: 127.0.0.0/8, `::1`, or an IPv4
+/// loopback address seen through a dual-stack socket (`::ffff:127.0.0.1`,
+/// what a `--listen [::]:PORT` server sees for `curl http://127.0.0.1:PORT`).
+fn is_loopback_peer(peer: SocketAddr) -> bool {
+    peer.ip().to_canonical().is_loopback()
+}
+
 /// Reply file path for a session.
 pub(crate) fn reply_path(ctx: &Ctx, rec: &SessionRecord) -> PathBuf {
     ctx.replies_dir
@@ -1181,6 +1256,23 @@ pub(crate) fn reply_path(ctx: &Ctx, rec: &SessionRecord) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_peers_include_v4_mapped_addresses() {
+        for (addr, local) in [
+            ("127.0.0.1:1", true),
+            ("127.8.9.10:1", true),
+            ("[::1]:1", true),
+            ("[::ffff:127.0.0.1]:1", true),
+            ("10.0.0.1:1", false),
+            ("[::ffff:10.0.0.1]:1", false),
+            ("[fe80::1]:1", false),
+            ("[::]:1", false),
+        ] {
+            let peer: SocketAddr = addr.parse().unwrap();
+            assert_eq!(is_loopback_peer(peer), local, "{addr}");
+        }
+    }
 
     #[test]
     fn sync_slot_is_lent_once_and_only_by_a_multi_thread_runtime() {

@@ -62,5 +62,5 @@ pub mod session;
 pub use config::{Config, ControlConfig, NotifyBy, ReplyApp, ReplyRoute};
 pub use error::{Error, Result};
 pub use faults::{FaultRule, FaultSet};
-pub use handler::CONTROL_PREFIX;
+pub use handler::{CONTROL_PREFIX, REASON_HEADER};
 pub use server::{Server, ServerHandle};

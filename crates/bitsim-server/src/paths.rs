@@ -19,7 +19,7 @@ fn bad(path: &str, reason: &'static str) -> Error {
 ///
 /// Refused: NUL bytes, backslashes (raw or `%5C`), encoded slashes (`%2F`),
 /// `..` in any spelling, non-UTF-8, absolute-looking components (`C:`), and
-/// anything under the reserved `/_bitsim/` prefix.
+/// anything under the reserved `/_bitsim/` prefix (also spelled `%5Fbitsim`).
 pub fn decode_request_path(raw: &str) -> Result<Vec<String>> {
     if raw.contains('\\') {
         return Err(bad(raw, "backslash in path"));
@@ -42,6 +42,12 @@ pub fn decode_request_path(raw: &str) -> Result<Vec<String>> {
     }
     let mut parts = Vec::new();
     for part in decoded.split('/') {
+        // `/%5Fbitsim/x` decodes to the control prefix, which the router
+        // matches before decoding: refuse it here rather than create a file
+        // that no GET could ever reach.
+        if parts.is_empty() && part == "_bitsim" {
+            return Err(bad(raw, "'/_bitsim/' is reserved for the control API"));
+        }
         match part {
             "" | "." => continue,
             ".." => return Err(bad(raw, "'..' in path")),
@@ -73,11 +79,22 @@ pub fn resolve(root: &Path, reserved: &Path, raw: &str) -> Result<PathBuf> {
         }
         p.push(part);
     }
-    // Symlink check: canonicalise the deepest existing ancestor.
+    // Symlink check: canonicalise the deepest existing ancestor. An entry
+    // that exists but cannot be canonicalised is a symlink that points
+    // nowhere (dangling, or a loop), or one that leads through one: refuse
+    // it, since where it would lead once its target appears is unknown
+    // (and a rename over it would replace the link, not its target).
     let mut probe = p.as_path();
     let canon = loop {
         match probe.canonicalize() {
             Ok(c) => break c,
+            Err(_) if probe.symlink_metadata().is_ok() => {
+                return Err(Error::protocol(
+                    StatusCode::FORBIDDEN,
+                    E_ACCESSDENIED,
+                    format!("path {raw:?} goes through a symlink that points nowhere"),
+                ));
+            }
             Err(_) => match probe.parent() {
                 Some(parent) => probe = parent,
                 None => return Err(bad(raw, "cannot resolve path")),
@@ -124,6 +141,8 @@ mod tests {
             "/C:/x",
             "relative",
             "/%ff",
+            "/%5Fbitsim/x",
+            "/_bitsim",
         ] {
             assert!(decode_request_path(p).is_err(), "{p} should be refused");
         }
@@ -144,6 +163,21 @@ mod tests {
         std::os::unix::fs::symlink(d.path(), root.join("out")).expect("symlink");
         #[cfg(unix)]
         assert!(resolve(&root, &reserved, "/out/x").is_err());
+        // Dangling links, to a file or a directory, inside or outside the
+        // root, and loops: refused, also as a directory on the way.
+        #[cfg(unix)]
+        for (link, target) in [
+            ("dangling", d.path().join("nothing")),
+            ("dangling_in", root.join("nothing")),
+            ("looping", root.join("looping")),
+        ] {
+            std::os::unix::fs::symlink(&target, root.join(link)).expect("symlink");
+            for raw in [format!("/{link}"), format!("/{link}/x/y")] {
+                let e = resolve(&root, &reserved, &raw).expect_err(&raw);
+                assert_eq!(e.status(), StatusCode::FORBIDDEN, "{raw}: {e}");
+                assert!(e.to_string().contains("points nowhere"), "{raw}: {e}");
+            }
+        }
         assert!(resolve(&root, &reserved, "/.bitsim/x").is_err());
         assert_eq!(
             resolve(&root, &reserved, "/new/dir/f").ok(),

@@ -91,7 +91,8 @@ impl Server {
         let sessions = SessionStore::open(state_dir.join("sessions"), config.fsync)?;
         let faults = FaultSet::default();
         for f in &config.faults {
-            faults.add(f.clone());
+            // Config::validate (above) has checked every rule.
+            faults.add(f.clone())?;
         }
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -84,6 +85,50 @@ pub struct Session {
     pub state: Arc<tokio::sync::Mutex<SessionState>>,
     /// Copy of the client address for cap counting without the async lock.
     pub client: String,
+    /// Copies of the record's id and upload path, and progress counters,
+    /// readable while a request holds the lock (`GET /_bitsim/sessions`
+    /// lists a session in the middle of a slow fragment with them).
+    pub live: LiveProgress,
+}
+
+/// What `GET /_bitsim/sessions` can read of a session without its lock.
+#[derive(Debug)]
+pub struct LiveProgress {
+    /// The session id as sent to the client.
+    pub id: String,
+    /// The request path the session uploads to.
+    pub url_path: String,
+    /// The acknowledged offset (`BITS-Received-Content-Range`).
+    pub received: AtomicU64,
+    /// The upload's total size; `u64::MAX` until the first fragment.
+    pub total: AtomicU64,
+    /// Body bytes of the fragment being received now (0 between
+    /// fragments); they count once the fragment is acknowledged.
+    pub fragment_bytes: AtomicU64,
+}
+
+impl LiveProgress {
+    fn new(rec: &SessionRecord) -> Self {
+        LiveProgress {
+            id: rec.id.clone(),
+            url_path: rec.url_path.clone(),
+            received: AtomicU64::new(rec.received),
+            total: AtomicU64::new(rec.total.unwrap_or(u64::MAX)),
+            fragment_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Records an acknowledged fragment.
+    pub fn acknowledged(&self, rec: &SessionRecord) {
+        self.received.store(rec.received, Ordering::Relaxed);
+        self.total
+            .store(rec.total.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The total, if known.
+    pub fn total(&self) -> Option<u64> {
+        Some(self.total.load(Ordering::Relaxed)).filter(|t| *t != u64::MAX)
+    }
 }
 
 /// What the session lock protects.
@@ -109,6 +154,7 @@ impl Session {
         Arc::new(Session {
             key: session_key(&rec.id),
             client: rec.client.clone(),
+            live: LiveProgress::new(&rec),
             state: Arc::new(tokio::sync::Mutex::new(SessionState {
                 rec,
                 file: None,

@@ -188,3 +188,122 @@ async fn status_fault_on_create_session_and_delay() {
     assert_eq!(bits(a, "/z", "Ping", &[], b"").await.status, 200);
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn fault_rules_that_could_never_act_are_refused_with_the_reason() {
+    let d = tempfile::tempdir().unwrap();
+    let s = start(cfg(d.path())).await;
+    let a = s.local_addr();
+    for (rule, why) in [
+        (r#"{"status":1000}"#, "100-599"),
+        (r#"{"status":503,"error_code":"bogus"}"#, "HRESULT"),
+        (r#"{"packet":"fragmnt","status":503}"#, "packet"),
+        (r#"{"path":"pub/","status":503}"#, "must start with '/'"),
+        (r#"{"path":"/pub/"}"#, "no effect"),
+        (r#"{"status":503,"times":0}"#, "times = 0"),
+        (r#"{"bandwidth_bps":0}"#, "bandwidth_bps = 0"),
+        (
+            r#"{"error_code":"0x8020001F","delay_ms":5}"#,
+            "set status too",
+        ),
+    ] {
+        let r = request(a, "POST", "/_bitsim/faults", &[], rule.as_bytes()).await;
+        assert_eq!(r.status, 400, "{rule}: {r:?}");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let error = v["error"].as_str().unwrap_or_default();
+        assert!(error.contains(why), "{rule}: {error}");
+    }
+    let list = request(a, "GET", "/_bitsim/faults", &[], b"").await;
+    assert_eq!(list.body, b"[]", "nothing was added");
+    s.shutdown().await.unwrap();
+}
+
+/// The control API is for this host only: loopback peers, including IPv4
+/// loopback seen through a dual-stack `[::]` socket, and nobody else.
+#[tokio::test]
+async fn control_api_answers_loopback_peers_only() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.listen = "[::]:0".parse().unwrap();
+    let s = start(c).await;
+    let port = s.local_addr().port();
+    for host in ["127.0.0.1", "::1"] {
+        let addr = std::net::SocketAddr::new(host.parse().unwrap(), port);
+        let r = request(addr, "GET", "/_bitsim/faults", &[], b"").await;
+        assert_eq!(r.status, 200, "{host}: {r:?}");
+    }
+    // This host's own non-loopback address (the one its default route
+    // uses) is a remote peer as far as the server can tell.
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let own = probe
+        .connect("192.0.2.1:9")
+        .and_then(|()| probe.local_addr())
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
+    match own {
+        Some(ip) => {
+            let addr = std::net::SocketAddr::new(ip, port);
+            let r = request(addr, "GET", "/_bitsim/faults", &[], b"").await;
+            assert_eq!(r.status, 403, "{ip}: {r:?}");
+            assert!(String::from_utf8_lossy(&r.body).contains("loopback-only"));
+            // BITS itself is for every client.
+            assert_eq!(bits(addr, "/x", "Ping", &[], b"").await.status, 200);
+        }
+        None => eprintln!("no non-loopback IPv4 address here: remote refusal not checked"),
+    }
+    s.shutdown().await.unwrap();
+}
+
+/// A session in the middle of a fragment is listed with its path, its
+/// acknowledged offset and the bytes of the fragment received so far.
+#[tokio::test]
+async fn sessions_list_shows_a_fragment_in_flight() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.fsync = false;
+    let s = start(c).await;
+    let a = s.local_addr();
+    let id = create(a, "/slow/up.bin").await;
+    assert_eq!(
+        fragment(a, "/slow/up.bin", &id, 0, 1000, &[7; 100])
+            .await
+            .received(),
+        100
+    );
+    let mut sock = tokio::net::TcpStream::connect(a).await.unwrap();
+    let head = format!(
+        "BITS_POST /slow/up.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\nBITS-Packet-Type: Fragment\r\nBITS-Session-Id: {id}\r\nContent-Range: bytes 100-999/1000\r\nContent-Length: 900\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    sock.write_all(&[8; 300]).await.unwrap();
+    let list = || async {
+        let r = request(a, "GET", "/_bitsim/sessions", &[], b"").await;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v[0].clone()
+    };
+    let mut entry = list().await;
+    for _ in 0..500 {
+        if entry["fragment_bytes"].as_u64() == Some(300) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        entry = list().await;
+    }
+    assert_eq!(entry["busy"].as_bool(), Some(true), "{entry}");
+    assert_eq!(entry["id"].as_str(), Some(id.as_str()), "{entry}");
+    assert_eq!(entry["path"].as_str(), Some("/slow/up.bin"), "{entry}");
+    assert_eq!(entry["total"].as_u64(), Some(1000), "{entry}");
+    assert_eq!(entry["received"].as_u64(), Some(100), "{entry}");
+    assert_eq!(entry["fragment_bytes"].as_u64(), Some(300), "{entry}");
+    sock.write_all(&[8; 600]).await.unwrap();
+    let mut buf = Vec::new();
+    sock.read_to_end(&mut buf).await.unwrap();
+    assert_eq!(parse(&buf).received(), 1000);
+    let entry = list().await;
+    assert_eq!(entry["busy"].as_bool(), Some(false), "{entry}");
+    assert_eq!(entry["received"].as_u64(), Some(1000), "{entry}");
+    assert_eq!(entry["fragment_bytes"].as_u64(), Some(0), "{entry}");
+    s.shutdown().await.unwrap();
+}

@@ -191,6 +191,10 @@ async fn unknown_session_is_500_session_not_found() {
     let r = fragment(a, "/f", bogus, 0, 2, b"ab").await;
     assert_eq!((r.status, r.error_code()), (500, Some("0x8020001F")));
     assert_eq!(r.header("BITS-Error-Context"), Some("0x5"));
+    assert_eq!(
+        r.header("X-Bitsim-Reason"),
+        Some(format!("session {bogus:?} not found").as_str())
+    );
     assert_eq!((close(a, "/f", bogus).await.status), 500);
     assert_eq!(
         (cancel(a, "/f", bogus)
@@ -257,6 +261,10 @@ async fn gap_overlap_duplicate_and_total_change() {
     assert_eq!(r.status, 416);
     assert_eq!(r.received(), 101);
     assert_eq!(r.header("BITS-Packet-Type"), Some("Ack"));
+    assert_eq!(
+        r.header("X-Bitsim-Reason"),
+        Some("fragment starts at byte 150 but the server expects byte 101")
+    );
     // Overlap 50..=150: only 101..=150 is written, 50..=100 keeps 'A'.
     let r = fragment(a, "/g", &id, 50, 300, &[b'B'; 101]).await;
     assert_eq!((r.status, r.received()), (200, 151));
@@ -393,16 +401,26 @@ async fn path_escapes_are_refused_for_uploads() {
     let root = d.path().join("root");
     std::fs::create_dir(&root).unwrap();
     std::os::unix::fs::symlink(d.path(), root.join("out")).unwrap();
+    // Dangling links out of the root, to a file and to a directory: they
+    // point nowhere now, but a file could appear there later.
+    std::os::unix::fs::symlink(d.path().join("newfile"), root.join("dangling")).unwrap();
+    std::os::unix::fs::symlink(d.path().join("newdir"), root.join("danglingdir")).unwrap();
     let s = start(cfg(&root)).await;
     let a = s.local_addr();
-    for p in [
-        "/../x",
-        "/a/%2e%2e/%2e%2e/x",
-        "/a%5cb",
-        "/a%00b",
-        "/out/x",
-        "/.bitsim/sessions/x",
-        "/C:/x",
+    for (p, why) in [
+        ("/../x", "'..'"),
+        ("/a/%2e%2e/%2e%2e/x", "'..'"),
+        ("/a/.%2E/x", "'..'"),
+        ("/a%5cb", "backslash"),
+        ("/a%2fb", "encoded slash"),
+        ("/a%2F..%2Fx", "encoded slash"),
+        ("/a%00b", "NUL"),
+        ("/out/x", "outside the root"),
+        ("/dangling", "points nowhere"),
+        ("/danglingdir/x", "points nowhere"),
+        ("/.bitsim/sessions/x", "reserved"),
+        ("/%5Fbitsim/x", "reserved"),
+        ("/C:/x", "':'"),
     ] {
         let r = bits(
             a,
@@ -414,6 +432,20 @@ async fn path_escapes_are_refused_for_uploads() {
         .await;
         assert!(r.status == 400 || r.status == 403, "{p}: {r:?}");
         assert!(r.error_code().is_some(), "{p}");
+        // The Ack has no body, so the reason travels in a header.
+        let reason = r.header("X-Bitsim-Reason").unwrap_or_default();
+        assert!(reason.contains(why), "{p}: {reason:?}");
+    }
+    // Double encoding decodes once: `%252e%252e` is the literal name
+    // "%2e%2e", a file inside the root, not a way up.
+    let r = upload(a, "/a/%252e%252e/x", b"inside", 100).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(std::fs::read(root.join("a/%2e%2e/x")).unwrap(), b"inside");
+    for link in ["newfile", "newdir"] {
+        assert!(
+            !d.path().join(link).exists(),
+            "{link} created out of the root"
+        );
     }
     // A raw backslash in the request target.
     let r = raw(a, b"BITS_POST /a\\..\\x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nBITS-Packet-Type: Create-Session\r\nBITS-Supported-Protocols: {7df0354d-249b-430f-820d-3d2a9bef4931}\r\nContent-Length: 0\r\n\r\n").await;
