@@ -21,7 +21,9 @@ use crate::faults::Effects;
 use crate::parse::{self, BitsRequest, PacketType, RangeOutcome};
 use crate::paths;
 use crate::server::{Ctx, DropConnection, expired};
-use crate::session::{Session, SessionRecord, SessionState, now_unix_ms, session_key, write_at};
+use crate::session::{
+    Session, SessionCap, SessionRecord, SessionState, now_unix_ms, session_key, write_at,
+};
 
 type Res = Result<Response<ResBody>, DropConnection>;
 
@@ -245,20 +247,7 @@ async fn create_session(
             None,
         );
     }
-    let client = peer.ip().to_string();
-    // [W32-IISPROPS] BITSNumberOfSessionsLimit: per-user session cap.
-    // bitsim refuses the new session (503, transient for the client) rather
-    // than silently dropping an old one.
-    if ctx.sessions.count_for_client(&client) >= ctx.cfg.max_sessions_per_client {
-        return ack_error(
-            &Error::protocol(
-                StatusCode::SERVICE_UNAVAILABLE,
-                E_TOO_MANY_SESSIONS,
-                "per-client session limit reached",
-            ),
-            None,
-        );
-    }
+    let client = peer.ip().to_canonical().to_string();
     let reply_route = ctx
         .cfg
         .reply
@@ -282,9 +271,30 @@ async fn create_session(
         reply: None,
         query,
     };
+    // [W32-IISPROPS] BITSNumberOfSessionsLimit: per-user session cap.
+    // bitsim refuses the new session (503, transient for the client) rather
+    // than silently dropping an old one. Expired sessions do not count,
+    // swept or not.
+    let cap = SessionCap {
+        max_per_client: ctx.cfg.max_sessions_per_client,
+        live_after_ms: now.saturating_sub(ctx.cfg.session_timeout_secs.saturating_mul(1000)),
+    };
     let c = ctx.clone();
-    match blocking(move || c.sessions.create(rec)).await {
-        Ok(_) => {}
+    match blocking(move || c.sessions.create(rec, cap)).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return ack_error(
+                &Error::protocol(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    E_TOO_MANY_SESSIONS,
+                    format!(
+                        "per-client session limit reached ({} live sessions)",
+                        ctx.cfg.max_sessions_per_client
+                    ),
+                ),
+                None,
+            );
+        }
         Err(e) => return ack_error(&Error::from_io(&e), None),
     }
     tracing::info!(session = %id, "session created");

@@ -105,6 +105,9 @@ pub struct LiveProgress {
     /// Body bytes of the fragment being received now (0 between
     /// fragments); they count once the fragment is acknowledged.
     pub fragment_bytes: AtomicU64,
+    /// The record's last successful packet, Unix milliseconds (the
+    /// per-client cap counts only sessions that have not expired).
+    pub last_activity_ms: AtomicU64,
 }
 
 impl LiveProgress {
@@ -115,6 +118,7 @@ impl LiveProgress {
             received: AtomicU64::new(rec.received),
             total: AtomicU64::new(rec.total.unwrap_or(u64::MAX)),
             fragment_bytes: AtomicU64::new(0),
+            last_activity_ms: AtomicU64::new(rec.last_activity_unix_ms),
         }
     }
 
@@ -123,6 +127,8 @@ impl LiveProgress {
         self.received.store(rec.received, Ordering::Relaxed);
         self.total
             .store(rec.total.unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.last_activity_ms
+            .store(rec.last_activity_unix_ms, Ordering::Relaxed);
     }
 
     /// The total, if known.
@@ -266,6 +272,38 @@ pub struct SessionStore {
     dir: PathBuf,
     fsync: bool,
     map: Mutex<HashMap<String, Arc<Session>>>,
+    /// Per client, sessions past the cap check whose files are still being
+    /// created: they count toward the cap (always locked after `map`).
+    pending: Mutex<HashMap<String, usize>>,
+}
+
+/// What [`SessionStore::create`] does when a client is at its cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCap {
+    /// Most live sessions per client.
+    pub max_per_client: usize,
+    /// Sessions last active before this instant (Unix milliseconds) have
+    /// expired and no longer count, even before the sweeper removes them.
+    pub live_after_ms: u64,
+}
+
+/// Takes one pending place of a client back on drop (also on an I/O
+/// error or a panic while the session's files are created).
+struct Pending<'a> {
+    store: &'a SessionStore,
+    client: &'a str,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let mut p = self.store.pending();
+        if let Some(n) = p.get_mut(self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                p.remove(self.client);
+            }
+        }
+    }
 }
 
 /// Writes `bytes` to `path` atomically: temp file, fsync, rename, and fsync
@@ -355,11 +393,16 @@ impl SessionStore {
             dir,
             fsync,
             map: Mutex::new(map),
+            pending: Mutex::new(HashMap::new()),
         })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Path of a session's data file.
@@ -386,9 +429,27 @@ impl SessionStore {
         self.lock().get(&session_key(id)).cloned()
     }
 
-    /// Number of live sessions of one client.
-    pub fn count_for_client(&self, client: &str) -> usize {
-        self.lock().values().filter(|s| s.client == client).count()
+    /// Number of sessions of one client that count toward its cap: those
+    /// active at or after `live_after_ms`, and those being created.
+    pub fn count_for_client(&self, client: &str, live_after_ms: u64) -> usize {
+        let map = self.lock();
+        Self::count_locked(&map, &self.pending(), client, live_after_ms)
+    }
+
+    fn count_locked(
+        map: &HashMap<String, Arc<Session>>,
+        pending: &HashMap<String, usize>,
+        client: &str,
+        live_after_ms: u64,
+    ) -> usize {
+        let live = map
+            .values()
+            .filter(|s| {
+                s.client == client
+                    && s.live.last_activity_ms.load(Ordering::Relaxed) >= live_after_ms
+            })
+            .count();
+        live + pending.get(client).copied().unwrap_or(0)
     }
 
     /// Every live session.
@@ -404,14 +465,38 @@ impl SessionStore {
         write_atomic(&self.record_path(&session_key(&rec.id)), &bytes, self.fsync)
     }
 
-    /// Creates, persists and registers a new session (blocking I/O).
-    pub fn create(&self, rec: SessionRecord) -> std::io::Result<Arc<Session>> {
+    /// Creates, persists and registers a new session (blocking I/O), or
+    /// returns `Ok(None)` if its client is at `cap`. The check and the
+    /// registration are one step: concurrent Create-Sessions of a client
+    /// can never exceed the cap together.
+    pub fn create(
+        &self,
+        rec: SessionRecord,
+        cap: SessionCap,
+    ) -> std::io::Result<Option<Arc<Session>>> {
+        let client = rec.client.clone();
+        let pending = {
+            let map = self.lock();
+            let mut p = self.pending();
+            if Self::count_locked(&map, &p, &client, cap.live_after_ms) >= cap.max_per_client {
+                return Ok(None);
+            }
+            *p.entry(client.clone()).or_insert(0) += 1;
+            Pending {
+                store: self,
+                client: &client,
+            }
+        };
         let key = session_key(&rec.id);
         File::create(self.data_path(&key))?;
         self.persist(&rec)?;
         let s = Session::new(rec, 0);
-        self.lock().insert(key, s.clone());
-        Ok(s)
+        let mut map = self.lock();
+        map.insert(key, s.clone());
+        // Registered and no longer pending, under the same lock.
+        drop(pending);
+        drop(map);
+        Ok(Some(s))
     }
 
     /// Unregisters a session and deletes its record, data and reply file

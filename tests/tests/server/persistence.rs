@@ -81,6 +81,62 @@ async fn per_client_session_cap() {
     s.shutdown().await.unwrap();
 }
 
+/// Create-Sessions sent all at once cannot slip past the cap together:
+/// the check and the registration are one step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_client_session_cap_holds_under_concurrency() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.max_sessions_per_client = 3;
+    let s = start(c).await;
+    let a = s.local_addr();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            tokio::spawn(async move {
+                let r = bits(
+                    a,
+                    &format!("/c{i}"),
+                    "Create-Session",
+                    &[("BITS-Supported-Protocols", PROTO)],
+                    b"",
+                )
+                .await;
+                (r.status, r.error_code().map(str::to_string))
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (200, None) => created += 1,
+            (503, Some(code)) => assert_eq!(code, "0x80070045"),
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(created, 3);
+    let r = request(a, "GET", "/_bitsim/sessions", &[], b"").await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(3), "{v}");
+    s.shutdown().await.unwrap();
+}
+
+/// An expired session no longer counts toward the cap, even before the
+/// sweeper has removed it.
+#[tokio::test]
+async fn expired_sessions_do_not_count_toward_the_cap() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.max_sessions_per_client = 1;
+    c.session_timeout_secs = 0;
+    c.sweep_interval_secs = 3600;
+    let s = start(c).await;
+    let a = s.local_addr();
+    create(a, "/old").await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    create(a, "/new").await;
+    s.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_concurrent_sessions() {
     let d = tempfile::tempdir().unwrap();
