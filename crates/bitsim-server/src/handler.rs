@@ -15,7 +15,8 @@ use tracing::Instrument;
 
 use crate::body::{self, ResBody, Segment, StreamOpts};
 use crate::error::{
-    BG_E_HTTP_ERROR_BASE, BG_E_TOO_LARGE, E_ACCESSDENIED, E_DISK_FULL, E_TOO_MANY_SESSIONS, Error,
+    BG_E_HTTP_ERROR_BASE, BG_E_SESSION_NOT_FOUND, BG_E_TOO_LARGE, E_ACCESSDENIED, E_DISK_FULL,
+    E_TOO_MANY_SESSIONS, Error,
 };
 use crate::faults::Effects;
 use crate::parse::{self, BitsRequest, PacketType, RangeOutcome};
@@ -41,13 +42,24 @@ const WRITEBACK_EVERY: u64 = 1024 * 1024;
 
 pub(crate) async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, peer: SocketAddr) -> Res {
     let path = req.uri().path().to_string();
-    if path.starts_with(CONTROL_PREFIX) || path == "/_bitsim" {
-        return Ok(control(&ctx, req, peer, &path).await);
-    }
     let method = req.method().clone();
     let is_bits = parse::is_bits_method(method.as_str().as_bytes(), |n| {
         req.headers().get(n).map(|v| v.as_bytes())
     });
+    if path.starts_with(CONTROL_PREFIX) || path == "/_bitsim" {
+        if is_bits {
+            // A BITS client gets an Ack it understands, as for any path
+            // that cannot be uploaded to.
+            return Ok(ack_error(
+                &Error::BadPath {
+                    path,
+                    reason: "'/_bitsim/' is reserved for the control API",
+                },
+                None,
+            ));
+        }
+        return Ok(control(&ctx, req, peer, &path).await);
+    }
     let packet = req
         .headers()
         .get("bits-packet-type")
@@ -219,7 +231,7 @@ async fn bits(
             let query = req.uri().query().map(str::to_string);
             Ok(create_session(ctx, peer, path, query, &parsed).await)
         }
-        PacketType::Fragment => fragment(ctx, req.into_body(), &parsed, fx, &host).await,
+        PacketType::Fragment => fragment(ctx, req.into_body(), path, &parsed, fx, &host).await,
         PacketType::CloseSession => Ok(close_session(ctx, path, &parsed, false).await),
         PacketType::CancelSession => Ok(close_session(ctx, path, &parsed, true).await),
     }
@@ -239,6 +251,21 @@ async fn create_session(
     // [MC-BUP] 2.2.1.2: URL maps to a directory → 400 + 0x80070057.
     if dest.is_dir() {
         return ack_error(&Error::invalid_arg("destination is a directory"), None);
+    }
+    // Nor can it be published under a file (`/a.bin/x` with `a.bin` a
+    // file): refused now, like a directory, rather than at Close-Session
+    // after the whole upload.
+    if let Some(file) = dest
+        .ancestors()
+        .skip(1)
+        .take_while(|a| a.starts_with(&ctx.root) && *a != ctx.root)
+        .find(|a| a.symlink_metadata().is_ok_and(|m| !m.is_dir()))
+    {
+        let name = file.strip_prefix(&ctx.root).unwrap_or(file);
+        return ack_error(
+            &Error::invalid_arg(format!("{} is a file, not a directory", name.display())),
+            None,
+        );
     }
     // [W32-ACKCS] / [W32-IISPROPS] BITSAllowOverwrites=0: existing file → 409.
     if !ctx.cfg.allow_overwrite && dest.exists() {
@@ -323,9 +350,12 @@ async fn create_session(
 }
 
 /// Looks the session up and locks it; `Err` is the Ack to send.
+/// Finds and locks the session a Fragment, Close-Session or
+/// Cancel-Session names, sent to the request path `path`.
 async fn lock_session(
     ctx: &Arc<Ctx>,
     id: &str,
+    path: &str,
 ) -> Result<(Arc<Session>, tokio::sync::OwnedMutexGuard<SessionState>), Response<ResBody>> {
     let not_found = || ack_error(&Error::session_not_found(id), Some(id));
     let Some(s) = ctx.sessions.get(id) else {
@@ -334,6 +364,31 @@ async fn lock_session(
     let st = s.state.clone().lock_owned().await;
     if st.gone {
         return Err(not_found());
+    }
+    // A session belongs to the URL it was created for. [MC-BUP] does not
+    // say what a packet naming it at another URL gets (a BITS client never
+    // sends one); bitsim's choice (README, "Decisions"): not found, so a
+    // client bug cannot publish to the wrong file. Compared decoded, so
+    // two spellings of one path are the same URL.
+    let same_url = match (
+        paths::decode_request_path(path),
+        paths::decode_request_path(&st.rec.url_path),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !same_url {
+        return Err(ack_error(
+            &Error::protocol(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                BG_E_SESSION_NOT_FOUND,
+                format!(
+                    "session {id:?} belongs to {:?}, not to {path:?}",
+                    st.rec.url_path
+                ),
+            ),
+            Some(id),
+        ));
     }
     if expired(ctx, st.rec.last_activity_unix_ms) {
         let mut st = st;
@@ -363,6 +418,17 @@ fn received_ack(status: StatusCode, st: &SessionState) -> http::response::Builde
         .header("BITS-Received-Content-Range", st.rec.received.to_string())
 }
 
+/// An error Ack to a Fragment of a known session: it carries the next
+/// expected byte too, like every Fragment Ack.
+// [MC-BUP] 2.2.7.2; [W32-ACKFRAG]: BITS-Received-Content-Range on every
+// fragment Ack, so the client knows where to resume.
+fn frag_error(e: &Error, id: &str, received: u64) -> Response<ResBody> {
+    let mut r = ack_error(e, Some(id));
+    r.headers_mut()
+        .insert("BITS-Received-Content-Range", HeaderValue::from(received));
+    r
+}
+
 fn with_reply_url(b: http::response::Builder, st: &SessionState) -> http::response::Builder {
     // [MC-BUP] 2.2.7.2: BITS-Reply-URL only in upload-reply mode, on the Ack
     // of the fragment that completes the upload.
@@ -375,6 +441,7 @@ fn with_reply_url(b: http::response::Builder, st: &SessionState) -> http::respon
 async fn fragment(
     ctx: &Arc<Ctx>,
     body: Incoming,
+    path: &str,
     p: &BitsRequest,
     fx: &Effects,
     host: &str,
@@ -385,7 +452,7 @@ async fn fragment(
             None,
         ));
     };
-    let (sess, mut st) = match lock_session(ctx, id).await {
+    let (sess, mut st) = match lock_session(ctx, id, path).await {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -396,31 +463,34 @@ async fn fragment(
         // [MC-BUP] 2.2.1.2; [W32-FRAG]: the total may not change between fragments.
         if let Some(t) = st.rec.total
             && t != range.total {
-                return Ok(ack_error(
+                return Ok(frag_error(
                     &Error::invalid_arg("total length changed between fragments"),
-                    Some(&st.rec.id),
+                    &st.rec.id,
+                    st.rec.received,
                 ));
             }
         // [MC-BUP] 2.2.1.2: entity bigger than the server accepts → 500 + BG_E_TOO_LARGE.
         if range.total > ctx.cfg.max_upload_size {
-            return Ok(ack_error(
+            return Ok(frag_error(
                 &Error::protocol(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     BG_E_TOO_LARGE,
                     format!("upload of {} bytes exceeds max_upload_size", range.total),
                 ),
-                Some(&st.rec.id),
+                &st.rec.id,
+                st.rec.received,
             ));
         }
         // [MC-BUP] 3.1.5.1.7: fragment too big → 413; the client shrinks.
         if ctx.cfg.max_fragment_size.is_some_and(|m| range.len() > m) {
-            return Ok(ack_error(
+            return Ok(frag_error(
                 &Error::protocol(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     BG_E_TOO_LARGE,
                     format!("fragment of {} bytes exceeds max_fragment_size", range.len()),
                 ),
-                Some(&st.rec.id),
+                &st.rec.id,
+                st.rec.received,
             ));
         }
         let expected = st.rec.received;
@@ -450,9 +520,10 @@ async fn fragment(
         }
         if fx.disk_full {
             // Fault injection: simulated ENOSPC. [MC-BUP] 2.2.1.2: 500 + 0x80070112.
-            return Ok(ack_error(
+            return Ok(frag_error(
                 &Error::protocol(StatusCode::INTERNAL_SERVER_ERROR, E_DISK_FULL, "disk full (fault)"),
-                Some(&st.rec.id),
+                &st.rec.id,
+                st.rec.received,
             ));
         }
         // Overlap: [W32-FRAG]: IIS writes only the new tail, e.g. after
@@ -460,13 +531,13 @@ async fn fragment(
         let skip = expected - range.start;
         let (file, progress) = match open_files(ctx, &sess.key, &mut st).await {
             Ok(f) => f,
-            Err(e) => return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id))),
+            Err(e) => return Ok(frag_error(&Error::from_io(&e), &st.rec.id, st.rec.received)),
         };
         let (offset, last_batch) =
             match stream_to_file(ctx, body, Writer::new(file.clone(), expected, ctx.cfg.fsync), skip, range.len(), fx, &sess.live.fragment_bytes).await {
                 Ok(x) => x,
                 Err(StreamError::Io(e)) => {
-                    return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id)));
+                    return Ok(frag_error(&Error::from_io(&e), &st.rec.id, st.rec.received));
                 }
                 Err(StreamError::Dropped(why)) => {
                     // The session stays at `expected`: bytes past it on disk are
@@ -524,12 +595,12 @@ async fn fragment(
                     st = back;
                     r
                 }
-                Err(e) => return Ok(ack_error(&Error::from_io(&e), Some(&id))),
+                Err(e) => return Ok(frag_error(&Error::from_io(&e), &id, expected)),
             }
         };
         drop(slot);
         if let Err(e) = r {
-            return Ok(ack_error(&Error::from_io(&e), Some(&st.rec.id)));
+            return Ok(frag_error(&Error::from_io(&e), &st.rec.id, st.rec.received));
         }
         st.rec = next;
         st.seq = seq;
@@ -567,17 +638,11 @@ async fn complete_if_done(
         Ok(reply) => {
             st.rec.reply = Some(reply);
             if let Err(e) = persist(ctx, &st.rec).await {
-                return Err(ack_error(&Error::from_io(&e), Some(&st.rec.id)));
+                return Err(frag_error(&Error::from_io(&e), &st.rec.id, st.rec.received));
             }
             Ok(())
         }
-        Err(e) => {
-            let mut r = ack_error(&e, Some(&st.rec.id));
-            if let Ok(v) = HeaderValue::from_str(&st.rec.received.to_string()) {
-                r.headers_mut().insert("BITS-Received-Content-Range", v);
-            }
-            Err(r)
-        }
+        Err(e) => Err(frag_error(&e, &st.rec.id, st.rec.received)),
     }
 }
 
@@ -869,7 +934,7 @@ async fn close_session(
     let Some(id) = p.session_id.as_deref() else {
         return ack_error(&Error::invalid_arg("missing BITS-Session-Id"), None);
     };
-    let (sess, st) = match lock_session(ctx, id).await {
+    let (sess, st) = match lock_session(ctx, id, path).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -1002,7 +1067,35 @@ pub(crate) async fn serve_file<B>(
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let etag = format!("\"{len:x}-{nanos:x}\"");
-    let outcome = if fx.ignore_range {
+    let last_modified = httpdate::fmt_http_date(mtime);
+    // Conditional requests (RFC 9110 13): not used by BITS itself (which
+    // compares Last-Modified on its own, [CONSIST]) but by curl, browsers
+    // and download managers resuming a file.
+    let mtime_secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+    let range_ok = match parse::preconditions(
+        |n| req.headers().get(n).map(|v| v.as_bytes()),
+        &etag,
+        mtime_secs,
+    ) {
+        parse::Precondition::Proceed { range_ok } => range_ok,
+        parse::Precondition::NotModified => {
+            // RFC 9110 15.4.5: 304 repeats the validators, has no body.
+            return Response::builder()
+                .status(StatusCode::NOT_MODIFIED)
+                .header(header::LAST_MODIFIED, last_modified)
+                .header(header::ETAG, etag)
+                .body(body::empty())
+                .unwrap_or_else(|_| Response::new(body::empty()));
+        }
+        parse::Precondition::Failed => {
+            return Response::builder()
+                .status(StatusCode::PRECONDITION_FAILED)
+                .header(header::CONTENT_LENGTH, "0")
+                .body(body::empty())
+                .unwrap_or_else(|_| Response::new(body::empty()));
+        }
+    };
+    let outcome = if fx.ignore_range || !range_ok {
         RangeOutcome::Full
     } else {
         match parse::resolve_range(req.headers().get(header::RANGE).map(|v| v.as_bytes()), len) {
@@ -1011,7 +1104,7 @@ pub(crate) async fn serve_file<B>(
         }
     };
     let mut b = Response::builder()
-        .header(header::LAST_MODIFIED, httpdate::fmt_http_date(mtime))
+        .header(header::LAST_MODIFIED, last_modified)
         .header(header::ETAG, etag);
     if !fx.ignore_range {
         b = b.header(header::ACCEPT_RANGES, "bytes");
@@ -1136,7 +1229,13 @@ async fn control(
         let file = match ctx.sessions.get(key) {
             Some(s) => {
                 let st = s.state.lock().await;
-                st.rec.reply.as_ref().and_then(|r| r.file.clone())
+                // [W32-IISPROPS] BITSSessionTimeout: a session that timed
+                // out takes its reply with it, swept yet or not.
+                if st.gone || expired(ctx, st.rec.last_activity_unix_ms) {
+                    None
+                } else {
+                    st.rec.reply.as_ref().and_then(|r| r.file.clone())
+                }
             }
             None => None,
         };

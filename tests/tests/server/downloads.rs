@@ -29,6 +29,67 @@ async fn head_and_get_headers_match() {
     s.shutdown().await.unwrap();
 }
 
+/// Conditional requests as curl and download managers send them when they
+/// resume a file (RFC 9110 13): the server must not splice a stale range
+/// onto a newer file, nor resend a file the client already has.
+#[tokio::test]
+async fn conditional_requests() {
+    let (d, s, body) = setup().await;
+    let a = s.local_addr();
+    let g = request(a, "GET", "/pub/file.bin", &[], b"").await;
+    let etag = g.header("ETag").unwrap().to_string();
+    let lm = g.header("Last-Modified").unwrap().to_string();
+    let get = |h: Vec<(&'static str, String)>| async move {
+        let h: Vec<(&str, &str)> = h.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        request(a, "GET", "/pub/file.bin", &h, b"").await
+    };
+    // If-Range naming this version: the range; another version: all of it.
+    let r = get(vec![
+        ("Range", "bytes=0-9".into()),
+        ("If-Range", etag.clone()),
+    ])
+    .await;
+    assert_eq!((r.status, r.body.as_slice()), (206, &body[..10]));
+    let r = get(vec![
+        ("Range", "bytes=0-9".into()),
+        ("If-Range", lm.clone()),
+    ])
+    .await;
+    assert_eq!(r.status, 206);
+    let r = get(vec![
+        ("Range", "bytes=0-9".into()),
+        ("If-Range", "\"bogus\"".into()),
+    ])
+    .await;
+    assert_eq!((r.status, r.body.len()), (200, body.len()));
+    // The client's copy is current: 304 with the validators, no body.
+    for (n, v) in [
+        ("If-None-Match", etag.clone()),
+        ("If-Modified-Since", lm.clone()),
+    ] {
+        let r = get(vec![(n, v)]).await;
+        assert_eq!(r.status, 304, "{n}");
+        assert_eq!(r.header("ETag"), Some(etag.as_str()), "{n}");
+        assert!(r.body.is_empty(), "{n}");
+    }
+    // If-Match on another version: 412, nothing sent.
+    let r = get(vec![("If-Match", "\"other\"".into())]).await;
+    assert_eq!((r.status, r.body.len()), (412, 0));
+    let r = get(vec![("If-Match", etag.clone())]).await;
+    assert_eq!(r.status, 200);
+    // After the file changes, the old validators no longer match.
+    std::fs::write(d.path().join("pub/file.bin"), b"new content").unwrap();
+    let r = get(vec![
+        ("Range", "bytes=0-2".into()),
+        ("If-Range", etag.clone()),
+    ])
+    .await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"new content"[..]));
+    let r = get(vec![("If-None-Match", etag.clone())]).await;
+    assert_eq!(r.status, 200);
+    s.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn single_ranges_and_unsatisfiable() {
     let (_d, s, body) = setup().await;

@@ -274,6 +274,7 @@ async fn gap_overlap_duplicate_and_total_change() {
     // The total may not change.
     let r = fragment(a, "/g", &id, 151, 400, &[b'C'; 149]).await;
     assert_eq!((r.status, r.error_code()), (400, Some("0x80070057")));
+    assert_eq!(r.received(), 151, "every Fragment Ack carries the offset");
     let r = fragment(a, "/g", &id, 151, 300, &[b'C'; 149]).await;
     assert_eq!((r.status, r.received()), (200, 300));
     assert_eq!(close(a, "/g", &id).await.status, 200);
@@ -331,6 +332,7 @@ async fn max_upload_size_is_500_too_large() {
     let id = create(a, "/big").await;
     let r = fragment(a, "/big", &id, 0, 1001, &[0; 10]).await;
     assert_eq!((r.status, r.error_code()), (500, Some("0x80200020")));
+    assert_eq!(r.received(), 0, "every Fragment Ack carries the offset");
     let r = fragment(a, "/big", &id, 0, 1000, &[0; 10]).await;
     assert_eq!(r.status, 200);
     s.shutdown().await.unwrap();
@@ -390,6 +392,7 @@ async fn disk_full_fault_is_500_disk_full() {
     add_fault(a, r#"{"packet":"fragment","disk_full":true,"times":1}"#).await;
     let r = fragment(a, "/f", &id, 0, 4, b"abcd").await;
     assert_eq!((r.status, r.error_code()), (500, Some("0x80070112")));
+    assert_eq!(r.received(), 0, "every Fragment Ack carries the offset");
     let r = fragment(a, "/f", &id, 0, 4, b"abcd").await;
     assert_eq!((r.status, r.received()), (200, 4));
     s.shutdown().await.unwrap();
@@ -588,12 +591,73 @@ async fn fragment_too_big_is_413_and_host_id_is_sent() {
     assert_eq!(r.header("BITS-Host-Id-Fallback-Timeout"), Some("86400"));
     let id = r.header("BITS-Session-Id").unwrap().to_string();
     let r = fragment(a, "/h", &id, 0, 12, b"0123456789ab").await;
-    assert_eq!(r.status, 413);
+    assert_eq!((r.status, r.received()), (413, 0));
     let r = fragment(a, "/h", &id, 0, 12, b"01234567").await;
     assert_eq!((r.status, r.received()), (200, 8));
     let r = fragment(a, "/h", &id, 8, 12, b"89ab").await;
     assert_eq!(r.received(), 12);
     assert_eq!(close(a, "/h", &id).await.status, 200);
     assert_eq!(std::fs::read(d.path().join("h")).unwrap(), b"0123456789ab");
+    s.shutdown().await.unwrap();
+}
+
+/// A session belongs to the URL it was created for: a packet naming it at
+/// another URL finds no session and changes nothing (bitsim's decision,
+/// README "Decisions"); another spelling of the same path is the same URL.
+#[tokio::test]
+async fn a_session_belongs_to_its_url() {
+    let d = tempfile::tempdir().unwrap();
+    let s = start(cfg(d.path())).await;
+    let a = s.local_addr();
+    let id = create(a, "/mine.bin").await;
+    let r = fragment(a, "/other.bin", &id, 0, 4, b"abcd").await;
+    assert_eq!((r.status, r.error_code()), (500, Some("0x8020001F")));
+    assert!(
+        r.header("X-Bitsim-Reason")
+            .unwrap_or_default()
+            .contains("belongs to")
+    );
+    let r = fragment(a, "/%6Dine.bin", &id, 0, 4, b"abcd").await;
+    assert_eq!((r.status, r.received()), (200, 4), "same path, encoded");
+    assert_eq!(close(a, "/other.bin", &id).await.status, 500);
+    assert_eq!(cancel(a, "/other.bin", &id).await.status, 500);
+    assert!(!d.path().join("other.bin").exists());
+    assert_eq!(close(a, "/mine.bin", &id).await.status, 200);
+    assert_eq!(std::fs::read(d.path().join("mine.bin")).unwrap(), b"abcd");
+    s.shutdown().await.unwrap();
+}
+
+/// Uploads that could never be published are refused at Create-Session,
+/// with an Ack a BITS client understands.
+#[tokio::test]
+async fn unpublishable_destinations_are_refused_up_front() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("file.bin"), b"x").unwrap();
+    let s = start(cfg(d.path())).await;
+    let a = s.local_addr();
+    for (p, why) in [
+        ("/file.bin/x", "file.bin is a file"),
+        ("/file.bin/deeper/x", "file.bin is a file"),
+        ("/_bitsim/x", "reserved"),
+        ("/_bitsim/faults", "reserved"),
+    ] {
+        let r = bits(
+            a,
+            p,
+            "Create-Session",
+            &[("BITS-Supported-Protocols", PROTO)],
+            b"",
+        )
+        .await;
+        assert_eq!((r.status, r.error_code()), (400, Some("0x80070057")), "{p}");
+        assert_eq!(r.header("BITS-Packet-Type"), Some("Ack"), "{p}");
+        let reason = r.header("X-Bitsim-Reason").unwrap_or_default();
+        assert!(reason.contains(why), "{p}: {reason}");
+    }
+    assert_eq!(
+        request(a, "GET", "/_bitsim/faults", &[], b"").await.status,
+        200,
+        "the control API itself still answers"
+    );
     s.shutdown().await.unwrap();
 }

@@ -411,3 +411,27 @@ async fn notify_errors_have_context_7() {
     assert_eq!(r.header("BITS-Error-Context"), Some("0x7"));
     s.shutdown().await.unwrap();
 }
+
+/// A session that times out takes its reply with it ([W32-IISPROPS]
+/// BITSSessionTimeout), even before the sweeper has run.
+#[tokio::test]
+async fn an_expired_session_has_no_reply() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.reply = vec![route(
+        "/echo/",
+        ReplyApp::Echo {
+            copy_to_destination: false,
+        },
+    )];
+    c.session_timeout_secs = 2;
+    c.sweep_interval_secs = 3600;
+    let s = start(c).await;
+    let a = s.local_addr();
+    let (_id, r) = upload_no_close(a, "/echo/up.bin", b"hello").await;
+    let url = r.header("BITS-Reply-URL").expect("reply url").to_string();
+    assert_eq!(get_url(a, &url, &[]).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    assert_eq!(get_url(a, &url, &[]).await.status, 404);
+    s.shutdown().await.unwrap();
+}
