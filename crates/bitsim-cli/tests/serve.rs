@@ -183,21 +183,30 @@ fn kill_9_and_restart_loses_no_byte() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// SIGTERM and Ctrl-C (SIGINT) both stop the server cleanly (exit 0), also
+/// with an idle keep-alive connection open.
 #[cfg(unix)]
 #[test]
-fn sigterm_shuts_down_cleanly() {
-    let root = temp_root("sigterm");
-    let mut p = spawn(&root);
-    let ok = Command::new("kill")
-        .args(["-TERM", &p.child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(ok.success());
-    let status = p.child.wait().expect("wait");
-    assert!(status.success(), "exit status {status:?}");
-    let rest: Vec<String> = p.log.iter().collect();
-    assert!(rest.iter().any(|l| l.contains("SIGTERM")), "{rest:?}");
-    let _ = std::fs::remove_dir_all(&root);
+fn sigterm_and_ctrl_c_shut_down_cleanly() {
+    for (signal, logged) in [("TERM", "SIGTERM received"), ("INT", "Ctrl-C received")] {
+        let root = temp_root(&format!("sig{signal}"));
+        let mut p = spawn(&root);
+        let idle = TcpStream::connect(p.addr).expect("connect");
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &p.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success());
+        let status = p.child.wait().expect("wait");
+        assert!(status.success(), "{signal}: exit status {status:?}");
+        let rest: Vec<String> = p.log.iter().collect();
+        assert!(
+            rest.iter().any(|l| l.contains(logged)),
+            "{signal}: {rest:?}"
+        );
+        drop(idle);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }
 
 #[test]

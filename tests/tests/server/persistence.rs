@@ -55,6 +55,35 @@ async fn sessions_expire() {
     s.shutdown().await.unwrap();
 }
 
+/// The background sweeper removes an expired session and its files by
+/// itself (no explicit sweep, no request touching the session).
+#[tokio::test]
+async fn the_sweeper_runs_on_its_own() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = cfg(d.path());
+    c.session_timeout_secs = 0;
+    c.sweep_interval_secs = 1;
+    let s = start(c).await;
+    let a = s.local_addr();
+    let id = create(a, "/swept").await;
+    let sessions = d.path().join(".bitsim/sessions");
+    let files = || std::fs::read_dir(&sessions).unwrap().count();
+    assert!(files() > 0, "the session has files");
+    let mut listed = usize::MAX;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let r = request(a, "GET", "/_bitsim/sessions", &[], b"").await;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        listed = v.as_array().map_or(usize::MAX, Vec::len);
+        if listed == 0 {
+            break;
+        }
+    }
+    assert_eq!(listed, 0, "session {id} still listed after 10 s");
+    assert_eq!(files(), 0, "the sweeper deletes the session's files");
+    s.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn per_client_session_cap() {
     let d = tempfile::tempdir().unwrap();

@@ -398,6 +398,30 @@ async fn disk_full_fault_is_500_disk_full() {
     s.shutdown().await.unwrap();
 }
 
+/// A real ENOSPC from the kernel, not the fault: the session's data file
+/// is swapped for a link to /dev/full, where every write fails with it.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_real_full_disk_is_500_disk_full() {
+    let d = tempfile::tempdir().unwrap();
+    let s = start(cfg(d.path())).await;
+    let a = s.local_addr();
+    let id = create(a, "/full").await;
+    let key = id.trim_matches(|c| c == '{' || c == '}').to_lowercase();
+    let file = d.path().join(format!(".bitsim/sessions/{key}.data"));
+    std::fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &file).unwrap();
+    let r = fragment(a, "/full", &id, 0, 300_000, &data(300_000, 1)).await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (500, Some("0x80070112")),
+        "{r:?}"
+    );
+    assert_eq!(r.header("X-Bitsim-Reason"), Some("disk full"));
+    assert_eq!(r.received(), 0, "nothing acknowledged");
+    s.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn path_escapes_are_refused_for_uploads() {
     let d = tempfile::tempdir().unwrap();
