@@ -27,4 +27,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = bitsim_server::paths::decode_request_path(s);
     }
+    // The conditional-request headers, each given the input as its value.
+    for name in [
+        "if-match",
+        "if-none-match",
+        "if-modified-since",
+        "if-unmodified-since",
+        "if-range",
+    ] {
+        let _ = parse::preconditions(|n| (n == name).then_some(data), "\"a-1\"", 1_700_000_000);
+    }
 });
