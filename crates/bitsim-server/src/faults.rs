@@ -64,7 +64,7 @@ impl FaultRule {
     /// Checks that the rule can ever match and do something, so that a
     /// typo is refused instead of becoming a silent no-op: `path` starts
     /// with `/`, `packet` is one of the five packet types, `method` is an
-    /// HTTP token, `times` is not 0, `status` is 100–599, `error_code`
+    /// HTTP token, `times` is not 0, `status` is 200–599, `error_code`
     /// parses as an HRESULT and comes with a `status`, `bandwidth_bps` is not
     /// 0, and at least one effect is set.
     pub fn validate(&self) -> std::result::Result<(), String> {
@@ -91,10 +91,12 @@ impl FaultRule {
         if self.times == Some(0) {
             return Err("times = 0 would never apply; omit it for a rule that stays".into());
         }
+        // 1xx are interim answers, not a final status: hyper would send a
+        // 500 for them (101 would switch protocols).
         if let Some(st) = self.status
-            && !(100..=599).contains(&st)
+            && !(200..=599).contains(&st)
         {
-            return Err(format!("status {st} is not an HTTP status (100-599)"));
+            return Err(format!("status {st} is not a final HTTP status (200-599)"));
         }
         if let Some(code) = &self.error_code {
             if parse_hresult(code).is_none() {
@@ -138,7 +140,7 @@ impl FaultRule {
             && self
                 .packet
                 .as_deref()
-                .is_none_or(|p| packet.is_some_and(|q| q.eq_ignore_ascii_case(p)))
+                .is_none_or(|p| packet.is_some_and(|q| q.trim().eq_ignore_ascii_case(p.trim())))
     }
 }
 
@@ -324,7 +326,7 @@ mod tests {
                 ..FaultRule::default()
             },
             FaultRule {
-                status: Some(99),
+                status: Some(100),
                 ..FaultRule::default()
             },
             FaultRule {

@@ -129,6 +129,8 @@ fn plain_error(e: &Error) -> Response<ResBody> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        // The body says it too, but a HEAD answer has none.
+        .header(REASON_HEADER, reason_value(&e.to_string()))
         .body(body::full(format!("{e}\n")))
         .unwrap_or_else(|_| Response::new(body::empty()))
 }
@@ -1060,8 +1062,14 @@ pub(crate) async fn serve_file<B>(
         }
     };
     let len = meta.len();
+    // An HTTP date covers 1970 to 9999 (httpdate panics outside it): a file
+    // stamped before or after is served with the nearest date.
+    let latest = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
-    let mtime = mtime + Duration::from_secs(fx.last_modified_shift.unwrap_or(0));
+    let mtime = mtime
+        .checked_add(Duration::from_secs(fx.last_modified_shift.unwrap_or(0)))
+        .unwrap_or(latest)
+        .clamp(UNIX_EPOCH, latest);
     let nanos = mtime
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())

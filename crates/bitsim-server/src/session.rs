@@ -122,8 +122,10 @@ impl LiveProgress {
         }
     }
 
-    /// Records an acknowledged fragment.
+    /// Records an acknowledged fragment: its bytes move from
+    /// `fragment_bytes` to `received`.
     pub fn acknowledged(&self, rec: &SessionRecord) {
+        self.fragment_bytes.store(0, Ordering::Relaxed);
         self.received.store(rec.received, Ordering::Relaxed);
         self.total
             .store(rec.total.unwrap_or(u64::MAX), Ordering::Relaxed);

@@ -195,7 +195,8 @@ async fn fault_rules_that_could_never_act_are_refused_with_the_reason() {
     let s = start(cfg(d.path())).await;
     let a = s.local_addr();
     for (rule, why) in [
-        (r#"{"status":1000}"#, "100-599"),
+        (r#"{"status":1000}"#, "200-599"),
+        (r#"{"status":100}"#, "200-599"),
         (r#"{"status":503,"error_code":"bogus"}"#, "HRESULT"),
         (r#"{"packet":"fragmnt","status":503}"#, "packet"),
         (r#"{"path":"pub/","status":503}"#, "must start with '/'"),
@@ -215,6 +216,10 @@ async fn fault_rules_that_could_never_act_are_refused_with_the_reason() {
     }
     let list = request(a, "GET", "/_bitsim/faults", &[], b"").await;
     assert_eq!(list.body, b"[]", "nothing was added");
+    // What validation accepts also matches: a packet type with spaces
+    // around it is still that packet type.
+    add_fault(a, r#"{"packet":" ping ","status":503,"times":1}"#).await;
+    assert_eq!(bits(a, "/x", "Ping", &[], b"").await.status, 503);
     s.shutdown().await.unwrap();
 }
 
@@ -224,10 +229,17 @@ async fn fault_rules_that_could_never_act_are_refused_with_the_reason() {
 async fn control_api_answers_loopback_peers_only() {
     let d = tempfile::tempdir().unwrap();
     let mut c = cfg(d.path());
-    c.listen = "[::]:0".parse().unwrap();
+    // Dual-stack where the host has IPv6, IPv4 only where it has not.
+    let ipv6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    c.listen = if ipv6 { "[::]:0" } else { "0.0.0.0:0" }.parse().unwrap();
     let s = start(c).await;
     let port = s.local_addr().port();
-    for host in ["127.0.0.1", "::1"] {
+    let hosts: &[&str] = if ipv6 {
+        &["127.0.0.1", "::1"]
+    } else {
+        &["127.0.0.1"]
+    };
+    for host in hosts {
         let addr = std::net::SocketAddr::new(host.parse().unwrap(), port);
         let r = request(addr, "GET", "/_bitsim/faults", &[], b"").await;
         assert_eq!(r.status, 200, "{host}: {r:?}");

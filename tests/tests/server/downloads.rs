@@ -90,6 +90,25 @@ async fn conditional_requests() {
     s.shutdown().await.unwrap();
 }
 
+/// A file stamped before 1970 is served with the earliest HTTP date
+/// instead of taking the request down (httpdate panics outside 1970-9999;
+/// ext4 cannot store a date past 2446, so only the early side is tested).
+#[tokio::test]
+async fn files_older_than_1970_are_served() {
+    let d = tempfile::tempdir().unwrap();
+    let f = std::fs::File::create(d.path().join("old")).unwrap();
+    f.set_modified(std::time::UNIX_EPOCH - std::time::Duration::from_secs(10 * 365 * 86_400))
+        .unwrap();
+    let s = start(cfg(d.path())).await;
+    let a = s.local_addr();
+    let r = request(a, "GET", "/old", &[], b"").await;
+    assert_eq!(
+        (r.status, r.header("Last-Modified")),
+        (200, Some("Thu, 01 Jan 1970 00:00:00 GMT"))
+    );
+    s.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn single_ranges_and_unsatisfiable() {
     let (_d, s, body) = setup().await;
@@ -323,6 +342,14 @@ async fn path_escapes_are_refused_for_downloads() {
         assert!(r.status == 400 || r.status == 403, "{p}: {}", r.status);
         assert!(!r.body.is_empty(), "{p}: a clear error message");
     }
+    // HEAD has no body: the reason is in a header.
+    let r = request(a, "HEAD", "/link", &[], b"").await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.header("X-Bitsim-Reason")
+            .unwrap_or_default()
+            .contains("outside the root")
+    );
     // A symlink that stays inside the root is fine.
     let r = request(a, "GET", "/inside", &[], b"").await;
     assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
