@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::parse::PacketType;
 
 /// One fault rule. Unset matchers match everything; unset effects do
 /// nothing. A rule with `times = N` applies to the next N matching
@@ -50,16 +51,6 @@ pub struct FaultRule {
     pub disk_full: bool,
 }
 
-/// The packet types a rule's `packet` may name, as Windows spells them.
-// [MC-BUP] 2.2.1.2: the five packet types (matched case-insensitively).
-const PACKETS: [&str; 5] = [
-    "Ping",
-    "Create-Session",
-    "Fragment",
-    "Close-Session",
-    "Cancel-Session",
-];
-
 impl FaultRule {
     /// Checks that the rule can ever match and do something, so that a
     /// typo is refused instead of becoming a silent no-op: `path` starts
@@ -75,16 +66,17 @@ impl FaultRule {
                 "path {p:?} must start with '/' (it is a prefix of the request path)"
             ));
         }
+        // The same parser the request's BITS-Packet-Type goes through.
         if let Some(p) = &self.packet
-            && !PACKETS.iter().any(|k| k.eq_ignore_ascii_case(p.trim()))
+            && PacketType::parse(p.as_bytes()).is_err()
         {
             return Err(format!(
                 "packet {p:?} is not a BITS packet type (one of {})",
-                PACKETS.join(", ")
+                PacketType::ALL.map(PacketType::as_str).join(", ")
             ));
         }
         if let Some(m) = &self.method
-            && (m.is_empty() || http::Method::from_bytes(m.as_bytes()).is_err())
+            && http::Method::from_bytes(m.as_bytes()).is_err()
         {
             return Err(format!("method {m:?} is not an HTTP method"));
         }

@@ -21,7 +21,7 @@ use crate::error::{
 use crate::faults::Effects;
 use crate::parse::{self, BitsRequest, PacketType, RangeOutcome};
 use crate::paths;
-use crate::server::{Ctx, DropConnection, expired};
+use crate::server::{Ctx, DropConnection, expired, live_after_ms};
 use crate::session::{
     Session, SessionCap, SessionRecord, SessionState, now_unix_ms, session_key, write_at,
 };
@@ -50,13 +50,7 @@ pub(crate) async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, peer: SocketAd
         if is_bits {
             // A BITS client gets an Ack it understands, as for any path
             // that cannot be uploaded to.
-            return Ok(ack_error(
-                &Error::BadPath {
-                    path,
-                    reason: "'/_bitsim/' is reserved for the control API",
-                },
-                None,
-            ));
+            return Ok(ack_error(&paths::reserved(&path), None));
         }
         return Ok(control(&ctx, req, peer, &path).await);
     }
@@ -130,7 +124,7 @@ fn plain_error(e: &Error) -> Response<ResBody> {
         .status(status)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
         // The body says it too, but a HEAD answer has none.
-        .header(REASON_HEADER, reason_value(&e.to_string()))
+        .header(REASON_HEADER, reason_value(&e.reason()))
         .body(body::full(format!("{e}\n")))
         .unwrap_or_else(|_| Response::new(body::empty()))
 }
@@ -306,7 +300,7 @@ async fn create_session(
     // swept or not.
     let cap = SessionCap {
         max_per_client: ctx.cfg.max_sessions_per_client,
-        live_after_ms: now.saturating_sub(ctx.cfg.session_timeout_secs.saturating_mul(1000)),
+        live_after_ms: live_after_ms(ctx),
     };
     let c = ctx.clone();
     match blocking(move || c.sessions.create(rec, cap)).await {
@@ -372,13 +366,10 @@ async fn lock_session(
     // sends one); bitsim's choice (README, "Decisions"): not found, so a
     // client bug cannot publish to the wrong file. Compared decoded, so
     // two spellings of one path are the same URL.
-    let same_url = match (
-        paths::decode_request_path(path),
-        paths::decode_request_path(&st.rec.url_path),
-    ) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
+    let same_url = s
+        .url_parts
+        .as_ref()
+        .is_some_and(|url| paths::decode_request_path(path).is_ok_and(|p| p == *url));
     if !same_url {
         return Err(ack_error(
             &Error::protocol(
@@ -1088,19 +1079,19 @@ pub(crate) async fn serve_file<B>(
         parse::Precondition::Proceed { range_ok } => range_ok,
         parse::Precondition::NotModified => {
             // RFC 9110 15.4.5: 304 repeats the validators, has no body.
-            return Response::builder()
-                .status(StatusCode::NOT_MODIFIED)
-                .header(header::LAST_MODIFIED, last_modified)
-                .header(header::ETAG, etag)
-                .body(body::empty())
-                .unwrap_or_else(|_| Response::new(body::empty()));
+            return finish(
+                Response::builder()
+                    .status(StatusCode::NOT_MODIFIED)
+                    .header(header::LAST_MODIFIED, last_modified)
+                    .header(header::ETAG, etag),
+            );
         }
         parse::Precondition::Failed => {
-            return Response::builder()
-                .status(StatusCode::PRECONDITION_FAILED)
-                .header(header::CONTENT_LENGTH, "0")
-                .body(body::empty())
-                .unwrap_or_else(|_| Response::new(body::empty()));
+            return finish(
+                Response::builder()
+                    .status(StatusCode::PRECONDITION_FAILED)
+                    .header(header::CONTENT_LENGTH, "0"),
+            );
         }
     };
     let outcome = if fx.ignore_range || !range_ok {
@@ -1318,21 +1309,15 @@ async fn control(
                     );
                 }
             };
-            match serde_json::from_slice::<crate::faults::FaultRule>(&bytes) {
-                Ok(rule) => match ctx.faults.add(rule) {
-                    Ok(id) => {
-                        tracing::info!(id, "fault added");
-                        json(StatusCode::CREATED, &serde_json::json!({"id": id}))
-                    }
-                    Err(e) => json(
-                        StatusCode::BAD_REQUEST,
-                        &serde_json::json!({"error": e.to_string()}),
-                    ),
-                },
-                Err(e) => json(
-                    StatusCode::BAD_REQUEST,
-                    &serde_json::json!({"error": e.to_string()}),
-                ),
+            let added = serde_json::from_slice::<crate::faults::FaultRule>(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|rule| ctx.faults.add(rule).map_err(|e| e.to_string()));
+            match added {
+                Ok(id) => {
+                    tracing::info!(id, "fault added");
+                    json(StatusCode::CREATED, &serde_json::json!({"id": id}))
+                }
+                Err(e) => json(StatusCode::BAD_REQUEST, &serde_json::json!({"error": e})),
             }
         }
         ("DELETE", "faults") => {

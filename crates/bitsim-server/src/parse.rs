@@ -32,6 +32,15 @@ pub enum PacketType {
 }
 
 impl PacketType {
+    /// Every packet type, in protocol order.
+    pub const ALL: [PacketType; 5] = [
+        PacketType::Ping,
+        PacketType::CreateSession,
+        PacketType::Fragment,
+        PacketType::CloseSession,
+        PacketType::CancelSession,
+    ];
+
     /// Parses a packet type, case-insensitively.
     // [MC-BUP] 4.1 vs 2.2.1.2: the spec spells them upper-case, Windows
     // sends mixed case; every peer compares case-insensitively.
@@ -527,6 +536,8 @@ pub fn preconditions<'a>(
 mod tests {
     use super::*;
 
+    use proptest::prelude::*;
+
     #[test]
     fn conditional_requests_follow_rfc_9110_order() {
         let etag = "\"a-1\"";
@@ -576,7 +587,6 @@ mod tests {
         assert_eq!(at(&[("if-range", SAME)]), go);
         assert_eq!(at(&[("if-range", BEFORE)]), whole);
     }
-    use proptest::prelude::*;
 
     #[test]
     fn content_range_examples() {

@@ -14,6 +14,12 @@ fn bad(path: &str, reason: &'static str) -> Error {
     }
 }
 
+/// The refusal of a path under the control API's `/_bitsim/` prefix, which
+/// nothing can be uploaded to or downloaded from as a file.
+pub fn reserved(raw: &str) -> Error {
+    bad(raw, "'/_bitsim/' is reserved for the control API")
+}
+
 /// Decodes and validates the path part of a request target and returns the
 /// relative path components (no `.`/`..`, no empty parts).
 ///
@@ -46,7 +52,7 @@ pub fn decode_request_path(raw: &str) -> Result<Vec<String>> {
         // matches before decoding: refuse it here rather than create a file
         // that no GET could ever reach.
         if parts.is_empty() && part == "_bitsim" {
-            return Err(bad(raw, "'/_bitsim/' is reserved for the control API"));
+            return Err(reserved(raw));
         }
         match part {
             "" | "." => continue,

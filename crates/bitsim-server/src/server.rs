@@ -265,7 +265,13 @@ async fn sweep_loop(ctx: Arc<Ctx>) {
 // [MC-BUP] 3.2.6.1; [W32-IISPROPS] BITSSessionTimeout: no successful
 // message for the timeout → the server deletes everything.
 pub(crate) fn expired(ctx: &Ctx, last_ms: u64) -> bool {
-    now_unix_ms().saturating_sub(last_ms) > ctx.cfg.session_timeout_secs.saturating_mul(1000)
+    last_ms < live_after_ms(ctx)
+}
+
+/// The instant (Unix milliseconds) before which a session's last activity
+/// means it has expired.
+pub(crate) fn live_after_ms(ctx: &Ctx) -> u64 {
+    now_unix_ms().saturating_sub(ctx.cfg.session_timeout_secs.saturating_mul(1000))
 }
 
 async fn sweep(ctx: &Arc<Ctx>) -> usize {

@@ -85,6 +85,10 @@ pub struct Session {
     pub state: Arc<tokio::sync::Mutex<SessionState>>,
     /// Copy of the client address for cap counting without the async lock.
     pub client: String,
+    /// The upload path, decoded once ([`crate::paths::decode_request_path`])
+    /// for comparing every later packet's URL with it; `None` if a record
+    /// loaded from disk holds a path that no longer decodes.
+    pub url_parts: Option<Vec<String>>,
     /// Copies of the record's id and upload path, and progress counters,
     /// readable while a request holds the lock (`GET /_bitsim/sessions`
     /// lists a session in the middle of a slow fragment with them).
@@ -162,6 +166,7 @@ impl Session {
         Arc::new(Session {
             key: session_key(&rec.id),
             client: rec.client.clone(),
+            url_parts: crate::paths::decode_request_path(&rec.url_path).ok(),
             live: LiveProgress::new(&rec),
             state: Arc::new(tokio::sync::Mutex::new(SessionState {
                 rec,
@@ -433,11 +438,6 @@ impl SessionStore {
 
     /// Number of sessions of one client that count toward its cap: those
     /// active at or after `live_after_ms`, and those being created.
-    pub fn count_for_client(&self, client: &str, live_after_ms: u64) -> usize {
-        let map = self.lock();
-        Self::count_locked(&map, &self.pending(), client, live_after_ms)
-    }
-
     fn count_locked(
         map: &HashMap<String, Arc<Session>>,
         pending: &HashMap<String, usize>,
