@@ -134,15 +134,22 @@ pub async fn bits(
     request(addr, "BITS_POST", path, &h, body).await
 }
 
-pub async fn create(addr: SocketAddr, path: &str) -> String {
-    let r = bits(
+/// A Create-Session offering the BITS 1.5 upload protocol, whatever the
+/// answer.
+pub async fn create_session(addr: SocketAddr, path: &str) -> Resp {
+    bits(
         addr,
         path,
         "Create-Session",
         &[("BITS-Supported-Protocols", PROTO)],
         b"",
     )
-    .await;
+    .await
+}
+
+/// A Create-Session that must succeed; returns the session id.
+pub async fn create(addr: SocketAddr, path: &str) -> String {
+    let r = create_session(addr, path).await;
     assert_eq!(r.status, 200, "create-session: {r:?}");
     r.header("BITS-Session-Id").expect("session id").to_string()
 }

@@ -161,14 +161,7 @@ async fn status_fault_on_create_session_and_delay() {
         r#"{"packet":"create-session","status":501,"error_code":"0x80070005","times":1}"#,
     )
     .await;
-    let r = bits(
-        a,
-        "/z",
-        "Create-Session",
-        &[("BITS-Supported-Protocols", PROTO)],
-        b"",
-    )
-    .await;
+    let r = create_session(a, "/z").await;
     assert_eq!((r.status, r.error_code()), (501, Some("0x80070005")));
     assert_eq!(r.header("BITS-Packet-Type"), Some("Ack"));
     add_fault(a, r#"{"packet":"create-session","delay_ms":20,"times":1}"#).await;

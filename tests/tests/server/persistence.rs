@@ -96,14 +96,7 @@ async fn per_client_session_cap() {
         create(a, "/2").await,
         create(a, "/3").await,
     ];
-    let r = bits(
-        a,
-        "/4",
-        "Create-Session",
-        &[("BITS-Supported-Protocols", PROTO)],
-        b"",
-    )
-    .await;
+    let r = create_session(a, "/4").await;
     assert_eq!((r.status, r.error_code()), (503, Some("0x80070045")));
     cancel(a, "/1", &ids[0]).await;
     create(a, "/4").await;
@@ -122,14 +115,7 @@ async fn per_client_session_cap_holds_under_concurrency() {
     let tasks: Vec<_> = (0..40)
         .map(|i| {
             tokio::spawn(async move {
-                let r = bits(
-                    a,
-                    &format!("/c{i}"),
-                    "Create-Session",
-                    &[("BITS-Supported-Protocols", PROTO)],
-                    b"",
-                )
-                .await;
+                let r = create_session(a, &format!("/c{i}")).await;
                 (r.status, r.error_code().map(str::to_string))
             })
         })

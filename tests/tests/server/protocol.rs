@@ -345,23 +345,9 @@ async fn overwrite_rules() {
     std::fs::create_dir(d.path().join("adir")).unwrap();
     let s = start(cfg(d.path())).await;
     let a = s.local_addr();
-    let r = bits(
-        a,
-        "/exists",
-        "Create-Session",
-        &[("BITS-Supported-Protocols", PROTO)],
-        b"",
-    )
-    .await;
+    let r = create_session(a, "/exists").await;
     assert_eq!((r.status, r.error_code()), (409, Some("0x80070005")));
-    let r = bits(
-        a,
-        "/adir",
-        "Create-Session",
-        &[("BITS-Supported-Protocols", PROTO)],
-        b"",
-    )
-    .await;
+    let r = create_session(a, "/adir").await;
     assert_eq!((r.status, r.error_code()), (400, Some("0x80070057")));
     // Two sessions race to the same new name: the second Close gets 409.
     let id1 = create(a, "/race").await;
@@ -449,14 +435,7 @@ async fn path_escapes_are_refused_for_uploads() {
         ("/%5Fbitsim/x", "reserved"),
         ("/C:/x", "':'"),
     ] {
-        let r = bits(
-            a,
-            p,
-            "Create-Session",
-            &[("BITS-Supported-Protocols", PROTO)],
-            b"",
-        )
-        .await;
+        let r = create_session(a, p).await;
         assert!(r.status == 400 || r.status == 403, "{p}: {r:?}");
         assert!(r.error_code().is_some(), "{p}");
         // The Ack has no body, so the reason travels in a header.
@@ -603,14 +582,7 @@ async fn fragment_too_big_is_413_and_host_id_is_sent() {
     c.host_id_fallback_timeout_secs = Some(86_400);
     let s = start(c).await;
     let a = s.local_addr();
-    let r = bits(
-        a,
-        "/h",
-        "Create-Session",
-        &[("BITS-Supported-Protocols", PROTO)],
-        b"",
-    )
-    .await;
+    let r = create_session(a, "/h").await;
     assert_eq!(r.header("BITS-Host-Id"), Some("farm-node-7"));
     assert_eq!(r.header("BITS-Host-Id-Fallback-Timeout"), Some("86400"));
     let id = r.header("BITS-Session-Id").unwrap().to_string();
@@ -665,14 +637,7 @@ async fn unpublishable_destinations_are_refused_up_front() {
         ("/_bitsim/x", "reserved"),
         ("/_bitsim/faults", "reserved"),
     ] {
-        let r = bits(
-            a,
-            p,
-            "Create-Session",
-            &[("BITS-Supported-Protocols", PROTO)],
-            b"",
-        )
-        .await;
+        let r = create_session(a, p).await;
         assert_eq!((r.status, r.error_code()), (400, Some("0x80070057")), "{p}");
         assert_eq!(r.header("BITS-Packet-Type"), Some("Ack"), "{p}");
         let reason = r.header("X-Bitsim-Reason").unwrap_or_default();
