@@ -1,0 +1,60 @@
+//! The job table.
+
+use super::*;
+
+/// Every job, in creation order, with an index by GUID: lookups by id are
+/// O(log n), and the scheduler's and timers' scans over the live jobs go
+/// straight to a job by its creation position. Persists as the list of jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "Vec<Job>", into = "Vec<Job>")]
+pub(super) struct JobTable {
+    pub(super) jobs: Vec<Job>,
+    pub(super) index: BTreeMap<JobId, usize>,
+}
+
+impl From<Vec<Job>> for JobTable {
+    fn from(jobs: Vec<Job>) -> Self {
+        let index = jobs.iter().enumerate().map(|(i, j)| (j.id, i)).collect();
+        JobTable { jobs, index }
+    }
+}
+
+impl From<JobTable> for Vec<Job> {
+    fn from(t: JobTable) -> Self {
+        t.jobs
+    }
+}
+
+impl JobTable {
+    pub(super) fn get(&self, id: &JobId) -> Option<&Job> {
+        self.index.get(id).map(|&i| &self.jobs[i])
+    }
+    pub(super) fn get_mut(&mut self, id: &JobId) -> Option<&mut Job> {
+        self.index.get(id).map(|&i| &mut self.jobs[i])
+    }
+    pub(super) fn contains_key(&self, id: &JobId) -> bool {
+        self.index.contains_key(id)
+    }
+    /// Appends a job; its `creation_seq` must be its position.
+    pub(super) fn insert(&mut self, id: JobId, job: Job) {
+        debug_assert_eq!(job.creation_seq as usize, self.jobs.len());
+        self.index.insert(id, self.jobs.len());
+        self.jobs.push(job);
+    }
+    pub(super) fn values(&self) -> impl Iterator<Item = &Job> {
+        self.jobs.iter()
+    }
+    pub(super) fn len(&self) -> usize {
+        self.jobs.len()
+    }
+    pub(super) fn by_seq(&self, seq: u64) -> &Job {
+        &self.jobs[seq as usize]
+    }
+}
+
+impl std::ops::Index<&JobId> for JobTable {
+    type Output = Job;
+    fn index(&self, id: &JobId) -> &Job {
+        self.get(id).expect("a known job")
+    }
+}
