@@ -25,18 +25,12 @@ impl Manager {
             return Err(Error::new(Hresult::E_INVALIDARG));
         }
         if !caller.admin {
-            let live = self.live_jobs();
-            let (mut mine, mut all) = (0u32, 0u32);
-            for j in live {
-                all += 1;
-                if j.owner == caller.user {
-                    mine += 1;
-                }
-            }
-            if mine >= self.policy.max_jobs_per_user {
+            let mine = self.index.live_jobs_of(&caller.user) as u64;
+            let all = self.live.len() as u64;
+            if mine >= u64::from(self.policy.max_jobs_per_user) {
                 return Err(Error::new(Hresult::BG_E_TOO_MANY_JOBS_PER_USER));
             }
-            if all >= self.policy.max_jobs_per_machine {
+            if all >= u64::from(self.policy.max_jobs_per_machine) {
                 return Err(Error::new(Hresult::BG_E_TOO_MANY_JOBS_PER_MACHINE));
             }
         }

@@ -276,6 +276,7 @@ impl Manager {
         self.advance(now);
         self.sched.dirty = true;
         self.logged_off.remove(user);
+        self.touch_jobs_of(user);
         self.settle();
     }
 
@@ -285,6 +286,7 @@ impl Manager {
         self.advance(now);
         self.sched.dirty = true;
         self.logged_off.insert(user.clone());
+        self.touch_jobs_of(user);
         for id in self.live_ids() {
             let job = &self.jobs[&id];
             if &job.owner == user && Rule::T19.fires_from(job.state) {
@@ -303,6 +305,7 @@ impl Manager {
         self.advance(now);
         self.sched.dirty = true;
         self.in_flight.clear();
+        self.pending.unpark_all();
         for id in self.live_ids() {
             if self.jobs[&id].state.is_active() {
                 self.fire(id, Rule::X2, None);
@@ -326,9 +329,10 @@ impl Manager {
         result: Hresult,
     ) -> bool {
         self.advance(now);
-        let Some(f) = self.in_flight.remove(&id) else {
+        let Some(f) = self.in_flight.remove(id) else {
             return false;
         };
+        self.pending.unpark_user(&f.user);
         let ok = match f.kind {
             NotifyKind::JobTransferred | NotifyKind::JobError => result == Hresult::S_OK,
             NotifyKind::FileTransferred(_) => result.is_success(),
@@ -367,9 +371,10 @@ impl Manager {
         outcome: CommandOutcome,
     ) -> bool {
         self.advance(now);
-        let Some(f) = self.in_flight.remove(&id) else {
+        let Some(f) = self.in_flight.remove(id) else {
             return false;
         };
+        self.pending.unpark_user(&f.user);
         let delay = self
             .jobs
             .get(&f.job)

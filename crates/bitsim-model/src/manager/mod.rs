@@ -8,10 +8,12 @@
 
 mod api;
 mod events;
+mod index;
 mod invariants;
 mod jobs;
 mod notify;
 mod output;
+mod pending;
 mod scheduler;
 mod timers;
 mod transitions;
@@ -24,9 +26,10 @@ use crate::job::*;
 use crate::policy::Policy;
 use crate::table::Rule;
 use crate::types::*;
+use index::Index;
 use jobs::JobTable;
-use notify::{InFlight, Pending};
 pub use output::*;
+use pending::{InFlightTable, PendingQueue};
 use scheduler::SchedCache;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -58,8 +61,8 @@ pub struct Manager {
     network_up: bool,
     next_seq: u64,
     next_notification: u64,
-    pending: BTreeMap<u64, Pending>,
-    in_flight: BTreeMap<NotificationId, InFlight>,
+    pending: PendingQueue,
+    in_flight: InFlightTable,
     last_modification_dispatch: BTreeMap<JobId, Time>,
     /// Non-final jobs, in creation order: every scan of the scheduler and
     /// the timers walks these, not the finished jobs kept for held views.
@@ -69,6 +72,9 @@ pub struct Manager {
     /// When the scheduler must run again (derived; not persisted, not compared).
     #[serde(skip)]
     sched: SchedCache,
+    /// Waiting, running and deadline indexes (derived; not persisted, not compared).
+    #[serde(skip)]
+    index: Index,
     #[serde(skip)]
     outputs: VecDeque<Output>,
 }
@@ -90,13 +96,14 @@ impl Manager {
             network_up: true,
             next_seq: 0,
             next_notification: 0,
-            pending: BTreeMap::new(),
-            in_flight: BTreeMap::new(),
+            pending: PendingQueue::default(),
+            in_flight: InFlightTable::default(),
             last_modification_dispatch: BTreeMap::new(),
             outputs: VecDeque::new(),
             live: BTreeSet::new(),
             lingering: BTreeSet::new(),
             sched: SchedCache::default(),
+            index: Index::built(),
         }
     }
 
@@ -133,7 +140,7 @@ impl Manager {
 
     /// Notifications delivered and not yet answered, for `user`.
     pub fn outstanding_notifications(&self, user: &UserId) -> usize {
-        self.in_flight.values().filter(|f| &f.user == user).count()
+        self.in_flight.count_for(user)
     }
 
     /// The next output, if any.
@@ -143,37 +150,27 @@ impl Manager {
 
     /// When [`Manager::handle_timeout`] must be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Time> {
+        if !self.index.built {
+            // A manager just deserialized: handle_timeout at once builds
+            // the indexes and fires only what is due.
+            return Some(self.now);
+        }
         let mut next: Option<Time> = None;
         let mut consider = |t: Option<Time>| {
             if let Some(t) = t {
                 next = Some(next.map_or(t, |n: Time| n.min(t)));
             }
         };
-        // One pass over the live jobs: their own deadlines, which priorities
-        // have someone waiting, and the running background job's slice end
-        // (which matters only if someone of its priority waits).
-        let mut waits = [false; 4];
-        let mut slice: Option<(JobPriority, Time)> = None;
-        for &(seq, _) in self.live.iter().chain(&self.lingering) {
-            let job = self.jobs.by_seq(seq);
-            if self.eligible(job) {
-                waits[job.priority.as_u32() as usize] = true;
-            }
-            if job.priority != JobPriority::Foreground && job.state.is_active() {
-                slice = job.timers.slice_end.map(|t| (job.priority, t));
-            }
-            consider(self.job_deadline(job));
-        }
-        if let Some((p, t)) = slice
-            && waits[p.as_u32() as usize]
-        {
-            consider(Some(t));
-        }
-        for p in self.pending.values() {
-            if p.not_before > self.now {
-                consider(Some(p.not_before));
+        // Every job's own earliest deadline, in one ordered index.
+        consider(self.index.deadlines.first().map(|&(t, _)| t));
+        // A running background job's slice end matters only if someone of
+        // its priority waits.
+        for &(p, _, seq) in &self.index.running_bg {
+            if self.index.has_waiting(p) {
+                consider(self.jobs.by_seq(seq).timers.slice_end);
             }
         }
+        consider(self.pending.next_after(self.now));
         consider(self.next_policy_boundary());
         next
     }

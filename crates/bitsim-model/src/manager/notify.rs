@@ -36,7 +36,7 @@ impl Manager {
             return;
         }
         // Coalesce: one pending entry per job and event.
-        if self.pending.values().any(|p| p.job == id && p.kind == kind) {
+        if self.pending.key_of(id, kind).is_some() {
             return;
         }
         let mut not_before = self.now;
@@ -69,7 +69,6 @@ impl Manager {
         at: Time,
         via_cmd_line: bool,
     ) {
-        self.pending.retain(|_, p| !(p.job == id && p.kind == kind));
         self.pending.insert(
             seq,
             Pending {
@@ -110,15 +109,9 @@ impl Manager {
     }
 
     pub(super) fn purge_invalid_pending(&mut self, id: JobId) {
-        let keys: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.job == id)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in keys {
-            if !self.still_valid(&self.pending[&k]) {
-                self.pending.remove(&k);
+        for k in self.pending.keys_of(id) {
+            if self.pending.get(k).is_some_and(|p| !self.still_valid(p)) {
+                self.pending.remove(k);
             }
         }
     }
@@ -140,30 +133,24 @@ impl Manager {
         let cap = self.policy.max_outstanding_notifications_per_user as usize;
         let mut order: Vec<(u8, u64)> = self
             .pending
-            .iter()
-            .filter(|(_, p)| p.not_before <= now)
-            .map(|(k, p)| (p.kind.class(), *k))
+            .due(now)
+            .filter_map(|k| self.pending.get(k).map(|p| (p.kind.class(), k)))
             .collect();
         order.sort();
         for (_, key) in order {
-            let Some(p) = self.pending.get(&key).cloned() else {
+            let Some(p) = self.pending.get(key).cloned() else {
                 continue;
             };
             if !self.still_valid(&p) {
-                self.pending.remove(&key);
+                self.pending.remove(key);
                 continue;
             }
             let job = &self.jobs[&p.job];
             // FileTransferred calls of one job are serialized: the next
             // waits until the current one returned successfully, including
             // its re-calls; they go before JobTransferred/JobError [FILEXFER].
-            let file_busy = self
-                .in_flight
-                .values()
-                .any(|f| f.job == p.job && matches!(f.kind, NotifyKind::FileTransferred(_)))
-                || self.pending.iter().any(|(k, q)| {
-                    *k < key && q.job == p.job && matches!(q.kind, NotifyKind::FileTransferred(_))
-                });
+            let file_busy = self.in_flight.file_busy(p.job)
+                || self.pending.first_file_key(p.job).is_some_and(|k| k < key);
             if file_busy
                 && matches!(
                     p.kind,
@@ -188,14 +175,15 @@ impl Manager {
             let Some((user, callback)) = target else {
                 // Nobody to tell: dropped; JobTransferred/JobError are raised
                 // again when someone registers (level-triggered) [CB].
-                self.pending.remove(&key);
+                self.pending.remove(key);
                 continue;
             };
             if self.outstanding_notifications(&user) >= cap {
                 // The fifth waits until one returns [CB] [JOBERR].
+                self.pending.park(key, &user);
                 continue;
             }
-            self.pending.remove(&key);
+            self.pending.remove(key);
             let nid = NotificationId(self.next_notification);
             self.next_notification += 1;
             if p.kind == NotifyKind::JobModification {

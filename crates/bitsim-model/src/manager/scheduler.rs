@@ -46,42 +46,56 @@ impl Manager {
         // The policy first, so that its blocks and unblocks (a job raised to
         // FOREGROUND, a window that ended) also happen while the network is
         // down; the network block then applies to whatever is QUEUED.
+        self.refresh_index();
         if !self.network_up {
-            for id in self.live_ids() {
+            for id in self.ids_of(self.index.queued.iter().copied().collect()) {
                 if self.jobs[&id].state == JobState::Queued {
                     self.block(id, Rule::T27, Blocked::Network);
                 }
             }
             return;
         }
-        let mut view = self.scheduler_view();
         // One background job at a time [LC]: a running FOREGROUND job whose
         // priority was lowered becomes a second background job; the lower
         // priority (then the later queued) goes back to QUEUED (T18).
-        if view.running_bg.len() > 1 {
-            for &(_, _, id, _) in view.running_bg.iter().skip(1) {
+        if self.index.running_bg.len() > 1 {
+            let extra = self.index.running_bg.iter().skip(1).map(|k| k.2).collect();
+            for id in self.ids_of(extra) {
                 self.fire(id, Rule::T18, None);
             }
-            view = self.scheduler_view();
+            self.refresh_index();
         }
         let fg_cap = self.policy.foreground_concurrency.unwrap_or(u32::MAX);
-        let mut fg_running = view.fg_running;
-        for &(p, _, id) in &view.waiting {
-            if p == JobPriority::Foreground && fg_running < fg_cap {
-                self.start(id);
-                fg_running += 1;
-            }
-        }
-        let Some(&(best_p, _, best)) = view
+        let fg_free = fg_cap.saturating_sub(self.index.fg_running) as usize;
+        let fg = JobPriority::Foreground;
+        let start_fg = self
+            .index
             .waiting
-            .iter()
-            .find(|(p, _, _)| *p != JobPriority::Foreground)
-        else {
+            .range((fg, 0, 0)..=(fg, u64::MAX, u64::MAX))
+            .take(fg_free)
+            .map(|k| k.2)
+            .collect();
+        let best = self
+            .index
+            .waiting
+            .range((JobPriority::High, 0, 0)..)
+            .next()
+            .map(|&(p, _, seq)| (p, self.jobs.by_seq(seq).id));
+        let running = self
+            .index
+            .running_bg
+            .first()
+            .map(|&(p, _, seq)| (p, self.jobs.by_seq(seq)))
+            .map(|(p, j)| (p, j.id, j.timers.slice_end));
+        for id in self.ids_of(start_fg) {
+            self.start(id);
+        }
+        let Some((best_p, best)) = best else {
             return;
         };
-        match view.running_bg.first() {
+        match running {
             None => self.start(best),
-            Some(&(active_p, _, active, slice_end)) => {
+            Some((active_p, active, slice_end)) => {
                 let preempt = best_p < active_p
                     || (best_p == active_p && slice_end.is_some_and(|t| t <= now));
                 if preempt {
@@ -92,28 +106,9 @@ impl Manager {
         }
     }
 
-    /// One pass over the live jobs: what the scheduler decides from.
-    pub(super) fn scheduler_view(&self) -> SchedulerView {
-        let mut v = SchedulerView {
-            running_bg: Vec::new(),
-            waiting: Vec::new(),
-            fg_running: 0,
-        };
-        for j in self.live_jobs() {
-            if j.state.is_active() {
-                if j.priority == JobPriority::Foreground {
-                    v.fg_running += 1;
-                } else {
-                    v.running_bg
-                        .push((j.priority, j.queue_seq, j.id, j.timers.slice_end));
-                }
-            } else if self.eligible(j) {
-                v.waiting.push((j.priority, j.queue_seq, j.id));
-            }
-        }
-        v.running_bg.sort();
-        v.waiting.sort();
-        v
+    /// The GUIDs of the jobs at these creation positions.
+    fn ids_of(&self, seqs: Vec<u64>) -> Vec<JobId> {
+        seqs.into_iter().map(|s| self.jobs.by_seq(s).id).collect()
     }
 
     pub(super) fn start(&mut self, id: JobId) {
@@ -159,27 +154,23 @@ impl Manager {
         if self.sched.dirty {
             self.schedule();
             self.sched.dirty = false;
+            self.refresh_index();
             let slice = self
-                .live_jobs()
-                .filter(|j| j.priority != JobPriority::Foreground && j.state.is_active())
-                .filter_map(|j| j.timers.slice_end)
+                .index
+                .running_bg
+                .iter()
+                .filter_map(|&(_, _, seq)| self.jobs.by_seq(seq).timers.slice_end)
                 .min();
             self.sched.wake = match (slice, self.next_policy_boundary()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
         }
+        self.refresh_index();
         if !self.pending.is_empty() {
             self.dispatch();
         }
     }
-}
-
-/// What the scheduler sees of the live jobs, sorted by (priority, queue order).
-pub(super) struct SchedulerView {
-    pub(super) running_bg: Vec<(JobPriority, u64, JobId, Option<Time>)>,
-    pub(super) waiting: Vec<(JobPriority, u64, JobId)>,
-    pub(super) fg_running: u32,
 }
 
 /// The scheduler's memo: whether anything it depends on changed since it

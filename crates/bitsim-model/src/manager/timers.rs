@@ -24,8 +24,16 @@ impl Manager {
         let now = self.now;
         // Bandwidth-window edges (T29/X1) are the scheduler's: settle() below
         // runs it, since handle_timeout marks it dirty.
-        let due: BTreeSet<(u64, JobId)> = self.live.union(&self.lingering).copied().collect();
-        for (_, id) in due {
+        // The jobs with a deadline at or before now, in creation order.
+        self.refresh_index();
+        let due: BTreeSet<u64> = self
+            .index
+            .deadlines
+            .range(..=(now, u64::MAX))
+            .map(|&(_, seq)| seq)
+            .collect();
+        for seq in due {
+            let id = self.jobs.by_seq(seq).id;
             if self.expire_upload_cancel(id, now) {
                 continue;
             }
