@@ -680,7 +680,8 @@ impl Simulation {
         let saved = serde_json::to_string(&self.mgr).expect("the manager serializes");
         self.drain();
         self.mgr = serde_json::from_str(&saved).expect("the persisted queue reloads");
-        self.transfers.clear();
+        // The running transfers die with the service: X2's StopTransfer
+        // (one per active job) removes them.
         self.generation += 1;
         self.mgr.handle_service_restart(self.now);
         self.drain();
@@ -1111,9 +1112,6 @@ impl Simulation {
                             .insert(name.clone(), (c, e.context));
                     }
                 }
-                if (to.is_final() || !to.is_active()) && from.is_active() && !to.is_active() {
-                    self.transfers.remove(&job);
-                }
                 if rule == Rule::T16 {
                     return;
                 }
@@ -1134,8 +1132,10 @@ impl Simulation {
                 self.start_transfer(job, file, offset);
             }
             Output::StopTransfer { job } => {
-                self.transfers.remove(&job);
-                self.effect(Some(job), || "stop transfer".into());
+                // A transfer the transport already ended has nothing to stop.
+                if self.transfers.remove(&job).is_some() {
+                    self.effect(Some(job), || "stop transfer".into());
+                }
             }
             Output::Notify {
                 id,

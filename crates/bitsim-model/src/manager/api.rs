@@ -177,7 +177,10 @@ impl Manager {
                 total = ranges.iter().map(|r| r.length).sum();
             }
         }
-        let job = self.jobs.get_mut(&id).expect("checked above");
+        let job = self
+            .jobs
+            .get_mut(&id)
+            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?;
         job.files.push(FileEntry {
             remote_name: remote.to_owned(),
             local_name: local.to_owned(),
@@ -214,7 +217,10 @@ impl Manager {
             return Err(Error::new(Hresult::E_NOTIMPL));
         }
         validate_remote(remote, job.job_type)?;
-        let job = self.jobs.get_mut(&id).expect("checked");
+        let job = self
+            .jobs
+            .get_mut(&id)
+            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?;
         let f = job
             .files
             .get_mut(file)
@@ -246,11 +252,9 @@ impl Manager {
             JobState::Error => {
                 // A fresh start after the app fixed the cause: the
                 // no-progress clock restarts (decision A7).
-                self.jobs
-                    .get_mut(&id)
-                    .expect("live")
-                    .timers
-                    .no_progress_since = None;
+                if let Some(job) = self.jobs.get_mut(&id) {
+                    job.timers.no_progress_since = None;
+                }
                 self.fire(id, Rule::T4, None);
             }
             JobState::TransientError => self.fire(id, Rule::T5, None),
@@ -260,12 +264,16 @@ impl Manager {
             JobState::Transferred if added => self.fire(id, Rule::T7, None),
             // Decision A2: Resume of a TRANSFERRED job with nothing new: S_OK, no change.
             JobState::Transferred => {}
+            // job_for_change refused these above.
             JobState::Acknowledged | JobState::Cancelled => {
-                unreachable!("job_for_change refuses final jobs")
+                return Err(Error::new(Hresult::BG_E_INVALID_STATE));
             }
         }
         // Resume restarts the MaximumDownloadTime budget [SETMAXDL].
-        let job = self.jobs.get_mut(&id).expect("live");
+        let job = self
+            .jobs
+            .get_mut(&id)
+            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?;
         job.timers.active_used_ms = 0;
         if job.timers.active_since.is_some() {
             job.timers.active_since = Some(self.now);
@@ -354,20 +362,25 @@ impl Manager {
         let partial = job.files.iter().any(|f| !f.transferred);
         for i in to_publish {
             if let Err(code) = publish(id, FileRef::File(i)) {
-                let st = self.jobs[&id].state;
+                let st = self.state_of(id).unwrap_or(JobState::Transferred);
                 self.emit_transition(id, Rule::T11, st, st, Some(code));
                 self.touch(id, true);
                 self.settle();
                 return Err(Error::new(code));
             }
-            self.jobs.get_mut(&id).expect("live").files[i].completed = true;
+            if let Some(f) = self.jobs.get_mut(&id).and_then(|j| j.files.get_mut(i)) {
+                f.completed = true;
+            }
             self.outputs.push_back(Output::FilePublished {
                 job: id,
                 file: FileRef::File(i),
             });
         }
         self.stop_if_active(id);
-        let incomplete: Vec<usize> = self.jobs[&id]
+        let incomplete: Vec<usize> = self
+            .jobs
+            .get(&id)
+            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?
             .files
             .iter()
             .enumerate()
@@ -379,7 +392,9 @@ impl Manager {
                 job: id,
                 file: FileRef::File(i),
             });
-            self.jobs.get_mut(&id).expect("live").files[i].has_temp = false;
+            if let Some(f) = self.jobs.get_mut(&id).and_then(|j| j.files.get_mut(i)) {
+                f.has_temp = false;
+            }
         }
         self.fire(id, Rule::T10, None);
         self.finish(id);
@@ -617,7 +632,10 @@ impl Manager {
             return Err(Error::new(Hresult::E_ACCESSDENIED));
         }
         self.job_for_change(caller, id)?;
-        let job = self.jobs.get_mut(&id).expect("checked");
+        let job = self
+            .jobs
+            .get_mut(&id)
+            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?;
         job.owner = caller.user.clone();
         job.notify_cmd_line = None;
         let st = job.state;
@@ -655,7 +673,10 @@ impl Manager {
             return Err(Error::new(Hresult::BG_E_INVALID_STATE));
         }
         if !valid {
-            let job = self.jobs.get_mut(&id).expect("checked");
+            let job = self
+                .jobs
+                .get_mut(&id)
+                .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?;
             let f = &mut job.files[file];
             f.transferred = false;
             f.bytes_transferred = 0;

@@ -46,7 +46,9 @@ impl Manager {
         if self.state_of(id) != Some(JobState::Transferring) {
             return false;
         }
-        let job = self.jobs.get_mut(&id).expect("live");
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return false;
+        };
         let Some(f) = job.files.get_mut(file) else {
             return false;
         };
@@ -98,7 +100,9 @@ impl Manager {
         if self.state_of(id) != Some(JobState::Transferring) {
             return false;
         }
-        let job = self.jobs.get_mut(&id).expect("live");
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return false;
+        };
         let is_download = !job.job_type.is_upload();
         let Some(f) = job.files.get_mut(file) else {
             return false;
@@ -140,7 +144,9 @@ impl Manager {
         if self.state_of(id) != Some(JobState::Transferring) {
             return false;
         }
-        let job = self.jobs.get_mut(&id).expect("live");
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return false;
+        };
         let Some(reply) = job.reply.as_mut() else {
             return false;
         };
@@ -171,7 +177,9 @@ impl Manager {
         if self.state_of(id) != Some(JobState::Transferring) {
             return false;
         }
-        let job = self.jobs.get_mut(&id).expect("live");
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return false;
+        };
         if !job.files.first().is_some_and(|f| f.transferred) {
             return false;
         }
@@ -206,7 +214,9 @@ impl Manager {
             file: error.file,
             protocol: error.file.map(|_| "http".to_owned()),
         };
-        let job = self.jobs.get_mut(&id).expect("live");
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return false;
+        };
         // EC grows on leaving CONNECTING/TRANSFERRING for an error [ERRCOUNT]
         // (CONNECTING too: decision A21), except for disconnects, a locked
         // volume (chkdsk) and bandwidth-policy blocks [ERRCOUNT] (T21).
@@ -260,7 +270,9 @@ impl Manager {
         self.network_up = up;
         let ids: Vec<JobId> = self.live_ids();
         for id in ids {
-            let st = self.jobs[&id].state;
+            let Some(st) = self.state_of(id) else {
+                continue;
+            };
             if up && st == JobState::TransientError {
                 // T28: every TRANSIENT_ERROR job, whatever its code [USERS].
                 self.fire(id, Rule::T28, None);
@@ -288,7 +300,9 @@ impl Manager {
         self.logged_off.insert(user.clone());
         self.touch_jobs_of(user);
         for id in self.live_ids() {
-            let job = &self.jobs[&id];
+            let Some(job) = self.jobs.get(&id) else {
+                continue;
+            };
             if &job.owner == user && Rule::T19.fires_from(job.state) {
                 self.fire(id, Rule::T19, None);
             }
@@ -307,10 +321,12 @@ impl Manager {
         self.in_flight.clear();
         self.pending.unpark_all();
         for id in self.live_ids() {
-            if self.jobs[&id].state.is_active() {
+            if self.state_of(id).is_some_and(|s| s.is_active()) {
                 self.fire(id, Rule::X2, None);
             }
-            self.jobs.get_mut(&id).expect("live").notify_interface = None;
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.notify_interface = None;
+            }
         }
         self.settle();
     }

@@ -183,7 +183,7 @@ impl Manager {
             .live
             .iter()
             .map(|&(seq, _)| seq)
-            .filter(|&seq| self.jobs.by_seq(seq).owner == *user)
+            .filter(|&seq| self.jobs.by_seq(seq).is_some_and(|j| j.owner == *user))
             .collect();
         for seq in seqs {
             self.jobs.touch_seq(seq);
@@ -234,3 +234,31 @@ impl Manager {
         Ok(())
     }
 }
+
+/// Rules the model refused to fire because the table does not allow them
+/// from the job's state: a defect of the model, reported by
+/// [`Manager::check_invariants`]. Derived: not persisted, not compared.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Violations(Vec<String>);
+
+impl Violations {
+    /// Records one.
+    pub(super) fn record(&mut self, what: String) {
+        if self.0.len() < 16 {
+            self.0.push(what);
+        }
+    }
+
+    /// The first recorded, if any.
+    pub(super) fn first(&self) -> Option<&str> {
+        self.0.first().map(String::as_str)
+    }
+}
+
+impl PartialEq for Violations {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Violations {}

@@ -10,6 +10,9 @@ impl Manager {
     /// Checks the model's invariants; `Err` names the first one broken.
     /// Property tests call it after every step.
     pub fn check_invariants(&self) -> std::result::Result<(), String> {
+        if let Some(v) = self.violations.first() {
+            return Err(format!("the transition table was violated: {v}"));
+        }
         self.check_index()?;
         let mut per_user: BTreeMap<&UserId, usize> = BTreeMap::new();
         for f in self.in_flight.values() {

@@ -48,7 +48,7 @@ impl From<JobTable> for Vec<Job> {
 
 impl JobTable {
     pub(super) fn get(&self, id: &JobId) -> Option<&Job> {
-        self.index.get(id).map(|&i| &self.jobs[i])
+        self.index.get(id).and_then(|&i| self.jobs.get(i))
     }
     pub(super) fn get_mut(&mut self, id: &JobId) -> Option<&mut Job> {
         let &i = self.index.get(id)?;
@@ -76,14 +76,8 @@ impl JobTable {
     pub(super) fn len(&self) -> usize {
         self.jobs.len()
     }
-    pub(super) fn by_seq(&self, seq: u64) -> &Job {
-        &self.jobs[seq as usize]
-    }
-}
-
-impl std::ops::Index<&JobId> for JobTable {
-    type Output = Job;
-    fn index(&self, id: &JobId) -> &Job {
-        self.get(id).expect("a known job")
+    /// The job at creation position `seq`.
+    pub(super) fn by_seq(&self, seq: u64) -> Option<&Job> {
+        self.jobs.get(seq as usize)
     }
 }

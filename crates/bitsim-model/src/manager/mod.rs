@@ -26,7 +26,7 @@ use crate::job::*;
 use crate::policy::Policy;
 use crate::table::Rule;
 use crate::types::*;
-use index::Index;
+use index::{Index, Violations};
 use jobs::JobTable;
 pub use output::*;
 use pending::{InFlightTable, PendingQueue};
@@ -75,6 +75,9 @@ pub struct Manager {
     /// Waiting, running and deadline indexes (derived; not persisted, not compared).
     #[serde(skip)]
     index: Index,
+    /// Rules refused by the table (derived; not persisted, not compared).
+    #[serde(skip)]
+    violations: Violations,
     #[serde(skip)]
     outputs: VecDeque<Output>,
 }
@@ -104,6 +107,7 @@ impl Manager {
             lingering: BTreeSet::new(),
             sched: SchedCache::default(),
             index: Index::built(),
+            violations: Violations::default(),
         }
     }
 
@@ -167,7 +171,7 @@ impl Manager {
         // its priority waits.
         for &(p, _, seq) in &self.index.running_bg {
             if self.index.has_waiting(p) {
-                consider(self.jobs.by_seq(seq).timers.slice_end);
+                consider(self.jobs.by_seq(seq).and_then(|j| j.timers.slice_end));
             }
         }
         consider(self.pending.next_after(self.now));

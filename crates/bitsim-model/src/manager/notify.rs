@@ -145,7 +145,10 @@ impl Manager {
                 self.pending.remove(key);
                 continue;
             }
-            let job = &self.jobs[&p.job];
+            let Some(job) = self.jobs.get(&p.job) else {
+                self.pending.remove(key);
+                continue;
+            };
             // FileTransferred calls of one job are serialized: the next
             // waits until the current one returned successfully, including
             // its re-calls; they go before JobTransferred/JobError [FILEXFER].
@@ -161,16 +164,15 @@ impl Manager {
             {
                 continue;
             }
-            let target = if !p.via_cmd_line && job.notify_interface.is_some() {
-                let r = job.notify_interface.clone().expect("checked");
-                Some((r.user.clone(), Some(r.callback)))
-            } else if p.kind.cmd_line_capable() && job.notify_cmd_line.is_some() {
-                Some((
-                    job.notify_cmd_line.as_ref().expect("checked").user.clone(),
-                    None,
-                ))
-            } else {
-                None
+            let interface = job.notify_interface.as_ref().filter(|_| !p.via_cmd_line);
+            let cmd_line = job
+                .notify_cmd_line
+                .as_ref()
+                .filter(|_| p.kind.cmd_line_capable());
+            let target = match (interface, cmd_line) {
+                (Some(r), _) => Some((r.user.clone(), Ok(r.callback.clone()))),
+                (None, Some(c)) => Some((c.user.clone(), Err(c.clone()))),
+                (None, None) => None,
             };
             let Some((user, callback)) = target else {
                 // Nobody to tell: dropped; JobTransferred/JobError are raised
@@ -189,7 +191,7 @@ impl Manager {
             if p.kind == NotifyKind::JobModification {
                 self.last_modification_dispatch.insert(p.job, now);
             }
-            let via_cmd_line = callback.is_none();
+            let via_cmd_line = callback.is_err();
             self.in_flight.insert(
                 nid,
                 InFlight {
@@ -201,24 +203,21 @@ impl Manager {
                 },
             );
             let out = match callback {
-                Some(callback) => Output::Notify {
+                Ok(callback) => Output::Notify {
                     id: nid,
                     job: p.job,
                     user,
                     callback,
                     kind: p.kind,
                 },
-                None => {
-                    let c = self.jobs[&p.job].notify_cmd_line.clone().expect("checked");
-                    Output::RunCommand {
-                        id: nid,
-                        job: p.job,
-                        user,
-                        program: c.program,
-                        parameters: c.parameters,
-                        kind: p.kind,
-                    }
-                }
+                Err(c) => Output::RunCommand {
+                    id: nid,
+                    job: p.job,
+                    user,
+                    program: c.program,
+                    parameters: c.parameters,
+                    kind: p.kind,
+                },
             };
             self.outputs.push_back(out);
         }

@@ -22,14 +22,18 @@ impl Manager {
             .any(|w| w.limit_bytes_per_sec == 0)
         {
             for id in self.live_ids() {
-                let j = &self.jobs[&id];
+                let Some(j) = self.jobs.get(&id) else {
+                    continue;
+                };
                 if policy_blocking
                     && j.priority != JobPriority::Foreground
                     && Rule::T29.fires_from(j.state)
                 {
                     self.block(id, Rule::T29, Blocked::Policy);
                 }
-                let j = &self.jobs[&id];
+                let Some(j) = self.jobs.get(&id) else {
+                    continue;
+                };
                 let unblocked = !policy_blocking || j.priority == JobPriority::Foreground;
                 if unblocked
                     && j.state == JobState::TransientError
@@ -49,7 +53,7 @@ impl Manager {
         self.refresh_index();
         if !self.network_up {
             for id in self.ids_of(self.index.queued.iter().copied().collect()) {
-                if self.jobs[&id].state == JobState::Queued {
+                if self.state_of(id) == Some(JobState::Queued) {
                     self.block(id, Rule::T27, Blocked::Network);
                 }
             }
@@ -80,12 +84,12 @@ impl Manager {
             .waiting
             .range((JobPriority::High, 0, 0)..)
             .next()
-            .map(|&(p, _, seq)| (p, self.jobs.by_seq(seq).id));
+            .and_then(|&(p, _, seq)| Some((p, self.jobs.by_seq(seq)?.id)));
         let running = self
             .index
             .running_bg
             .first()
-            .map(|&(p, _, seq)| (p, self.jobs.by_seq(seq)))
+            .and_then(|&(p, _, seq)| self.jobs.by_seq(seq).map(|j| (p, j)))
             .map(|(p, j)| (p, j.id, j.timers.slice_end));
         for id in self.ids_of(start_fg) {
             self.start(id);
@@ -108,12 +112,16 @@ impl Manager {
 
     /// The GUIDs of the jobs at these creation positions.
     fn ids_of(&self, seqs: Vec<u64>) -> Vec<JobId> {
-        seqs.into_iter().map(|s| self.jobs.by_seq(s).id).collect()
+        seqs.into_iter()
+            .filter_map(|s| self.jobs.by_seq(s).map(|j| j.id))
+            .collect()
     }
 
     pub(super) fn start(&mut self, id: JobId) {
         self.fire(id, Rule::T13, None);
-        let job = self.jobs.get_mut(&id).expect("live");
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
         job.started = true;
         if job.all_transferred() {
             // Only reachable after Suspend of a job whose last byte had
@@ -159,7 +167,7 @@ impl Manager {
                 .index
                 .running_bg
                 .iter()
-                .filter_map(|&(_, _, seq)| self.jobs.by_seq(seq).timers.slice_end)
+                .filter_map(|&(_, _, seq)| self.jobs.by_seq(seq)?.timers.slice_end)
                 .min();
             self.sched.wake = match (slice, self.next_policy_boundary()) {
                 (Some(a), Some(b)) => Some(a.min(b)),

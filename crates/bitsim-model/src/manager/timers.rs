@@ -33,7 +33,9 @@ impl Manager {
             .map(|&(_, seq)| seq)
             .collect();
         for seq in due {
-            let id = self.jobs.by_seq(seq).id;
+            let Some(id) = self.jobs.by_seq(seq).map(|j| j.id) else {
+                continue;
+            };
             if self.expire_upload_cancel(id, now) {
                 continue;
             }
@@ -70,7 +72,9 @@ impl Manager {
                 JobState::Connecting | JobState::Transferring => {
                     let max = job.maximum_download_time;
                     if !max.is_zero() && job.active_time(now) >= max {
-                        self.jobs.get_mut(&id).expect("live").error_count += 1;
+                        if let Some(job) = self.jobs.get_mut(&id) {
+                            job.error_count += 1;
+                        }
                         let info = ErrorInfo {
                             context: ErrorContext::GeneralQueueManager,
                             code: Hresult::BG_E_MAXDOWNLOAD_TIMEOUT,

@@ -27,7 +27,9 @@ impl Manager {
     }
 
     pub(super) fn live_jobs(&self) -> impl Iterator<Item = &Job> {
-        self.live.iter().map(|&(seq, _)| self.jobs.by_seq(seq))
+        self.live
+            .iter()
+            .filter_map(|&(seq, _)| self.jobs.by_seq(seq))
     }
 
     /// Access and state checks shared by every changing call \[USERS\] \[LC\].
@@ -54,7 +56,10 @@ impl Manager {
     ) -> Result<()> {
         self.advance(now);
         self.job_for_change(caller, id)?;
-        f(self.jobs.get_mut(&id).expect("checked"))?;
+        f(self
+            .jobs
+            .get_mut(&id)
+            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?)?;
         self.touch(id, true);
         self.settle();
         Ok(())
@@ -115,11 +120,24 @@ impl Manager {
     }
 
     /// Applies `rule` to job `id`: the target comes from the table.
+    ///
+    /// The table is enforced in every build: a rule that may not fire from
+    /// the job's state changes nothing and is recorded as a violation, which
+    /// [`Manager::check_invariants`] reports (the property tests and the
+    /// fuzzer's invariants call it).
     pub(super) fn fire(&mut self, id: JobId, rule: Rule, error: Option<ErrorInfo>) {
         let now = self.now;
-        let job = self.jobs.get_mut(&id).expect("fire on a known job");
+        let Some(job) = self.jobs.get_mut(&id) else {
+            self.violations
+                .record(format!("{rule} fired on unknown job {id}"));
+            return;
+        };
         let from = job.state;
-        debug_assert!(rule.fires_from(from), "{rule} does not fire from {from}");
+        if !rule.fires_from(from) {
+            self.violations
+                .record(format!("{rule} may not fire from {from} (job {id})"));
+            return;
+        }
         let to = rule.target(from);
         self.sched.dirty = true;
         if to.is_final() {
@@ -161,31 +179,21 @@ impl Manager {
             .as_ref()
             .map(|e| e.code)
             .filter(|_| matches!(to, JobState::Error | JobState::TransientError));
-        // The transport reported T15/T21/T22/T26 itself; T9/T10/T31 callers
-        // already emitted StopTransfer ahead of their file effects.
-        let stop = was_active
-            && !to.is_active()
-            && !matches!(
-                rule,
-                Rule::T15
-                    | Rule::T20
-                    | Rule::T21
-                    | Rule::T22
-                    | Rule::T26
-                    | Rule::T9
-                    | Rule::T10
-                    | Rule::T31
-            );
+        // Every way out of CONNECTING/TRANSFERRING stops the transfer, also
+        // when the transport itself reported the end (a driver treats a stop
+        // of a transfer that is over as nothing to do). Cancel (T9),
+        // Complete (T10) and expiry (T31) emitted it already, ahead of their
+        // file effects (stop_if_active).
+        let stop =
+            was_active && !to.is_active() && !matches!(rule, Rule::T9 | Rule::T10 | Rule::T31);
         self.emit_transition(id, rule, from, to, if from != to { code } else { None });
         if stop {
             self.outputs.push_back(Output::StopTransfer { job: id });
         }
         if from != to {
-            self.jobs
-                .get_mut(&id)
-                .expect("live")
-                .times
-                .modification_time = now;
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.times.modification_time = now;
+            }
             self.purge_invalid_pending(id);
             match to {
                 // No JobModification on entering ERROR or TRANSFERRED [JOBMOD].
@@ -200,7 +208,9 @@ impl Manager {
     pub(super) fn enter_transient(&mut self, id: JobId, rule: Rule, info: ErrorInfo) {
         let now = self.now;
         self.fire(id, rule, Some(info));
-        let job = self.jobs.get_mut(&id).expect("live");
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
         // The no-progress clock starts at the first transient error [SETNOPROG].
         let since = *job.timers.no_progress_since.get_or_insert(now);
         let deadline = since.saturating_add(job.no_progress_timeout);
@@ -244,13 +254,15 @@ impl Manager {
         };
         // EC not incremented; no retry timer [ERRCOUNT] [STATE] [GP].
         self.fire(id, rule, Some(info));
-        self.jobs.get_mut(&id).expect("live").blocked = Some(why);
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.blocked = Some(why);
+        }
     }
 
     /// Emits StopTransfer before the caller's file effects; the rule that
     /// follows (T9, T10, T31) does the timer bookkeeping.
     pub(super) fn stop_if_active(&mut self, id: JobId) {
-        if self.jobs[&id].state.is_active() {
+        if self.state_of(id).is_some_and(|s| s.is_active()) {
             self.outputs.push_back(Output::StopTransfer { job: id });
         }
     }
@@ -258,7 +270,9 @@ impl Manager {
     /// Cancel (T9) or inactivity expiry (T31).
     pub(super) fn cancel_job(&mut self, id: JobId, rule: Rule) {
         self.stop_if_active(id);
-        let job = &self.jobs[&id];
+        let Some(job) = self.jobs.get(&id) else {
+            return;
+        };
         let upload_unfinished =
             job.job_type.is_upload() && !job.files.first().is_some_and(|f| f.transferred);
         let mut deletes: Vec<FileRef> = job
@@ -289,7 +303,9 @@ impl Manager {
         let started_upload = upload_unfinished && has_files && job.started;
         self.fire(id, rule, None);
         let now = self.now;
-        let job = self.jobs.get_mut(&id).expect("live");
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
         for f in &mut job.files {
             f.has_temp = false;
         }
@@ -308,7 +324,9 @@ impl Manager {
     }
 
     pub(super) fn finish(&mut self, id: JobId) {
-        let job = self.jobs.get_mut(&id).expect("live");
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
         job.removed = true;
         self.outputs.push_back(Output::JobRemoved { job: id });
         self.purge_invalid_pending(id);
@@ -316,7 +334,9 @@ impl Manager {
 
     /// After a file finished: next file, the reply, or TRANSFERRED.
     pub(super) fn advance_job(&mut self, id: JobId) {
-        let job = self.jobs.get_mut(&id).expect("live");
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
         if let Some(next) = job.files.iter().position(|f| !f.transferred) {
             job.current_file = next;
             let offset = job.files[next].bytes_transferred;

@@ -652,9 +652,6 @@ impl Driver {
                         code,
                     });
                 }
-                if from.is_active() && !to.is_active() {
-                    self.stop(job);
-                }
             }
             Output::StartTransfer { job, file, offset } => self.start(job, file, offset),
             Output::StopTransfer { job } => self.stop(job),
