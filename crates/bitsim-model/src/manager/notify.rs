@@ -170,7 +170,7 @@ impl Manager {
                 .as_ref()
                 .filter(|_| p.kind.cmd_line_capable());
             let target = match (interface, cmd_line) {
-                (Some(r), _) => Some((r.user.clone(), Ok(r.callback.clone()))),
+                (Some(r), _) => Some((r.user.clone(), Ok(r.callback))),
                 (None, Some(c)) => Some((c.user.clone(), Err(c.clone()))),
                 (None, None) => None,
             };
