@@ -157,6 +157,11 @@ pub struct Reply {
     /// The reply bytes, for `GetReplyData` (hex in the persisted queue).
     #[serde(with = "hex_bytes")]
     pub data: Option<Vec<u8>>,
+    /// The server application answered 403: "the only error code that
+    /// prevents BITS from posting the upload file to the server application
+    /// again" \[SRVAPPERR\], so it is never posted again (decision A28).
+    #[serde(default)]
+    pub server_app_refused: bool,
 }
 
 /// Reply data persists as one hex string, not an array of numbers: compact

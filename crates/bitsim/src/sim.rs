@@ -130,7 +130,6 @@ pub struct Simulation {
     callbacks: BTreeMap<CallbackId, Box<dyn Callback>>,
     callback_names: BTreeMap<String, CallbackId>,
     program_runs: BTreeMap<(JobId, String), usize>,
-    app_refused: BTreeSet<JobId>,
     /// The scenario's job spec behind each job.
     specs: BTreeMap<JobId, usize>,
     transfers: BTreeMap<JobId, Transfer>,
@@ -167,7 +166,6 @@ impl Simulation {
             callbacks: BTreeMap::new(),
             callback_names: BTreeMap::new(),
             program_runs: BTreeMap::new(),
-            app_refused: BTreeSet::new(),
             specs: BTreeMap::new(),
             transfers: BTreeMap::new(),
             generation: 0,
@@ -1028,20 +1026,15 @@ impl Simulation {
             return;
         }
         let Some(url) = self.url_of(job) else { return };
-        if self.app_refused.contains(&job) {
-            // A 403 from the server application is the only status after
-            // which BITS does not post the upload to it again [SRVAPPERR]
-            // (decision A28): the job fails the same way without a new post.
+        if let Some(e) = self.mgr.server_application_refusal(job) {
+            // The model's rule (decision A28): no new post after a 403.
             self.effect(Some(job), || {
                 "upload not posted again: the server application answered 403".into()
             });
-            return self.fail_transfer(job, Hresult::http(403), ErrorContext::RemoteApplication);
+            return self.fail_transfer(job, e.code, e.context);
         }
         if let Some(f) = self.fault_hits(FaultKind::ServerAppFailure, &url) {
             let status = f.status.unwrap_or(500);
-            if status == 403 {
-                self.app_refused.insert(job);
-            }
             return self.fail_transfer(job, Hresult::http(status), ErrorContext::RemoteApplication);
         }
         let size = self.server_for(&url).map_or(0, |(s, _)| s.reply_size.0);

@@ -198,6 +198,21 @@ impl Manager {
         true
     }
 
+    /// Before an upload-reply job posts its upload to the server
+    /// application (the last fragment \[MC-BUP\] 3.2.5.2.4): `Some(error)` when
+    /// it must not, because the application refused it with 403 before
+    /// (decision A28 \[SRVAPPERR\]). The driver reports that error through
+    /// [`Manager::handle_transfer_error`] instead of posting.
+    pub fn server_application_refusal(&self, id: JobId) -> Option<TransferError> {
+        let job = self.jobs.get(&id)?;
+        job.reply.as_ref().filter(|r| r.server_app_refused)?;
+        Some(TransferError::new(
+            Hresult::http(403),
+            ErrorContext::RemoteApplication,
+            Some(FileRef::Reply),
+        ))
+    }
+
     /// The transport failed (T15, T21, T22, T25, T26). Ignored unless
     /// CONNECTING or TRANSFERRING.
     pub fn handle_transfer_error(&mut self, now: Time, id: JobId, error: TransferError) -> bool {
@@ -217,6 +232,13 @@ impl Manager {
         let Some(job) = self.jobs.get_mut(&id) else {
             return false;
         };
+        if error.context == ErrorContext::RemoteApplication
+            && error.code == Hresult::http(403)
+            && let Some(reply) = job.reply.as_mut()
+        {
+            // Decision A28 [SRVAPPERR]: never posted to the application again.
+            reply.server_app_refused = true;
+        }
         // EC grows on leaving CONNECTING/TRANSFERRING for an error [ERRCOUNT]
         // (CONNECTING too: decision A21), except for disconnects, a locked
         // volume (chkdsk) and bandwidth-policy blocks [ERRCOUNT] (T21).

@@ -726,8 +726,15 @@ impl Driver {
         let book = self.books.get(&job).cloned().unwrap_or_default();
         let t = self.task(job);
         let generation = t.generation;
-        let handle = match (j.job_type, file) {
-            (JobType::Download, FileRef::File(i)) => {
+        // The model's rule (decision A28): no new post after a 403 from the
+        // server application; the error is reported without touching the
+        // network.
+        let refusal = self.mgr.server_application_refusal(job);
+        let handle = match (j.job_type, file, refusal) {
+            (JobType::UploadReply, FileRef::File(_), Some(e)) => {
+                tokio::spawn(async move { t.send(Ev::Error(e)) })
+            }
+            (JobType::Download, FileRef::File(i), _) => {
                 let Some(f) = j.files.get(i) else { return };
                 let url = f.remote_name.clone();
                 let temp = temp_path(Path::new(&f.local_name), job, file);
@@ -740,7 +747,7 @@ impl Driver {
                     t.send(ev);
                 })
             }
-            (_, FileRef::File(_)) => {
+            (_, FileRef::File(_), _) => {
                 let Some(f) = j.files.first() else { return };
                 let url = f.remote_name.clone();
                 let local = PathBuf::from(&f.local_name);
@@ -768,7 +775,7 @@ impl Driver {
                     t.send(ev);
                 })
             }
-            (_, FileRef::Reply) => {
+            (_, FileRef::Reply, _) => {
                 let Some(f) = j.files.first() else { return };
                 let upload_url = f.remote_name.clone();
                 let temp = reply_temp(&j, job);
