@@ -384,7 +384,10 @@ impl Job {
         if !matches!(self.state, JobState::Transferred | JobState::Acknowledged) {
             return Err(Error::new(Hresult::BG_E_INVALID_STATE));
         }
+        // A driver keeps no bytes of a reply over the limit: its size says.
+        let too_large = r.bytes_total != BG_SIZE_UNKNOWN && r.bytes_total > MAX_REPLY_DATA;
         match &r.data {
+            _ if too_large => Err(Error::new(Hresult::BG_E_TOO_LARGE)),
             Some(d) if d.len() as u64 > MAX_REPLY_DATA => Err(Error::new(Hresult::BG_E_TOO_LARGE)),
             Some(d) if !d.is_empty() => Ok(Some(d)),
             _ => Ok(None),

@@ -186,7 +186,14 @@ impl Manager {
         let Some(reply) = job.reply.as_mut() else {
             return false;
         };
-        let len = data.as_ref().map_or(0, |d| d.len() as u64);
+        // `None`: no reply, or one the driver did not keep in memory (over
+        // MAX_REPLY_DATA); then the size its progress reported stands.
+        let reported = Some(reply.bytes_total).filter(|&t| t != BG_SIZE_UNKNOWN);
+        let len = data
+            .as_ref()
+            .map(|d| d.len() as u64)
+            .or(reported)
+            .unwrap_or(0);
         reply.bytes_total = len;
         reply.bytes_transferred = len;
         reply.done = true;

@@ -45,8 +45,6 @@ use bitsim_model::{
     CallbackId, Caller, CommandOutcome, ErrorContext, FileRef, Hresult, JobId, JobState, JobType,
     Manager, NotificationId, NotifyKind, Output, Policy, Rule, Time, TransferError,
 };
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -245,7 +243,6 @@ pub struct Driver {
     observer: Option<Observer>,
     dirty: bool,
     last_persist: Instant,
-    rng: ChaCha8Rng,
 }
 
 fn unix_ms() -> u64 {
@@ -300,7 +297,6 @@ impl Driver {
         };
         let restarted = cfg.state_file.as_ref().is_some_and(|p| p.exists());
         let http = http::Http::new(cfg.request_timeout);
-        let seed = now ^ (u64::from(std::process::id()) << 32);
         let mut d = Driver {
             mgr,
             cfg: Arc::new(cfg),
@@ -318,7 +314,6 @@ impl Driver {
             observer: None,
             dirty: true,
             last_persist: Instant::now(),
-            rng: ChaCha8Rng::seed_from_u64(seed),
         };
         if restarted {
             // X2: active transfers go back to QUEUED; callbacks are gone.
@@ -344,11 +339,11 @@ impl Driver {
         self.observer = Some(Box::new(observer));
     }
 
-    /// A fresh random job id.
+    /// A fresh random job id, from the operating system's generator (the
+    /// simulator draws its ids from its seeded RNG instead, so that a run
+    /// replays; the real-time driver needs ids unique across processes).
     pub fn new_job_id(&mut self) -> JobId {
-        let mut b = [0u8; 16];
-        self.rng.fill_bytes(&mut b);
-        JobId::from_random_bytes(b)
+        JobId(uuid::Uuid::new_v4())
     }
 
     /// Runs any model call at the current time, then acts on its outputs
@@ -897,9 +892,9 @@ async fn reply(
         upload::close(t, upload_url, s).await?;
     }
     t.send(Ev::Session(None));
-    // GetReplyData returns at most 1 MB [REPLYDATA]; bigger replies are
-    // only in the reply file.
-    if size <= 1 << 20 {
+    // The model answers GetReplyData (BG_E_TOO_LARGE above its limit
+    // [REPLYDATA]); bigger replies are only kept in the reply file.
+    if size <= bitsim_model::MAX_REPLY_DATA {
         Ok(tokio::fs::read(&temp).await.ok())
     } else {
         Ok(None)
