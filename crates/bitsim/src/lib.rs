@@ -45,6 +45,7 @@
 pub mod backend;
 pub mod callback;
 pub mod diagram;
+pub mod engine;
 pub mod expect;
 pub mod explain;
 pub mod fuzz;

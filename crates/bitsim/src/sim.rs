@@ -2,6 +2,7 @@
 //! servers and faults, driving [`bitsim_model::Manager`].
 
 use crate::callback::{Callback, CallbackResult, JobHandle, ModelAccess};
+use crate::engine::Callbacks;
 use crate::expect::{Failure, check_expectations};
 use crate::scenario::*;
 use crate::trace::{Trace, TraceEntry, TraceEvent};
@@ -127,7 +128,7 @@ pub struct Simulation {
     queue: BTreeMap<(Time, u64), Event>,
     names: BTreeMap<JobId, String>,
     ids: BTreeMap<String, JobId>,
-    callbacks: BTreeMap<CallbackId, Box<dyn Callback>>,
+    callbacks: Callbacks<Box<dyn Callback>>,
     callback_names: BTreeMap<String, CallbackId>,
     program_runs: BTreeMap<(JobId, String), usize>,
     /// The scenario's job spec behind each job.
@@ -163,7 +164,7 @@ impl Simulation {
             queue: BTreeMap::new(),
             names: BTreeMap::new(),
             ids: BTreeMap::new(),
-            callbacks: BTreeMap::new(),
+            callbacks: Callbacks::default(),
             callback_names: BTreeMap::new(),
             program_runs: BTreeMap::new(),
             specs: BTreeMap::new(),
@@ -350,9 +351,7 @@ impl Simulation {
 
     /// Registers a callback object; pass the id to `SetNotifyInterface`.
     pub fn add_callback(&mut self, callback: Box<dyn Callback>) -> CallbackId {
-        let id = CallbackId(self.callbacks.keys().next_back().map_or(1, |c| c.0 + 1));
-        self.callbacks.insert(id, callback);
-        id
+        self.callbacks.register(callback)
     }
 
     /// True if the simulated local disk has `path` (a published file).
@@ -1202,54 +1201,33 @@ impl Simulation {
             .entry((name, method.to_owned()))
             .or_default() += 1;
         let outstanding = self.note_outstanding(&user);
-        let Some(mut cb) = self.callbacks.remove(&callback) else {
-            // The object is gone: the call fails like a dead COM server.
-            self.log(
-                Some(job),
-                TraceEvent::Callback {
-                    method: method.into(),
-                    user: user.0.clone(),
-                    result: Hresult::RPC_E_SERVER_UNAVAILABLE,
-                    hold: None,
-                    calls: vec![],
-                    outstanding,
-                },
-            );
-            self.schedule(
-                self.now,
-                Event::CallbackReturn {
-                    id,
-                    hr: Hresult::RPC_E_SERVER_UNAVAILABLE,
-                    method,
-                    job,
-                    user,
-                },
-            );
-            return;
-        };
         let caller = self.caller(&user.0);
-        let (result, calls) =
-            crate::callback::deliver(cb.as_mut(), &mut self.mgr, self.now, caller, job, kind);
-        let calls: Vec<String> = calls.iter().map(|(c, h)| format!("{c} -> {h}")).collect();
-        self.callbacks.insert(callback, cb);
-        let hold = (!result.hold.is_zero()).then(|| Span(result.hold).to_string());
+        let d = self
+            .callbacks
+            .deliver(&mut self.mgr, self.now, caller, callback, job, kind);
+        let calls: Vec<String> = d
+            .calls()
+            .iter()
+            .map(|(c, h)| format!("{c} -> {h}"))
+            .collect();
+        let hold = (!d.hold().is_zero()).then(|| Span(d.hold()).to_string());
         self.log(
             Some(job),
             TraceEvent::Callback {
                 method: method.into(),
                 user: user.0.clone(),
-                result: result.hr,
-                hold: hold.clone(),
+                result: d.hr(),
+                hold,
                 calls,
                 outstanding,
             },
         );
-        let at = self.now.saturating_add(result.hold);
+        let at = self.now.saturating_add(d.hold());
         self.schedule(
             at,
             Event::CallbackReturn {
                 id,
-                hr: result.hr,
+                hr: d.hr(),
                 method,
                 job,
                 user,

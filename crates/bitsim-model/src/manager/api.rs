@@ -91,6 +91,22 @@ impl Manager {
         Ok(job)
     }
 
+    /// A job read through an interface pointer `caller` holds: the owner
+    /// (or an administrator) could obtain it \[USERS\] \[GETJOB\], so another
+    /// user gets `E_ACCESSDENIED`; a held pointer keeps reading a job that
+    /// has since finished (decision A16). Every driver's job view reads
+    /// through this.
+    pub fn job_as(&self, caller: &Caller, id: JobId) -> Result<&Job> {
+        let job = self
+            .jobs
+            .get(&id)
+            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?;
+        if job.owner != caller.user && !caller.admin {
+            return Err(Error::new(Hresult::E_ACCESSDENIED));
+        }
+        Ok(job)
+    }
+
     /// `EnumJobs`: the caller's jobs, or every user's with
     /// [`BG_JOB_ENUM_ALL_USERS`] (admin only, else `E_ACCESSDENIED`)
     /// \[ENUMJOBS\]. Finished jobs are not listed \[LC\]. Order: creation order

@@ -49,7 +49,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::callback::Callback;
+use crate::callback::{Callback, CallbackResult};
+use crate::engine::Callbacks;
 
 pub use backend::RtBackend;
 pub use upload::{MIN_FRAGMENT, PROTOCOL_GUID};
@@ -233,8 +234,7 @@ pub struct Driver {
     clock_base: u64,
     started: Instant,
     books: BTreeMap<JobId, JobBook>,
-    callbacks: HashMap<CallbackId, Box<dyn Callback + Send>>,
-    next_callback: u64,
+    callbacks: Callbacks<Box<dyn Callback + Send>>,
     transfers: HashMap<JobId, (u64, AbortHandle)>,
     generation: u64,
     tx: mpsc::UnboundedSender<Msg>,
@@ -304,8 +304,7 @@ impl Driver {
             clock_base: base,
             started: Instant::now(),
             books,
-            callbacks: HashMap::new(),
-            next_callback: 1,
+            callbacks: Callbacks::default(),
             transfers: HashMap::new(),
             generation: 0,
             tx,
@@ -406,9 +405,7 @@ impl Driver {
         job: JobId,
         callback: Box<dyn Callback + Send>,
     ) -> Result<CallbackId, bitsim_model::Error> {
-        let id = CallbackId(self.next_callback);
-        self.next_callback += 1;
-        self.callbacks.insert(id, callback);
+        let id = self.callbacks.register(callback);
         self.call(|m, now| m.set_notify_interface(now, caller, job, Some(id)))?;
         Ok(id)
     }
@@ -816,15 +813,13 @@ impl Driver {
         kind: NotifyKind,
     ) {
         let now = self.now();
-        let Some(mut cb) = self.callbacks.remove(&callback) else {
-            // The object is gone (e.g. after a restart): like a dead COM server.
-            self.mgr
-                .handle_callback_result(now, id, Hresult::RPC_E_SERVER_UNAVAILABLE);
-            return;
+        let d = self
+            .callbacks
+            .deliver(&mut self.mgr, now, caller, callback, job, kind);
+        let result = CallbackResult {
+            hr: d.hr(),
+            hold: d.hold(),
         };
-        let (result, _) =
-            crate::callback::deliver(cb.as_mut(), &mut self.mgr, now, caller, job, kind);
-        self.callbacks.insert(callback, cb);
         if result.hold.is_zero() {
             self.mgr.handle_callback_result(now, id, result.hr);
         } else {
