@@ -48,7 +48,9 @@ pub mod diagram;
 pub mod engine;
 pub mod expect;
 pub mod explain;
+#[cfg(feature = "fuzz")]
 pub mod fuzz;
+#[cfg(feature = "realtime")]
 pub mod realtime;
 pub mod scenario;
 pub mod sim;
