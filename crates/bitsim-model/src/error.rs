@@ -5,7 +5,8 @@ use crate::hresult::Hresult;
 /// A BITS method failed with this HRESULT.
 ///
 /// Every misuse of the model returns one of these with the code Windows
-/// documents for it (semantics.md §1.4); the model never panics on input.
+/// documents for it (each call's page; [`crate::manual::sources`]); the
+/// model never panics on input.
 /// Success codes other than `S_OK` (such as `BG_S_PARTIAL_COMPLETE`) are
 /// returned in `Ok` values, not here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]

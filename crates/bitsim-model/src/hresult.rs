@@ -2,7 +2,7 @@
 //!
 //! Values come from the BITS return-values page \[RETVALS\] and the SDK
 //! header `bitsmsg.h` \[BITSMSG\], cross-checked with the `windows` crate
-//! constants \[WINRS\] (semantics.md §3.3).
+//! constants \[WINRS\].
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -32,7 +32,7 @@ macro_rules! hresults {
         impl Hresult {
             $( $(#[$doc])* pub const $name: Hresult = Hresult($value); )*
         }
-        /// Every HRESULT of semantics.md §3.3 that the model knows by name,
+        /// Every HRESULT that the model knows by name,
         /// in table order. `BG_E_HTTP_ERROR_xxx` is computed by
         /// [`Hresult::http`] and named by [`Hresult::name`].
         pub const HRESULT_TABLE: &[HresultInfo] = &[
@@ -305,8 +305,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_values_match_semantics_md() {
-        // Spot checks against semantics.md §3.3 (the i32 column).
+    fn table_values_match_the_sdk() {
+        // Spot checks against bitsmsg.h [BITSMSG] (as signed 32-bit values).
         assert_eq!(Hresult::BG_E_INVALID_STATE.as_i32(), -2145386494);
         assert_eq!(Hresult::BG_E_EMPTY.as_i32(), -2145386493);
         assert_eq!(Hresult::BG_S_PARTIAL_COMPLETE.as_i32(), 2097175);

@@ -1,6 +1,6 @@
 //! # bitsim-model: the Windows BITS job state machine, sans-IO
 //!
-//! This crate is the rule book of [bitsim](https://example.invalid/bitsim):
+//! This crate is the rule book of bitsim:
 //! every state, transition, timer, limit, error code and notification rule of
 //! the Background Intelligent Transfer Service, as documented by Microsoft,
 //! in pure Rust. It reads no clock, touches no file or socket, draws no
@@ -24,7 +24,7 @@
 //!   (retry delay, no-progress timeout, maximum download time, 90-day
 //!   inactivity, notification re-calls, time slices).
 //!
-//! The transition table ([`TRANSITIONS`], rows T1-T34 of semantics.md plus
+//! The transition table ([`TRANSITIONS`], rows T1-T34 of the job life cycle plus
 //! X1-X4) is the single source of truth: the engine takes every target state
 //! from it, and bitsim's diagram and narrated traces are generated from it.
 //! Where the docs are silent the model follows [`manual::decisions`].

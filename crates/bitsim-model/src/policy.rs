@@ -8,7 +8,7 @@ const DAY: u64 = 86_400;
 /// The BITS group-policy settings \[GP\] plus the model's own tunables where
 /// the documentation is silent (each tunable names its decision in
 /// [`crate::manual::decisions`]). One value, serializable, with the
-/// documented defaults from semantics.md §0.
+/// documented defaults (\[GP\], \[SETRETRY\], \[SETNOPROG\], \[CB\]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]

@@ -1,4 +1,5 @@
-//! The documents every rule cites, by tag (semantics.md §11).
+//! The documents every rule cites, by tag; the manual's
+//! [sources chapter](crate::manual::sources) lists them.
 //!
 //! A rule's comment or table row names a tag such as `\[JOBERR\]`;
 //! [`source_url`] turns the tag into the page it comes from, so generated
@@ -239,13 +240,190 @@ pub const SOURCES: &[(&str, &str)] = &[
         "https://github.com/wine-mirror/wine/blob/master/dlls/qmgr/job.c",
     ),
     (
+        "IDL",
+        "https://learn.microsoft.com/en-us/windows/win32/bits/bits-reference (bits.idl of the Windows SDK)",
+    ),
+    (
+        "BITSMSG",
+        "https://learn.microsoft.com/en-us/windows/win32/bits/bits-return-values (bitsmsg.h of the Windows SDK)",
+    ),
+    (
+        "WINRS",
+        "https://microsoft.github.io/windows-docs-rs/doc/windows/Win32/Networking/BackgroundIntelligentTransferService/",
+    ),
+    (
+        "ERR-GETFILE",
+        "https://learn.microsoft.com/en-us/windows/win32/api/bits/nf-bits-ibackgroundcopyerror-getfile",
+    ),
+    (
+        "ERR-GETPROTO",
+        "https://learn.microsoft.com/en-us/windows/win32/api/bits/nf-bits-ibackgroundcopyerror-getprotocol",
+    ),
+    (
         "DECISIONS",
         "crate::manual::decisions (bitsim's own choice where the docs are silent)",
     ),
 ];
 
+/// The sections of [MC-BUP] (BITS Upload Protocol) that bitsim's code
+/// cites, with what each says; all are chapters of the specification at
+/// the `MC-BUP` tag's address.
+pub const MCBUP_SECTIONS: &[(&str, &str)] = &[
+    (
+        "1.7.1",
+        "versioning: the protocol GUIDs a client offers and a server picks",
+    ),
+    (
+        "1.7.2",
+        "downloads: which HTTP features a BITS download server must support",
+    ),
+    ("2.2.1", "the request packets and their common headers"),
+    (
+        "2.2.1.2",
+        "header syntax: BITS-Error-Code, BITS-Error-Context, Content-Range",
+    ),
+    ("2.2.2.2", "Create-Session: BITS-Supported-Protocols"),
+    (
+        "2.2.3.2",
+        "Ack for Create-Session: BITS-Protocol, BITS-Session-Id, Accept-Encoding",
+    ),
+    ("2.2.3.3", "Ack for Fragment: BITS-Received-Content-Range"),
+    ("2.2.7.2", "Ack for Fragment, upload-reply: BITS-Reply-URL"),
+    ("2.2.12", "the server application's notification request"),
+    ("3.1", "the client role: its state machine"),
+    (
+        "3.1.5.1.2",
+        "client: Ping when resuming an interrupted session",
+    ),
+    (
+        "3.1.5.1.4",
+        "client: sending fragments, resuming from the received range",
+    ),
+    (
+        "3.1.5.1.7",
+        "client: handling error Acks (413, unknown session, retries)",
+    ),
+    (
+        "3.1.5.2.4",
+        "client: the final Ack of an upload-reply carries the reply URL",
+    ),
+    (
+        "3.2.1.1",
+        "server: the server application and how it is notified",
+    ),
+    ("3.2.2.1", "server: session timeout"),
+    ("3.2.5.2.3", "server: errors, Content-Length on every Ack"),
+    ("3.2.5.2.4", "server: Create-Session"),
+    ("3.2.5.2.5", "server: Ping"),
+    (
+        "3.2.5.2.6",
+        "server: Fragment (gaps, overlaps, the last fragment)",
+    ),
+    ("3.2.5.2.7", "server: Close-Session (publishing the upload)"),
+    ("3.2.5.2.8", "server: Cancel-Session"),
+    ("3.2.6.1", "server: the session timer"),
+    ("3.3.2", "server application: its timeout"),
+    ("3.3.6", "server application: its errors (context 0x7)"),
+    (
+        "3.5.5",
+        "download server: Last-Modified, Content-Length, ranges",
+    ),
+    ("3.6", "the download client"),
+    ("3.6.2", "download client: request and response timers"),
+    (
+        "3.6.5.2.4.2",
+        "download client: Range requests and a 200 to a partial range",
+    ),
+    ("4.1", "example: a simple upload"),
+    ("4.2", "example: an upload-reply"),
+    (
+        "6",
+        "appendix: Windows behaviour notes (`<9>`, `<10>`, `<16>`, ...)",
+    ),
+];
+
+/// The manual's sources chapter, generated from [`SOURCES`] and
+/// [`MCBUP_SECTIONS`] (a test keeps `src/manual/sources.md` equal to it).
+pub fn sources_chapter() -> String {
+    let mut s = String::from(
+        "# Sources\n\nEvery rule in bitsim cites where it comes from by a tag in square\nbrackets, e.g. `[JOBERR]`. This is the list of tags (generated from\n`bitsim_model::sources::SOURCES`; `bitsim explain` links the same way).\n\n| tag | document |\n|---|---|\n",
+    );
+    for (tag, url) in SOURCES {
+        if let Some((link, note)) = url.split_once(' ') {
+            s.push_str(&format!("| `[{tag}]` | <{link}> {note} |\n"));
+        } else if url.starts_with("http") {
+            s.push_str(&format!("| `[{tag}]` | <{url}> |\n"));
+        } else {
+            s.push_str(&format!("| `[{tag}]` | {url} |\n"));
+        }
+    }
+    s.push_str("\n## [MC-BUP] sections cited\n\nCited as `[MC-BUP] 3.2.5.2.6` or `[MCBUP-3.2.5.2.6]`.\n\n| section | what bitsim takes from it |\n|---|---|\n");
+    for (sec, what) in MCBUP_SECTIONS {
+        s.push_str(&format!("| {sec} | {what} |\n"));
+    }
+    s
+}
+
 /// The URL for a source tag such as `"JOBERR"` (brackets optional).
 pub fn source_url(tag: &str) -> Option<&'static str> {
     let tag = tag.trim_matches(|c| c == '[' || c == ']');
     SOURCES.iter().find(|(t, _)| *t == tag).map(|(_, u)| *u)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every tag in square brackets that the model's code and manual cite
+    /// is in [`super::SOURCES`].
+    #[test]
+    fn every_cited_tag_is_listed() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).expect("read src").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs" || x == "md") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+            &mut files,
+        );
+        let mut missing = std::collections::BTreeSet::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).expect("read");
+            for (i, _) in text.match_indices('[') {
+                let rest = &text[i + 1..];
+                let Some(end) = rest.find(']') else { continue };
+                let tag = rest[..end].trim_end_matches('\\');
+                let is_tag = tag.len() >= 2
+                    && tag.starts_with(|c: char| c.is_ascii_uppercase())
+                    && tag
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+                if is_tag && super::source_url(tag).is_none() && !tag.starts_with("MCBUP-") {
+                    missing.insert(format!("{tag} ({})", f.display()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "cited but not in SOURCES: {missing:?}");
+    }
+
+    /// `src/manual/sources.md` is generated; `BITSIM_UPDATE=1 cargo test -p
+    /// bitsim-model` rewrites it.
+    #[test]
+    fn the_sources_chapter_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/manual/sources.md");
+        let want = super::sources_chapter();
+        if std::env::var_os("BITSIM_UPDATE").is_some() {
+            std::fs::write(path, &want).expect("write sources.md");
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "src/manual/sources.md is stale: run BITSIM_UPDATE=1 cargo test -p bitsim-model"
+        );
+    }
 }

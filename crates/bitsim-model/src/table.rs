@@ -1,6 +1,7 @@
 //! The transition table: the one place where BITS's state rules live.
 //!
-//! Rows T1-T34 are semantics.md §1.3; rows X1-X4 are transitions the model
+//! Rows T1-T34 are the life cycle of a BITS job as the Microsoft pages
+//! describe it (\[LC\], \[STATE\] and each method's page); rows X1-X4 are transitions the model
 //! needs that the table does not list, each backed by a decision in
 //! [`crate::manual::decisions`]. The engine never picks a target state by
 //! itself: it names the [`Rule`] that fires and takes the target from

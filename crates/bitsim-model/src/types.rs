@@ -1,7 +1,6 @@
 //! BITS enumerations and constants, with their numeric values kept.
 //!
-//! Every value is copied from `bits.idl` \[IDL\] as digested in
-//! semantics.md §0.
+//! Every value is copied from `bits.idl` \[IDL\].
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

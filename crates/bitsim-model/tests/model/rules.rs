@@ -1,6 +1,6 @@
-//! The rules of semantics.md outside the transition table: notifications
-//! (§4), timers and lifetimes (§5), upload specifics (§7), calls invalid by
-//! state (§1.4), limits, isolation, scheduling (§6), the HTTP rule (§2) and
+//! The rules outside the transition table: notifications, timers and
+//! lifetimes, upload specifics, calls invalid by state, limits, isolation,
+//! scheduling, the HTTP rule and
 //! service restart.
 
 use crate::support::*;
