@@ -5,6 +5,8 @@
 //!   which a model notification reaches one ([`Callbacks::deliver`]): the
 //!   method for the event, a [`JobHandle`](crate::JobHandle) acting as the
 //!   registrant, and what BITS sees when the object is gone.
+//! * [`Effects`] and [`drain`]: the one dispatch of the model's
+//!   [`Output`](bitsim_model::Output)s to what a front performs.
 //! * [`ModelView`] and [`ModelAccess`]: the job as a callback or an
 //!   application sees it through the model, with BITS's access rules
 //!   ([`Manager::job_as`](bitsim_model::Manager::job_as)).
@@ -14,6 +16,8 @@
 
 mod access;
 pub(crate) mod callbacks;
+mod effects;
 
 pub use access::{ModelAccess, ModelView};
 pub use callbacks::{AsCallback, Callbacks, Delivery};
+pub use effects::{Effects, drain, perform};

@@ -43,14 +43,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bitsim_model::{
     CallbackId, Caller, CommandOutcome, ErrorContext, FileRef, Hresult, JobId, JobState, JobType,
-    Manager, NotificationId, NotifyKind, Output, Policy, Rule, Time, TransferError,
+    Manager, NotificationId, NotifyKind, Policy, Rule, Time, TransferError, UserId,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::callback::{Callback, CallbackResult};
-use crate::engine::Callbacks;
+use crate::engine::{Callbacks, Effects};
 
 pub use backend::RtBackend;
 pub use upload::{MIN_FRAGMENT, PROTOCOL_GUID};
@@ -618,68 +618,10 @@ impl Driver {
     }
 
     fn drain(&mut self) {
-        while let Some(o) = self.mgr.poll_output() {
-            self.dirty = true;
-            self.output(o);
-        }
-    }
-
-    fn output(&mut self, o: Output) {
-        match o {
-            Output::Transition {
-                job,
-                rule,
-                from,
-                to,
-                code,
-                ..
-            } => {
-                if rule != Rule::T16 {
-                    tracing::debug!(job = %job.0, ?rule, ?from, ?to, "transition");
-                    self.observe(RtEvent::Transition {
-                        job,
-                        rule,
-                        from,
-                        to,
-                        code,
-                    });
-                }
-            }
-            Output::StartTransfer { job, file, offset } => self.start(job, file, offset),
-            Output::StopTransfer { job } => self.stop(job),
-            Output::Notify {
-                id,
-                job,
-                user,
-                callback,
-                kind,
-            } => self.notify(id, job, Caller::user(user.0), callback, kind),
-            Output::RunCommand {
-                id,
-                job,
-                program,
-                parameters,
-                ..
-            } => self.run_command(id, job, program, parameters),
-            Output::DeleteTempFile { job, file } => {
-                if let Some(p) = self.temp_of(job, file) {
-                    let _ = std::fs::remove_file(&p);
-                }
-            }
-            Output::FilePublished { job, file } => {
-                // Complete from a callback (JobHandle::complete) renames here;
-                // Driver::complete already renamed, so this is a no-op then.
-                if let Some(j) = self.mgr.job(job).cloned() {
-                    let _ = publish(&j, job, file);
-                }
-            }
-            Output::CancelUploadSession { job } => self.cancel_session(job),
-            Output::TimerArmed { .. } => {}
-            Output::JobRemoved { job } => {
-                self.stop(job);
-                self.books.remove(&job);
-            }
-        }
+        crate::engine::drain(self, |d| {
+            d.dirty = true;
+            &mut d.mgr
+        });
     }
 
     fn temp_of(&self, job: JobId, file: FileRef) -> Option<PathBuf> {
@@ -804,7 +746,7 @@ impl Driver {
         }
     }
 
-    fn notify(
+    fn deliver_notification(
         &mut self,
         id: NotificationId,
         job: JobId,
@@ -840,7 +782,7 @@ impl Driver {
         });
     }
 
-    fn run_command(
+    fn run_program(
         &mut self,
         id: NotificationId,
         job: JobId,
@@ -861,6 +803,84 @@ impl Driver {
             };
             t.send(Ev::CommandDone(id, outcome));
         });
+    }
+}
+
+/// The real-time driver's effects: real files, HTTP transfers on tokio
+/// tasks, processes, and the observer.
+impl Effects for Driver {
+    fn transition(
+        &mut self,
+        job: JobId,
+        rule: Rule,
+        from: JobState,
+        to: JobState,
+        code: Option<Hresult>,
+    ) {
+        if rule != Rule::T16 {
+            tracing::debug!(job = %job.0, ?rule, ?from, ?to, "transition");
+            self.observe(RtEvent::Transition {
+                job,
+                rule,
+                from,
+                to,
+                code,
+            });
+        }
+    }
+
+    fn start_transfer(&mut self, job: JobId, file: FileRef, offset: u64) {
+        self.start(job, file, offset);
+    }
+
+    fn stop_transfer(&mut self, job: JobId) {
+        self.stop(job);
+    }
+
+    fn notify(
+        &mut self,
+        id: NotificationId,
+        job: JobId,
+        user: UserId,
+        callback: CallbackId,
+        kind: NotifyKind,
+    ) {
+        self.deliver_notification(id, job, Caller::user(user.0), callback, kind);
+    }
+
+    fn run_command(
+        &mut self,
+        id: NotificationId,
+        job: JobId,
+        _user: UserId,
+        program: String,
+        parameters: Option<String>,
+        _kind: NotifyKind,
+    ) {
+        self.run_program(id, job, program, parameters);
+    }
+
+    fn delete_temp_file(&mut self, job: JobId, file: FileRef) {
+        if let Some(p) = self.temp_of(job, file) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+
+    fn file_published(&mut self, job: JobId, file: FileRef) {
+        // Complete from a callback (JobHandle::complete) renames here;
+        // Driver::complete already renamed, so this is a no-op then.
+        if let Some(j) = self.mgr.job(job).cloned() {
+            let _ = publish(&j, job, file);
+        }
+    }
+
+    fn cancel_upload_session(&mut self, job: JobId) {
+        self.cancel_session(job);
+    }
+
+    fn job_removed(&mut self, job: JobId) {
+        self.stop(job);
+        self.books.remove(&job);
     }
 }
 
