@@ -11,6 +11,8 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 
+use super::early_answer::EarlyAnswer;
+
 /// The body type every request uses.
 pub(crate) type ReqBody = BoxBody<Bytes, std::convert::Infallible>;
 
@@ -25,7 +27,7 @@ const MAX_REDIRECTS: usize = 10;
 /// A cloneable HTTP/1.1 client with a per-request timeout.
 #[derive(Clone)]
 pub(crate) struct Http {
-    client: Client<HttpConnector, ReqBody>,
+    client: Client<EarlyAnswer<HttpConnector>, ReqBody>,
     timeout: Duration,
 }
 
@@ -46,7 +48,7 @@ impl Http {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = Client::builder(TokioExecutor::new()).build(EarlyAnswer(connector));
         Http { client, timeout }
     }
 
