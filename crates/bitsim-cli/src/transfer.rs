@@ -247,6 +247,7 @@ async fn drive(
             if opts.state.is_none() {
                 // Nothing would resume it: cancel so no temp file is left.
                 let _ = d.call(|m, now| m.cancel(now, &me, job));
+                finish_cancel(&mut d, job).await;
             }
             d.shutdown();
             Ok(1)
@@ -256,6 +257,28 @@ async fn drive(
             d.shutdown();
             Ok(1)
         }
+    }
+}
+
+/// How long a cancelled upload may take to tell its server.
+const CANCEL_WAIT: Duration = Duration::from_secs(30);
+
+/// After a Cancel, runs the driver until the model is done with the job:
+/// for an upload with a server session the model emits
+/// `CancelUploadSession` and keeps the job until the server acknowledged
+/// it (X3), so the process must not exit before (the session and its data
+/// would stay on the server until it expires them).
+async fn finish_cancel(d: &mut Driver, job: JobId) {
+    let done = d
+        .run_until(CANCEL_WAIT, |m| {
+            m.job(job).is_none_or(|j| !j.cancelling_upload)
+        })
+        .await;
+    if !done {
+        eprintln!(
+            "warning: the server did not acknowledge Cancel-Session within {} s; it drops the session when it expires",
+            CANCEL_WAIT.as_secs()
+        );
     }
 }
 

@@ -264,3 +264,66 @@ fn upload_with_state_resumes_the_same_session_after_ctrl_c() {
     assert!(created[0].contains(&session), "{created:?} vs {session}");
     assert_eq!(sessions(s.addr), Vec::<serde_json::Value>::new());
 }
+
+/// An upload that ends in ERROR is cancelled (no `--state`: nothing would
+/// resume it), and the cancel reaches the server as Cancel-Session: the
+/// session is no longer listed and its data is gone. (Close-Session is
+/// refused with a fatal 403 after every byte arrived, so the server holds
+/// the whole upload when the job fails.)
+#[test]
+fn a_failed_upload_cancels_its_server_session() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("srv");
+    std::fs::create_dir_all(&root).unwrap();
+    let s = serve_with_toml(
+        d.path(),
+        &root,
+        "[[faults]]\npath = \"/deny/\"\npacket = \"close-session\"\nstatus = 403\n",
+    );
+    let src = d.path().join("a.bin");
+    std::fs::write(&src, pattern(300_000)).unwrap();
+    let url = format!("http://{}/deny/a.bin", s.addr);
+    let out = bitsim(&["upload", src.to_str().unwrap(), &url, "--fragment", "65536"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("TRANSFERRING -> ERROR"), "{stdout}");
+    assert!(stderr.contains("0x80190193"), "the 403: {stderr}");
+    let created = s
+        .log
+        .try_iter()
+        .filter(|l| l.contains("session created"))
+        .count();
+    assert_eq!(created, 1, "the upload had a session");
+    assert_eq!(
+        sessions(s.addr),
+        Vec::<serde_json::Value>::new(),
+        "Cancel-Session reached the server: {stdout}\n{stderr}"
+    );
+    let left: Vec<_> = walk(&root.join(".bitsim"));
+    assert!(
+        left.iter().all(|(_, len)| *len < 300_000),
+        "the session's data was deleted: {left:?}\n{:?}",
+        s.log.try_iter().collect::<Vec<_>>()
+    );
+}
+
+/// Every file under `dir` with its size.
+fn walk(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.filter_map(Result::ok) {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            let len = e.metadata().map_or(0, |m| m.len());
+            out.push((p, len));
+        }
+    }
+    out
+}
