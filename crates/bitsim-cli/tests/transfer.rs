@@ -327,3 +327,165 @@ fn walk(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
     }
     out
 }
+
+fn text(o: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Wrong arguments are refused before any transfer (exit 2, no state
+/// line, nothing created), with an error that names what is wrong.
+#[test]
+fn arguments_are_checked_before_transferring() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().to_str().unwrap();
+    let missing = d.path().join("no/such/folder/f.bin");
+    let src = d.path().join("src.bin");
+    std::fs::write(&src, b"x").unwrap();
+    let nope = d.path().join("nope.bin");
+    // Port 1 on loopback: nothing listens, so a transfer attempt would
+    // show up as CONNECTING and a retry.
+    let url = "http://127.0.0.1:1/f.bin";
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        // Download to a directory: the path and what to do instead.
+        (vec!["download", url, dir], format!("{dir} is a directory")),
+        // A missing destination folder: the folder by name.
+        (
+            vec!["download", url, missing.to_str().unwrap()],
+            format!("the folder {} ", d.path().join("no/such/folder").display()),
+        ),
+        // An unsupported scheme, and a URL that is none.
+        (
+            vec!["download", "ftp://h/f.bin", "f.bin"],
+            "unsupported scheme \"ftp\"".to_owned(),
+        ),
+        (
+            vec!["download", "h/f.bin", "f.bin"],
+            "\"h/f.bin\" is not a URL".to_owned(),
+        ),
+        // A URL without its destination.
+        (
+            vec!["download", url, "a.bin", "http://127.0.0.1:1/b"],
+            "\"http://127.0.0.1:1/b\" has no destination".to_owned(),
+        ),
+        // Upload: a missing source, a directory as source, a missing reply folder.
+        (
+            vec!["upload", nope.to_str().unwrap(), url],
+            "nope.bin does not exist".to_owned(),
+        ),
+        (vec!["upload", dir, url], format!("{dir} is a directory")),
+        (
+            vec![
+                "upload",
+                src.to_str().unwrap(),
+                url,
+                "--reply",
+                missing.to_str().unwrap(),
+            ],
+            "no/such/folder of reply file".to_owned(),
+        ),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+            .args(&args)
+            .current_dir(d.path())
+            .output()
+            .expect("run bitsim");
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains(&want),
+            "{args:?}: want {want:?} in {stderr}"
+        );
+        assert!(!stdout.contains("CONNECTING"), "{args:?}: {stdout}");
+    }
+    let left: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "only src.bin: {left:?}");
+}
+
+/// Each command lists only the flags that apply to it.
+#[test]
+fn per_command_flags() {
+    let help = |cmd: &str| {
+        let out = bitsim(&[cmd, "--help"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (down, up) = (help("download"), help("upload"));
+    assert!(!down.contains("--fragment"), "{down}");
+    assert!(!down.contains("--reply"), "{down}");
+    assert!(
+        down.contains("--list") && down.contains("--retry-delay"),
+        "{down}"
+    );
+    assert!(up.contains("--fragment") && up.contains("--reply"), "{up}");
+    assert!(!up.contains("--list"), "{up}");
+}
+
+/// Several files in one download job: `URL DEST` pairs on the command line
+/// plus a list file (bitsadmin /addfileset style), each file byte for byte,
+/// one job, and a summary.
+#[test]
+fn several_files_download_in_one_job() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("srv");
+    std::fs::create_dir_all(&root).unwrap();
+    let s = serve(&root);
+    let names = ["a.bin", "b.bin", "c d.bin", "e.bin"];
+    for (i, n) in names.iter().enumerate() {
+        std::fs::write(root.join(n.replace(' ', "_")), pattern(100_000 * (i + 1))).unwrap();
+    }
+    let url = |n: &str| format!("http://{}/{}", s.addr, n.replace(' ', "_"));
+    let out_dir = d.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let dest = |n: &str| out_dir.join(n).to_str().unwrap().to_owned();
+    let list = d.path().join("files.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "# more files\n\n{} {}\n  {}   {}\n",
+            url(names[2]),
+            dest(names[2]),
+            url(names[3]),
+            dest(names[3])
+        ),
+    )
+    .unwrap();
+    let out = bitsim(&[
+        "download",
+        &url(names[0]),
+        &dest(names[0]),
+        &url(names[1]),
+        &dest(names[1]),
+        "--list",
+        list.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(
+            std::fs::read(out_dir.join(n)).unwrap(),
+            pattern(100_000 * (i + 1)),
+            "{n}"
+        );
+    }
+    let jobs = stdout.lines().filter(|l| l.starts_with("job ")).count();
+    assert_eq!(jobs, 1, "{stdout}");
+    assert!(stdout.contains("(DOWNLOAD, 4 files)"), "{stdout}");
+    assert!(stdout.contains("done: 4 files, "), "{stdout}");
+    assert!(stdout.contains("ACKNOWLEDGED"), "{stdout}");
+    // Without RUST_LOG the log stays quiet (warnings only).
+    let quiet = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(["download", &url(names[0]), &dest("again.bin")])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&quiet);
+    assert!(quiet.status.success(), "{stderr}");
+    assert!(!stderr.contains("INFO"), "{stderr}");
+}
