@@ -489,3 +489,95 @@ fn several_files_download_in_one_job() {
     assert!(quiet.status.success(), "{stderr}");
     assert!(!stderr.contains("INFO"), "{stderr}");
 }
+
+/// The README's upload-by-hand recipe (three curl requests with the
+/// protocol GUID) publishes the file on `bitsim serve`.
+#[test]
+fn readme_curl_upload_recipe_works() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README");
+    let block = readme
+        .split("<!-- curl-upload:start -->\n```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```\n<!-- curl-upload:end -->").next())
+        .expect("the recipe between its markers");
+    assert_eq!(block.lines().filter(|l| l.contains("curl ")).count(), 3);
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("srv");
+    std::fs::create_dir_all(&root).unwrap();
+    let s = serve(&root);
+    let data = pattern(70_000);
+    std::fs::write(d.path().join("report.pdf"), &data).unwrap();
+    let script = block.replace("http://127.0.0.1:8080", &format!("http://{}", s.addr));
+    let out = Command::new("sh")
+        .args(["-euc", &script])
+        .current_dir(d.path())
+        .output()
+        .expect("sh (and curl) to run the recipe");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        std::fs::read(root.join("in/report.pdf")).ok(),
+        Some(data),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(sessions(s.addr), Vec::<serde_json::Value>::new());
+}
+
+/// `upload --reply` to a URL the server passes to no application fails
+/// and says why (no `BITS-Reply-URL`; the server needs a `[[reply]]`
+/// route), and the README's upload-reply example comes with that route.
+#[test]
+fn upload_reply_without_an_application_says_why() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("srv");
+    std::fs::create_dir_all(&root).unwrap();
+    let s = serve(&root);
+    let src = d.path().join("q.bin");
+    std::fs::write(&src, pattern(10_000)).unwrap();
+    let url = format!("http://{}/echo/q.bin", s.addr);
+    let answer = d.path().join("answer.bin");
+    let out = bitsim(&[
+        "upload",
+        src.to_str().unwrap(),
+        &url,
+        "--reply",
+        answer.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("no BITS-Reply-URL") && stderr.contains("[[reply]]"),
+        "{stderr}"
+    );
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README");
+    let example = readme
+        .split("## Real transfers")
+        .nth(1)
+        .and_then(|r| r.split("```sh\n").nth(1))
+        .and_then(|b| b.split("```").next())
+        .expect("the Real transfers example");
+    let toml = example
+        .lines()
+        .find_map(|l| l.strip_prefix("printf '"))
+        .and_then(|l| l.split("' > reply.toml").next())
+        .expect("the reply.toml line")
+        .replace("\\n", "\n");
+    assert!(example.contains("--config reply.toml") && example.contains("/echo/q.bin --reply"));
+    let root2 = d.path().join("srv2");
+    std::fs::create_dir_all(&root2).unwrap();
+    let s2 = serve_with_toml(d.path(), &root2, &toml);
+    let url = format!("http://{}/echo/q.bin", s2.addr);
+    let out = bitsim(&[
+        "upload",
+        src.to_str().unwrap(),
+        &url,
+        "--reply",
+        answer.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(std::fs::read(&answer).unwrap(), pattern(10_000));
+    drop(s);
+}

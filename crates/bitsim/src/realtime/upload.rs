@@ -323,6 +323,12 @@ pub(crate) async fn upload(
             // [MCBUP-3.1.5.2.4]: upload-reply with no BITS-Reply-URL on the
             // final Ack is an error.
             let Some(r) = reply_url else {
+                tracing::warn!(
+                    %url,
+                    "upload-reply: the server's last Ack carries no BITS-Reply-URL, so it \
+                     passed the upload to no application; is the URL routed to one? \
+                     (bitsim serve: a [[reply]] prefix in its --config)"
+                );
                 return Err(TransferError::new(
                     Hresult::BG_E_INVALID_SERVER_RESPONSE,
                     ErrorContext::RemoteFile,
