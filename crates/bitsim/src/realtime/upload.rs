@@ -335,6 +335,16 @@ pub(crate) async fn upload(
                     Some(FILE0),
                 ));
             };
+            // [MCBUP-2.2.7.2]: the reply URL may be relative to the upload
+            // URL; one that does not resolve is an invalid answer.
+            let r = bitsim_wire::resolve::resolve(url, &r).map_err(|e| {
+                tracing::warn!(%url, reply_url = %r, "BITS-Reply-URL does not resolve: {e}");
+                TransferError::new(
+                    Hresult::BG_E_INVALID_SERVER_RESPONSE,
+                    ErrorContext::RemoteFile,
+                    Some(FILE0),
+                )
+            })?;
             return Ok(Uploaded { reply_url: Some(r) });
         }
         let (st, e) = simple_packet(t, url, PacketType::CloseSession, &sid).await?;
