@@ -22,7 +22,8 @@ pub struct BitsRequest {
 
 /// Is this request a BITS upload packet? `BITS_POST`, or `POST` with
 /// `X-Http-Method-Override: BITS_POST`.
-// [MC-BUP] 2.2.1: method BITS_POST; [ONEDRIVE]: POST + override tunnel.
+// [MC-BUP] 2.2.1: method BITS_POST; the OneDrive BITS upload API tunnels
+// it as POST + X-Http-Method-Override.
 pub fn is_bits_method<'a>(method: &[u8], mut header: impl FnMut(&str) -> Option<&'a [u8]>) -> bool {
     if method.eq_ignore_ascii_case(BITS_POST.as_bytes()) {
         return true;
@@ -34,7 +35,8 @@ pub fn is_bits_method<'a>(method: &[u8], mut header: impl FnMut(&str) -> Option<
 
 /// Validates the headers of a BITS request (method already checked).
 ///
-/// `headers` is every header as (lower-case name, raw value). Checks, in
+/// `headers` is every header as (name, raw value); names match
+/// case-insensitively (RFC 9110 5.1). Checks, in
 /// order: every value ≤ 4 KB, `Content-Length` present and numeric,
 /// `BITS-Packet-Type` known, and per packet the required headers. This
 /// is the function fuzzed by `fuzz/fuzz_targets/parse_request.rs`.
