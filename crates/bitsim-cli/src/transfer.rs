@@ -195,10 +195,18 @@ pub fn download(args: DownloadArgs) -> i32 {
         if let Some(id) = find(d.manager(), &names) {
             return Ok(id);
         }
+        // AddFile's own checks (the BITS rules) are the model's; an error
+        // names the file it refused.
+        let refused = |url: &str, dest: &Path, e: bitsim_model::Error| {
+            anyhow::anyhow!("adding {url} -> {}: {}", dest.display(), e.code)
+        };
         let (url, dest) = &files[0];
-        let id = d.download(me, url, dest)?;
+        let id = d
+            .download(me, url, dest)
+            .map_err(|e| refused(url, dest, e))?;
         for (url, dest) in &files[1..] {
-            d.call(|m, now| m.add_file(now, me, id, url, &dest.to_string_lossy()))?;
+            d.call(|m, now| m.add_file(now, me, id, url, &dest.to_string_lossy()))
+                .map_err(|e| refused(url, dest, e))?;
         }
         Ok(id)
     })
@@ -244,6 +252,7 @@ pub fn upload(args: UploadArgs) -> i32 {
             return Ok(id);
         }
         d.upload(me, &src, &url, reply.as_deref())
+            .map_err(|e| anyhow::anyhow!("adding {} -> {url}: {}", src.display(), e.code))
     })
 }
 
@@ -267,7 +276,7 @@ fn run(
     opts: &JobOptions,
     fragment: Option<u64>,
     kind: JobType,
-    create: impl FnOnce(&mut Driver, &Caller) -> Result<JobId, bitsim_model::Error>,
+    create: impl FnOnce(&mut Driver, &Caller) -> anyhow::Result<JobId>,
 ) -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -356,7 +365,7 @@ async fn drive(
     opts: &JobOptions,
     fragment: Option<u64>,
     kind: JobType,
-    create: impl FnOnce(&mut Driver, &Caller) -> Result<JobId, bitsim_model::Error>,
+    create: impl FnOnce(&mut Driver, &Caller) -> anyhow::Result<JobId>,
 ) -> anyhow::Result<i32> {
     let mut cfg = RtConfig {
         state_file: opts.state.clone(),
@@ -367,7 +376,7 @@ async fn drive(
     }
     let mut d = Driver::open(cfg).context("opening the queue")?;
     let me = Caller::user(whoami());
-    let job = create(&mut d, &me).map_err(|e| anyhow::anyhow!("creating the job: {}", e.code))?;
+    let job = create(&mut d, &me).context("creating the job")?;
     if let Some(s) = opts.retry_delay {
         d.call(|m, now| m.set_minimum_retry_delay(now, &me, job, s))
             .map_err(|e| anyhow::anyhow!("SetMinimumRetryDelay: {}", e.code))?;
