@@ -56,7 +56,8 @@ fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
         )
-        .with_writer(std::io::stderr)
+        // stderr, through the progress bar of download/upload when one is drawn.
+        .with_writer(|| transfer::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         // A closed stderr (a log pipe that went away) must not take the
         // server down: by default the subscriber reports a failed write

@@ -67,6 +67,28 @@ pub struct UploadArgs {
     pub opts: JobOptions,
 }
 
+/// The progress bar being drawn, if any: log lines go through it
+/// ([`LogWriter`]) so that they never land on top of it.
+static BAR: std::sync::OnceLock<ProgressBar> = std::sync::OnceLock::new();
+
+/// stderr for the `tracing` subscriber: while a progress bar is drawn,
+/// each log line is written with the bar suspended (cleared, then
+/// redrawn below the line).
+pub struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match BAR.get() {
+            Some(bar) if !bar.is_hidden() => bar.suspend(|| std::io::stderr().write(buf)),
+            _ => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// URL schemes the real-time driver transfers.
 const SCHEMES: &[&str] = &["http"];
 
@@ -315,6 +337,7 @@ impl Out {
         } else {
             ProgressBar::hidden()
         };
+        let _ = BAR.set(bar.clone());
         if let Ok(style) = ProgressStyle::with_template(
             "{spinner} {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec}, ETA {eta} {msg}",
         ) {
