@@ -157,6 +157,11 @@ pub struct Reply {
     /// The reply bytes, for `GetReplyData` (hex in the persisted queue).
     #[serde(with = "hex_bytes")]
     pub data: Option<Vec<u8>>,
+    /// The server application answered 403: "the only error code that
+    /// prevents BITS from posting the upload file to the server application
+    /// again" \[SRVAPPERR\], so it is never posted again (decision A28).
+    #[serde(default)]
+    pub server_app_refused: bool,
 }
 
 /// Reply data persists as one hex string, not an array of numbers: compact
@@ -379,7 +384,10 @@ impl Job {
         if !matches!(self.state, JobState::Transferred | JobState::Acknowledged) {
             return Err(Error::new(Hresult::BG_E_INVALID_STATE));
         }
+        // A driver keeps no bytes of a reply over the limit: its size says.
+        let too_large = r.bytes_total != BG_SIZE_UNKNOWN && r.bytes_total > MAX_REPLY_DATA;
         match &r.data {
+            _ if too_large => Err(Error::new(Hresult::BG_E_TOO_LARGE)),
             Some(d) if d.len() as u64 > MAX_REPLY_DATA => Err(Error::new(Hresult::BG_E_TOO_LARGE)),
             Some(d) if !d.is_empty() => Ok(Some(d)),
             _ => Ok(None),

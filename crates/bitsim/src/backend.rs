@@ -25,6 +25,7 @@
 //! ```
 
 use crate::callback::{Callback, JobAccess, ModelAccess};
+use crate::engine::ModelView;
 use crate::scenario::{Scenario, ServerSpec};
 use crate::sim::{Report, Simulation};
 use crate::units::{Size, Span};
@@ -113,6 +114,12 @@ impl SimBackend {
         SimBackend::new(world, 0, user)
     }
 
+    /// Acts as `user` (not an administrator) from now on: another client
+    /// of the same service.
+    pub fn act_as(&mut self, user: &str) {
+        self.caller = Caller::user(user);
+    }
+
     /// Acts as an administrator from now on.
     pub fn as_admin(mut self) -> Self {
         self.caller.admin = true;
@@ -161,9 +168,11 @@ impl SimBackend {
         })
     }
 
-    fn read<R>(&self, job: JobId, f: impl FnOnce(&bitsim_model::Job) -> R) -> Result<R, Error> {
-        let j = self.sim.manager().get_job(&self.caller, job)?;
-        Ok(f(j))
+    fn view(&self) -> ModelView<'_> {
+        ModelView {
+            manager: self.sim.manager(),
+            caller: &self.caller,
+        }
     }
 
     fn now(&self) -> Time {
@@ -173,50 +182,28 @@ impl SimBackend {
 
 impl JobAccess for SimBackend {
     fn display_name(&self, job: JobId) -> Result<String, Error> {
-        self.read(job, |j| j.display_name.clone())
+        self.view().display_name(job)
     }
     fn job_type(&self, job: JobId) -> Result<JobType, Error> {
-        self.read(job, |j| j.job_type)
+        self.view().job_type(job)
     }
     fn state(&self, job: JobId) -> Result<JobState, Error> {
-        // A held interface pointer keeps reading finished jobs (decision A16).
-        self.sim
-            .manager()
-            .job(job)
-            .map(|j| j.state)
-            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))
+        self.view().state(job)
     }
     fn priority(&self, job: JobId) -> Result<JobPriority, Error> {
-        self.read(job, |j| j.priority)
+        self.view().priority(job)
     }
     fn progress(&self, job: JobId) -> Result<JobProgress, Error> {
-        self.sim
-            .manager()
-            .job(job)
-            .map(|j| j.progress())
-            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))
+        self.view().progress(job)
     }
     fn error_count(&self, job: JobId) -> Result<u32, Error> {
-        self.sim
-            .manager()
-            .job(job)
-            .map(|j| j.error_count)
-            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))
+        self.view().error_count(job)
     }
     fn error(&self, job: JobId) -> Result<ErrorInfo, Error> {
-        self.sim
-            .manager()
-            .job(job)
-            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?
-            .get_error()
-            .cloned()
+        self.view().error(job)
     }
     fn reply_progress(&self, job: JobId) -> Result<ReplyProgress, Error> {
-        self.sim
-            .manager()
-            .job(job)
-            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))?
-            .reply_progress()
+        self.view().reply_progress(job)
     }
     fn resume(&mut self, job: JobId) -> Result<(), Error> {
         self.call(|a| a.resume(job))
@@ -279,13 +266,13 @@ impl Backend for SimBackend {
             .with_manager(|m, now| m.set_notify_flags(now, &caller, job, flags))
     }
     fn notify_flags(&self, job: JobId) -> Result<u32, Error> {
-        self.read(job, |j| j.notify_flags.0)
+        self.view().notify_flags(job)
     }
     fn minimum_retry_delay(&self, job: JobId) -> Result<u32, Error> {
-        self.read(job, |j| j.minimum_retry_delay.as_secs() as u32)
+        self.view().minimum_retry_delay(job)
     }
     fn no_progress_timeout(&self, job: JobId) -> Result<u32, Error> {
-        self.read(job, |j| j.no_progress_timeout.as_secs() as u32)
+        self.view().no_progress_timeout(job)
     }
     fn set_reply_file_name(&mut self, job: JobId, path: &str) -> Result<(), Error> {
         let caller = self.caller.clone();

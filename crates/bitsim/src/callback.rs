@@ -117,7 +117,9 @@ pub trait JobAccess {
 /// Delivers one of the model's notifications (`Output::Notify`) to `cb` as
 /// BITS calls a registered object: the method for `kind`, with a handle on
 /// the job acting as `caller` at `now`; JobError receives the job's error.
-/// Returns what the callback answered and the job methods it called.
+/// Returns what the callback answered and the job methods it called. The
+/// drivers go through [`Callbacks::deliver`](crate::engine::Callbacks::deliver),
+/// which also answers for objects that are gone.
 pub fn deliver(
     cb: &mut dyn Callback,
     manager: &mut Manager,
@@ -126,95 +128,10 @@ pub fn deliver(
     job: JobId,
     kind: NotifyKind,
 ) -> (CallbackResult, Vec<(String, Hresult)>) {
-    let error = manager.job(job).and_then(|j| j.get_error().ok().cloned());
-    let mut access = ModelAccess {
-        manager,
-        now,
-        caller,
-    };
-    let mut handle = JobHandle::new(&mut access, job);
-    let result = match kind {
-        NotifyKind::JobTransferred => cb.job_transferred(&mut handle),
-        // The model raises JobError only in ERROR, where the error exists.
-        NotifyKind::JobError => match &error {
-            Some(e) => cb.job_error(&mut handle, e),
-            None => CallbackResult::ok(),
-        },
-        NotifyKind::JobModification => cb.job_modification(&mut handle),
-        NotifyKind::FileTransferred(f) => cb.file_transferred(&mut handle, f),
-    };
-    (result, handle.calls)
+    crate::engine::callbacks::call(cb, manager, now, caller, job, kind)
 }
 
-/// [`JobAccess`] over the model itself, at one instant, as one caller: what
-/// the simulator and the real-time driver hand to callbacks.
-pub struct ModelAccess<'a> {
-    /// The service.
-    pub manager: &'a mut Manager,
-    /// The instant of the calls.
-    pub now: Time,
-    /// Who calls (the callback's registrant).
-    pub caller: Caller,
-}
-
-impl ModelAccess<'_> {
-    fn job(&self, id: JobId) -> Result<&bitsim_model::Job, Error> {
-        self.manager
-            .job(id)
-            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))
-    }
-}
-
-impl JobAccess for ModelAccess<'_> {
-    fn display_name(&self, job: JobId) -> Result<String, Error> {
-        Ok(self.job(job)?.display_name.clone())
-    }
-    fn job_type(&self, job: JobId) -> Result<JobType, Error> {
-        Ok(self.job(job)?.job_type)
-    }
-    fn state(&self, job: JobId) -> Result<JobState, Error> {
-        Ok(self.job(job)?.state)
-    }
-    fn priority(&self, job: JobId) -> Result<JobPriority, Error> {
-        Ok(self.job(job)?.priority)
-    }
-    fn progress(&self, job: JobId) -> Result<JobProgress, Error> {
-        Ok(self.job(job)?.progress())
-    }
-    fn error_count(&self, job: JobId) -> Result<u32, Error> {
-        Ok(self.job(job)?.error_count)
-    }
-    fn error(&self, job: JobId) -> Result<ErrorInfo, Error> {
-        self.job(job)?.get_error().cloned()
-    }
-    fn reply_progress(&self, job: JobId) -> Result<ReplyProgress, Error> {
-        self.job(job)?.reply_progress()
-    }
-    fn resume(&mut self, job: JobId) -> Result<(), Error> {
-        self.manager.resume(self.now, &self.caller, job)
-    }
-    fn suspend(&mut self, job: JobId) -> Result<(), Error> {
-        self.manager.suspend(self.now, &self.caller, job)
-    }
-    fn cancel(&mut self, job: JobId) -> Result<Hresult, Error> {
-        self.manager.cancel(self.now, &self.caller, job)
-    }
-    fn complete(&mut self, job: JobId) -> Result<Hresult, Error> {
-        self.manager.complete(self.now, &self.caller, job)
-    }
-    fn set_priority(&mut self, job: JobId, priority: JobPriority) -> Result<(), Error> {
-        self.manager
-            .set_priority(self.now, &self.caller, job, priority)
-    }
-    fn set_minimum_retry_delay(&mut self, job: JobId, seconds: u32) -> Result<(), Error> {
-        self.manager
-            .set_minimum_retry_delay(self.now, &self.caller, job, seconds)
-    }
-    fn set_no_progress_timeout(&mut self, job: JobId, seconds: u32) -> Result<(), Error> {
-        self.manager
-            .set_no_progress_timeout(self.now, &self.caller, job, seconds)
-    }
-}
+pub use crate::engine::ModelAccess;
 
 /// The job as a callback sees it: `IBackgroundCopyJob` getters plus the
 /// methods a callback may call, on whatever backend delivered the

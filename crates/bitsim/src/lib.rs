@@ -45,9 +45,12 @@
 pub mod backend;
 pub mod callback;
 pub mod diagram;
+pub mod engine;
 pub mod expect;
 pub mod explain;
+#[cfg(feature = "fuzz")]
 pub mod fuzz;
+#[cfg(feature = "realtime")]
 pub mod realtime;
 pub mod scenario;
 pub mod sim;

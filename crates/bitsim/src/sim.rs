@@ -2,6 +2,7 @@
 //! servers and faults, driving [`bitsim_model::Manager`].
 
 use crate::callback::{Callback, CallbackResult, JobHandle, ModelAccess};
+use crate::engine::Callbacks;
 use crate::expect::{Failure, check_expectations};
 use crate::scenario::*;
 use crate::trace::{Trace, TraceEntry, TraceEvent};
@@ -127,10 +128,9 @@ pub struct Simulation {
     queue: BTreeMap<(Time, u64), Event>,
     names: BTreeMap<JobId, String>,
     ids: BTreeMap<String, JobId>,
-    callbacks: BTreeMap<CallbackId, Box<dyn Callback>>,
+    callbacks: Callbacks<Box<dyn Callback>>,
     callback_names: BTreeMap<String, CallbackId>,
     program_runs: BTreeMap<(JobId, String), usize>,
-    app_refused: BTreeSet<JobId>,
     /// The scenario's job spec behind each job.
     specs: BTreeMap<JobId, usize>,
     transfers: BTreeMap<JobId, Transfer>,
@@ -164,10 +164,9 @@ impl Simulation {
             queue: BTreeMap::new(),
             names: BTreeMap::new(),
             ids: BTreeMap::new(),
-            callbacks: BTreeMap::new(),
+            callbacks: Callbacks::default(),
             callback_names: BTreeMap::new(),
             program_runs: BTreeMap::new(),
-            app_refused: BTreeSet::new(),
             specs: BTreeMap::new(),
             transfers: BTreeMap::new(),
             generation: 0,
@@ -352,9 +351,7 @@ impl Simulation {
 
     /// Registers a callback object; pass the id to `SetNotifyInterface`.
     pub fn add_callback(&mut self, callback: Box<dyn Callback>) -> CallbackId {
-        let id = CallbackId(self.callbacks.keys().next_back().map_or(1, |c| c.0 + 1));
-        self.callbacks.insert(id, callback);
-        id
+        self.callbacks.register(callback)
     }
 
     /// True if the simulated local disk has `path` (a published file).
@@ -680,7 +677,8 @@ impl Simulation {
         let saved = serde_json::to_string(&self.mgr).expect("the manager serializes");
         self.drain();
         self.mgr = serde_json::from_str(&saved).expect("the persisted queue reloads");
-        self.transfers.clear();
+        // The running transfers die with the service: X2's StopTransfer
+        // (one per active job) removes them.
         self.generation += 1;
         self.mgr.handle_service_restart(self.now);
         self.drain();
@@ -1027,20 +1025,15 @@ impl Simulation {
             return;
         }
         let Some(url) = self.url_of(job) else { return };
-        if self.app_refused.contains(&job) {
-            // A 403 from the server application is the only status after
-            // which BITS does not post the upload to it again [SRVAPPERR]
-            // (decision A28): the job fails the same way without a new post.
+        if let Some(e) = self.mgr.server_application_refusal(job) {
+            // The model's rule (decision A28): no new post after a 403.
             self.effect(Some(job), || {
                 "upload not posted again: the server application answered 403".into()
             });
-            return self.fail_transfer(job, Hresult::http(403), ErrorContext::RemoteApplication);
+            return self.fail_transfer(job, e.code, e.context);
         }
         if let Some(f) = self.fault_hits(FaultKind::ServerAppFailure, &url) {
             let status = f.status.unwrap_or(500);
-            if status == 403 {
-                self.app_refused.insert(job);
-            }
             return self.fail_transfer(job, Hresult::http(status), ErrorContext::RemoteApplication);
         }
         let size = self.server_for(&url).map_or(0, |(s, _)| s.reply_size.0);
@@ -1111,9 +1104,6 @@ impl Simulation {
                             .insert(name.clone(), (c, e.context));
                     }
                 }
-                if (to.is_final() || !to.is_active()) && from.is_active() && !to.is_active() {
-                    self.transfers.remove(&job);
-                }
                 if rule == Rule::T16 {
                     return;
                 }
@@ -1134,8 +1124,10 @@ impl Simulation {
                 self.start_transfer(job, file, offset);
             }
             Output::StopTransfer { job } => {
-                self.transfers.remove(&job);
-                self.effect(Some(job), || "stop transfer".into());
+                // A transfer the transport already ended has nothing to stop.
+                if self.transfers.remove(&job).is_some() {
+                    self.effect(Some(job), || "stop transfer".into());
+                }
             }
             Output::Notify {
                 id,
@@ -1209,54 +1201,33 @@ impl Simulation {
             .entry((name, method.to_owned()))
             .or_default() += 1;
         let outstanding = self.note_outstanding(&user);
-        let Some(mut cb) = self.callbacks.remove(&callback) else {
-            // The object is gone: the call fails like a dead COM server.
-            self.log(
-                Some(job),
-                TraceEvent::Callback {
-                    method: method.into(),
-                    user: user.0.clone(),
-                    result: Hresult::RPC_E_SERVER_UNAVAILABLE,
-                    hold: None,
-                    calls: vec![],
-                    outstanding,
-                },
-            );
-            self.schedule(
-                self.now,
-                Event::CallbackReturn {
-                    id,
-                    hr: Hresult::RPC_E_SERVER_UNAVAILABLE,
-                    method,
-                    job,
-                    user,
-                },
-            );
-            return;
-        };
         let caller = self.caller(&user.0);
-        let (result, calls) =
-            crate::callback::deliver(cb.as_mut(), &mut self.mgr, self.now, caller, job, kind);
-        let calls: Vec<String> = calls.iter().map(|(c, h)| format!("{c} -> {h}")).collect();
-        self.callbacks.insert(callback, cb);
-        let hold = (!result.hold.is_zero()).then(|| Span(result.hold).to_string());
+        let d = self
+            .callbacks
+            .deliver(&mut self.mgr, self.now, caller, callback, job, kind);
+        let calls: Vec<String> = d
+            .calls()
+            .iter()
+            .map(|(c, h)| format!("{c} -> {h}"))
+            .collect();
+        let hold = (!d.hold().is_zero()).then(|| Span(d.hold()).to_string());
         self.log(
             Some(job),
             TraceEvent::Callback {
                 method: method.into(),
                 user: user.0.clone(),
-                result: result.hr,
-                hold: hold.clone(),
+                result: d.hr(),
+                hold,
                 calls,
                 outstanding,
             },
         );
-        let at = self.now.saturating_add(result.hold);
+        let at = self.now.saturating_add(d.hold());
         self.schedule(
             at,
             Event::CallbackReturn {
                 id,
-                hr: result.hr,
+                hr: d.hr(),
                 method,
                 job,
                 user,

@@ -2,6 +2,7 @@
 //! loopback against `bitsim-server` started in-process on port 0; faults
 //! go through the server's control API over real HTTP.
 
+mod access;
 mod backend;
 mod common;
 mod downloads;

@@ -2,6 +2,8 @@
 
 use bitsim_model::{ErrorContext, Hresult, JobState};
 use bitsim_server::{NotifyBy, ReplyApp, ReplyRoute};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
@@ -38,12 +40,15 @@ async fn echo_reply_round_trip() {
     assert!(temps(&env.local).is_empty());
 }
 
-/// A back-end that answers every notification with 403.
-async fn refusing_app() -> std::net::SocketAddr {
+/// A back-end that answers every notification with 403, and counts them.
+async fn refusing_app() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
+    let posts = Arc::new(AtomicUsize::new(0));
+    let counter = posts.clone();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
                 let _ = s.read(&mut buf).await;
@@ -55,12 +60,12 @@ async fn refusing_app() -> std::net::SocketAddr {
             });
         }
     });
-    addr
+    (addr, posts)
 }
 
 #[tokio::test]
 async fn failing_server_application_is_remote_application() {
-    let app = refusing_app().await;
+    let (app, posts) = refusing_app().await;
     let env = Env::with(|c| {
         c.reply.push(ReplyRoute {
             prefix: "/app/".into(),
@@ -88,4 +93,17 @@ async fn failing_server_application_is_remote_application() {
     let e = d.manager().job(job).unwrap().error.clone().unwrap();
     assert_eq!(e.context, ErrorContext::RemoteApplication);
     assert_eq!(e.code, Hresult::http(403));
+    assert_eq!(posts.load(Ordering::SeqCst), 1);
+
+    // Decision A28 [SRVAPPERR]: after a 403 the upload is never posted to
+    // the application again; a Resume fails the same way (the simulator's
+    // twin is sim-scenarios/16, job "rejected-resumed").
+    resume(&mut d, job);
+    assert_eq!(run_to(&mut d, job, JobState::Error).await, JobState::Error);
+    let e = d.manager().job(job).unwrap().error.clone().unwrap();
+    assert_eq!(
+        (e.context, e.code),
+        (ErrorContext::RemoteApplication, Hresult::http(403))
+    );
+    assert_eq!(posts.load(Ordering::SeqCst), 1, "posted again after a 403");
 }

@@ -681,3 +681,39 @@ fn a27_a_command_line_that_cannot_start_re_sends_the_notification_callback_first
     assert_eq!(commands(&outs).len(), 1);
     assert!(notifies(&outs).is_empty());
 }
+
+#[test]
+fn a28_after_a_403_from_the_server_application_the_upload_is_never_posted_again() {
+    for (status, refused) in [(403, true), (500, false), (400, false)] {
+        let mut h = H::new();
+        let id = h.upload(JobType::UploadReply);
+        h.resume(id);
+        h.connected(id);
+        h.drain();
+        assert_eq!(h.m.server_application_refusal(id), None);
+        let e = TransferError::new(
+            Hresult::http(status),
+            ErrorContext::RemoteApplication,
+            Some(FileRef::Reply),
+        );
+        assert!(h.m.handle_transfer_error(h.now, id, e));
+        let refusal = h.m.server_application_refusal(id);
+        assert_eq!(refusal.is_some(), refused, "status {status}");
+        if let Some(r) = refusal {
+            assert_eq!(
+                (r.code, r.context),
+                (Hresult::http(403), ErrorContext::RemoteApplication)
+            );
+        }
+    }
+    // A 403 from the upload's own server (not the application) is no refusal.
+    let mut h = H::new();
+    let id = h.upload(JobType::UploadReply);
+    h.resume(id);
+    h.connected(id);
+    h.http_error(id, 403);
+    assert_eq!(h.m.server_application_refusal(id), None);
+    // Downloads and plain uploads have no server application.
+    let d = h.download(1);
+    assert_eq!(h.m.server_application_refusal(d), None);
+}

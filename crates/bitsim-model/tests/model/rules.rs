@@ -785,6 +785,13 @@ fn get_reply_data_rules() {
         h.job(big).reply_progress().unwrap().bytes_total,
         1024 * 1024 + 1
     );
+    // A driver that kept no bytes of a big reply: its size decides.
+    let kept_none = h.upload(JobType::UploadReply);
+    h.drive_to(kept_none, Transferring);
+    h.finish_file(kept_none, 0, 10);
+    assert!(h.m.handle_reply_progress(h.now, kept_none, 0, 2 * 1024 * 1024));
+    assert!(h.m.handle_reply_done(h.now, kept_none, None));
+    assert_eq!(code(h.job(kept_none).reply_data()), Hresult::BG_E_TOO_LARGE);
     // Exactly 1 MB is fine; no reply => None.
     let ok = h.upload(JobType::UploadReply);
     h.drive_to(ok, Transferring);

@@ -5,13 +5,14 @@
 use std::time::Duration;
 
 use bitsim_model::{
-    Caller, Error, ErrorInfo, Hresult, Job, JobId, JobPriority, JobProgress, JobState, JobType,
+    Caller, Error, ErrorInfo, Hresult, JobId, JobPriority, JobProgress, JobState, JobType,
     ReplyProgress,
 };
 
 use super::{Driver, RtConfig};
 use crate::backend::Backend;
 use crate::callback::{Callback, JobAccess};
+use crate::engine::ModelView;
 
 /// [`Backend`] over [`Driver`]: API calls act at once on the real clock;
 /// [`Backend::wait_for`] runs the driver's loop (real time passes).
@@ -41,23 +42,22 @@ impl RtBackend {
         })
     }
 
+    /// Acts as `user` (not an administrator) from now on: another client
+    /// of the same service.
+    pub fn act_as(&mut self, user: &str) {
+        self.caller = Caller::user(user);
+    }
+
     /// The driver behind it.
     pub fn driver(&mut self) -> &mut Driver {
         &mut self.drv
     }
 
-    fn read<R>(&self, job: JobId, f: impl FnOnce(&Job) -> R) -> Result<R, Error> {
-        let j = self.drv.manager().get_job(&self.caller, job)?;
-        Ok(f(j))
-    }
-
-    fn any<R>(&self, job: JobId, f: impl FnOnce(&Job) -> R) -> Result<R, Error> {
-        // A held interface pointer keeps reading finished jobs (decision A16).
-        self.drv
-            .manager()
-            .job(job)
-            .map(f)
-            .ok_or(Error::new(Hresult::BG_E_NOT_FOUND))
+    fn view(&self) -> ModelView<'_> {
+        ModelView {
+            manager: self.drv.manager(),
+            caller: &self.caller,
+        }
     }
 
     fn call<R>(
@@ -72,28 +72,28 @@ impl RtBackend {
 
 impl JobAccess for RtBackend {
     fn display_name(&self, job: JobId) -> Result<String, Error> {
-        self.read(job, |j| j.display_name.clone())
+        self.view().display_name(job)
     }
     fn job_type(&self, job: JobId) -> Result<JobType, Error> {
-        self.read(job, |j| j.job_type)
+        self.view().job_type(job)
     }
     fn state(&self, job: JobId) -> Result<JobState, Error> {
-        self.any(job, |j| j.state)
+        self.view().state(job)
     }
     fn priority(&self, job: JobId) -> Result<JobPriority, Error> {
-        self.read(job, |j| j.priority)
+        self.view().priority(job)
     }
     fn progress(&self, job: JobId) -> Result<JobProgress, Error> {
-        self.any(job, |j| j.progress())
+        self.view().progress(job)
     }
     fn error_count(&self, job: JobId) -> Result<u32, Error> {
-        self.any(job, |j| j.error_count)
+        self.view().error_count(job)
     }
     fn error(&self, job: JobId) -> Result<ErrorInfo, Error> {
-        self.any(job, |j| j.get_error().cloned())?
+        self.view().error(job)
     }
     fn reply_progress(&self, job: JobId) -> Result<ReplyProgress, Error> {
-        self.any(job, |j| j.reply_progress())?
+        self.view().reply_progress(job)
     }
     fn resume(&mut self, job: JobId) -> Result<(), Error> {
         self.call(|m, now, c| m.resume(now, c, job))
@@ -148,13 +148,13 @@ impl Backend for RtBackend {
         self.call(|m, now, c| m.set_notify_flags(now, c, job, flags))
     }
     fn notify_flags(&self, job: JobId) -> Result<u32, Error> {
-        self.read(job, |j| j.notify_flags.0)
+        self.view().notify_flags(job)
     }
     fn minimum_retry_delay(&self, job: JobId) -> Result<u32, Error> {
-        self.read(job, |j| j.minimum_retry_delay.as_secs() as u32)
+        self.view().minimum_retry_delay(job)
     }
     fn no_progress_timeout(&self, job: JobId) -> Result<u32, Error> {
-        self.read(job, |j| j.no_progress_timeout.as_secs() as u32)
+        self.view().no_progress_timeout(job)
     }
     fn set_reply_file_name(&mut self, job: JobId, path: &str) -> Result<(), Error> {
         let path = std::path::absolute(path)

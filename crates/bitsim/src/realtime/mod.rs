@@ -46,13 +46,12 @@ use bitsim_model::{
     CallbackId, Caller, CommandOutcome, ErrorContext, FileRef, Hresult, JobId, JobState, JobType,
     Manager, NotificationId, NotifyKind, Output, Policy, Rule, Time, TransferError,
 };
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::callback::Callback;
+use crate::callback::{Callback, CallbackResult};
+use crate::engine::Callbacks;
 
 pub use backend::RtBackend;
 pub use upload::{MIN_FRAGMENT, PROTOCOL_GUID};
@@ -236,8 +235,7 @@ pub struct Driver {
     clock_base: u64,
     started: Instant,
     books: BTreeMap<JobId, JobBook>,
-    callbacks: HashMap<CallbackId, Box<dyn Callback + Send>>,
-    next_callback: u64,
+    callbacks: Callbacks<Box<dyn Callback + Send>>,
     transfers: HashMap<JobId, (u64, AbortHandle)>,
     generation: u64,
     tx: mpsc::UnboundedSender<Msg>,
@@ -246,7 +244,6 @@ pub struct Driver {
     observer: Option<Observer>,
     dirty: bool,
     last_persist: Instant,
-    rng: ChaCha8Rng,
 }
 
 fn unix_ms() -> u64 {
@@ -301,7 +298,6 @@ impl Driver {
         };
         let restarted = cfg.state_file.as_ref().is_some_and(|p| p.exists());
         let http = http::Http::new(cfg.request_timeout);
-        let seed = now ^ (u64::from(std::process::id()) << 32);
         let mut d = Driver {
             mgr,
             cfg: Arc::new(cfg),
@@ -309,8 +305,7 @@ impl Driver {
             clock_base: base,
             started: Instant::now(),
             books,
-            callbacks: HashMap::new(),
-            next_callback: 1,
+            callbacks: Callbacks::default(),
             transfers: HashMap::new(),
             generation: 0,
             tx,
@@ -319,7 +314,6 @@ impl Driver {
             observer: None,
             dirty: true,
             last_persist: Instant::now(),
-            rng: ChaCha8Rng::seed_from_u64(seed),
         };
         if restarted {
             // X2: active transfers go back to QUEUED; callbacks are gone.
@@ -345,11 +339,11 @@ impl Driver {
         self.observer = Some(Box::new(observer));
     }
 
-    /// A fresh random job id.
+    /// A fresh random job id, from the operating system's generator (the
+    /// simulator draws its ids from its seeded RNG instead, so that a run
+    /// replays; the real-time driver needs ids unique across processes).
     pub fn new_job_id(&mut self) -> JobId {
-        let mut b = [0u8; 16];
-        self.rng.fill_bytes(&mut b);
-        JobId::from_random_bytes(b)
+        JobId(uuid::Uuid::new_v4())
     }
 
     /// Runs any model call at the current time, then acts on its outputs
@@ -412,9 +406,7 @@ impl Driver {
         job: JobId,
         callback: Box<dyn Callback + Send>,
     ) -> Result<CallbackId, bitsim_model::Error> {
-        let id = CallbackId(self.next_callback);
-        self.next_callback += 1;
-        self.callbacks.insert(id, callback);
+        let id = self.callbacks.register(callback);
         self.call(|m, now| m.set_notify_interface(now, caller, job, Some(id)))?;
         Ok(id)
     }
@@ -653,9 +645,6 @@ impl Driver {
                         code,
                     });
                 }
-                if from.is_active() && !to.is_active() {
-                    self.stop(job);
-                }
             }
             Output::StartTransfer { job, file, offset } => self.start(job, file, offset),
             Output::StopTransfer { job } => self.stop(job),
@@ -730,8 +719,15 @@ impl Driver {
         let book = self.books.get(&job).cloned().unwrap_or_default();
         let t = self.task(job);
         let generation = t.generation;
-        let handle = match (j.job_type, file) {
-            (JobType::Download, FileRef::File(i)) => {
+        // The model's rule (decision A28): no new post after a 403 from the
+        // server application; the error is reported without touching the
+        // network.
+        let refusal = self.mgr.server_application_refusal(job);
+        let handle = match (j.job_type, file, refusal) {
+            (JobType::UploadReply, FileRef::File(_), Some(e)) => {
+                tokio::spawn(async move { t.send(Ev::Error(e)) })
+            }
+            (JobType::Download, FileRef::File(i), _) => {
                 let Some(f) = j.files.get(i) else { return };
                 let url = f.remote_name.clone();
                 let temp = temp_path(Path::new(&f.local_name), job, file);
@@ -744,7 +740,7 @@ impl Driver {
                     t.send(ev);
                 })
             }
-            (_, FileRef::File(_)) => {
+            (_, FileRef::File(_), _) => {
                 let Some(f) = j.files.first() else { return };
                 let url = f.remote_name.clone();
                 let local = PathBuf::from(&f.local_name);
@@ -772,7 +768,7 @@ impl Driver {
                     t.send(ev);
                 })
             }
-            (_, FileRef::Reply) => {
+            (_, FileRef::Reply, _) => {
                 let Some(f) = j.files.first() else { return };
                 let upload_url = f.remote_name.clone();
                 let temp = reply_temp(&j, job);
@@ -818,15 +814,13 @@ impl Driver {
         kind: NotifyKind,
     ) {
         let now = self.now();
-        let Some(mut cb) = self.callbacks.remove(&callback) else {
-            // The object is gone (e.g. after a restart): like a dead COM server.
-            self.mgr
-                .handle_callback_result(now, id, Hresult::RPC_E_SERVER_UNAVAILABLE);
-            return;
+        let d = self
+            .callbacks
+            .deliver(&mut self.mgr, now, caller, callback, job, kind);
+        let result = CallbackResult {
+            hr: d.hr(),
+            hold: d.hold(),
         };
-        let (result, _) =
-            crate::callback::deliver(cb.as_mut(), &mut self.mgr, now, caller, job, kind);
-        self.callbacks.insert(callback, cb);
         if result.hold.is_zero() {
             self.mgr.handle_callback_result(now, id, result.hr);
         } else {
@@ -894,9 +888,9 @@ async fn reply(
         upload::close(t, upload_url, s).await?;
     }
     t.send(Ev::Session(None));
-    // GetReplyData returns at most 1 MB [REPLYDATA]; bigger replies are
-    // only in the reply file.
-    if size <= 1 << 20 {
+    // The model answers GetReplyData (BG_E_TOO_LARGE above its limit
+    // [REPLYDATA]); bigger replies are only kept in the reply file.
+    if size <= bitsim_model::MAX_REPLY_DATA {
         Ok(tokio::fs::read(&temp).await.ok())
     } else {
         Ok(None)

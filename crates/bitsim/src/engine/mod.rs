@@ -1,0 +1,19 @@
+//! The driver core every front shares: what a driver does with the model
+//! that is not moving bytes or keeping time.
+//!
+//! * [`Callbacks`]: the registry of callback objects and the one path by
+//!   which a model notification reaches one ([`Callbacks::deliver`]): the
+//!   method for the event, a [`JobHandle`](crate::JobHandle) acting as the
+//!   registrant, and what BITS sees when the object is gone.
+//! * [`ModelView`] and [`ModelAccess`]: the job as a callback or an
+//!   application sees it through the model, with BITS's access rules
+//!   ([`Manager::job_as`](bitsim_model::Manager::job_as)).
+//!
+//! The simulator and the real-time driver differ only in how they perform
+//! the model's effects (a virtual world or real HTTP) and in their clocks.
+
+mod access;
+pub(crate) mod callbacks;
+
+pub use access::{ModelAccess, ModelView};
+pub use callbacks::{AsCallback, Callbacks, Delivery};
