@@ -43,19 +43,28 @@ enum Command {
 }
 
 fn main() {
+    let cli = Cli::parse();
+    // `serve` logs what it does (its address, each session) at info; the
+    // other commands print their own lines, so their log shows only
+    // warnings unless RUST_LOG asks for more.
+    let default_log = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
         )
-        .with_writer(std::io::stderr)
+        // stderr, through the progress bar of download/upload when one is drawn.
+        .with_writer(|| transfer::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         // A closed stderr (a log pipe that went away) must not take the
         // server down: by default the subscriber reports a failed write
         // with eprintln!, which panics on a broken pipe.
         .log_internal_errors(false)
         .init();
-    let code = match Cli::parse().command {
+    let code = match cli.command {
         Command::Run(args) => sim_cmd::run(args),
         Command::Check(args) => sim_cmd::check(args),
         Command::Explain(args) => sim_cmd::explain(args),

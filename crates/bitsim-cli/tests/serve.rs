@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PROTO: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
+const PROTO: &str = bitsim_server::parse::BITS_1_5_PROTOCOL;
 
 mod common;
 

@@ -166,8 +166,25 @@ hresults! {
     E_ACCESSDENIED = 0x8007_0005, "Access is denied.";
     /// An argument is not valid.
     E_INVALIDARG = 0x8007_0057, "The parameter is incorrect.";
-    /// `HRESULT_FROM_WIN32(ERROR_DISK_FULL)`.
+    /// `HRESULT_FROM_WIN32(ERROR_DISK_FULL)`: `ERROR_DISK_FULL` is 112 =
+    /// 0x70 (System Error Codes 0-499,
+    /// <https://learn.microsoft.com/en-us/windows/win32/debug/system-error-codes--0-499->),
+    /// so the HRESULT is 0x80070070. A local disk that fills up.
     E_DISK_FULL = 0x8007_0070, "There is not enough space on the disk.";
+    /// The disk-full code a BITS upload server sends in `BITS-Error`:
+    /// \[MC-BUP\] 2.2.1.2 lists "ERROR_DISK_FULL (x80070112)" with HTTP 500,
+    /// and 3.3.6 reuses it (context 0x7, HTTP 408) when the server
+    /// application does not answer in time. The value is the spec's: it
+    /// writes the decimal 112 in hex digits, so it differs from
+    /// [`Hresult::E_DISK_FULL`] (0x80070070); a server speaks the spec's
+    /// number so that clients comparing against the spec see it. Not an SDK
+    /// name.
+    MCBUP_E_DISK_FULL = 0x8007_0112, "The upload server is out of disk space, or its application did not answer in time ([MC-BUP] 2.2.1.2, 3.3.6).";
+    /// `HRESULT_FROM_WIN32(ERROR_TOO_MANY_SESS)` (69 = 0x45, System Error
+    /// Codes 0-499): bitsim's upload server answers it when a client holds
+    /// too many open sessions (IIS's `BITSNumberOfSessionsLimit`,
+    /// \[W32-IISPROPS\], gives a per-user cap but no code).
+    E_TOO_MANY_SESS = 0x8007_0045, "The network BIOS session limit was exceeded (too many upload sessions).";
     /// `HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND)`.
     E_FILE_NOT_FOUND_WIN32 = 0x8007_0002, "The system cannot find the file specified.";
     /// WinINet: the server name could not be resolved.

@@ -15,7 +15,7 @@ use bitsim_server::{Config, Server};
 mod client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const PROTO: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
+const PROTO: &str = bitsim_server::parse::BITS_1_5_PROTOCOL;
 
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")

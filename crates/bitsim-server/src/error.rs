@@ -3,42 +3,47 @@
 
 use http::StatusCode;
 
+// The numbers come from `bitsim-wire` (and through it from
+// `bitsim_model::Hresult`), so that server, client and model agree.
+use bitsim_wire::hresult as hr;
+
 /// `E_INVALIDARG`: bad range, unknown packet, header too big, missing
 /// Content-Length, no common protocol.
 // [MC-BUP] 2.2.1.2 error table.
-pub const E_INVALIDARG: u32 = 0x8007_0057;
+pub const E_INVALIDARG: u32 = hr::E_INVALIDARG.0;
 /// `E_ACCESSDENIED`: destination exists and overwrites are off, or the
 /// caller is not allowed.
 // [MC-BUP] 2.2.1.2 error table.
-pub const E_ACCESSDENIED: u32 = 0x8007_0005;
+pub const E_ACCESSDENIED: u32 = hr::E_ACCESSDENIED.0;
 /// `BG_E_SESSION_NOT_FOUND`: unknown or expired `BITS-Session-Id`.
 // [MC-BUP] 2.2.1.2 error table.
-pub const BG_E_SESSION_NOT_FOUND: u32 = 0x8020_001F;
+pub const BG_E_SESSION_NOT_FOUND: u32 = hr::BG_E_SESSION_NOT_FOUND.0;
 /// `BG_E_TOO_LARGE`: the upload is bigger than the server accepts.
 // [MC-BUP] 2.2.1.2 error table.
-pub const BG_E_TOO_LARGE: u32 = 0x8020_0020;
-/// `HRESULT_FROM_WIN32(ERROR_DISK_FULL)`; also reused by the spec for a
-/// back-end notification timeout (with context 0x7).
-// [MC-BUP] 2.2.1.2 error table; [MC-BUP] 3.3.6.
-pub const E_DISK_FULL: u32 = 0x8007_0112;
+pub const BG_E_TOO_LARGE: u32 = hr::BG_E_TOO_LARGE.0;
+/// The server is out of disk space: 0x80070112, the value the \[MC-BUP\]
+/// 2.2.1.2 table gives for `ERROR_DISK_FULL` (not
+/// `HRESULT_FROM_WIN32(ERROR_DISK_FULL)` = 0x80070070; see
+/// `bitsim_model::Hresult::MCBUP_E_DISK_FULL`); \[MC-BUP\] 3.3.6 reuses it
+/// for a server application that timed out (context 0x7).
+pub const E_DISK_FULL: u32 = hr::DISK_FULL.0;
 /// `HRESULT_FROM_WIN32(ERROR_TOO_MANY_SESS)`: the per-client session cap is
 /// reached. Not in \[MC-BUP\]; chosen by bitsim (see README).
-pub const E_TOO_MANY_SESSIONS: u32 = 0x8007_0045;
+pub const E_TOO_MANY_SESSIONS: u32 = hr::E_TOO_MANY_SESS.0;
 /// `E_FAIL`: generic failure (I/O errors other than disk full, back-end
 /// connection failures).
-pub const E_FAIL: u32 = 0x8000_4005;
-/// `BG_E_HTTP_ERROR_xxx` base: `0x80190000 + status`.
-// [RETVALS] (see shared/bits/upload-protocol.md 2.4).
-pub const BG_E_HTTP_ERROR_BASE: u32 = 0x8019_0000;
+pub const E_FAIL: u32 = hr::E_FAIL.0;
+/// `BG_E_HTTP_ERROR_xxx` base: `0x80190000 + status` (\[RETVALS\]).
+pub const BG_E_HTTP_ERROR_BASE: u32 = hr::http(0).0;
 
 /// `BITS-Error-Context` 0x5: error in BITS server processing
 /// (`BG_ERROR_CONTEXT_REMOTE_FILE`).
 // [MC-BUP] 2.2.1.2; [BGCTX].
-pub const CONTEXT_SERVER: u32 = 0x5;
+pub const CONTEXT_SERVER: u32 = bitsim_wire::header::CONTEXT_SERVER;
 /// `BITS-Error-Context` 0x7: error from the server application
 /// (`BG_ERROR_CONTEXT_REMOTE_APPLICATION`).
 // [MC-BUP] 2.2.1.2; [BGCTX].
-pub const CONTEXT_REMOTE_APPLICATION: u32 = 0x7;
+pub const CONTEXT_REMOTE_APPLICATION: u32 = bitsim_wire::header::CONTEXT_REMOTE_APPLICATION;
 
 /// Everything that can go wrong in the server.
 ///
@@ -156,6 +161,14 @@ impl Error {
             Error::Protocol { context, .. } => *context,
             _ => CONTEXT_SERVER,
         }
+    }
+}
+
+impl From<bitsim_wire::Error> for Error {
+    /// A request the wire rules refuse: 400 + `E_INVALIDARG`
+    /// (\[MC-BUP\] 2.2.1.2), with the wire's reason.
+    fn from(e: bitsim_wire::Error) -> Self {
+        Error::invalid_arg(e.reason)
     }
 }
 

@@ -116,3 +116,70 @@ async fn cancel_mid_upload_sends_cancel_session() {
     assert_eq!(live.trim(), "[]", "the server dropped the session");
     assert!(!env.root.join("c.bin").exists());
 }
+
+/// Runs until the job leaves the active states; returns the state and the
+/// error it recorded.
+async fn run_to_failure(
+    d: &mut bitsim::realtime::Driver,
+    job: bitsim_model::JobId,
+) -> (JobState, Option<Hresult>) {
+    d.run_until(WAIT, |m| {
+        state(m, job).is_none_or(|s| {
+            matches!(
+                s,
+                JobState::Error | JobState::TransientError | JobState::Transferred
+            ) || s.is_final()
+        })
+    })
+    .await;
+    let j = d.manager().job(job).expect("job exists");
+    (j.state, j.error.as_ref().map(|e| e.code))
+}
+
+/// A refusal answered before the server reads a Fragment's body reaches
+/// the job as the status it carries, whatever the fragment's size: the
+/// server may close the connection while the client is still sending
+/// (issue: a 4 MiB fragment got WININET_E_CONNECTION_RESET, transient,
+/// where a 100 KB one got the 403).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_large_fragment_reports_the_status_not_a_reset() {
+    let cases = [
+        // (file size, fault, state, code)
+        (
+            100_000u64,
+            r#"{"packet":"fragment","status":403}"#,
+            JobState::Error,
+            403,
+        ),
+        (
+            12 << 20,
+            r#"{"packet":"fragment","status":403}"#,
+            JobState::Error,
+            403,
+        ),
+        // Transient refusals keep their status too.
+        (
+            12 << 20,
+            r#"{"packet":"fragment","status":503}"#,
+            JobState::TransientError,
+            503,
+        ),
+    ];
+    for (len, fault, want_state, status) in cases {
+        let env = Env::new().await;
+        let src = env.local.join("big.bin");
+        make_file(&src, len, 5);
+        env.fault(fault).await;
+        let mut cfg = rt_config();
+        cfg.upload_fragment = 4 << 20;
+        let (mut d, _rec) = driver(cfg);
+        let job = d.upload(&me(), &src, &env.url("/big.bin"), None).unwrap();
+        resume(&mut d, job);
+        let (st, code) = run_to_failure(&mut d, job).await;
+        assert_eq!(
+            (st, code),
+            (want_state, Some(Hresult::http(status))),
+            "{len} bytes, {fault}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use bitsim_server::{Config, Server, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub const PROTO: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
+pub const PROTO: &str = bitsim_server::parse::BITS_1_5_PROTOCOL;
 
 #[derive(Debug)]
 pub struct Resp {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use bitsim_model::{ErrorContext, FileRef, Hresult, TransferError};
+use bitsim_wire::parse_content_range;
 use bytes::BytesMut;
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
@@ -122,8 +123,12 @@ pub(crate) async fn download(
                 return Err(status_error(status, file));
             }
             let lm = header_str(resp.headers(), "last-modified");
-            let cr = header_str(resp.headers(), "content-range").and_then(|v| parse_cr(&v));
-            let changed = lm != last_modified || cr.is_some_and(|(_, _, total)| total != size);
+            // RFC 9110 14.4: the 206's Content-Range names the part sent.
+            let cr = resp
+                .headers()
+                .get(http::header::CONTENT_RANGE)
+                .and_then(|v| parse_content_range(v.as_bytes()).ok());
+            let changed = lm != last_modified || cr.is_some_and(|r| r.total != size);
             if changed {
                 // [MC-BUP] 3.6.5.2.4.2: Last-Modified differs from the
                 // remembered value → restart the file from scratch
@@ -143,7 +148,7 @@ pub(crate) async fn download(
                 t.send(Ev::FileReset(file));
                 continue 'attempt;
             }
-            if cr.is_none_or(|(s, e, _)| s != offset || e != end) {
+            if cr.is_none_or(|r| r.start != offset || r.end != end) {
                 // [MC-BUP] 3.6.5.2.4.2: Content-Range/length mismatch → error.
                 drain(resp).await;
                 return Err(TransferError::new(
@@ -210,26 +215,4 @@ async fn write_out(
     f.write_all(buf).await.map_err(|e| local_error(&e, file))?;
     buf.clear();
     Ok(())
-}
-
-/// `bytes S-E/T` → (S, E, T).
-fn parse_cr(v: &str) -> Option<(u64, u64, u64)> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (range, total) = rest.split_once('/')?;
-    let (s, e) = range.split_once('-')?;
-    Some((
-        s.trim().parse().ok()?,
-        e.trim().parse().ok()?,
-        total.trim().parse().ok()?,
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn content_range() {
-        assert_eq!(super::parse_cr("bytes 0-9/10"), Some((0, 9, 10)));
-        assert_eq!(super::parse_cr("bytes */10"), None);
-        assert_eq!(super::parse_cr("junk"), None);
-    }
 }

@@ -11,6 +11,8 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 
+use super::early_answer::EarlyAnswer;
+
 /// The body type every request uses.
 pub(crate) type ReqBody = BoxBody<Bytes, std::convert::Infallible>;
 
@@ -25,7 +27,7 @@ const MAX_REDIRECTS: usize = 10;
 /// A cloneable HTTP/1.1 client with a per-request timeout.
 #[derive(Clone)]
 pub(crate) struct Http {
-    client: Client<HttpConnector, ReqBody>,
+    client: Client<EarlyAnswer<HttpConnector>, ReqBody>,
     timeout: Duration,
 }
 
@@ -46,7 +48,7 @@ impl Http {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = Client::builder(TokioExecutor::new()).build(EarlyAnswer(connector));
         Http { client, timeout }
     }
 
@@ -82,14 +84,24 @@ impl Http {
                 .header(http::header::USER_AGENT, USER_AGENT)
                 .header(http::header::ACCEPT, "*/*");
             if let Some((s, e)) = range {
-                b = b.header(http::header::RANGE, format!("bytes={s}-{e}"));
+                b = b.header(http::header::RANGE, bitsim_wire::range::format_range(s, e));
             }
             let req = b.body(empty()).map_err(|_| bad_url(file))?;
             let resp = self.send(req, file).await?;
             if resp.status().is_redirection()
                 && let Some(loc) = header_str(resp.headers(), "location")
             {
-                url = resolve(&url, &loc);
+                // RFC 9110 10.2.2: Location may be relative to the
+                // request's URL; one that does not resolve is an invalid
+                // answer.
+                drain(resp).await;
+                url = bitsim_wire::resolve::resolve(&url, &loc).map_err(|_| {
+                    TransferError::new(
+                        Hresult::BG_E_INVALID_SERVER_RESPONSE,
+                        ErrorContext::RemoteFile,
+                        Some(file),
+                    )
+                })?;
                 continue;
             }
             return Ok((resp, url));
@@ -152,48 +164,11 @@ pub(crate) async fn drain(resp: Response<Incoming>) {
     while let Some(Ok(_)) = body.frame().await {}
 }
 
-/// Resolves `reference` against `base` (absolute URL, absolute path or a
-/// relative path). Backslashes become slashes and braces are
-/// percent-encoded: IIS sends reply URLs like
-/// `BITS-Sessions\Replies\{C85B…}\responsefile.bin` [MCBUP-4.2].
+/// Resolves `reference` against `base` with `bitsim_wire::resolve`
+/// (dot segments removed, `\` → `/`, braces percent-encoded: IIS sends
+/// reply URLs like `BITS-Sessions\Replies\{C85B…}\responsefile.bin`
+/// [MCBUP-4.2]). Callers pass references already checked by the transfer
+/// tasks; one that still does not resolve is returned as given.
 pub(crate) fn resolve(base: &str, reference: &str) -> String {
-    let r = reference
-        .replace('\\', "/")
-        .replace('{', "%7B")
-        .replace('}', "%7D");
-    if r.starts_with("http://") || r.starts_with("https://") {
-        return r;
-    }
-    let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if let Some(stripped) = r.strip_prefix("//") {
-        return format!("{scheme}://{stripped}");
-    }
-    if r.starts_with('/') {
-        return format!("{scheme}://{authority}{r}");
-    }
-    let path = path.split(['?', '#']).next().unwrap_or("/");
-    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-    let dir = if dir.is_empty() { "/" } else { dir };
-    format!("{scheme}://{authority}{dir}{r}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::resolve;
-
-    #[test]
-    fn resolves_like_a_browser() {
-        assert_eq!(resolve("http://h/a/b", "http://x/y"), "http://x/y");
-        assert_eq!(resolve("http://h:1/a/b", "/c"), "http://h:1/c");
-        assert_eq!(resolve("http://h/a/b?q", "c"), "http://h/a/c");
-        assert_eq!(
-            resolve("http://h/up/f.bin", r"BITS-Sessions\Replies\{C8}\r.bin"),
-            "http://h/up/BITS-Sessions/Replies/%7BC8%7D/r.bin"
-        );
-        assert_eq!(resolve("http://h", "c"), "http://h/c");
-    }
+    bitsim_wire::resolve::resolve(base, reference).unwrap_or_else(|_| reference.to_owned())
 }

@@ -33,6 +33,7 @@
 
 mod backend;
 mod download;
+mod early_answer;
 mod http;
 mod upload;
 

@@ -9,12 +9,14 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use bitsim_wire::{ContentRange, PacketType, header};
+
 use super::http::{ReqBody, USER_AGENT, drain, empty, full, header_str};
 use super::{Ev, Task, UploadStamp};
 
 /// The only upload protocol ever defined, "BITS 1.5 Upload Protocol"
-/// [MCBUP-1.7.1] \[W32-CS\].
-pub const PROTOCOL_GUID: &str = "{7df0354d-249b-430f-820d-3d2a9bef4931}";
+/// [MCBUP-1.7.1] \[W32-CS\] (`bitsim_wire::BITS_1_5_PROTOCOL`).
+pub const PROTOCOL_GUID: &str = bitsim_wire::BITS_1_5_PROTOCOL;
 
 /// 413 never shrinks a fragment below 5 KB [MCBUP-3.1.5.1.7] [MCBUP-6 <10>].
 pub const MIN_FRAGMENT: u64 = 5 * 1024;
@@ -32,12 +34,12 @@ const FILE0: FileRef = FileRef::File(0);
 
 /// `BITS_POST` ([MCBUP-2.2.1]).
 fn bits_post() -> Method {
-    Method::from_bytes(b"BITS_POST").unwrap_or(Method::POST)
+    Method::from_bytes(bitsim_wire::packet::BITS_POST.as_bytes()).unwrap_or(Method::POST)
 }
 
 fn request(
     url: &str,
-    packet: &str,
+    packet: PacketType,
     session: Option<&str>,
     extra: &[(&str, String)],
     body: ReqBody,
@@ -48,11 +50,11 @@ fn request(
         .uri(url)
         .header(http::header::USER_AGENT, USER_AGENT)
         .header(http::header::ACCEPT, "*/*")
-        .header("BITS-Packet-Type", packet)
+        .header(header::PACKET_TYPE, packet.as_str())
         // [MCBUP-2.2.1]: Content-Length on every request.
         .header(http::header::CONTENT_LENGTH, len.to_string());
     if let Some(s) = session {
-        b = b.header("BITS-Session-Id", s);
+        b = b.header(header::SESSION_ID, s);
     }
     for (k, v) in extra {
         b = b.header(*k, v.as_str());
@@ -68,25 +70,13 @@ fn request(
 /// [W32-ACK*] \[BGCTX\].
 pub(crate) fn ack_error(resp: &Response<Incoming>, file: FileRef) -> TransferError {
     let h = resp.headers();
-    let code = header_str(h, "bits-error-code")
-        .or_else(|| header_str(h, "bits-error"))
-        .and_then(|v| parse_hex(&v))
-        .map(Hresult)
+    let code = header_str(h, header::ERROR_CODE)
+        .or_else(|| header_str(h, header::ERROR))
+        .and_then(|v| header::parse_error_code(&v))
         .filter(|c| c.is_failure())
         .unwrap_or_else(|| Hresult::http(resp.status().as_u16()));
-    let context = match header_str(h, "bits-error-context").and_then(|v| parse_hex(&v)) {
-        Some(7) => ErrorContext::RemoteApplication,
-        _ => ErrorContext::RemoteFile,
-    };
+    let context = header::parse_error_context(header_str(h, header::ERROR_CONTEXT).as_deref());
     TransferError::new(code, context, Some(file))
-}
-
-fn parse_hex(s: &str) -> Option<u32> {
-    let s = s.trim();
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u32::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
-    }
 }
 
 fn session_not_found(resp: &Response<Incoming>) -> bool {
@@ -95,8 +85,9 @@ fn session_not_found(resp: &Response<Incoming>) -> bool {
 
 fn received(resp: &Response<Incoming>) -> Result<u64, TransferError> {
     // [MCBUP-2.2.7.2]: the next expected byte, a bare decimal.
-    header_str(resp.headers(), "bits-received-content-range")
-        .and_then(|v| v.parse().ok())
+    resp.headers()
+        .get(header::RECEIVED_CONTENT_RANGE)
+        .and_then(|v| header::parse_received_content_range(v.as_bytes()))
         .ok_or(TransferError::new(
             Hresult::BG_E_INVALID_SERVER_RESPONSE,
             ErrorContext::RemoteFile,
@@ -108,9 +99,9 @@ async fn create_session(t: &Task, url: &str) -> Result<String, TransferError> {
     // [MCBUP-2.2.2.2]: BITS-Supported-Protocols lists the protocol GUID.
     let req = request(
         url,
-        "Create-Session",
+        PacketType::CreateSession,
         None,
-        &[("BITS-Supported-Protocols", PROTOCOL_GUID.to_owned())],
+        &[(header::SUPPORTED_PROTOCOLS, PROTOCOL_GUID.to_owned())],
         empty(),
         0,
     )?;
@@ -121,7 +112,7 @@ async fn create_session(t: &Task, url: &str) -> Result<String, TransferError> {
         drain(resp).await;
         return Err(e);
     }
-    let id = header_str(resp.headers(), "bits-session-id").filter(|s| !s.is_empty());
+    let id = header_str(resp.headers(), header::SESSION_ID).filter(|s| !s.is_empty());
     drain(resp).await;
     id.ok_or(TransferError::new(
         Hresult::BG_E_INVALID_SERVER_RESPONSE,
@@ -135,7 +126,7 @@ async fn create_session(t: &Task, url: &str) -> Result<String, TransferError> {
 async fn simple_packet(
     t: &Task,
     url: &str,
-    packet: &str,
+    packet: PacketType,
     session: &str,
 ) -> Result<(StatusCode, TransferError), TransferError> {
     let req = request(url, packet, Some(session), &[], empty(), 0)?;
@@ -231,7 +222,7 @@ pub(crate) async fn upload(
     let mut next = offset.min(size);
     if let Some(s) = session.as_deref() {
         // [MCBUP-6 <9>]: Windows PINGs whenever it resumes an interrupted session.
-        let (st, e) = simple_packet(t, url, "Ping", s).await?;
+        let (st, e) = simple_packet(t, url, PacketType::Ping, s).await?;
         if st != StatusCode::OK {
             return Err(e);
         }
@@ -269,15 +260,20 @@ pub(crate) async fn upload(
             let data = read_at(local, next, len).await?;
             let req = request(
                 url,
-                "Fragment",
+                PacketType::Fragment,
                 Some(&sid),
                 &[
                     // [W32-FRAG]: bytes S-E/T, end inclusive, T the whole size.
                     (
-                        "Content-Range",
-                        format!("bytes {next}-{}/{size}", next + len - 1),
+                        "content-range",
+                        ContentRange {
+                            start: next,
+                            end: next + len - 1,
+                            total: size,
+                        }
+                        .to_string(),
                     ),
-                    ("Content-Name", content_name.clone()),
+                    (header::CONTENT_NAME, content_name.clone()),
                 ],
                 full(data),
                 len,
@@ -292,7 +288,7 @@ pub(crate) async fn upload(
                         best = next;
                         stalled = 0;
                     }
-                    reply_url = header_str(resp.headers(), "bits-reply-url");
+                    reply_url = header_str(resp.headers(), header::REPLY_URL);
                     drain(resp).await;
                     t.send(Ev::Progress(FILE0, next, size));
                 }
@@ -327,15 +323,31 @@ pub(crate) async fn upload(
             // [MCBUP-3.1.5.2.4]: upload-reply with no BITS-Reply-URL on the
             // final Ack is an error.
             let Some(r) = reply_url else {
+                tracing::warn!(
+                    %url,
+                    "upload-reply: the server's last Ack carries no BITS-Reply-URL, so it \
+                     passed the upload to no application; is the URL routed to one? \
+                     (bitsim serve: a [[reply]] prefix in its --config)"
+                );
                 return Err(TransferError::new(
                     Hresult::BG_E_INVALID_SERVER_RESPONSE,
                     ErrorContext::RemoteFile,
                     Some(FILE0),
                 ));
             };
+            // [MCBUP-2.2.7.2]: the reply URL may be relative to the upload
+            // URL; one that does not resolve is an invalid answer.
+            let r = bitsim_wire::resolve::resolve(url, &r).map_err(|e| {
+                tracing::warn!(%url, reply_url = %r, "BITS-Reply-URL does not resolve: {e}");
+                TransferError::new(
+                    Hresult::BG_E_INVALID_SERVER_RESPONSE,
+                    ErrorContext::RemoteFile,
+                    Some(FILE0),
+                )
+            })?;
             return Ok(Uploaded { reply_url: Some(r) });
         }
-        let (st, e) = simple_packet(t, url, "Close-Session", &sid).await?;
+        let (st, e) = simple_packet(t, url, PacketType::CloseSession, &sid).await?;
         if st.is_success() {
             t.send(Ev::Session(None));
             return Ok(Uploaded { reply_url: None });
@@ -354,7 +366,7 @@ pub(crate) async fn upload(
 
 /// Close-Session after the reply was downloaded \[W32-CLOSE\].
 pub(crate) async fn close(t: &Task, url: &str, session: &str) -> Result<(), TransferError> {
-    let (st, e) = simple_packet(t, url, "Close-Session", session).await?;
+    let (st, e) = simple_packet(t, url, PacketType::CloseSession, session).await?;
     // [W32-ACKCLOSE]: BG_E_SESSION_NOT_FOUND is not retried: the reply is
     // already here, so the job is done.
     if st.is_success() || e.code == Hresult::BG_E_SESSION_NOT_FOUND {
@@ -368,7 +380,7 @@ pub(crate) async fn close(t: &Task, url: &str, session: &str) -> Result<(), Tran
 /// tries one second apart (the docs give no number), then only logged.
 pub(crate) async fn cancel(t: &Task, url: &str, session: &str) {
     for attempt in 1..=3 {
-        match simple_packet(t, url, "Cancel-Session", session).await {
+        match simple_packet(t, url, PacketType::CancelSession, session).await {
             Ok((st, e)) if st.is_server_error() && e.code != Hresult::BG_E_SESSION_NOT_FOUND => {
                 tracing::warn!(status = %st, attempt, "Cancel-Session failed; retrying");
             }
