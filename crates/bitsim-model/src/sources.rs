@@ -260,6 +260,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "https://learn.microsoft.com/en-us/windows/win32/api/bits/nf-bits-ibackgroundcopyerror-getprotocol",
     ),
     (
+        "W32-IISPROPS",
+        "https://learn.microsoft.com/en-us/windows/win32/bits/bits-iis-extension-properties",
+    ),
+    (
         "DECISIONS",
         "crate::manual::decisions (bitsim's own choice where the docs are silent)",
     ),
