@@ -410,3 +410,47 @@ impl Job {
         Duration::from_millis(self.timers.active_used_ms + running)
     }
 }
+
+/// The name of the temporary file BITS keeps for `file` of `job` while it
+/// downloads: a download goes to a temporary file that Complete renames to
+/// the destination \[COMPLETE\] \[TEMPNAME\]. The name is not documented;
+/// bitsim uses `BIT<hex>.tmp` in the destination's folder, the hex derived
+/// from the job's GUID and the file's index (decision A30). `local` is the
+/// destination (for the reply, the reply file name).
+pub fn temp_file_name(local: &str, job: JobId, file: FileRef) -> String {
+    let index: u64 = match file {
+        FileRef::File(i) => i as u64,
+        FileRef::Reply => u64::MAX,
+    };
+    // FNV-1a over the GUID's bytes and the index.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in job.0.as_bytes().iter().copied().chain(index.to_le_bytes()) {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    let dir = match local.rfind(['/', '\\']) {
+        Some(i) => &local[..=i],
+        None => "",
+    };
+    format!("{dir}BIT{h:08X}.tmp")
+}
+
+#[cfg(test)]
+mod temp_name_tests {
+    use super::*;
+
+    #[test]
+    fn temp_files_sit_beside_the_destination_and_differ_per_job_and_file() {
+        let a = JobId::from_random_bytes([1; 16]);
+        let b = JobId::from_random_bytes([2; 16]);
+        let t = temp_file_name("/srv/out/a.bin", a, FileRef::File(0));
+        assert!(t.starts_with("/srv/out/BIT") && t.ends_with(".tmp"), "{t}");
+        assert_eq!(t.len(), "/srv/out/BIT".len() + 8 + 4);
+        assert_eq!(t, temp_file_name("/srv/out/a.bin", a, FileRef::File(0)));
+        assert_ne!(t, temp_file_name("/srv/out/a.bin", b, FileRef::File(0)));
+        assert_ne!(t, temp_file_name("/srv/out/a.bin", a, FileRef::File(1)));
+        assert_ne!(t, temp_file_name("/srv/out/a.bin", a, FileRef::Reply));
+        let w = temp_file_name("C:\\out\\a.bin", a, FileRef::File(0));
+        assert!(w.starts_with("C:\\out\\BIT"), "{w}");
+        assert!(temp_file_name("a.bin", a, FileRef::File(0)).starts_with("BIT"));
+    }
+}

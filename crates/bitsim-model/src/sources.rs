@@ -260,6 +260,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "https://learn.microsoft.com/en-us/windows/win32/api/bits/nf-bits-ibackgroundcopyerror-getprotocol",
     ),
     (
+        "TEMPNAME",
+        "https://learn.microsoft.com/en-us/windows/win32/api/bits3_0/nf-bits3_0-ibackgroundcopyfile3-gettemporaryname",
+    ),
+    (
         "W32-IISPROPS",
         "https://learn.microsoft.com/en-us/windows/win32/bits/bits-iis-extension-properties",
     ),

@@ -252,23 +252,14 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The temporary file BITS keeps beside the destination (`BIT*.tmp`).
+/// The temporary file BITS keeps beside the destination (the model's
+/// [`bitsim_model::temp_file_name`], decision A30).
 pub fn temp_path(local: &Path, job: JobId, file: FileRef) -> PathBuf {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in job
-        .0
-        .as_bytes()
-        .iter()
-        .copied()
-        .chain(key(file).to_le_bytes())
-    {
-        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    let dir = local
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    dir.join(format!("BIT{h:08X}.tmp"))
+    PathBuf::from(bitsim_model::temp_file_name(
+        &local.to_string_lossy(),
+        job,
+        file,
+    ))
 }
 
 impl Driver {
