@@ -29,6 +29,11 @@ pub const DEFAULT_MAX_UPLOAD_SIZE: u64 = 1_844_674_407_370_955;
 // [MC-BUP] 3.3.2: send/receive/headers timers 5 min each.
 pub const DEFAULT_NOTIFY_TIMEOUT_MS: u64 = 300_000;
 
+/// Default of [`Config::max_discard_bytes`]: 16 MiB, twice the largest
+/// fragment the load generator sends, a few milliseconds of reading on a
+/// fast link.
+pub const DEFAULT_MAX_DISCARD_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The whole server configuration.
 ///
 /// Every field has a default, so an empty TOML file is valid. Field names
@@ -82,6 +87,11 @@ pub struct Config {
     pub repoll: bool,
     /// Seconds a request body may stall before the request is dropped.
     pub body_idle_timeout_secs: u64,
+    /// Most bytes of a request body the server reads and discards after
+    /// answering without it (a 416 gap, a 400, a 413, a fault's status…)
+    /// to keep the connection alive. A longer body gets its answer with
+    /// `Connection: close` instead. Default 16 MiB.
+    pub max_discard_bytes: u64,
     /// Largest fragment accepted; bigger ones get 413 so the client retries
     /// with smaller fragments. `None`: no limit.
     // [MC-BUP] 3.1.5.1.7 and 6 <10>: 413 → the client shrinks its fragments
@@ -130,6 +140,7 @@ impl Default for Config {
             inline_sync: true,
             repoll: true,
             body_idle_timeout_secs: 120,
+            max_discard_bytes: DEFAULT_MAX_DISCARD_BYTES,
             max_fragment_size: None,
             host_id: None,
             host_id_fallback_timeout_secs: None,

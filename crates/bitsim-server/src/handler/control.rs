@@ -7,9 +7,8 @@ use std::sync::atomic::Ordering;
 
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
-use super::{CONTROL_PREFIX, serve_file};
+use super::{BodySlot, CONTROL_PREFIX, serve_file};
 use crate::body::{self, ResBody};
 use crate::server::{Ctx, expired};
 
@@ -24,7 +23,8 @@ fn json(status: StatusCode, v: &serde_json::Value) -> Response<ResBody> {
 /// The control API under [`CONTROL_PREFIX`].
 pub(super) async fn control(
     ctx: &Arc<Ctx>,
-    req: Request<Incoming>,
+    req: &Request<()>,
+    body: &mut BodySlot,
     peer: SocketAddr,
     path: &str,
 ) -> Response<ResBody> {
@@ -56,7 +56,7 @@ pub(super) async fn control(
             None => None,
         };
         return match file {
-            Some(f) => serve_file(&req, &f, &fx).await,
+            Some(f) => serve_file(req, &f, &fx).await,
             None => json(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({"error": "no such reply"}),
@@ -116,14 +116,24 @@ pub(super) async fn control(
             &serde_json::to_value(ctx.faults.list()).unwrap_or_default(),
         ),
         ("POST", "faults") => {
-            let limited = http_body_util::Limited::new(req.into_body(), 64 * 1024);
+            let Some(b) = body.take() else {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    &serde_json::json!({"error": "no body"}),
+                );
+            };
+            let limited = http_body_util::Limited::new(b, 64 * 1024);
             let bytes = match limited.collect().await {
                 Ok(c) => c.to_bytes(),
                 Err(e) => {
-                    return json(
+                    // What is left of the body is unread: close.
+                    let mut r = json(
                         StatusCode::BAD_REQUEST,
                         &serde_json::json!({"error": e.to_string()}),
                     );
+                    r.headers_mut()
+                        .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+                    return r;
                 }
             };
             let added = serde_json::from_slice::<crate::faults::FaultRule>(&bytes)

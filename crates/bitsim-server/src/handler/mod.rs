@@ -35,7 +35,55 @@ pub const CONTROL_PREFIX: &str = "/_bitsim/";
 
 pub(crate) type Res = Result<Response<ResBody>, DropConnection>;
 
+/// The request body until a handler takes it to read it. What is left in
+/// it when the answer is ready was never read: [`settle_unread_body`]
+/// deals with it so the connection stays usable.
+pub(crate) type BodySlot = Option<Incoming>;
+
+/// Handles one request; see [`settle_unread_body`] for what happens to a
+/// body the answer did not need.
 pub(crate) async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, peer: SocketAddr) -> Res {
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(parts, ());
+    let mut slot = Some(body);
+    let res = route(&ctx, &req, &mut slot, peer).await?;
+    Ok(settle_unread_body(&ctx, slot, res).await)
+}
+
+/// Keep-alive after an early answer. A request answered before its body
+/// was read (a 416 gap, a 400, a fault's status, a 413, a refused path…)
+/// still has the body on the wire; hyper would then close the connection
+/// without saying so, and a client that sends its next request on it gets
+/// a reset instead of an answer. So the rest of the body is read and
+/// discarded, up to [`Config::max_discard_bytes`](crate::Config) and with
+/// the body idle timeout, and the connection stays open; a longer body, or
+/// one that stalls or fails, gets `Connection: close` on the answer
+/// (RFC 9112 9.6), so the client knows to open a new connection.
+async fn settle_unread_body(
+    ctx: &Ctx,
+    body: BodySlot,
+    mut res: Response<ResBody>,
+) -> Response<ResBody> {
+    use hyper::body::Body as _;
+    let Some(body) = body else {
+        return res;
+    };
+    if body.is_end_stream() {
+        return res;
+    }
+    let limit = ctx.cfg.max_discard_bytes;
+    let fits = body.size_hint().exact().is_none_or(|n| n <= limit);
+    if fits && writer::discard(body, limit, ctx.cfg.body_idle_timeout_secs).await {
+        return res;
+    }
+    tracing::debug!("unread request body not discarded: Connection: close");
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+async fn route(ctx: &Arc<Ctx>, req: &Request<()>, body: &mut BodySlot, peer: SocketAddr) -> Res {
+    let ctx = ctx.clone();
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let is_bits = parse::is_bits_method(method.as_str().as_bytes(), |n| {
@@ -47,7 +95,7 @@ pub(crate) async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, peer: SocketAd
             // that cannot be uploaded to.
             return Ok(ack_error(&paths::reserved(&path), None));
         }
-        return Ok(control::control(&ctx, req, peer, &path).await);
+        return Ok(control::control(&ctx, req, body, peer, &path).await);
     }
     let packet = req
         .headers()
@@ -92,14 +140,14 @@ pub(crate) async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>, peer: SocketAd
         return Err(DropConnection("fault: drop".into()));
     }
     if is_bits {
-        return upload::bits(&ctx, req, peer, &path, &fx).await;
+        return upload::bits(&ctx, req, body, peer, &path, &fx).await;
     }
     if method == Method::GET || method == Method::HEAD {
         let file = match paths::resolve(&ctx.root, &ctx.state_dir, &path) {
             Ok(p) => p,
             Err(e) => return Ok(plain_error(&e)),
         };
-        return Ok(serve_file(&req, &file, &fx).await);
+        return Ok(serve_file(req, &file, &fx).await);
     }
     Ok(Response::builder()
         .status(StatusCode::METHOD_NOT_ALLOWED)

@@ -7,14 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 use tracing::Instrument;
 
 use super::fragment::{self, Decision};
 use super::writer::{
     SYNC_SLOT, StreamError, SyncSlot, Writer, ZeroOnDrop, drain, open_files, stream_to_file,
 };
-use super::{REASON_HEADER, Res, ack, ack_error, blocking, finish, reason_value};
+use super::{BodySlot, REASON_HEADER, Res, ack, ack_error, blocking, finish, reason_value};
 use crate::body::ResBody;
 use crate::error::{BG_E_SESSION_NOT_FOUND, E_ACCESSDENIED, E_TOO_MANY_SESSIONS, Error};
 use crate::faults::Effects;
@@ -27,7 +26,8 @@ use crate::session::{
 
 pub(super) async fn bits(
     ctx: &Arc<Ctx>,
-    req: Request<Incoming>,
+    req: &Request<()>,
+    body: &mut BodySlot,
     peer: SocketAddr,
     path: &str,
     fx: &Effects,
@@ -61,7 +61,7 @@ pub(super) async fn bits(
             let query = req.uri().query().map(str::to_string);
             Ok(create_session(ctx, peer, path, query, &parsed).await)
         }
-        PacketType::Fragment => fragment(ctx, req.into_body(), path, &parsed, fx, &host).await,
+        PacketType::Fragment => fragment(ctx, body, path, &parsed, fx, &host).await,
         PacketType::CloseSession => Ok(close_session(ctx, path, &parsed, false).await),
         PacketType::CancelSession => Ok(close_session(ctx, path, &parsed, true).await),
     }
@@ -267,7 +267,7 @@ fn with_reply_url(b: http::response::Builder, st: &SessionState) -> http::respon
 
 async fn fragment(
     ctx: &Arc<Ctx>,
-    body: Incoming,
+    body: &mut BodySlot,
     path: &str,
     p: &BitsRequest,
     fx: &Effects,
@@ -311,7 +311,9 @@ async fn fragment(
             Decision::Duplicate => {
                 st.rec.total = Some(range.total);
                 // Drain the body so the connection stays usable.
-                let _ = drain(body, ctx.cfg.body_idle_timeout_secs).await;
+                if let Some(b) = body.take() {
+                    let _ = drain(b, ctx.cfg.body_idle_timeout_secs).await;
+                }
                 if let Err(r) = complete_if_done(ctx, &mut st, host).await {
                     return Ok(r);
                 }
@@ -325,11 +327,18 @@ async fn fragment(
             Ok(f) => f,
             Err(e) => return Ok(frag_error(&Error::from_io(&e), &st.rec.id, st.rec.received)),
         };
+        let Some(body) = body.take() else {
+            return Err(DropConnection("request body already taken".into()));
+        };
         let (offset, last_batch) =
             match stream_to_file(ctx, body, Writer::new(file.clone(), expected, ctx.cfg.fsync), skip, range.len(), fx, &sess.live.fragment_bytes).await {
                 Ok(x) => x,
                 Err(StreamError::Io(e)) => {
-                    return Ok(frag_error(&Error::from_io(&e), &st.rec.id, st.rec.received));
+                    // The rest of the body is gone with the stream: the
+                    // connection cannot carry another request.
+                    let mut r = frag_error(&Error::from_io(&e), &st.rec.id, st.rec.received);
+                    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    return Ok(r);
                 }
                 Err(StreamError::Dropped(why)) => {
                     // The session stays at `expected`: bytes past it on disk are

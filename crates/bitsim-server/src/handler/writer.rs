@@ -287,6 +287,25 @@ fn skip_prefix(mut data: Bytes, skip: &mut u64) -> Bytes {
     data.split_off(n)
 }
 
+/// Reads and discards what is left of `body`, at most `limit` bytes, each
+/// frame within `idle_secs`; whether the body ended within those bounds.
+pub(super) async fn discard(mut body: Incoming, limit: u64, idle_secs: u64) -> bool {
+    let idle = Duration::from_secs(idle_secs.max(1));
+    let mut seen = 0u64;
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Ok(None) => return true,
+            Ok(Some(Ok(f))) => {
+                seen += f.data_ref().map_or(0, |d| d.len() as u64);
+                if seen > limit {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
 pub(super) async fn drain(mut body: Incoming, idle_secs: u64) -> Result<(), ()> {
     let idle = Duration::from_secs(idle_secs.max(1));
     loop {
