@@ -174,7 +174,8 @@ async fn one_connection_survives_every_refusal() {
     let flaky = create(addr, "/flaky/f.bin").await;
 
     let cr = |s: u64, t: u64| format!("bytes {s}-{}/{t}", s + (1 << 20) - 1);
-    let cases: Vec<(&str, &str, Vec<(&str, String)>, u16)> = vec![
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, String)>, u16);
+    let cases: Vec<Case> = vec![
         // A gap: 416 with the next expected byte.
         (
             "/up/a.bin",
