@@ -175,7 +175,7 @@ async fn one_connection_survives_every_refusal() {
 
     let cr = |s: u64, t: u64| format!("bytes {s}-{}/{t}", s + (1 << 20) - 1);
     type Case<'a> = (&'a str, &'a str, Vec<(&'a str, String)>, u16);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<Case<'_>> = vec![
         // A gap: 416 with the next expected byte.
         (
             "/up/a.bin",
