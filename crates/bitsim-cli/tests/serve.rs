@@ -92,9 +92,29 @@ fn temp_root(name: &str) -> PathBuf {
 /// Four sessions at different offsets, each with a fragment half sent
 /// when the process is killed: after the restart every session resumes at
 /// exactly its acknowledged offset and every file is published intact.
+/// In the default `durability = "process-kill"` (no fsync at all).
 #[test]
 fn kill_9_and_restart_loses_no_byte() {
-    let root = temp_root("kill9");
+    kill_9_and_restart("kill9", None);
+}
+
+/// The same with `durability = "power-cut"` (group-committed fdatasync).
+#[test]
+fn kill_9_and_restart_loses_no_byte_with_power_cut_durability() {
+    kill_9_and_restart("kill9-power-cut", Some("durability = \"power-cut\"\n"));
+}
+
+fn kill_9_and_restart(name: &str, config: Option<&str>) {
+    let root = temp_root(name);
+    let cfg_file = root.with_extension("toml");
+    let extra: Vec<&str> = match config {
+        Some(text) => {
+            std::fs::write(&cfg_file, text).expect("write config");
+            vec!["--config", cfg_file.to_str().expect("utf-8 path")]
+        }
+        None => Vec::new(),
+    };
+    let spawn = |root: &Path| spawn_with(root, &extra);
     let frag = 256 * 1024;
     let uploads: Vec<(String, Vec<u8>)> = (0..4u32)
         .map(|k| {
@@ -181,6 +201,7 @@ fn kill_9_and_restart_loses_no_byte() {
     let _ = p.child.wait();
     let _ = p.log.try_recv();
     let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_file(&cfg_file);
 }
 
 /// SIGTERM and Ctrl-C (SIGINT) both stop the server cleanly (exit 0), also

@@ -59,7 +59,7 @@ mod repoll;
 mod server;
 pub mod session;
 
-pub use config::{Config, ControlConfig, NotifyBy, ReplyApp, ReplyRoute};
+pub use config::{Config, ControlConfig, Durability, NotifyBy, ReplyApp, ReplyRoute};
 pub use error::{Error, Result};
 pub use faults::{FaultRule, FaultSet};
 pub use handler::{CONTROL_PREFIX, REASON_HEADER};

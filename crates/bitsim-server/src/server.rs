@@ -29,6 +29,8 @@ pub(crate) struct Ctx {
     pub(crate) replies_dir: PathBuf,
     pub(crate) sessions: SessionStore,
     pub(crate) faults: FaultSet,
+    /// Group commit of fragment data (`durability = "power-cut"`).
+    pub(crate) group_sync: Arc<crate::handler::GroupSync>,
     pub(crate) local_addr: SocketAddr,
     pub(crate) client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
@@ -88,7 +90,7 @@ impl Server {
         let state_dir = state_dir.canonicalize()?;
         let replies_dir = state_dir.join("replies");
         std::fs::create_dir_all(&replies_dir)?;
-        let sessions = SessionStore::open(state_dir.join("sessions"), config.fsync)?;
+        let sessions = SessionStore::open(state_dir.join("sessions"), config.durability.syncs())?;
         let faults = FaultSet::default();
         for f in &config.faults {
             // Config::validate (above) has checked every rule.
@@ -107,6 +109,7 @@ impl Server {
                 replies_dir,
                 sessions,
                 faults,
+                group_sync: Arc::default(),
                 local_addr,
                 client,
             }),

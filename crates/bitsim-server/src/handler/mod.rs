@@ -5,6 +5,7 @@
 //! * [`fragment`]: what a Fragment does given the session's state (a pure
 //!   decision, unit-tested without a server);
 //! * [`writer`]: streaming a fragment body to the session's data file;
+//! * [`commit`]: group commit of fragment data (`durability = "power-cut"`);
 //! * [`download`]: `GET`/`HEAD` with ranges and conditional requests;
 //! * [`control`]: the control API under [`CONTROL_PREFIX`].
 
@@ -22,12 +23,14 @@ use crate::paths;
 use crate::server::{Ctx, DropConnection};
 use crate::session::{SessionRecord, session_key};
 
+mod commit;
 mod control;
 mod download;
 mod fragment;
 mod upload;
 mod writer;
 
+pub(crate) use commit::GroupSync;
 pub(crate) use download::serve_file;
 
 /// Reserved URL prefix of the control API and reply downloads.

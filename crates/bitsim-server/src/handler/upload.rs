@@ -10,9 +10,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use tracing::Instrument;
 
 use super::fragment::{self, Decision};
-use super::writer::{
-    SYNC_SLOT, StreamError, SyncSlot, Writer, ZeroOnDrop, drain, open_files, stream_to_file,
-};
+use super::writer::{StreamError, Writer, ZeroOnDrop, drain, open_files, stream_to_file};
 use super::{BodySlot, REASON_HEADER, Res, ack, ack_error, blocking, finish, reason_value};
 use crate::body::ResBody;
 use crate::error::{BG_E_SESSION_NOT_FOUND, E_ACCESSDENIED, E_TOO_MANY_SESSIONS, Error};
@@ -331,7 +329,7 @@ async fn fragment(
             return Err(DropConnection("request body already taken".into()));
         };
         let (offset, last_batch) =
-            match stream_to_file(ctx, body, Writer::new(file.clone(), expected, ctx.cfg.fsync), skip, range.len(), fx, &sess.live.fragment_bytes).await {
+            match stream_to_file(ctx, body, Writer::new(file.clone(), expected, ctx.cfg.durability.syncs()), skip, range.len(), fx, &sess.live.fragment_bytes).await {
                 Ok(x) => x,
                 Err(StreamError::Io(e)) => {
                     // The rest of the body is gone with the stream: the
@@ -347,61 +345,40 @@ async fn fragment(
                     return Err(DropConnection(why));
                 }
             };
-        // One trip to the blocking pool: the last batch, fdatasync of the
-        // data, then the progress slot. The slot is written only after the
-        // bytes it claims are durable, so every version of it that can ever
-        // reach the disk is true; it needs no fsync of its own (a power cut
-        // may at worst bring back an older slot: the client then resends
-        // from that offset, [MC-BUP] 3.1.5.1.4, and no byte is lost). After
-        // `kill -9` the page cache keeps the newest slot.
+        // The last batch (at most WRITE_BATCH bytes, a page-cache copy of
+        // tens of microseconds: cheaper on the worker than a trip to the
+        // blocking pool), then, with `durability = "power-cut"`, the data
+        // sync (group commit), then the progress slot. The slot is written
+        // only after the bytes it claims are written (and, with power-cut,
+        // durable), so every version of it that can reach the disk is true;
+        // it needs no sync of its own (a power cut may at worst bring back
+        // an older slot: the client then resends from that offset,
+        // [MC-BUP] 3.1.5.1.4). After `kill -9` the page cache keeps the
+        // newest slot. If the client goes away during the sync, this
+        // future is dropped before the slot is written and the session
+        // stays at `expected`.
         let mut next = st.rec.clone();
         next.received = range.end + 1;
         next.last_activity_unix_ms = now_unix_ms();
         let seq = st.seq + 1;
-        let fsync = ctx.cfg.fsync;
-        let rec = next.clone();
-        let tail = move || {
+        let write_tail = || -> std::io::Result<()> {
             let mut off = offset;
             for b in &last_batch {
                 write_at(&file, b, off)?;
                 off += b.len() as u64;
             }
-            if fsync {
-                file.sync_data()?;
-            }
-            crate::session::write_progress(&progress, seq, &rec, false)
+            Ok(())
         };
-        // Without fsync the tail is at most WRITE_BATCH bytes copied into the
-        // page cache (tens of microseconds): doing it on the worker avoids a
-        // blocking-pool round trip that cost more than the write itself
-        // (64 KiB fragments went from ~260 to ~620 MiB/s in the benchmark).
-        // An fdatasync runs on the worker only when `inline_sync` is on and
-        // the process's one sync slot is free (see `SyncSlot`), otherwise
-        // on the blocking pool.
-        let slot = if fsync && ctx.cfg.inline_sync {
-            SyncSlot::take(&SYNC_SLOT)
-        } else {
-            None
-        };
-        let r = if !fsync || slot.is_some() {
-            tail()
-        } else {
-            // The session lock travels with the sync and comes back with
-            // it: if this request is dropped meanwhile (the client went
-            // away), the lock is released only after the progress slot is
-            // written, so a resent fragment never races this one's slot.
-            let id = st.rec.id.clone();
-            match blocking(move || Ok((tail(), st))).await {
-                Ok((r, back)) => {
-                    st = back;
-                    r
-                }
-                Err(e) => return Ok(frag_error(&Error::from_io(&e), &id, expected)),
-            }
-        };
-        drop(slot);
-        if let Err(e) = r {
-            return Ok(frag_error(&Error::from_io(&e), &st.rec.id, st.rec.received));
+        if let Err(e) = write_tail() {
+            return Ok(frag_error(&Error::from_io(&e), &st.rec.id, expected));
+        }
+        if ctx.cfg.durability.syncs()
+            && let Err(e) = ctx.group_sync.sync(file.clone()).await
+        {
+            return Ok(frag_error(&Error::from_io(&e), &st.rec.id, expected));
+        }
+        if let Err(e) = crate::session::write_progress(&progress, seq, &next, false) {
+            return Ok(frag_error(&Error::from_io(&e), &st.rec.id, expected));
         }
         st.rec = next;
         st.seq = seq;
@@ -499,7 +476,7 @@ async fn close_locked(
         st.file = None;
         let data = ctx.sessions.data_path(&sess.key);
         let overwrite = ctx.cfg.allow_overwrite;
-        let fsync = ctx.cfg.fsync;
+        let fsync = ctx.cfg.durability.syncs();
         let tmp_name = format!(".bitsim-publish-{}", sess.key);
         let r = blocking(move || publish_file(&data, &dest, overwrite, fsync, &tmp_name)).await;
         if let Err(e) = r {

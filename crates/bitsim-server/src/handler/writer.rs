@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,56 +19,11 @@ use crate::session::{SessionState, write_at};
 /// Size of the write batches of a fragment body.
 const WRITE_BATCH: usize = 256 * 1024;
 
-/// With `fsync`, writeback of a fragment's written bytes is started each
+/// With `durability = "power-cut"`, writeback of a fragment's written bytes is started each
 /// time this many have accumulated (see [`start_writeback`]). Measured on
 /// the development VM with 8 MiB fragments: 256 KiB ≈ 870 MiB/s, 1 MiB ≈
 /// 970 MiB/s, 4 MiB ≈ 800 MiB/s, never ≈ 730 MiB/s.
 const WRITEBACK_EVERY: u64 = 1024 * 1024;
-
-/// Permission to run one fragment's fdatasync on the async worker that
-/// handles it instead of on the blocking pool; released on drop.
-///
-/// BITS allows one outstanding request per session (\[W32-UP\]:
-/// the client sends the next fragment only after the Ack), so a fragment's
-/// sync, its Ack and the next request are strictly serial. Handing the sync
-/// to the blocking pool and back costs two cross-thread wake-ups per
-/// fragment: on the development VM (2 vCPUs) the pool took 5–28 % longer
-/// per 64 KiB fragment (`examples/config_ab.rs -- inline_sync`; README,
-/// server benchmarks). `Config::inline_sync = false` turns this off.
-///
-/// Blocking a worker stalls the tasks queued behind it (a task in its
-/// LIFO slot cannot even be stolen by another worker until the sync ends),
-/// so the slot is bounded: one per process ([`SYNC_SLOT`], shared by every
-/// server in it), and only on a multi-thread runtime with at least two
-/// workers, so another worker always keeps serving. Concurrent fragments
-/// find the slot taken and use the blocking pool as before, where their
-/// syncs can run in parallel.
-pub(super) struct SyncSlot<'a>(&'a AtomicBool);
-
-/// The process's one [`SyncSlot`].
-pub(super) static SYNC_SLOT: AtomicBool = AtomicBool::new(false);
-
-impl<'a> SyncSlot<'a> {
-    /// Takes the slot (`flag`) if it is free and the current runtime can
-    /// spare a worker; `None` means "use the blocking pool".
-    pub(super) fn take(flag: &'a AtomicBool) -> Option<Self> {
-        let rt = tokio::runtime::Handle::try_current().ok()?;
-        if rt.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread
-            || rt.metrics().num_workers() < 2
-        {
-            return None;
-        }
-        flag.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .ok()?;
-        Some(SyncSlot(flag))
-    }
-}
-
-impl Drop for SyncSlot<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
 
 /// The session's data and progress files, opened once per session.
 pub(super) async fn open_files(
@@ -109,7 +64,7 @@ pub(super) enum StreamError {
 pub(super) struct Writer {
     file: Arc<File>,
     offset: u64,
-    /// Start writeback early (with `fsync`): see [`WRITEBACK_EVERY`].
+    /// Start writeback early (with power-cut durability): see [`WRITEBACK_EVERY`].
     writeback: bool,
     /// Start of the written bytes whose writeback has not been started.
     unflushed_from: u64,
@@ -314,46 +269,5 @@ pub(super) async fn drain(mut body: Incoming, idle_secs: u64) -> Result<(), ()> 
             Ok(Some(Ok(_))) => {}
             _ => return Err(()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sync_slot_is_lent_once_and_only_by_a_multi_thread_runtime() {
-        let flag = AtomicBool::new(false);
-        // No runtime, or one that has no worker to spare: blocking pool.
-        assert!(SyncSlot::take(&flag).is_none());
-        let one = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        one.block_on(async { assert!(SyncSlot::take(&flag).is_none()) });
-        let single = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap();
-        single.block_on(async { assert!(SyncSlot::take(&flag).is_none()) });
-        assert!(!flag.load(Ordering::SeqCst));
-
-        let two = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
-        two.block_on(async {
-            let slot = SyncSlot::take(&flag).expect("free slot");
-            // Taken: a concurrent fragment goes to the blocking pool.
-            assert!(SyncSlot::take(&flag).is_none());
-            drop(slot);
-            // Released on drop, also when the sync failed or panicked.
-            let r = std::panic::catch_unwind(|| {
-                let _slot = SyncSlot::take(&flag).expect("free again");
-                panic!("sync panicked");
-            });
-            assert!(r.is_err());
-            assert!(SyncSlot::take(&flag).is_some());
-        });
-        assert!(!flag.load(Ordering::SeqCst));
     }
 }

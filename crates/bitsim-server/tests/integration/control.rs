@@ -266,9 +266,7 @@ async fn control_api_answers_loopback_peers_only() {
 async fn sessions_list_shows_a_fragment_in_flight() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let d = tempfile::tempdir().unwrap();
-    let mut c = cfg(d.path());
-    c.fsync = false;
-    let s = start(c).await;
+    let s = start(cfg(d.path())).await;
     let a = s.local_addr();
     let id = create(a, "/slow/up.bin").await;
     assert_eq!(
