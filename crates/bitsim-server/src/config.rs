@@ -69,6 +69,43 @@ impl Durability {
     }
 }
 
+/// HTTPS for the server (`[tls]` in TOML; `--tls-cert`/`--tls-key` or
+/// `--tls-self-signed` on the command line): either a certificate chain and
+/// its key from PEM files, or a certificate the server makes itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// Make a certificate: a CA (kept in `<state_dir>/tls/`, reused across
+    /// restarts) signs a certificate for `localhost`, `127.0.0.1`, `::1`
+    /// and [`TlsConfig::names`]. Clients trust the CA's `ca.pem`. Only
+    /// with it can fault rules present an expired or wrong-host
+    /// certificate ([`FaultRule::tls_cert`]).
+    pub self_signed: bool,
+    /// More host names or IP addresses for the self-signed certificate.
+    pub names: Vec<String>,
+}
+
+impl TlsConfig {
+    /// Checks that exactly one way of getting a certificate is chosen.
+    pub fn validate(&self) -> Result<()> {
+        match (&self.cert, &self.key, self.self_signed) {
+            (Some(_), Some(_), false) | (None, None, true) => Ok(()),
+            (Some(_), None, false) => Err(Error::Config("tls: cert needs key too".into())),
+            (None, Some(_), false) => Err(Error::Config("tls: key needs cert too".into())),
+            (None, None, false) => Err(Error::Config(
+                "tls: set cert and key, or self_signed = true".into(),
+            )),
+            (_, _, true) => Err(Error::Config(
+                "tls: self_signed makes its own certificate; drop cert and key".into(),
+            )),
+        }
+    }
+}
+
 /// Keys of earlier versions, refused with the key that replaced them.
 const RENAMED_KEYS: &[(&str, &str)] = &[
     (
@@ -138,6 +175,8 @@ pub struct Config {
     pub host_id: Option<String>,
     /// `BITS-Host-Id-Fallback-Timeout` in seconds (sent with `host_id`).
     pub host_id_fallback_timeout_secs: Option<u64>,
+    /// HTTPS (`[tls]`); `None`: plain HTTP.
+    pub tls: Option<TlsConfig>,
     /// The control API under `/_bitsim/`.
     pub control: ControlConfig,
     /// Upload-reply routes: uploads under a prefix go to a server application.
@@ -176,6 +215,7 @@ impl Default for Config {
             repoll: true,
             body_idle_timeout_secs: 120,
             max_discard_bytes: DEFAULT_MAX_DISCARD_BYTES,
+            tls: None,
             max_fragment_size: None,
             host_id: None,
             host_id_fallback_timeout_secs: None,
@@ -217,6 +257,18 @@ impl Config {
     /// at most 2,200 characters. [`Server::bind`](crate::Server::bind)
     /// calls this too, for configurations built in code.
     pub fn validate(&self) -> Result<()> {
+        if let Some(t) = &self.tls {
+            t.validate()?;
+        }
+        let tls_faults_possible = self.tls.as_ref().is_some_and(|t| t.self_signed);
+        if !tls_faults_possible
+            && let Some(i) = self.faults.iter().position(|f| f.tls_cert.is_some())
+        {
+            return Err(Error::Config(format!(
+                "faults[{i}]: tls_cert needs a server with a self-signed certificate \
+                 ([tls] self_signed = true, or --tls-self-signed)"
+            )));
+        }
         for (i, f) in self.faults.iter().enumerate() {
             // A typo in a start-up fault must stop the server, not be
             // ignored for the whole run.

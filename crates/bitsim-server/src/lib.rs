@@ -58,9 +58,11 @@ mod reply;
 mod repoll;
 mod server;
 pub mod session;
+mod tls;
 
-pub use config::{Config, ControlConfig, Durability, NotifyBy, ReplyApp, ReplyRoute};
+pub use config::{Config, ControlConfig, Durability, NotifyBy, ReplyApp, ReplyRoute, TlsConfig};
 pub use error::{Error, Result};
-pub use faults::{FaultRule, FaultSet};
+pub use faults::{FaultRule, FaultSet, TlsCertFault};
 pub use handler::{CONTROL_PREFIX, REASON_HEADER};
 pub use server::{Server, ServerHandle};
+pub use tls::SelfSignedCa;

@@ -8,4 +8,5 @@ mod downloads;
 mod faults;
 mod persistence;
 mod reply;
+mod tls;
 mod uploads;

@@ -138,6 +138,15 @@ pub(super) async fn control(
             };
             let added = serde_json::from_slice::<crate::faults::FaultRule>(&bytes)
                 .map_err(|e| e.to_string())
+                .and_then(|rule| {
+                    if rule.tls_cert.is_some() && !ctx.tls_faults {
+                        Err("tls_cert needs a server with a self-signed certificate \
+                             (--tls-self-signed)"
+                            .to_string())
+                    } else {
+                        Ok(rule)
+                    }
+                })
                 .and_then(|rule| ctx.faults.add(rule).map_err(|e| e.to_string()));
             match added {
                 Ok(id) => {
