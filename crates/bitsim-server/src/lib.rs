@@ -12,6 +12,13 @@
 //! * Close-Session publishes atomically under the root; upload-reply runs a
 //!   built-in or external server application.
 //! * `GET`/`HEAD` serve files under the root with single-range support.
+//! * HTTPS with rustls ([`TlsConfig`]): a certificate from PEM files, or
+//!   one signed by a CA the server makes, which also lets fault rules
+//!   present expired or wrong-host certificates ([`TlsCertFault`]).
+//! * Connections stay alive through refusals: an unread request body is
+//!   read and discarded (bounded), or the answer says `Connection: close`.
+//! * [`Durability`]: acknowledged bytes survive a process kill by default,
+//!   a power cut with `durability = "power-cut"` (group-committed syncs).
 //! * Faults (status codes, delays, bandwidth caps, dropped connections,
 //!   ignored ranges, missing `Content-Length`, changing `Last-Modified`,
 //!   full disk) come from [`Config::faults`] or the control API at
