@@ -49,7 +49,7 @@ impl GroupSync {
         };
         if lead {
             if worker_may_block() {
-                self.round();
+                let _ = self.round();
                 let more = {
                     let mut st = self.lock();
                     st.running = !st.pending.is_empty();
@@ -79,7 +79,7 @@ impl GroupSync {
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
             loop {
-                me.round();
+                let _ = me.round();
                 let mut st = me.lock();
                 if st.pending.is_empty() {
                     st.running = false;
@@ -90,8 +90,8 @@ impl GroupSync {
     }
 
     /// One round: every file pending now is synced once, and every waiter
-    /// gets its file's outcome.
-    fn round(&self) {
+    /// gets its file's outcome. Returns how many files it synced.
+    fn round(&self) -> usize {
         let batch = std::mem::take(&mut self.lock().pending);
         let mut done: Vec<(Arc<File>, Outcome)> = Vec::new();
         for (file, tx) in batch {
@@ -109,6 +109,7 @@ impl GroupSync {
             let _ = tx.send(outcome);
         }
         tracing::trace!(files = done.len(), "sync round");
+        done.len()
     }
 }
 
@@ -168,6 +169,27 @@ mod tests {
                 g.sync(files[0].clone()).await.unwrap();
             });
         }
+    }
+
+    #[test]
+    fn one_round_syncs_each_waiting_file_once_and_answers_every_waiter() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Arc::new(File::create(dir.path().join("a")).unwrap());
+        let b = Arc::new(File::create(dir.path().join("b")).unwrap());
+        let g = GroupSync::default();
+        let mut rxs = Vec::new();
+        // Four fragments arrived while a round ran: three of session a,
+        // one of session b (a test can queue several of one session).
+        for f in [&a, &b, &a, &a] {
+            let (tx, rx) = oneshot::channel();
+            g.lock().pending.push(((*f).clone(), tx));
+            rxs.push(rx);
+        }
+        assert_eq!(g.round(), 2, "one sync per file, not per fragment");
+        for mut rx in rxs {
+            assert!(matches!(rx.try_recv(), Ok(Ok(()))));
+        }
+        assert_eq!(g.round(), 0, "nothing left");
     }
 
     #[cfg(target_os = "linux")]
