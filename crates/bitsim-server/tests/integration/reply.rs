@@ -379,10 +379,7 @@ async fn notify_static_response_url() {
     .await;
     let s = start(notify_cfg(d.path(), app, NotifyBy::Reference, 30_000)).await;
     let (_, r) = upload_no_close(s.local_addr(), "/app/s.bin", b"xy").await;
-    assert_eq!(
-        r.header("BITS-Reply-URL"),
-        Some("http://static.test/reply")
-    );
+    assert_eq!(r.header("BITS-Reply-URL"), Some("http://static.test/reply"));
     s.shutdown().await.unwrap();
 }
 
