@@ -46,6 +46,11 @@ fn readme_server_config_example_is_a_valid_config() {
         .expect("toml block");
     let cfg = bitsim_server::Config::from_toml(toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
     // Spot checks that the block is the one documented, not an empty file.
-    assert!(cfg.fsync && cfg.inline_sync && cfg.repoll && !cfg.allow_overwrite);
+    assert!(
+        cfg.durability == bitsim_server::Durability::ProcessKill
+            && cfg.repoll
+            && !cfg.allow_overwrite
+            && cfg.max_discard_bytes == 16 << 20
+    );
     assert!(!cfg.faults.is_empty() && !cfg.reply.is_empty());
 }

@@ -92,9 +92,29 @@ fn temp_root(name: &str) -> PathBuf {
 /// Four sessions at different offsets, each with a fragment half sent
 /// when the process is killed: after the restart every session resumes at
 /// exactly its acknowledged offset and every file is published intact.
+/// In the default `durability = "process-kill"` (no fsync at all).
 #[test]
 fn kill_9_and_restart_loses_no_byte() {
-    let root = temp_root("kill9");
+    kill_9_and_restart("kill9", None);
+}
+
+/// The same with `durability = "power-cut"` (group-committed fdatasync).
+#[test]
+fn kill_9_and_restart_loses_no_byte_with_power_cut_durability() {
+    kill_9_and_restart("kill9-power-cut", Some("durability = \"power-cut\"\n"));
+}
+
+fn kill_9_and_restart(name: &str, config: Option<&str>) {
+    let root = temp_root(name);
+    let cfg_file = root.with_extension("toml");
+    let extra: Vec<&str> = match config {
+        Some(text) => {
+            std::fs::write(&cfg_file, text).expect("write config");
+            vec!["--config", cfg_file.to_str().expect("utf-8 path")]
+        }
+        None => Vec::new(),
+    };
+    let spawn = |root: &Path| spawn_with(root, &extra);
     let frag = 256 * 1024;
     let uploads: Vec<(String, Vec<u8>)> = (0..4u32)
         .map(|k| {
@@ -181,6 +201,7 @@ fn kill_9_and_restart_loses_no_byte() {
     let _ = p.child.wait();
     let _ = p.log.try_recv();
     let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_file(&cfg_file);
 }
 
 /// SIGTERM and Ctrl-C (SIGINT) both stop the server cleanly (exit 0), also
@@ -303,5 +324,110 @@ fn closed_log_pipe_does_not_break_the_server() {
     assert!(ok.success());
     let status = child.wait().expect("wait");
     assert!(status.success(), "exit status {status:?}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `--tls-self-signed`: the server says where the CA certificate is and
+/// its SHA-256 fingerprint, serves HTTPS, and keeps the CA across restarts
+/// (a client trusts it once).
+#[test]
+fn tls_self_signed_prints_the_ca_and_keeps_it() {
+    let root = temp_root("tls");
+    let ca_line = |p: &mut Proc| -> (String, String) {
+        let mut path = None;
+        loop {
+            let line = p
+                .log
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("the CA lines");
+            if let Some(rest) = line.split("trust the CA certificate ").nth(1) {
+                path = Some(rest.trim().to_string());
+            }
+            if let Some(fp) = line.split("SHA-256 fingerprint ").nth(1) {
+                return (path.expect("path line first"), fp.trim().to_string());
+            }
+        }
+    };
+    let mut p = spawn_with(&root, &["--tls-self-signed"]);
+    let (path, fp) = ca_line(&mut p);
+    assert!(Path::new(&path).is_file(), "{path}");
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert_eq!(fp.len(), 95, "{fp}");
+    assert!(
+        fp.split(':')
+            .all(|b| b.len() == 2 && u8::from_str_radix(b, 16).is_ok()),
+        "{fp}"
+    );
+    // HTTPS only: a plain HTTP request gets no HTTP answer.
+    let mut s = TcpStream::connect(p.addr).expect("connect");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(
+        !buf.starts_with(b"HTTP/1.1"),
+        "plain HTTP answered on the TLS port"
+    );
+    p.child.kill().expect("kill");
+    let _ = p.child.wait();
+    let mut p = spawn_with(&root, &["--tls-self-signed"]);
+    assert_eq!(ca_line(&mut p), (path, fp), "the same CA after a restart");
+    p.child.kill().expect("kill");
+    let _ = p.child.wait();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `--listen` takes host names; a busy port is reported once, before the
+/// server touches its root (no state directory, no session loaded).
+#[test]
+fn listen_takes_host_names_and_a_busy_port_fails_first_and_once() {
+    let root = temp_root("listen");
+    let out = |listen: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+            .args(["serve", "--listen", listen, "--root"])
+            .arg(&root)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let mut err = String::new();
+        let mut pipe = child.stderr.take().expect("stderr");
+        let mut buf = [0u8; 4096];
+        // Read until the listening line or the end.
+        loop {
+            let n = pipe.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            err.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if err.contains("listening on") {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        (status, err)
+    };
+    let (_, err) = out("localhost:0");
+    assert!(err.contains("listening on http://"), "{err}");
+    let _ = std::fs::remove_dir_all(root.join(".bitsim"));
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let (status, err) = out(&addr);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(err.matches(&addr).count(), 1, "the address once: {err}");
+    assert_eq!(err.matches("in use").count(), 1, "the reason once: {err}");
+    assert!(
+        !root.join(".bitsim").exists(),
+        "nothing done before the bind"
+    );
+    let (_, err) = out("localhost");
+    assert!(err.contains("--listen"), "{err}");
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -39,6 +39,13 @@ pub fn classify_http(status: u16) -> ErrorClass {
 ///   `BG_E_LOCAL_FILE_CHANGED` \[ADDFILE\], `BG_E_REMOTE_FILE_CHANGED` ("Resume
 ///   to retry" \[RETVALS\]), `BG_E_TOO_LARGE`, `BG_E_VALIDATION_FAILED`,
 ///   `E_ACCESSDENIED`, `E_FILE_NOT_FOUND_WIN32` and `E_INVALIDARG`.
+/// * Fatal: the server certificate failures. \[SECFLAGS\] puts the job in
+///   the fatal error state for a revoked certificate; for an expired one,
+///   one naming another host, one from an unknown CA and any other
+///   TLS failure (\[WINHTTP-ERR\] codes) the documentation is silent, and
+///   bitsim treats them the same way (decision A29): none clears by itself
+///   within a retry delay, and BITS's own remedy is an application action
+///   (SetSecurityFlags to ignore the error, or trusting the CA).
 /// * Everything else (connection failures, resets, timeouts, name
 ///   resolution, disk full, session lost) is transient: "may clear by itself"
 ///   \[BP\] (decision A5).
@@ -58,7 +65,12 @@ pub fn classify(code: Hresult, _context: ErrorContext) -> ErrorClass {
         | Hresult::BG_E_VALIDATION_FAILED
         | Hresult::E_ACCESSDENIED
         | Hresult::E_FILE_NOT_FOUND_WIN32
-        | Hresult::E_INVALIDARG => ErrorClass::Fatal,
+        | Hresult::E_INVALIDARG
+        | Hresult::WINHTTP_E_SECURE_CERT_DATE_INVALID
+        | Hresult::WINHTTP_E_SECURE_CERT_CN_INVALID
+        | Hresult::WINHTTP_E_SECURE_INVALID_CA
+        | Hresult::WINHTTP_E_SECURE_CERT_REVOKED
+        | Hresult::WINHTTP_E_SECURE_FAILURE => ErrorClass::Fatal,
         _ => ErrorClass::Transient,
     }
 }
@@ -95,6 +107,26 @@ mod tests {
                 classify(Hresult::http(s), ErrorContext::RemoteFile),
                 c,
                 "status {s}"
+            );
+        }
+    }
+
+    #[test]
+    fn a29_certificate_failures_are_fatal() {
+        for code in [
+            Hresult::WINHTTP_E_SECURE_CERT_DATE_INVALID,
+            Hresult::WINHTTP_E_SECURE_CERT_CN_INVALID,
+            Hresult::WINHTTP_E_SECURE_INVALID_CA,
+            Hresult::WINHTTP_E_SECURE_CERT_REVOKED,
+            Hresult::WINHTTP_E_SECURE_FAILURE,
+        ] {
+            // HRESULT_FROM_WIN32 of the WinHTTP code [WINHTTP-ERR].
+            assert_eq!(code.0 & 0xFFFF_0000, 0x8007_0000, "{code:?}");
+            assert!((12_000..13_000).contains(&(code.0 & 0xFFFF)), "{code:?}");
+            assert_eq!(
+                classify(code, ErrorContext::GeneralTransport),
+                ErrorClass::Fatal,
+                "{code:?}"
             );
         }
     }

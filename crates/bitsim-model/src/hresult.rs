@@ -193,6 +193,21 @@ hresults! {
     WININET_E_TIMEOUT = 0x8007_2EE2, "The operation timed out.";
     /// WinINet: the connection with the server was reset.
     WININET_E_CONNECTION_RESET = 0x8007_2EFF, "The connection with the server was reset.";
+    /// WinHTTP `ERROR_WINHTTP_SECURE_CERT_DATE_INVALID` (12037): the server's
+    /// certificate has expired or is not yet valid \[WINHTTP-ERR\].
+    WINHTTP_E_SECURE_CERT_DATE_INVALID = 0x8007_2F05, "The server certificate has expired or is not yet valid.";
+    /// WinHTTP `ERROR_WINHTTP_SECURE_CERT_CN_INVALID` (12038): the server's
+    /// certificate does not name the host of the URL \[WINHTTP-ERR\].
+    WINHTTP_E_SECURE_CERT_CN_INVALID = 0x8007_2F06, "The server certificate's name does not match the host name.";
+    /// WinHTTP `ERROR_WINHTTP_SECURE_INVALID_CA` (12045): the server's
+    /// certificate chains to no trusted root \[WINHTTP-ERR\].
+    WINHTTP_E_SECURE_INVALID_CA = 0x8007_2F0D, "The server certificate was issued by an unknown certification authority.";
+    /// WinHTTP `ERROR_WINHTTP_SECURE_CERT_REVOKED` (12170): the server's
+    /// certificate is revoked \[WINHTTP-ERR\].
+    WINHTTP_E_SECURE_CERT_REVOKED = 0x8007_2F8A, "The server certificate has been revoked.";
+    /// WinHTTP `ERROR_WINHTTP_SECURE_FAILURE` (12175): any other failure of
+    /// the TLS handshake or of the server's certificate \[WINHTTP-ERR\].
+    WINHTTP_E_SECURE_FAILURE = 0x8007_2F8F, "A security error occurred (TLS handshake or server certificate).";
     /// RPC server unavailable: the callback's process is gone.
     RPC_E_SERVER_UNAVAILABLE = 0x8007_06BA, "The RPC server is unavailable (the callback object is gone).";
 }

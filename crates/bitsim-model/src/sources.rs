@@ -271,6 +271,14 @@ pub const SOURCES: &[(&str, &str)] = &[
         "DECISIONS",
         "crate::manual::decisions (bitsim's own choice where the docs are silent)",
     ),
+    (
+        "WINHTTP-ERR",
+        "https://learn.microsoft.com/en-us/windows/win32/winhttp/error-messages",
+    ),
+    (
+        "SECFLAGS",
+        "https://learn.microsoft.com/en-us/windows/win32/api/bits2_5/nf-bits2_5-ibackgroundcopyjobhttpoptions-setsecurityflags",
+    ),
 ];
 
 /// The sections of [MC-BUP] (BITS Upload Protocol) that bitsim's code

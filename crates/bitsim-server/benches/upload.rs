@@ -4,9 +4,9 @@
 //! `cargo bench -p bitsim-server --bench upload`
 //!
 //! Groups: `loopback` (the TCP ceiling: bytes to a discarding reader, no
-//! HTTP, no disk), `fsync` (the default server config: the fragment's data
+//! HTTP, no disk), `fsync` (`durability = "power-cut"`: the fragment's data
 //! fdatasync'd, then its progress slot written, before every Ack; baseline =
-//! write + fdatasync per chunk) and `nofsync` (`fsync = false`; baseline =
+//! write + fdatasync per chunk) and `nofsync` (`durability = "process-kill"`, the default; baseline =
 //! plain writes). Each
 //! has `bits_upload` (one session) and `bits_upload_8x` (eight sessions at
 //! once, 8 MiB each).
@@ -130,7 +130,11 @@ fn start(rt: &Runtime, fsync: bool) -> (tempfile::TempDir, bitsim_server::Server
     let root = tempfile::tempdir().expect("tempdir");
     let mut cfg = Config::new(root.path());
     cfg.allow_overwrite = true;
-    cfg.fsync = fsync;
+    cfg.durability = if fsync {
+        bitsim_server::Durability::PowerCut
+    } else {
+        bitsim_server::Durability::ProcessKill
+    };
     let handle = rt.block_on(async { Server::bind(cfg).await.expect("bind").spawn() });
     (root, handle)
 }

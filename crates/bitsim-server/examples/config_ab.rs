@@ -1,29 +1,29 @@
-//! A/B of one boolean server setting (`inline_sync` or `repoll`): two
+//! A/B of one boolean server setting (`repoll`): two
 //! servers in one process, one with the setting on and one with it off,
 //! take turns uploading the same 64 MiB, so the disk's drift hits both.
 //!
-//! `cargo run --release -p bitsim-server --example config_ab -- SETTING [FRAGMENT_BYTES [ROUNDS [nofsync]]]`
+//! `cargo run --release -p bitsim-server --example config_ab -- SETTING [FRAGMENT_BYTES [ROUNDS [power-cut]]]`
 //!
-//! Defaults: 64 KiB fragments, 12 rounds, `fsync = true` (`nofsync` sets
-//! `fsync = false` on both servers); the order alternates each round.
+//! Defaults: 64 KiB fragments, 12 rounds, `durability = "process-kill"`
+//! (`power-cut` sets `durability = "power-cut"` on both servers); the order
+//! alternates each round.
 //! Prints microseconds per fragment for each round and the median of
 //! "off time / on time" (above 100 % means the setting makes uploads
 //! faster).
 
 use std::net::SocketAddr;
 
-use bitsim_server::{Config, Server};
+use bitsim_server::{Config, Durability, Server};
 #[path = "../benches/support/client.rs"]
 mod client;
 
 const TOTAL: usize = 64 << 20;
 
 /// The settings this example can compare.
-const SETTINGS: [&str; 2] = ["inline_sync", "repoll"];
+const SETTINGS: [&str; 1] = ["repoll"];
 
 fn apply(cfg: &mut Config, setting: &str, on: bool) {
     match setting {
-        "inline_sync" => cfg.inline_sync = on,
         "repoll" => cfg.repoll = on,
         _ => unreachable!("checked in main"),
     }
@@ -36,7 +36,7 @@ fn main() {
     let setting = args.next().unwrap_or_default();
     if !SETTINGS.contains(&setting.as_str()) {
         eprintln!(
-            "usage: config_ab {{{}}} [FRAGMENT_BYTES [ROUNDS [nofsync]]]",
+            "usage: config_ab {{{}}} [FRAGMENT_BYTES [ROUNDS [power-cut]]]",
             SETTINGS.join("|")
         );
         std::process::exit(2);
@@ -49,7 +49,11 @@ fn main() {
     };
     let frag = num(0, 64 * 1024);
     let rounds = num(1, 12).max(1);
-    let fsync = rest.get(2).map(String::as_str) != Some("nofsync");
+    let durability = if rest.get(2).map(String::as_str) == Some("power-cut") {
+        Durability::PowerCut
+    } else {
+        Durability::ProcessKill
+    };
     // Roots live on this thread so they are removed at exit; each upload
     // is deleted as soon as it is timed.
     let roots = [
@@ -72,7 +76,7 @@ fn main() {
             for (root, on) in paths.iter().zip([true, false]) {
                 let mut cfg = Config::new(root);
                 cfg.allow_overwrite = true;
-                cfg.fsync = fsync;
+                cfg.durability = durability;
                 apply(&mut cfg, &name, on);
                 let h = Server::bind(cfg).await.expect("bind").spawn();
                 addrs.push(h.local_addr());
@@ -109,7 +113,7 @@ fn main() {
     }
     ratios.sort_by(f64::total_cmp);
     println!(
-        "median off/on time over {rounds} rounds ({frag}-byte fragments, {setting}, fsync = {fsync}): {:.0} %",
+        "median off/on time over {rounds} rounds ({frag}-byte fragments, {setting}, {durability:?}): {:.0} %",
         ratios[ratios.len() / 2]
     );
 }

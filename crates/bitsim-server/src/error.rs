@@ -82,8 +82,17 @@ pub enum Error {
     /// The configuration file could not be read or parsed.
     #[error("configuration: {0}")]
     Config(String),
-    /// An I/O error outside a request (binding, loading state).
-    #[error("I/O error: {0}")]
+    /// The listening socket could not be bound (address in use, no
+    /// permission, an address not on this host).
+    #[error("cannot listen on {addr}: {error}")]
+    Bind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why not.
+        error: std::io::Error,
+    },
+    /// An I/O error outside a request (loading state, TLS files).
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 

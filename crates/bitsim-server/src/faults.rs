@@ -49,6 +49,26 @@ pub struct FaultRule {
     pub change_last_modified: bool,
     /// Uploads: fail fragment writes as if the disk were full.
     pub disk_full: bool,
+    /// HTTPS: present a faulty certificate at the next TLS handshakes
+    /// (`times` of them, or every one), so a client's certificate checks
+    /// can be tested. Acts before any request exists, so it takes no
+    /// `path`, `packet` or `method` and no other effect; it needs a server
+    /// started with a self-signed certificate (its CA signs the faulty
+    /// ones, so the fault is the only thing wrong with them).
+    pub tls_cert: Option<TlsCertFault>,
+}
+
+/// A faulty certificate the server can present ([`FaultRule::tls_cert`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum TlsCertFault {
+    /// Valid only in 2000 (expired): WinHTTP reports
+    /// `ERROR_WINHTTP_SECURE_CERT_DATE_INVALID`.
+    Expired,
+    /// Issued for another host name: WinHTTP reports
+    /// `ERROR_WINHTTP_SECURE_CERT_CN_INVALID`.
+    WrongHost,
 }
 
 impl FaultRule {
@@ -83,6 +103,19 @@ impl FaultRule {
         if self.times == Some(0) {
             return Err("times = 0 would never apply; omit it for a rule that stays".into());
         }
+        if self.tls_cert.is_some() {
+            let alone = FaultRule {
+                tls_cert: self.tls_cert,
+                times: self.times,
+                ..FaultRule::default()
+            };
+            if *self != alone {
+                return Err("tls_cert acts at the TLS handshake, before any request: \
+                     it takes only times (no path, packet, method or other effect)"
+                    .into());
+            }
+            return Ok(());
+        }
         // 1xx are interim answers, not a final status: hyper would send a
         // 500 for them (101 would switch protocols).
         if let Some(st) = self.status
@@ -111,12 +144,13 @@ impl FaultRule {
             || self.single_range_only
             || self.omit_content_length
             || self.change_last_modified
-            || self.disk_full;
+            || self.disk_full
+            || self.tls_cert.is_some();
         if !has_effect {
             return Err(
                 "the rule has no effect (set status, delay_ms, bandwidth_bps, \
                  drop_after_bytes, ignore_range, single_range_only, omit_content_length, \
-                 change_last_modified or disk_full)"
+                 change_last_modified, disk_full or tls_cert)"
                     .into(),
             );
         }
@@ -227,6 +261,19 @@ impl FaultSet {
         self.lock().rules.clone()
     }
 
+    /// The certificate fault for the TLS handshake happening now (the first
+    /// rule with [`FaultRule::tls_cert`]), consuming one use of it.
+    pub fn take_tls(&self) -> Option<TlsCertFault> {
+        let mut g = self.lock();
+        let e = g.rules.iter_mut().find(|e| e.rule.tls_cert.is_some())?;
+        let fault = e.rule.tls_cert;
+        if let Some(t) = e.rule.times.as_mut() {
+            *t = t.saturating_sub(1);
+        }
+        g.rules.retain(|e| e.rule.times != Some(0));
+        fault
+    }
+
     /// Finds every rule matching a request, consumes one use of each
     /// counted rule, and merges their effects (later rules win).
     pub fn take(&self, path: &str, method: &str, packet: Option<&str>) -> Effects {
@@ -234,7 +281,7 @@ impl FaultSet {
         let mut fx = Effects::default();
         let mut lm = false;
         for e in g.rules.iter_mut() {
-            if !e.rule.matches(path, method, packet) {
+            if e.rule.tls_cert.is_some() || !e.rule.matches(path, method, packet) {
                 continue;
             }
             if let Some(t) = e.rule.times.as_mut() {
@@ -274,6 +321,34 @@ impl FaultSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_rules_act_only_at_the_handshake() {
+        let f = FaultSet::default();
+        f.add(FaultRule {
+            tls_cert: Some(TlsCertFault::Expired),
+            times: Some(1),
+            ..FaultRule::default()
+        })
+        .unwrap();
+        // A request neither sees nor consumes it.
+        assert_eq!(f.take("/a", "GET", None), Effects::default());
+        assert_eq!(f.take_tls(), Some(TlsCertFault::Expired));
+        assert_eq!(f.take_tls(), None);
+        assert!(f.list().is_empty());
+        // With anything else it is refused.
+        let e = FaultRule {
+            tls_cert: Some(TlsCertFault::WrongHost),
+            path: Some("/a".into()),
+            ..FaultRule::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.contains("tls_cert"), "{e}");
+        let r: FaultRule = serde_json::from_str(r#"{"tls_cert":"wrong-host"}"#).unwrap();
+        assert_eq!(r.tls_cert, Some(TlsCertFault::WrongHost));
+        assert!(serde_json::from_str::<FaultRule>(r#"{"tls_cert":"expird"}"#).is_err());
+    }
 
     #[test]
     fn counted_rule_expires() {

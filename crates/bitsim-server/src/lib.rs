@@ -12,6 +12,13 @@
 //! * Close-Session publishes atomically under the root; upload-reply runs a
 //!   built-in or external server application.
 //! * `GET`/`HEAD` serve files under the root with single-range support.
+//! * HTTPS with rustls ([`TlsConfig`]): a certificate from PEM files, or
+//!   one signed by a CA the server makes, which also lets fault rules
+//!   present expired or wrong-host certificates ([`TlsCertFault`]).
+//! * Connections stay alive through refusals: an unread request body is
+//!   read and discarded (bounded), or the answer says `Connection: close`.
+//! * [`Durability`]: acknowledged bytes survive a process kill by default,
+//!   a power cut with `durability = "power-cut"` (group-committed syncs).
 //! * Faults (status codes, delays, bandwidth caps, dropped connections,
 //!   ignored ranges, missing `Content-Length`, changing `Last-Modified`,
 //!   full disk) come from [`Config::faults`] or the control API at
@@ -58,9 +65,11 @@ mod reply;
 mod repoll;
 mod server;
 pub mod session;
+mod tls;
 
-pub use config::{Config, ControlConfig, NotifyBy, ReplyApp, ReplyRoute};
+pub use config::{Config, ControlConfig, Durability, NotifyBy, ReplyApp, ReplyRoute, TlsConfig};
 pub use error::{Error, Result};
-pub use faults::{FaultRule, FaultSet};
+pub use faults::{FaultRule, FaultSet, TlsCertFault};
 pub use handler::{CONTROL_PREFIX, REASON_HEADER};
 pub use server::{Server, ServerHandle};
+pub use tls::SelfSignedCa;

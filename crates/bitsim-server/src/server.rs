@@ -28,7 +28,12 @@ pub(crate) struct Ctx {
     /// Directory of reply files.
     pub(crate) replies_dir: PathBuf,
     pub(crate) sessions: SessionStore,
-    pub(crate) faults: FaultSet,
+    pub(crate) faults: Arc<FaultSet>,
+    /// Whether fault rules may present faulty certificates (TLS with a
+    /// self-signed CA).
+    pub(crate) tls_faults: bool,
+    /// Group commit of fragment data (`durability = "power-cut"`).
+    pub(crate) group_sync: Arc<crate::handler::GroupSync>,
     pub(crate) local_addr: SocketAddr,
     pub(crate) client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
@@ -46,10 +51,21 @@ impl std::fmt::Debug for Ctx {
 }
 
 /// A bound, not yet running server.
-#[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
     ctx: Arc<Ctx>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    ca: Option<crate::tls::SelfSignedCa>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("ctx", &self.ctx)
+            .field("tls", &self.tls.is_some())
+            .field("ca", &self.ca)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The error returned by the service to make hyper drop the connection
@@ -66,10 +82,19 @@ impl std::fmt::Display for DropConnection {
 impl std::error::Error for DropConnection {}
 
 impl Server {
-    /// Prepares the root and state directories, loads persisted sessions
-    /// and binds the listening socket.
+    /// Binds the listening socket first (so a busy port is reported before
+    /// anything else happens), then prepares the root and state
+    /// directories, loads persisted sessions and, with [`Config::tls`],
+    /// the certificates.
     pub async fn bind(config: Config) -> Result<Server> {
         config.validate()?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|error| Error::Bind {
+                addr: config.listen,
+                error,
+            })?;
+        let local_addr = listener.local_addr()?;
         let root = config
             .root
             .canonicalize()
@@ -88,16 +113,25 @@ impl Server {
         let state_dir = state_dir.canonicalize()?;
         let replies_dir = state_dir.join("replies");
         std::fs::create_dir_all(&replies_dir)?;
-        let sessions = SessionStore::open(state_dir.join("sessions"), config.fsync)?;
-        let faults = FaultSet::default();
+        let faults = Arc::new(FaultSet::default());
+        let (tls, ca) = match &config.tls {
+            Some(t) => {
+                let built = crate::tls::build(t, &state_dir, faults.clone())?;
+                (Some(built.acceptor), built.ca)
+            }
+            None => (None, None),
+        };
         for f in &config.faults {
             // Config::validate (above) has checked every rule.
             faults.add(f.clone())?;
         }
-        let listener = TcpListener::bind(config.listen).await?;
-        let local_addr = listener.local_addr()?;
+        let sessions = SessionStore::open(state_dir.join("sessions"), config.durability.syncs())?;
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
-        tracing::info!(addr = %local_addr, root = %root.display(), "bitsim-server listening on http://{local_addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(addr = %local_addr, root = %root.display(), "bitsim-server listening on {scheme}://{local_addr}");
+        if let Some(ca) = &ca {
+            tracing::info!(ca = %ca.path.display(), sha256 = %ca.sha256, "TLS with a self-signed CA");
+        }
         Ok(Server {
             listener,
             ctx: Arc::new(Ctx {
@@ -106,11 +140,21 @@ impl Server {
                 state_dir,
                 replies_dir,
                 sessions,
+                tls_faults: ca.is_some(),
                 faults,
+                group_sync: Arc::default(),
                 local_addr,
                 client,
             }),
+            tls,
+            ca,
         })
+    }
+
+    /// With a self-signed certificate ([`TlsConfig::self_signed`](crate::TlsConfig)):
+    /// the CA clients must trust.
+    pub fn self_signed_ca(&self) -> Option<&crate::tls::SelfSignedCa> {
+        self.ca.as_ref()
     }
 
     /// The bound address (useful with port 0).
@@ -126,7 +170,9 @@ impl Server {
     /// Serves until `shutdown` completes, then stops accepting, lets
     /// in-flight requests finish (at most 5 s) and returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        let Server { listener, ctx } = self;
+        let Server {
+            listener, ctx, tls, ..
+        } = self;
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         // Sessions that expired while the server was down go before the
         // first request is served; the periodic sweeper starts one interval
@@ -153,34 +199,30 @@ impl Server {
                         }
                     };
                     let _ = stream.set_nodelay(true);
-                    let repoll = ctx.cfg.repoll;
                     let ctx = ctx.clone();
-                    let svc = service_fn(move |req| {
-                        let ctx = ctx.clone();
-                        let span = tracing::info_span!(
-                            "request",
-                            method = %req.method(),
-                            path = %req.uri().path(),
-                            %peer,
-                        );
-                        async move { crate::handler::handle(ctx, req, peer).await }.instrument(span)
-                    });
-                    let conn = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(30))
-                        .serve_connection(TokioIo::new(stream), svc);
-                    let fut = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        // See `Config::repoll` and `repoll.rs`.
-                        let r = if repoll {
-                            crate::repoll::Repoll::new(fut).await
-                        } else {
-                            fut.await
-                        };
-                        if let Err(e) = r {
-                            tracing::debug!(error = %e, %peer, "connection ended with error");
+                    let watcher = graceful.watcher();
+                    match tls.clone() {
+                        None => {
+                            tokio::spawn(serve_connection(ctx, stream, peer, watcher));
                         }
-                    });
+                        Some(acceptor) => {
+                            tokio::spawn(async move {
+                                // A handshake that stalls or fails ends
+                                // the connection; the client sees why.
+                                let hs = tokio::time::timeout(
+                                    Duration::from_secs(30),
+                                    acceptor.accept(stream),
+                                );
+                                match hs.await {
+                                    Ok(Ok(s)) => serve_connection(ctx, s, peer, watcher).await,
+                                    Ok(Err(e)) => {
+                                        tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                                    }
+                                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                                }
+                            });
+                        }
+                    }
                 }
                 _ = &mut shutdown => break,
             }
@@ -209,6 +251,42 @@ impl Server {
             shutdown: Some(tx),
             join,
         }
+    }
+}
+
+/// Serves HTTP/1.1 on one accepted connection (plain or TLS).
+async fn serve_connection<S>(
+    ctx: Arc<Ctx>,
+    stream: S,
+    peer: SocketAddr,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let repoll = ctx.cfg.repoll;
+    let svc = service_fn(move |req| {
+        let ctx = ctx.clone();
+        let span = tracing::info_span!(
+            "request",
+            method = %req.method(),
+            path = %req.uri().path(),
+            %peer,
+        );
+        async move { crate::handler::handle(ctx, req, peer).await }.instrument(span)
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(stream), svc);
+    let fut = watcher.watch(conn);
+    // See `Config::repoll` and `repoll.rs`.
+    let r = if repoll {
+        crate::repoll::Repoll::new(fut).await
+    } else {
+        fut.await
+    };
+    if let Err(e) = r {
+        tracing::debug!(error = %e, %peer, "connection ended with error");
     }
 }
 

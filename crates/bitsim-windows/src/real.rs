@@ -81,7 +81,6 @@ impl Harness for RealHarness {
             std::fs::create_dir_all(self.root.path().join(dir)).expect("create directory");
         }
         let mut cfg = Config::new(self.root.path());
-        cfg.fsync = false;
         cfg.faults.push(FaultRule {
             path: Some(SLOW_PREFIX.to_owned()),
             bandwidth_bps: Some(128 * 1024),

@@ -6,7 +6,7 @@
 //!
 //! Each iteration moves 64 MiB: `raw_copy` is `std::fs::copy` of the file;
 //! `download` and `upload` are whole BITS jobs (create, resume, transfer,
-//! Complete) through the driver, with the server's `fsync = false` so the
+//! Complete) through the driver, with the server's default `durability = "process-kill"` so the
 //! comparison is with page-cache writes on both sides.
 
 use std::path::{Path, PathBuf};
@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
     make_file(&root.join("src.bin"));
     make_file(&local.join("src.bin"));
     let mut cfg = Config::new(&root);
-    cfg.fsync = false;
+    cfg.durability = bitsim_server::Durability::ProcessKill;
     cfg.allow_overwrite = true;
     let server = rt.block_on(async { Server::bind(cfg).await.expect("bind").spawn() });
     let addr = server.local_addr();

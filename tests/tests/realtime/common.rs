@@ -30,8 +30,6 @@ pub struct Env {
 pub fn server_config(root: &Path, listen: SocketAddr) -> Config {
     let mut c = Config::new(root);
     c.listen = listen;
-    // Page-cache durability is enough for a test (and keeps 100 MiB fast).
-    c.fsync = false;
     c
 }
 

@@ -9,4 +9,5 @@ mod downloads;
 mod faults;
 mod persistence;
 mod reply;
+mod tls;
 mod uploads;

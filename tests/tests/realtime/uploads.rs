@@ -183,3 +183,27 @@ async fn a_refused_large_fragment_reports_the_status_not_a_reset() {
         );
     }
 }
+
+/// A refusal of a large fragment reaches the client as the status it
+/// carries, not as a reset: the server reads the unread body before it
+/// answers (keep-alive through refusals), so a 403 on a 40 MB upload's
+/// first 16 MiB fragment ends the job with BG_E_HTTP_ERROR_403 (fatal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_on_a_large_fragment_is_the_403() {
+    let env = Env::new().await;
+    std::fs::create_dir_all(env.root.join("up")).unwrap();
+    env.fault(r#"{"path":"/up/","packet":"fragment","status":403}"#)
+        .await;
+    let src = env.local.join("big.bin");
+    make_file(&src, 40_000_000, 9);
+    let mut cfg = rt_config();
+    cfg.upload_fragment = 16 << 20;
+    let (mut d, _rec) = driver(cfg);
+    let job = d
+        .upload(&me(), &src, &env.url("/up/big.bin"), None)
+        .unwrap();
+    resume(&mut d, job);
+    assert_eq!(run_to(&mut d, job, JobState::Error).await, JobState::Error);
+    let e = d.manager().job(job).unwrap().error.clone().unwrap();
+    assert_eq!(e.code, Hresult::http(403), "{e:?}");
+}

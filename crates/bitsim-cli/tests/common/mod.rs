@@ -38,7 +38,11 @@ pub fn spawn_serve(root: &Path, extra: &[&str]) -> Served {
         let line = rx
             .recv_timeout(Duration::from_secs(120))
             .expect("server exited before listening");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
+        let rest = line
+            .split("listening on http://")
+            .nth(1)
+            .or_else(|| line.split("listening on https://").nth(1));
+        if let Some(rest) = rest {
             let a = rest.split_whitespace().next().expect("address");
             break a.parse().expect("socket address");
         }

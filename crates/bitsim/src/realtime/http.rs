@@ -1,6 +1,9 @@
-//! The HTTP client of the real-time transport: hyper 1.x over plain TCP,
-//! with the BITS mapping of connection failures to HRESULTs.
+//! The HTTP client of the real-time transport: hyper 1.x over TCP, or TLS
+//! (rustls) for `https://` URLs, with the BITS mapping of connection and
+//! certificate failures to HRESULTs.
 
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bitsim_model::{ErrorContext, FileRef, Hresult, TransferError};
@@ -8,8 +11,11 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use super::early_answer::EarlyAnswer;
 
@@ -27,7 +33,7 @@ const MAX_REDIRECTS: usize = 10;
 /// A cloneable HTTP/1.1 client with a per-request timeout.
 #[derive(Clone)]
 pub(crate) struct Http {
-    client: Client<EarlyAnswer<HttpConnector>, ReqBody>,
+    client: Client<EarlyAnswer<HttpsConnector<HttpConnector>>, ReqBody>,
     timeout: Duration,
 }
 
@@ -43,13 +49,51 @@ pub(crate) fn full(b: Bytes) -> ReqBody {
 
 impl Http {
     /// A client whose requests time out after `timeout` (the \[MC-BUP\] 3.6.2
-    /// request/response timers are 5 minutes each).
-    pub(crate) fn new(timeout: Duration) -> Http {
+    /// request/response timers are 5 minutes each). `https://` URLs are
+    /// verified against the system's trusted roots (rustls-native-certs,
+    /// which also reads `SSL_CERT_FILE` and `SSL_CERT_DIR`) plus the
+    /// certificates of the PEM file `ca_file`; a `ca_file` that cannot be
+    /// read or holds no certificate is an `InvalidInput` error naming it.
+    pub(crate) fn new(timeout: Duration, ca_file: Option<&Path>) -> std::io::Result<Http> {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in system_roots() {
+            // A system certificate rustls cannot use is skipped, as
+            // WinHTTP skips what it cannot parse.
+            let _ = roots.add(c.clone());
+        }
+        if let Some(path) = ca_file {
+            let bad = |why: String| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("CA file {}: {why}", path.display()),
+                )
+            };
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| bad(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(bad("no CERTIFICATE in it".into()));
+            }
+            for c in certs {
+                roots.add(c).map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(std::io::Error::other)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
-        let client = Client::builder(TokioExecutor::new()).build(EarlyAnswer(connector));
-        Http { client, timeout }
+        connector.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        let client = Client::builder(TokioExecutor::new()).build(EarlyAnswer(https));
+        Ok(Http { client, timeout })
     }
 
     /// Sends one request; transport failures become the BITS codes.
@@ -125,7 +169,75 @@ fn bad_url(file: FileRef) -> TransferError {
     TransferError::new(Hresult::E_INVALIDARG, ErrorContext::RemoteFile, Some(file))
 }
 
+/// The system's trusted roots, loaded once per process.
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        for e in &found.errors {
+            tracing::debug!(error = %e, "system certificate store");
+        }
+        found.certs
+    })
+}
+
+/// rustls's *ring* provider (builds with a C compiler alone); its
+/// deprecation concerns post-quantum key exchange only.
+#[allow(deprecated, reason = "see above")]
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The WinHTTP code BITS reports for a TLS failure \[WINHTTP-ERR\]: the
+/// certificate's dates → `ERROR_WINHTTP_SECURE_CERT_DATE_INVALID`, its
+/// name → `ERROR_WINHTTP_SECURE_CERT_CN_INVALID`, an unknown issuer →
+/// `ERROR_WINHTTP_SECURE_INVALID_CA`, revoked →
+/// `ERROR_WINHTTP_SECURE_CERT_REVOKED`, anything else in the handshake →
+/// `ERROR_WINHTTP_SECURE_FAILURE`. The model classifies them (A29).
+pub(crate) fn tls_code(e: &rustls::Error) -> Hresult {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => Hresult::WINHTTP_E_SECURE_CERT_DATE_INVALID,
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                Hresult::WINHTTP_E_SECURE_CERT_CN_INVALID
+            }
+            C::UnknownIssuer => Hresult::WINHTTP_E_SECURE_INVALID_CA,
+            C::Revoked => Hresult::WINHTTP_E_SECURE_CERT_REVOKED,
+            _ => Hresult::WINHTTP_E_SECURE_FAILURE,
+        },
+        _ => Hresult::WINHTTP_E_SECURE_FAILURE,
+    }
+}
+
+/// The rustls error somewhere in `e`'s source chain. hyper wraps the
+/// connector's `io::Error`, which wraps another `io::Error` holding
+/// rustls's error; an `io::Error`'s `source()` skips the error it wraps,
+/// so wrapped errors are followed with `get_ref` too.
+fn find_tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => err.source(),
+            },
+            None => err.source(),
+        };
+    }
+    None
+}
+
 fn connect_code(e: &hyper_util::client::legacy::Error) -> Hresult {
+    if let Some(t) = find_tls_error(e) {
+        return tls_code(t);
+    }
     if e.is_connect() {
         let text = format!("{e:?}");
         if text.contains("dns error") || text.contains("failed to lookup") {

@@ -73,6 +73,10 @@ pub struct RtConfig {
     pub upload_fragment: u64,
     /// How often a running transfer reports progress at most.
     pub progress_interval: Duration,
+    /// A PEM file of CA certificates trusted for `https://` URLs besides
+    /// the system's roots (e.g. the `ca.pem` of `bitsim serve
+    /// --tls-self-signed`); `None`: the system's roots only.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for RtConfig {
@@ -84,6 +88,7 @@ impl Default for RtConfig {
             download_fragment: 16 << 20,
             upload_fragment: 4 << 20,
             progress_interval: Duration::from_millis(200),
+            ca_file: None,
         }
     }
 }
@@ -288,7 +293,7 @@ impl Driver {
             None => (Manager::new(cfg.policy.clone()), BTreeMap::new(), now, 0),
         };
         let restarted = cfg.state_file.as_ref().is_some_and(|p| p.exists());
-        let http = http::Http::new(cfg.request_timeout);
+        let http = http::Http::new(cfg.request_timeout, cfg.ca_file.as_deref())?;
         let mut d = Driver {
             mgr,
             cfg: Arc::new(cfg),

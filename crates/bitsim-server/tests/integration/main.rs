@@ -3,6 +3,7 @@
 mod client;
 mod control;
 mod downloads;
+mod keepalive;
 mod persistence;
 mod protocol;
 mod reply;

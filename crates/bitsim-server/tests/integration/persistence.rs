@@ -157,9 +157,7 @@ async fn hundreds_of_concurrent_sessions() {
     let d = tempfile::tempdir().unwrap();
     // The default per-client cap must allow it: every session comes from
     // 127.0.0.1, as in a test suite or a load test on one host.
-    let mut c = cfg(d.path());
-    c.fsync = false;
-    let s = start(c).await;
+    let s = start(cfg(d.path())).await;
     let a = s.local_addr();
     let mut tasks = Vec::new();
     for i in 0..300u32 {
@@ -180,21 +178,21 @@ async fn hundreds_of_concurrent_sessions() {
     s.shutdown().await.unwrap();
 }
 
-/// With `fsync` on a multi-thread runtime, one fragment's sync at a time
-/// runs on its async worker and the others on the blocking pool
-/// (`handler::SyncSlot`, `inline_sync`): both paths at once must store
-/// every byte, and so must the pool alone (`inline_sync = false`). The
-/// same with connections left to tokio's scheduler (`repoll = false`,
-/// see `repoll.rs`): neither way of polling may lose a body chunk.
+/// With `durability = "power-cut"` on a multi-thread runtime, syncs are
+/// grouped (`handler::GroupSync`): a round's leader syncs on its async
+/// worker, further rounds on the blocking pool, while fragments of other
+/// sessions queue; every byte must be stored and no upload may stall. The
+/// same with connections left to tokio's scheduler (`repoll = false`, see
+/// `repoll.rs`), and without syncs: no way of polling may lose a body chunk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_synced_sessions_store_every_byte() {
-    for (inline_sync, repoll) in [(true, true), (false, true), (true, false)] {
+    use bitsim_server::Durability::{PowerCut, ProcessKill};
+    for (durability, repoll) in [(PowerCut, true), (PowerCut, false), (ProcessKill, true)] {
         let d = tempfile::tempdir().unwrap();
         let mut c = cfg(d.path());
         c.max_sessions_per_client = 100;
-        c.inline_sync = inline_sync;
+        c.durability = durability;
         c.repoll = repoll;
-        assert!(c.fsync, "fsync is the default");
         let s = start(c).await;
         let a = s.local_addr();
         let mut tasks = Vec::new();
@@ -215,7 +213,7 @@ async fn concurrent_synced_sessions_store_every_byte() {
             assert_eq!(
                 std::fs::read(d.path().join(format!("synced/{i}.bin"))).unwrap(),
                 body,
-                "inline_sync = {inline_sync}, repoll = {repoll}"
+                "{durability:?}, repoll = {repoll}"
             );
         }
         s.shutdown().await.unwrap();

@@ -266,9 +266,7 @@ async fn control_api_answers_loopback_peers_only() {
 async fn sessions_list_shows_a_fragment_in_flight() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let d = tempfile::tempdir().unwrap();
-    let mut c = cfg(d.path());
-    c.fsync = false;
-    let s = start(c).await;
+    let s = start(cfg(d.path())).await;
     let a = s.local_addr();
     let id = create(a, "/slow/up.bin").await;
     assert_eq!(
@@ -311,4 +309,35 @@ async fn sessions_list_shows_a_fragment_in_flight() {
     assert_eq!(entry["received"].as_u64(), Some(1000), "{entry}");
     assert_eq!(entry["fragment_bytes"].as_u64(), Some(0), "{entry}");
     s.shutdown().await.unwrap();
+}
+
+/// A certificate fault needs a server whose CA can sign the faulty
+/// certificate: on a plain server (or one with its own certificate) it is
+/// refused with the reason, over the control API and in the config file.
+#[tokio::test]
+async fn tls_cert_faults_need_a_self_signed_server() {
+    let d = tempfile::tempdir().unwrap();
+    let s = start(cfg(d.path())).await;
+    let r = request(
+        s.local_addr(),
+        "POST",
+        "/_bitsim/faults",
+        &[],
+        br#"{"tls_cert":"expired"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("--tls-self-signed"),
+        "{r:?}"
+    );
+    s.shutdown().await.unwrap();
+    let e = bitsim_server::Config::from_toml("[[faults]]\ntls_cert = \"wrong-host\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("self_signed"), "{e}");
+    bitsim_server::Config::from_toml(
+        "[tls]\nself_signed = true\n[[faults]]\ntls_cert = \"wrong-host\"\n",
+    )
+    .expect("allowed with a self-signed certificate");
 }

@@ -374,18 +374,12 @@ async fn notify_static_response_url() {
     let d = tempfile::tempdir().unwrap();
     let (app, _) = backend(Mode::WriteFile(
         b"",
-        &[(
-            "BITS-Static-Response-URL",
-            "http://static.example.com/static",
-        )],
+        &[("BITS-Static-Response-URL", "http://static.test/reply")],
     ))
     .await;
     let s = start(notify_cfg(d.path(), app, NotifyBy::Reference, 30_000)).await;
     let (_, r) = upload_no_close(s.local_addr(), "/app/s.bin", b"xy").await;
-    assert_eq!(
-        r.header("BITS-Reply-URL"),
-        Some("http://static.example.com/static")
-    );
+    assert_eq!(r.header("BITS-Reply-URL"), Some("http://static.test/reply"));
     s.shutdown().await.unwrap();
 }
 
