@@ -2,7 +2,7 @@
 //! over HTTP with tokio and hyper.
 //!
 //! [`Driver`] is a thin quinn-style loop around [`Manager`]: it owns the
-//! model, turns [`Output::StartTransfer`] into a tokio task that speaks
+//! model, turns [`Output::StartTransfer`](bitsim_model::Output::StartTransfer) into a tokio task that speaks
 //! HTTP (downloads as BITS does them, uploads as the \[MC-BUP\] client),
 //! feeds what the tasks report back through an mpsc channel as
 //! `handle_*` calls, sleeps until [`Manager::poll_timeout`] or the next
