@@ -34,6 +34,7 @@
 pub mod bridge;
 pub mod conformance;
 pub mod convert;
+pub mod outcomes;
 
 #[cfg(all(windows, feature = "real-windows"))]
 pub mod com;

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Build the Windows COM adapter (crates/bitsim-windows, feature
+# `real-windows`) on Linux and run its tests under Wine, in one command:
+#
+#   scripts/windows-on-linux.sh
+#
+# 1. Installs what is missing (quick when everything is there): the Rust
+#    target x86_64-pc-windows-gnu, and Debian's gcc-mingw-w64-x86-64 (the
+#    linker) and wine64 (apt-get; root, or sudo).
+# 2. Builds scripts/wine/processprng-shim.c into bcryptprimitives.dll:
+#    Rust's std imports ProcessPrng from it, which Wine has only since 8.13
+#    (Debian 12 has 8.0, where every Rust .exe exits with status 53).
+# 3. Creates a fresh WINEPREFIX and puts the shim into its system32.
+# 4. Runs clippy (-D warnings) on the adapter for x86_64-pc-windows-gnu,
+#    builds its tests and runs them under Wine: the conformance suite then
+#    runs against Wine's own BITS (qmgr) and is checked against
+#    crates/bitsim-windows/expected/wine.toml (see its header).
+#
+# Environment:
+#   CARGO_TARGET_DIR  default target/windows-gnu, so the cross build never
+#                     competes with (or invalidates) the host build.
+#   WINEPREFIX        default $CARGO_TARGET_DIR/wineprefix (always recreated).
+#   BITSIM_NO_INSTALL=1  only check that the tools are there.
+# Extra arguments go to the test binaries (e.g. a test name filter).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=x86_64-pc-windows-gnu
+MINGW_GCC=x86_64-w64-mingw32-gcc
+# Debian installs the wine64 loader in Wine's library folder, not on PATH.
+WINE=/usr/lib/wine/wine64
+WINESERVER=/usr/lib/wine/wineserver64
+
+step() { printf '== %s\n' "$*"; }
+elapsed() { printf '   (%d s)\n' "$((SECONDS - $1))"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$@"
+    else
+        echo "error: need root (or sudo) to run: $*" >&2
+        exit 1
+    fi
+}
+
+# ---- 1. tools ----
+t=$SECONDS
+step "tools: Rust target $TARGET, mingw-w64, wine64"
+if ! rustup target list --installed | grep -qx "$TARGET"; then
+    [ "${BITSIM_NO_INSTALL:-0}" = 1 ] && { echo "error: rustup target $TARGET missing" >&2; exit 1; }
+    rustup target add "$TARGET"
+fi
+missing=()
+command -v "$MINGW_GCC" >/dev/null || missing+=(gcc-mingw-w64-x86-64)
+[ -x "$WINE" ] || missing+=(wine64)
+if [ ${#missing[@]} -gt 0 ]; then
+    [ "${BITSIM_NO_INSTALL:-0}" = 1 ] && { echo "error: missing Debian packages: ${missing[*]}" >&2; exit 1; }
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+"$WINE" --version
+elapsed $t
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/windows-gnu}"
+export WINEPREFIX="${WINEPREFIX:-$CARGO_TARGET_DIR/wineprefix}"
+export WINEDEBUG="${WINEDEBUG:--all}"
+# No Mono/Gecko installers (they would ask, and nothing here needs them).
+export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER="$MINGW_GCC"
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE"
+mkdir -p "$CARGO_TARGET_DIR"
+
+# ---- 2. the ProcessPrng shim ----
+t=$SECONDS
+step "shim: bcryptprimitives.dll (ProcessPrng -> RtlGenRandom)"
+SHIM="$CARGO_TARGET_DIR/bcryptprimitives.dll"
+"$MINGW_GCC" -shared -O2 -Wall -Wextra -Werror -s \
+    -o "$SHIM" scripts/wine/processprng-shim.c -ladvapi32
+elapsed $t
+
+# ---- 3. a fresh Wine prefix ----
+t=$SECONDS
+step "Wine prefix: $WINEPREFIX"
+"$WINESERVER" -k 2>/dev/null || true
+rm -rf "$WINEPREFIX"
+# wineboot's output goes into a pipe: sent straight to /dev/null, the
+# prefix's services were left unstarted on Debian 12's Wine 8.0.
+"$WINE" wineboot -i 2>&1 | cat >"$CARGO_TARGET_DIR/wineboot.log"
+"$WINESERVER" -w
+cp "$SHIM" "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
+elapsed $t
+
+cleanup() { "$WINESERVER" -k 2>/dev/null || true; }
+trap cleanup EXIT
+
+# ---- 4. clippy, build, tests under Wine ----
+t=$SECONDS
+step "cargo clippy --target $TARGET -p bitsim-windows --features real-windows --all-targets"
+cargo clippy --target "$TARGET" -p bitsim-windows --features real-windows --all-targets \
+    -- -D warnings
+elapsed $t
+
+t=$SECONDS
+step "cargo build --target $TARGET -p bitsim-windows --features real-windows --tests"
+cargo build --target "$TARGET" -p bitsim-windows --features real-windows --tests
+elapsed $t
+
+t=$SECONDS
+step "cargo test under Wine (the conformance suite against Wine's BITS)"
+# One test at a time: BITS runs at most four notifications per user at
+# once, and the cases count them.
+cargo test --target "$TARGET" -p bitsim-windows --features real-windows \
+    -- --test-threads=1 "$@"
+elapsed $t
