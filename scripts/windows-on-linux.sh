@@ -17,9 +17,12 @@
 #    crates/bitsim-windows/expected/wine.toml (see its header).
 #
 # Environment:
-#   CARGO_TARGET_DIR  default target/windows-gnu, so the cross build never
-#                     competes with (or invalidates) the host build.
-#   WINEPREFIX        default $CARGO_TARGET_DIR/wineprefix (always recreated).
+#   CARGO_TARGET_DIR  default: cargo's (target/). The Windows artifacts go
+#                     to target/x86_64-pc-windows-gnu/, apart from the host
+#                     build's, while build scripts and proc macros built for
+#                     the host are shared with it (a cold run is shorter).
+#   WINEPREFIX        default target/x86_64-pc-windows-gnu/wine/prefix
+#                     (always recreated).
 #   BITSIM_NO_INSTALL=1  only check that the tools are there.
 # Extra arguments go to the test binaries (e.g. a test name filter).
 set -euo pipefail
@@ -64,19 +67,20 @@ fi
 "$WINE" --version
 elapsed $t
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/windows-gnu}"
-export WINEPREFIX="${WINEPREFIX:-$CARGO_TARGET_DIR/wineprefix}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+WORK="$TARGET_DIR/$TARGET/wine"
+export WINEPREFIX="${WINEPREFIX:-$WORK/prefix}"
 export WINEDEBUG="${WINEDEBUG:--all}"
 # No Mono/Gecko installers (they would ask, and nothing here needs them).
 export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER="$MINGW_GCC"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE"
-mkdir -p "$CARGO_TARGET_DIR"
+mkdir -p "$WORK"
 
 # ---- 2. the ProcessPrng shim ----
 t=$SECONDS
 step "shim: bcryptprimitives.dll (ProcessPrng -> RtlGenRandom)"
-SHIM="$CARGO_TARGET_DIR/bcryptprimitives.dll"
+SHIM="$WORK/bcryptprimitives.dll"
 "$MINGW_GCC" -shared -O2 -Wall -Wextra -Werror -s \
     -o "$SHIM" scripts/wine/processprng-shim.c -ladvapi32
 elapsed $t
@@ -88,7 +92,7 @@ step "Wine prefix: $WINEPREFIX"
 rm -rf "$WINEPREFIX"
 # wineboot's output goes into a pipe: sent straight to /dev/null, the
 # prefix's services were left unstarted on Debian 12's Wine 8.0.
-"$WINE" wineboot -i 2>&1 | cat >"$CARGO_TARGET_DIR/wineboot.log"
+"$WINE" wineboot -i 2>&1 | cat >"$WORK/wineboot.log"
 "$WINESERVER" -w
 cp "$SHIM" "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
 elapsed $t
@@ -112,6 +116,9 @@ t=$SECONDS
 step "cargo test under Wine (the conformance suite against Wine's BITS)"
 # One test at a time: BITS runs at most four notifications per user at
 # once, and the cases count them.
-cargo test --target "$TARGET" -p bitsim-windows --features real-windows \
+# The cases bound their own waits; the timeout only stops a run that hangs
+# inside Wine.
+timeout "${BITSIM_WINE_TEST_TIMEOUT:-900}" \
+    cargo test --target "$TARGET" -p bitsim-windows --features real-windows \
     -- --test-threads=1 "$@"
 elapsed $t

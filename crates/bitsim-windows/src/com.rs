@@ -360,16 +360,33 @@ pub struct WinBackend {
     poll: Duration,
 }
 
-/// True when this process runs under Wine (its `ntdll.dll` exports
-/// `wine_get_version`), where the suite checks Wine's expected outcomes.
-pub fn running_on_wine() -> bool {
+/// The Wine version this process runs under (`wine_get_version`, which
+/// Wine's `ntdll.dll` exports), or `None` on Windows.
+pub fn wine_version() -> Option<String> {
     use windows::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
     use windows::core::{s, w};
     // SAFETY: ntdll.dll is loaded in every process; both names are static.
-    unsafe {
-        GetModuleHandleW(w!("ntdll.dll"))
-            .is_ok_and(|ntdll| GetProcAddress(ntdll, s!("wine_get_version")).is_some())
-    }
+    let f = unsafe {
+        let ntdll = GetModuleHandleW(w!("ntdll.dll")).ok()?;
+        GetProcAddress(ntdll, s!("wine_get_version"))?
+    };
+    // SAFETY: Wine's `const char *wine_get_version(void)` returns a static
+    // NUL-terminated string.
+    let v = unsafe {
+        let f: extern "C" fn() -> *const core::ffi::c_char = core::mem::transmute(f);
+        let p = f();
+        if p.is_null() {
+            return Some(String::new());
+        }
+        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+    };
+    Some(v)
+}
+
+/// True when this process runs under Wine, where the suite checks Wine's
+/// expected outcomes.
+pub fn running_on_wine() -> bool {
+    wine_version().is_some()
 }
 
 /// `CoIncrementMTAUsage` once per process; the cookie is never released,

@@ -18,6 +18,7 @@
 //! failure = "E_NOTIMPL"                  # a piece of the panic message
 //! cause = "IBackgroundCopyJob::Suspend is a stub (dlls/qmgr/job.c, BackgroundCopyJob_Suspend)"
 //! never = ["JobError"]                   # notifications it never sends: not waited for
+//! budget = 5                             # seconds, instead of the case's budget
 //! ```
 //!
 //! [`markdown_table`] prints the lists side by side for the README.
@@ -54,6 +55,9 @@ pub struct Entry {
     /// Notifications the implementation never sends in this case (the case
     /// does not wait for them).
     pub never: Vec<String>,
+    /// A shorter budget for this implementation (e.g. a state it never
+    /// reaches), instead of the case's own.
+    pub budget: Option<std::time::Duration>,
 }
 
 /// One implementation's list.
@@ -63,6 +67,9 @@ pub struct ExpectedOutcomes {
     pub implementation: String,
     /// Its column title in the table.
     pub column: String,
+    /// For Wine: the version the list was made with (a run under another
+    /// version is refused rather than compared).
+    pub wine_version: Option<String>,
     cases: BTreeMap<String, Entry>,
 }
 
@@ -78,12 +85,16 @@ impl ExpectedOutcomes {
                 .ok_or_else(|| format!("{what}: missing string `{k}`"))
         };
         for k in t.keys() {
-            if !["implementation", "column", "cases"].contains(&k.as_str()) {
+            if !["implementation", "column", "wine_version", "cases"].contains(&k.as_str()) {
                 return Err(format!("unknown key `{k}`"));
             }
         }
         let implementation = string(&t, "implementation", "top level")?;
         let column = string(&t, "column", "top level")?;
+        let wine_version = t
+            .get("wine_version")
+            .map(|_| string(&t, "wine_version", "top level"))
+            .transpose()?;
         let table = t
             .get("cases")
             .and_then(toml::Value::as_table)
@@ -96,7 +107,7 @@ impl ExpectedOutcomes {
             let what = format!("cases.{name}");
             let e = v.as_table().ok_or(format!("{what}: not a table"))?;
             for k in e.keys() {
-                if !["outcome", "failure", "cause", "never"].contains(&k.as_str()) {
+                if !["outcome", "failure", "cause", "never", "budget"].contains(&k.as_str()) {
                     return Err(format!("{what}: unknown key `{k}`"));
                 }
             }
@@ -140,7 +151,25 @@ impl ExpectedOutcomes {
                     return Err(format!("{what}: `{m}` is not a notification"));
                 }
             }
-            cases.insert(name.clone(), Entry { expected, never });
+            let budget = match e.get("budget") {
+                None => None,
+                Some(v) => Some(std::time::Duration::from_secs(
+                    v.as_integer()
+                        .and_then(|n| u64::try_from(n).ok())
+                        .filter(|n| *n > 0)
+                        .ok_or(format!(
+                            "{what}: `budget` is not a positive number of seconds"
+                        ))?,
+                )),
+            };
+            cases.insert(
+                name.clone(),
+                Entry {
+                    expected,
+                    never,
+                    budget,
+                },
+            );
         }
         if let Some(c) = CASES.iter().find(|c| !cases.contains_key(c.name)) {
             return Err(format!("no expected outcome for `{}`", c.name));
@@ -148,6 +177,7 @@ impl ExpectedOutcomes {
         Ok(ExpectedOutcomes {
             implementation,
             column,
+            wine_version,
             cases,
         })
     }

@@ -4,7 +4,7 @@
 //! at the real disk.
 //!
 //! * Files a case asks for are written under the server's root before the
-//!   server starts; paths under [`SLOW_PREFIX`] are served at 128 KiB/s
+//!   server starts; paths under [`SLOW_PREFIX`] are served at 512 KiB/s
 //!   (a bandwidth fault rule), so a case can act mid-transfer.
 //! * Uploads under [`REPLY_PREFIX`] go to the server's built-in `echo`
 //!   application (the reply is the upload), for upload-reply jobs.
@@ -20,10 +20,9 @@
 //!   `BITSIM_CONFORMANCE_SLOW=1`.
 
 use crate::com::WinBackend;
-pub use crate::com::running_on_wine;
+pub use crate::com::{running_on_wine, wine_version};
 use crate::conformance::{
-    APP_FAILURE_PREFIX, CaseInfo, Harness, ONCE_404_PREFIX, REPLY_PREFIX, SERVER_ERROR_PREFIX,
-    SLOW_PREFIX,
+    APP_FAILURE_PREFIX, Harness, ONCE_404_PREFIX, REPLY_PREFIX, SERVER_ERROR_PREFIX, SLOW_PREFIX,
 };
 use bitsim_model::JobId;
 use bitsim_server::{Config, FaultRule, NotifyBy, ReplyApp, ReplyRoute, Server, ServerHandle};
@@ -80,7 +79,7 @@ impl RealHarness {
         cfg.fsync = false;
         cfg.faults.push(FaultRule {
             path: Some(SLOW_PREFIX.to_owned()),
-            bandwidth_bps: Some(128 * 1024),
+            bandwidth_bps: Some(512 * 1024),
             ..FaultRule::default()
         });
         cfg.faults.push(FaultRule {
@@ -199,8 +198,8 @@ impl Harness for RealHarness {
         self.budget
     }
 
-    fn begin(&mut self, case: &CaseInfo, never: &[String]) {
-        self.budget = case.budget;
+    fn begin(&mut self, budget: Duration, never: &[String]) {
+        self.budget = budget;
         never.clone_into(&mut self.never);
     }
 

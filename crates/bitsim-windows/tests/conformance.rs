@@ -28,7 +28,16 @@ fn harness() -> (
 #[cfg(all(windows, feature = "real-windows"))]
 fn harness() -> (bitsim_windows::real::RealHarness, Option<ExpectedOutcomes>) {
     let h = bitsim_windows::real::RealHarness::new().expect("start the real harness");
-    let expected = bitsim_windows::real::running_on_wine().then(outcomes::wine);
+    let expected = bitsim_windows::real::wine_version().map(|running| {
+        let list = outcomes::wine();
+        let made_with = list.wine_version.clone().unwrap_or_default();
+        assert!(
+            running == made_with || running.starts_with(&format!("{made_with}.")),
+            "this is Wine {running}, but expected/wine.toml lists the outcomes of Wine \
+             {made_with}: run under that version (Debian 12's), or make a list for this one"
+        );
+        list
+    });
     (h, expected)
 }
 

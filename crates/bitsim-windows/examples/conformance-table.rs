@@ -1,0 +1,15 @@
+//! Prints the conformance suite as a Markdown table: one row per case, one
+//! column per implementation (the simulator, Wine's BITS, real BITS), from
+//! the checked-in expected-outcome lists that the test runs enforce.
+//!
+//! ```sh
+//! cargo run -p bitsim-windows --example conformance-table
+//! ```
+
+fn main() {
+    use bitsim_windows::outcomes;
+    print!(
+        "{}",
+        outcomes::markdown_table(&[&outcomes::simulator(), &outcomes::wine()])
+    );
+}
