@@ -13,8 +13,9 @@
 # 3. Creates a fresh WINEPREFIX and puts the shim into its system32.
 # 4. Runs clippy (-D warnings) on the adapter for x86_64-pc-windows-gnu,
 #    builds its tests and runs them under Wine: the conformance suite then
-#    runs against Wine's own BITS (qmgr) and is checked against
-#    crates/bitsim-windows/expected/wine.toml (see its header).
+#    runs against Wine's own BITS (qmgr), each case in a fresh Wine session,
+#    and is checked against crates/bitsim-windows/expected/wine.toml (see
+#    its header).
 #
 # Environment:
 #   CARGO_TARGET_DIR  default: cargo's (target/). The Windows artifacts go
@@ -24,7 +25,8 @@
 #   WINEPREFIX        default target/x86_64-pc-windows-gnu/wine/prefix
 #                     (always recreated).
 #   BITSIM_NO_INSTALL=1  only check that the tools are there.
-# Extra arguments go to the test binaries (e.g. a test name filter).
+# Extra arguments go to the test binaries instead (e.g. a test name filter),
+# all in one Wine session.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -113,12 +115,44 @@ cargo build --target "$TARGET" -p bitsim-windows --features real-windows --tests
 elapsed $t
 
 t=$SECONDS
-step "cargo test under Wine (the conformance suite against Wine's BITS)"
-# One test at a time: BITS runs at most four notifications per user at
-# once, and the cases count them.
-# The cases bound their own waits; the timeout only stops a run that hangs
+step "cargo test under Wine: the adapter's unit tests, the mutants, the MTA lifetime"
+# The cases bound their own waits; the timeouts only stop a run that hangs
 # inside Wine.
-timeout "${BITSIM_WINE_TEST_TIMEOUT:-900}" \
-    cargo test --target "$TARGET" -p bitsim-windows --features real-windows \
-    -- --test-threads=1 "$@"
+wine_test() {
+    timeout "${BITSIM_WINE_TEST_TIMEOUT:-300}" \
+        cargo test -q --target "$TARGET" -p bitsim-windows --features real-windows "$@"
+}
+if [ $# -gt 0 ]; then
+    wine_test -- --test-threads=1 "$@"
+    exit
+fi
+wine_test --lib --test mutants --test mta_lifetime -- --test-threads=1
 elapsed $t
+
+t=$SECONDS
+step "the conformance suite against Wine's BITS, one case per Wine session"
+# Wine's BITS runs every job, transfer and callback on one thread, and what
+# a case leaves behind there (a callback still holding, a cancelled
+# transfer) stalled later cases: each case gets a fresh Wine session.
+cases=$(wine_test --test conformance -- --list 2>/dev/null | sed -n 's/: test$//p')
+failed=()
+for case in $cases; do
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w
+    s=$SECONDS
+    if wine_test --test conformance -- --exact "$case" >"$WORK/$case.log" 2>&1; then
+        printf '   %-50s ok (%d s)\n' "$case" "$((SECONDS - s))"
+    else
+        printf '   %-50s FAILED (%d s)\n' "$case" "$((SECONDS - s))"
+        failed+=("$case")
+    fi
+done
+elapsed $t
+for case in "${failed[@]}"; do
+    echo "---- $case ($WORK/$case.log)"
+    grep -v '^  ' "$WORK/$case.log" | tail -n 20
+done
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "error: ${#failed[@]} conformance case(s) did not do what expected/wine.toml says: ${failed[*]}" >&2
+    exit 1
+fi
