@@ -22,8 +22,9 @@
 #                     to target/x86_64-pc-windows-gnu/, apart from the host
 #                     build's, while build scripts and proc macros built for
 #                     the host are shared with it (a cold run is shorter).
-#   WINEPREFIX        default target/x86_64-pc-windows-gnu/wine/prefix
-#                     (always recreated).
+#   BITSIM_WINEPREFIX the Wine prefix, deleted and recreated on every run;
+#                     default target/x86_64-pc-windows-gnu/wine/prefix (an
+#                     inherited WINEPREFIX, e.g. ~/.wine, is never touched).
 #   BITSIM_NO_INSTALL=1  only check that the tools are there.
 # Extra arguments go to the test binaries instead (e.g. a test name filter),
 # all in one Wine session.
@@ -71,7 +72,7 @@ elapsed $t
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 WORK="$TARGET_DIR/$TARGET/wine"
-export WINEPREFIX="${WINEPREFIX:-$WORK/prefix}"
+export WINEPREFIX="${BITSIM_WINEPREFIX:-$WORK/prefix}"
 export WINEDEBUG="${WINEDEBUG:--all}"
 # No Mono/Gecko installers (they would ask, and nothing here needs them).
 export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
