@@ -3,9 +3,10 @@
 //!
 //! Only COM calls live here: every number BITS returns goes through
 //! [`crate::convert`], and every callback decision through
-//! [`crate::bridge`], both tested on Linux. This file cannot be compiled on
-//! the Linux development machines (the `windows` crate does not build for
-//! Linux); the `windows-latest` CI job builds and runs it.
+//! [`crate::bridge`], both tested on Linux. It is built for
+//! `x86_64-pc-windows-gnu` and run under Wine on Linux
+//! (`scripts/windows-on-linux.sh`), and on real Windows by the
+//! `windows-latest` CI job.
 //!
 //! Conventions of the `windows` crate (0.62) used below:
 //! * interface methods are `unsafe fn` and return `windows::core::Result`;
@@ -27,7 +28,7 @@ use bitsim_model::{
     ReplyProgress,
 };
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use windows::Win32::Networking::BackgroundIntelligentTransferService::{
     BG_ERROR_CONTEXT, BG_JOB_PRIORITY, BG_JOB_PROGRESS, BG_JOB_REPLY_PROGRESS, BG_JOB_TYPE,
@@ -36,7 +37,8 @@ use windows::Win32::Networking::BackgroundIntelligentTransferService::{
     IBackgroundCopyJob2, IBackgroundCopyManager,
 };
 use windows::Win32::System::Com::{
-    CLSCTX_LOCAL_SERVER, COINIT_MULTITHREADED, CoCreateInstance, CoInitializeEx, CoTaskMemFree,
+    CLSCTX_LOCAL_SERVER, COINIT_MULTITHREADED, CoCreateInstance, CoIncrementMTAUsage,
+    CoInitializeEx, CoTaskMemFree,
 };
 use windows::core::{GUID, HRESULT, IUnknown, Interface, PCWSTR, PWSTR, Ref, implement};
 
@@ -342,6 +344,14 @@ impl IBackgroundCopyCallback2_Impl for CallbackObject_Impl {
 /// COM multithreaded apartment, and is neither `Send` nor `Sync` (COM
 /// interface pointers are apartment-bound). Callbacks registered with
 /// [`Backend::set_notify_interface`] run on BITS's RPC threads.
+///
+/// The first backend of a process also takes a reference on the MTA with
+/// `CoIncrementMTAUsage`, kept until the process ends: otherwise the MTA
+/// (and with it every callback object's RPC endpoint) is torn down when the
+/// thread that created the backend exits, and BITS's later notifications
+/// fail inside RPC (`I_RpcReceive` fault `0x1c010003` under Wine) and never
+/// arrive. See
+/// <https://learn.microsoft.com/en-us/windows/win32/api/combaseapi/nf-combaseapi-coincrementmtausage>.
 pub struct WinBackend {
     manager: IBackgroundCopyManager,
     jobs: BTreeMap<JobId, IBackgroundCopyJob>,
@@ -350,10 +360,53 @@ pub struct WinBackend {
     poll: Duration,
 }
 
+/// The Wine version this process runs under (`wine_get_version`, which
+/// Wine's `ntdll.dll` exports), or `None` on Windows.
+pub fn wine_version() -> Option<String> {
+    use windows::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    use windows::core::{s, w};
+    // SAFETY: ntdll.dll is loaded in every process; both names are static.
+    let f = unsafe {
+        let ntdll = GetModuleHandleW(w!("ntdll.dll")).ok()?;
+        GetProcAddress(ntdll, s!("wine_get_version"))?
+    };
+    // SAFETY: Wine's `const char *wine_get_version(void)` returns a static
+    // NUL-terminated string.
+    let v = unsafe {
+        let f: extern "C" fn() -> *const core::ffi::c_char = core::mem::transmute(f);
+        let p = f();
+        if p.is_null() {
+            return Some(String::new());
+        }
+        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+    };
+    Some(v)
+}
+
+/// True when this process runs under Wine, where the suite checks Wine's
+/// expected outcomes.
+pub fn running_on_wine() -> bool {
+    wine_version().is_some()
+}
+
+/// `CoIncrementMTAUsage` once per process; the cookie is never released,
+/// so the MTA lives as long as the process (callbacks may arrive at any
+/// time, on any thread).
+fn keep_mta_alive() -> Result<(), Error> {
+    static MTA: OnceLock<Result<(), Error>> = OnceLock::new();
+    *MTA.get_or_init(|| {
+        // SAFETY: no arguments; the returned cookie is deliberately leaked.
+        unsafe { CoIncrementMTAUsage() }
+            .map(|_cookie| ())
+            .map_err(err)
+    })
+}
+
 impl WinBackend {
     /// Connects to BITS (`CoCreateInstance(BackgroundCopyManager,
     /// CLSCTX_LOCAL_SERVER)`), after joining the COM MTA.
     pub fn new() -> Result<WinBackend, Error> {
+        keep_mta_alive()?;
         // S_FALSE (already initialised) is fine; RPC_E_CHANGED_MODE means
         // the thread is an STA already, which works too (BITS calls back
         // through the STA's message loop).
@@ -542,6 +595,20 @@ impl Backend for WinBackend {
         let j2: IBackgroundCopyJob2 = self.job(job)?.cast().map_err(err)?;
         let p = convert::to_wide(path)?;
         unsafe { j2.SetReplyFileName(PCWSTR(p.as_ptr())) }.map_err(err)
+    }
+
+    fn set_notify_cmd_line(
+        &mut self,
+        job: JobId,
+        program: Option<&str>,
+        parameters: Option<&str>,
+    ) -> Result<(), Error> {
+        let j2: IBackgroundCopyJob2 = self.job(job)?.cast().map_err(err)?;
+        let program = program.map(convert::to_wide).transpose()?;
+        let parameters = parameters.map(convert::to_wide).transpose()?;
+        let ptr = |w: &Option<Vec<u16>>| w.as_ref().map_or(PCWSTR::null(), |w| PCWSTR(w.as_ptr()));
+        // SAFETY: both strings (or nulls) outlive the call.
+        unsafe { j2.SetNotifyCmdLine(ptr(&program), ptr(&parameters)) }.map_err(err)
     }
 
     fn wait_for(

@@ -17,12 +17,18 @@
 //!   a [`bitsim::CallbackResult`], how a `hold` is honoured, what a panic
 //!   becomes, which file a `FileTransferred` names.
 //! * [`conformance`]: the suite, generic over a [`conformance::Harness`],
-//!   with [`conformance::SimHarness`] for the simulator. On Windows the
-//!   `real` module's `RealHarness` runs `bitsim-server` on 127.0.0.1 as the
-//!   HTTP peer and checks real files.
+//!   with [`conformance::SimHarness`] for the simulator. On Windows (and
+//!   under Wine) the `real` module's `RealHarness` runs `bitsim-server` on
+//!   127.0.0.1 as the HTTP peer and checks real files.
+//! * [`outcomes`]: what each case is expected to do on each implementation
+//!   of BITS other than real Windows (the simulator, Wine's BITS), with the
+//!   cause of every difference, and the Markdown table of them.
 //!
-//! With default features (or on any non-Windows target) the crate pulls in
-//! no Windows dependency and changes nothing for Linux users.
+//! The COM code builds for `x86_64-pc-windows-gnu` on Linux too:
+//! `scripts/windows-on-linux.sh` cross-compiles it with mingw-w64 and runs
+//! its tests under Wine. With default features (or for any non-Windows
+//! target) the crate pulls in no Windows dependency and changes nothing for
+//! Linux users.
 //!
 //! ```
 //! use bitsim_windows::conformance::{self, SimHarness};
@@ -34,6 +40,7 @@
 pub mod bridge;
 pub mod conformance;
 pub mod convert;
+pub mod outcomes;
 
 #[cfg(all(windows, feature = "real-windows"))]
 pub mod com;

@@ -4,16 +4,28 @@
 //! at the real disk.
 //!
 //! * Files a case asks for are written under the server's root before the
-//!   server starts; paths under [`SLOW_PREFIX`] are served at 128 KiB/s
+//!   server starts; paths under [`SLOW_PREFIX`] are served at 512 KiB/s
 //!   (a bandwidth fault rule), so a case can act mid-transfer.
 //! * Uploads under [`REPLY_PREFIX`] go to the server's built-in `echo`
 //!   application (the reply is the upload), for upload-reply jobs.
+//! * Requests under [`ONCE_404_PREFIX`] get one 404 (a fault rule with
+//!   `times = 1`), under [`SERVER_ERROR_PREFIX`] always 404; uploads under
+//!   [`APP_FAILURE_PREFIX`] go to a `notify` application whose URL the
+//!   server itself refuses, so the application fails.
 //! * "Temporary files" are BITS's `BIT*.tmp` files beside the destination.
+//! * The notification command line that completes a job is
+//!   `%SystemRoot%\System32\bitsadmin.exe /complete {GUID}`.
+//! * Each case's waits are bounded by its budget; slow cases run under
+//!   Wine (whose list says how they end) and on Windows when
+//!   `BITSIM_CONFORMANCE_SLOW=1`.
 
 use crate::com::WinBackend;
-use crate::conformance::{Harness, REPLY_PREFIX, SLOW_PREFIX};
+pub use crate::com::{running_on_wine, wine_version};
+use crate::conformance::{
+    APP_FAILURE_PREFIX, Harness, ONCE_404_PREFIX, REPLY_PREFIX, SERVER_ERROR_PREFIX, SLOW_PREFIX,
+};
 use bitsim_model::JobId;
-use bitsim_server::{Config, FaultRule, ReplyApp, ReplyRoute, Server, ServerHandle};
+use bitsim_server::{Config, FaultRule, NotifyBy, ReplyApp, ReplyRoute, Server, ServerHandle};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,6 +36,8 @@ pub struct RealHarness {
     root: tempfile::TempDir,
     local: tempfile::TempDir,
     base: String,
+    budget: Duration,
+    never: Vec<String>,
 }
 
 impl RealHarness {
@@ -39,7 +53,66 @@ impl RealHarness {
             root: tempfile::tempdir()?,
             local: tempfile::tempdir()?,
             base: String::new(),
+            budget: Duration::from_secs(120),
+            never: Vec::new(),
         })
+    }
+
+    /// Starts the HTTP peer serving `files` (as [`Harness::start`] does),
+    /// without connecting to BITS: for tests that create their
+    /// [`WinBackend`] elsewhere (e.g. on another thread).
+    pub fn serve(&mut self, files: &[(&str, u64)]) {
+        self.stop();
+
+        for (path, size) in files {
+            write_pattern(&self.server_path(path), *size);
+        }
+        for dir in [
+            "up",
+            REPLY_PREFIX.trim_matches('/'),
+            SERVER_ERROR_PREFIX.trim_matches('/'),
+            APP_FAILURE_PREFIX.trim_matches('/'),
+        ] {
+            std::fs::create_dir_all(self.root.path().join(dir)).expect("create directory");
+        }
+        let mut cfg = Config::new(self.root.path());
+        cfg.faults.push(FaultRule {
+            path: Some(SLOW_PREFIX.to_owned()),
+            bandwidth_bps: Some(512 * 1024),
+            ..FaultRule::default()
+        });
+        cfg.faults.push(FaultRule {
+            path: Some(ONCE_404_PREFIX.to_owned()),
+            status: Some(404),
+            times: Some(1),
+            ..FaultRule::default()
+        });
+        cfg.faults.push(FaultRule {
+            path: Some(SERVER_ERROR_PREFIX.to_owned()),
+            status: Some(404),
+            ..FaultRule::default()
+        });
+        cfg.reply.push(ReplyRoute {
+            prefix: REPLY_PREFIX.to_owned(),
+            app: ReplyApp::Echo {
+                copy_to_destination: false,
+            },
+        });
+        cfg.reply.push(ReplyRoute {
+            prefix: APP_FAILURE_PREFIX.to_owned(),
+            app: ReplyApp::Notify {
+                url: "/no-such-application".to_owned(),
+                by: NotifyBy::Value,
+                timeout_ms: 10_000,
+            },
+        });
+        let server = self
+            .rt
+            .block_on(Server::bind(cfg))
+            .expect("bind bitsim-server on 127.0.0.1");
+        self.base = format!("http://{}", server.local_addr());
+        let _guard = self.rt.enter();
+        self.server = Some(server.spawn());
     }
 
     fn server_path(&self, path: &str) -> PathBuf {
@@ -73,32 +146,7 @@ impl Harness for RealHarness {
     type B = WinBackend;
 
     fn start(&mut self, files: &[(&str, u64)]) -> WinBackend {
-        self.stop();
-        for (path, size) in files {
-            write_pattern(&self.server_path(path), *size);
-        }
-        for dir in ["up", REPLY_PREFIX.trim_matches('/')] {
-            std::fs::create_dir_all(self.root.path().join(dir)).expect("create directory");
-        }
-        let mut cfg = Config::new(self.root.path());
-        cfg.faults.push(FaultRule {
-            path: Some(SLOW_PREFIX.to_owned()),
-            bandwidth_bps: Some(128 * 1024),
-            ..FaultRule::default()
-        });
-        cfg.reply.push(ReplyRoute {
-            prefix: REPLY_PREFIX.to_owned(),
-            app: ReplyApp::Echo {
-                copy_to_destination: false,
-            },
-        });
-        let server = self
-            .rt
-            .block_on(Server::bind(cfg))
-            .expect("bind bitsim-server on 127.0.0.1");
-        self.base = format!("http://{}", server.local_addr());
-        let _guard = self.rt.enter();
-        self.server = Some(server.spawn());
+        self.serve(files);
         WinBackend::new()
             .expect("connect to the BITS service")
             .cancel_on_drop(true)
@@ -139,8 +187,27 @@ impl Harness for RealHarness {
         Some(self.server_path(path).is_file())
     }
 
+    fn completing_cmd_line(&self, job: JobId) -> (String, String) {
+        let root = std::env::var("SystemRoot").unwrap_or_else(|_| r"C:\Windows".to_owned());
+        let program = format!(r"{root}\System32\bitsadmin.exe");
+        (program, format!("bitsadmin.exe /complete {job}"))
+    }
+
     fn timeout(&self) -> Duration {
-        Duration::from_secs(120)
+        self.budget
+    }
+
+    fn begin(&mut self, budget: Duration, never: &[String]) {
+        self.budget = budget;
+        never.clone_into(&mut self.never);
+    }
+
+    fn never_comes(&self, method: &str) -> bool {
+        self.never.iter().any(|m| m == method)
+    }
+
+    fn runs_slow_cases(&self) -> bool {
+        running_on_wine() || std::env::var("BITSIM_CONFORMANCE_SLOW").is_ok_and(|v| v == "1")
     }
 
     fn poll_step(&self) -> Duration {

@@ -1,18 +1,57 @@
-//! The conformance suite, one test per case.
+//! The conformance suite, one test per case, checked against the expected
+//! outcomes of the implementation it runs on (`bitsim_windows::outcomes`).
 //!
-//! `cargo test -p bitsim-windows` runs it against the simulator;
-//! on Windows, `cargo test -p bitsim-windows --features real-windows`
-//! runs the very same cases against real BITS, with bitsim-server on
-//! 127.0.0.1 as the HTTP peer.
+//! * `cargo test -p bitsim-windows`: the simulator, against
+//!   `expected/simulator.toml`.
+//! * Built for Windows with `real-windows` and run under Wine
+//!   (`scripts/windows-on-linux.sh`): Wine's BITS, against
+//!   `expected/wine.toml`.
+//! * The same build on Windows: the real BITS service, where every case
+//!   must pass (slow cases run when `BITSIM_CONFORMANCE_SLOW=1`).
+//!
+//! The HTTP peer of the real runs is bitsim-server on 127.0.0.1.
+
+use bitsim_windows::conformance::{self, Outcome};
+use bitsim_windows::outcomes::{self, ExpectedOutcomes};
 
 #[cfg(not(all(windows, feature = "real-windows")))]
-fn harness() -> bitsim_windows::conformance::SimHarness {
-    bitsim_windows::conformance::SimHarness
+fn harness() -> (
+    bitsim_windows::conformance::SimHarness,
+    Option<ExpectedOutcomes>,
+) {
+    (
+        bitsim_windows::conformance::SimHarness,
+        Some(outcomes::simulator()),
+    )
 }
 
 #[cfg(all(windows, feature = "real-windows"))]
-fn harness() -> bitsim_windows::real::RealHarness {
-    bitsim_windows::real::RealHarness::new().expect("start the real harness")
+fn harness() -> (bitsim_windows::real::RealHarness, Option<ExpectedOutcomes>) {
+    let h = bitsim_windows::real::RealHarness::new().expect("start the real harness");
+    let expected = bitsim_windows::real::wine_version().map(|running| {
+        let list = outcomes::wine();
+        let made_with = list.wine_version.clone().unwrap_or_default();
+        assert!(
+            running == made_with || running.starts_with(&format!("{made_with}.")),
+            "this is Wine {running}, but expected/wine.toml lists the outcomes of Wine \
+             {made_with}: run under that version (Debian 12's), or make a list for this one"
+        );
+        list
+    });
+    (h, expected)
+}
+
+fn run(name: &str) {
+    let (mut h, expected) = harness();
+    let start = std::time::Instant::now();
+    let outcome = conformance::check(name, &mut h, expected.as_ref());
+    let took = start.elapsed();
+    match outcome {
+        Ok(Outcome::Skipped) => eprintln!("{name}: skipped (slow case)"),
+        Ok(Outcome::Fail(msg)) => eprintln!("{name}: failed as expected in {took:.1?}: {msg}"),
+        Ok(Outcome::Pass) => eprintln!("{name}: passed in {took:.1?}"),
+        Err(change) => panic!("{change}"),
+    }
 }
 
 macro_rules! conformance {
@@ -20,15 +59,15 @@ macro_rules! conformance {
         $(
             #[test]
             fn $case() {
-                let mut h = harness();
-                bitsim_windows::conformance::$case(&mut h);
+                run(stringify!($case));
             }
         )*
 
         #[test]
         fn every_case_is_instantiated() {
             let here = [$(stringify!($case)),*];
-            assert_eq!(&here[..], bitsim_windows::conformance::CASES);
+            let all: Vec<_> = conformance::CASES.iter().map(|c| c.name).collect();
+            assert_eq!(&here[..], &all[..]);
         }
     };
 }
@@ -49,4 +88,11 @@ conformance!(
     upload_reply_brings_a_reply,
     complete_from_job_transferred,
     file_transferred_names_the_file,
+    job_error_called_again_after_failure,
+    cmd_line_runs_instead_of_failing_callback,
+    job_error_remedy_cancel,
+    job_error_remedy_complete_refused_on_upload,
+    job_error_remedy_fix_and_resume,
+    upload_reply_error_contexts,
+    at_most_four_notifications_per_user,
 );

@@ -26,6 +26,12 @@ enum Mutation {
     CancelOnlySuspends,
     WrongErrorContext,
     UploadCompletesEarly,
+    /// Five notifications of a user at once (the policy's limit raised).
+    FiveNotificationSlots,
+    /// A failing callback is re-called only after 10 virtual days.
+    NoCallbackRecall,
+    /// SetNotifyCmdLine is accepted and forgotten.
+    CmdLineIgnored,
 }
 
 struct Mutant {
@@ -158,6 +164,17 @@ impl Backend for Mutant {
     fn set_reply_file_name(&mut self, j: JobId, p: &str) -> Result<(), Error> {
         self.inner.set_reply_file_name(j, p)
     }
+    fn set_notify_cmd_line(
+        &mut self,
+        j: JobId,
+        program: Option<&str>,
+        parameters: Option<&str>,
+    ) -> Result<(), Error> {
+        if self.m == Mutation::CmdLineIgnored {
+            return Ok(());
+        }
+        self.inner.set_notify_cmd_line(j, program, parameters)
+    }
     fn wait_for(&mut self, j: JobId, t: Duration, done: &dyn Fn(JobState) -> bool) -> JobState {
         self.inner.wait_for(j, t, done)
     }
@@ -168,8 +185,15 @@ struct MutantHarness(Mutation);
 impl Harness for MutantHarness {
     type B = Mutant;
     fn start(&mut self, files: &[(&str, u64)]) -> Mutant {
+        let policy = match self.0 {
+            Mutation::FiveNotificationSlots => {
+                "[policy]\nmax_outstanding_notifications_per_user = 5\n"
+            }
+            Mutation::NoCallbackRecall => "[policy]\ncallback_retry_interval = 864000\n",
+            _ => "",
+        };
         Mutant {
-            inner: SimHarness.start(files),
+            inner: conformance::sim_backend(files, policy),
             m: self.0,
             retry: BTreeMap::new(),
         }
@@ -191,6 +215,9 @@ impl Harness for MutantHarness {
     }
     fn uploaded(&self, b: &Mutant, path: &str) -> Option<bool> {
         SimHarness.uploaded(&b.inner, path)
+    }
+    fn completing_cmd_line(&self, job: JobId) -> (String, String) {
+        SimHarness.completing_cmd_line(job)
     }
     fn timeout(&self) -> Duration {
         SimHarness.timeout()
@@ -247,6 +274,44 @@ fn every_mutant_is_caught_by_its_case() {
             UploadCompletesEarly,
             conformance::complete_refused_on_upload_before_transferred,
         ),
+        (
+            CallbacksDropped,
+            conformance::job_error_called_again_after_failure,
+        ),
+        (
+            NoCallbackRecall,
+            conformance::job_error_called_again_after_failure,
+        ),
+        (
+            NoCallbackRecall,
+            conformance::failed_callback_is_called_again,
+        ),
+        (
+            CmdLineIgnored,
+            conformance::cmd_line_runs_instead_of_failing_callback,
+        ),
+        (
+            CallbacksDropped,
+            conformance::cmd_line_runs_instead_of_failing_callback,
+        ),
+        (CallbacksDropped, conformance::job_error_remedy_cancel),
+        (
+            CallbacksDropped,
+            conformance::job_error_remedy_complete_refused_on_upload,
+        ),
+        (
+            CallbacksDropped,
+            conformance::job_error_remedy_fix_and_resume,
+        ),
+        (WrongErrorContext, conformance::upload_reply_error_contexts),
+        (
+            FiveNotificationSlots,
+            conformance::at_most_four_notifications_per_user,
+        ),
+        (
+            CallbacksDropped,
+            conformance::at_most_four_notifications_per_user,
+        ),
     ];
     let missed: Vec<_> = table
         .iter()
@@ -270,5 +335,18 @@ fn the_unmutated_wrapper_passes() {
     assert!(!caught(
         Mutation::NotifyFlagsDefaultZero,
         conformance::upload_to_server
+    ));
+    // The policy mutations change nothing else.
+    assert!(!caught(
+        Mutation::FiveNotificationSlots,
+        conformance::failed_callback_is_called_again
+    ));
+    assert!(!caught(
+        Mutation::NoCallbackRecall,
+        conformance::at_most_four_notifications_per_user
+    ));
+    assert!(!caught(
+        Mutation::CmdLineIgnored,
+        conformance::job_error_remedy_fix_and_resume
     ));
 }

@@ -60,6 +60,18 @@ pub trait Backend: JobAccess {
     fn no_progress_timeout(&self, job: JobId) -> Result<u32, Error>;
     /// `IBackgroundCopyJob2::SetReplyFileName`.
     fn set_reply_file_name(&mut self, job: JobId, path: &str) -> Result<(), Error>;
+    /// `IBackgroundCopyJob2::SetNotifyCmdLine`: the program BITS runs when
+    /// no callback is registered or the callback failed; both `None`
+    /// removes it. Backends without command lines answer `E_NOTIMPL`.
+    fn set_notify_cmd_line(
+        &mut self,
+        job: JobId,
+        program: Option<&str>,
+        parameters: Option<&str>,
+    ) -> Result<(), Error> {
+        let _ = (job, program, parameters);
+        Err(Error::new(Hresult::E_NOTIMPL))
+    }
     /// Lets time pass (virtual in the simulator, real elsewhere) until
     /// `done(state)` holds or `timeout` has passed; returns the last state
     /// seen (`CANCELLED` if the job is gone).
@@ -278,6 +290,16 @@ impl Backend for SimBackend {
         let caller = self.caller.clone();
         self.sim
             .with_manager(|m, now| m.set_reply_file_name(now, &caller, job, path))
+    }
+    fn set_notify_cmd_line(
+        &mut self,
+        job: JobId,
+        program: Option<&str>,
+        parameters: Option<&str>,
+    ) -> Result<(), Error> {
+        let caller = self.caller.clone();
+        self.sim
+            .with_manager(|m, now| m.set_notify_cmd_line(now, &caller, job, program, parameters))
     }
     fn wait_for(
         &mut self,
