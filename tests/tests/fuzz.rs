@@ -440,3 +440,33 @@ fn exact_expectations_are_checked_only_when_asked() {
         f.message
     );
 }
+
+/// Every library scenario passes `bitsim fuzz` with the default settings:
+/// its properties hold whatever the world does. (The README's loop runs
+/// 2,000 cases each in release; a few dozen here keep the debug test quick.)
+#[test]
+fn every_library_scenario_survives_a_perturbed_world() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sim-scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut with_properties = 0;
+    for path in files {
+        let base = Scenario::load(&path).unwrap();
+        with_properties += usize::from(!base.properties.is_empty());
+        let outcome = Campaign::new(fuzz::around(base, FuzzConfig::default()))
+            .cases(24)
+            .seed(1)
+            .run();
+        if let Some(f) = outcome.failure {
+            panic!("{}: {f}", path.display());
+        }
+    }
+    assert!(
+        with_properties >= 15,
+        "{with_properties} scenarios state properties"
+    );
+}

@@ -47,6 +47,12 @@ fn run_exits_0_when_expectations_hold_and_prints_the_timeline() {
         "{stdout}"
     );
     assert!(text(&out.stderr).contains("PASS ok"));
+    assert!(
+        stdout.starts_with("# columns: virtual time"),
+        "a legend heads the timeline"
+    );
+    let bare = bitsim(&["run", f.to_str().unwrap(), "--no-legend"]);
+    assert!(!text(&bare.stdout).contains("# columns"));
 }
 
 #[test]
@@ -81,7 +87,9 @@ fn run_exits_2_on_a_malformed_scenario_naming_file_line_and_problem() {
     std::fs::write(&f, "name = \"x\"\n[[expect]]\njob = \"nobody\"\n").unwrap();
     let out = bitsim(&["run", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no job named \"nobody\""));
+    let err = text(&out.stderr);
+    assert!(err.contains("`job` \"nobody\" names no job"), "{err}");
+    assert!(err.contains("broken.toml:3:"), "{err}");
 
     let out = bitsim(&["run", dir.path().join("absent.toml").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));

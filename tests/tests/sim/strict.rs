@@ -257,3 +257,17 @@ expect = "download"
         "{f}"
     );
 }
+
+#[test]
+fn traces_name_a_faults_status_and_count() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sim-scenarios/06-joberror-remedy-fix-and-resume.toml");
+    let s = Scenario::load(&path).unwrap();
+    let r = Simulation::new(s, 0).run();
+    let told = bitsim::explain::narrate(&r.trace);
+    assert!(
+        told.contains("Fault: HTTP 403 on every URL, 1 time."),
+        "{told}"
+    );
+    assert!(bitsim::trace::LEGEND.contains("flt  the world changes"));
+}
