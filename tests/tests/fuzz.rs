@@ -470,3 +470,25 @@ fn every_library_scenario_survives_a_perturbed_world() {
         "{with_properties} scenarios state properties"
     );
 }
+
+/// The README's properties block is a valid `[[properties]]` table.
+#[test]
+fn the_readme_properties_block_parses() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme
+        .split("### Fuzzing your callbacks")
+        .nth(1)
+        .expect("fuzzing section");
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a toml block");
+    let text =
+        format!("name = \"readme\"\n[[jobs]]\nname = \"nightly\"\nowner = \"alice\"\n{block}");
+    let s = Scenario::parse(&text, "README").unwrap_or_else(|e| panic!("{e}"));
+    let p = &s.properties[0];
+    assert!(p.no_early_upload_complete && p.outstanding_at_most == Some(4));
+    assert!(section.contains("campaign.replay(&f.case.to_toml(), f.case.seed)"));
+}

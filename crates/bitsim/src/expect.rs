@@ -2,9 +2,10 @@
 //! `[[properties]]` (bounds that hold under every perturbation) against a
 //! finished run.
 //!
-//! Each kind of check is one small function over [`World`] (what the run
-//! left behind) and the job's transitions; [`check_expectations`] and
-//! [`check_properties`] only dispatch.
+//! Each kind of check is one small function over what the run left behind
+//! and the job's transitions; the two entry points only dispatch. The
+//! results land in [`Report::failures`](crate::Report::failures) and
+//! [`Report::property_failures`](crate::Report::property_failures).
 
 use crate::scenario::{CallbackMethod, Expectation, Property, Scenario};
 use crate::sim::{Observed, temp_name};
