@@ -28,7 +28,7 @@
 //! # Ok::<(), Error>(())
 //! ```
 
-use crate::job::{ByteRange, ErrorInfo, JobProgress, JobTimes, ReplyProgress};
+use crate::job::{ByteRange, ErrorInfo, FileEntry, JobProgress, JobTimes, ReplyProgress};
 use crate::{
     CallbackId, Caller, Error, Hresult, JobId, JobPriority, JobState, JobType, Manager,
     NotifyFlags, Result, Time, UserId,
@@ -188,6 +188,14 @@ pub enum Call {
     GetProgress,
     /// `GetTimes`.
     GetTimes,
+    /// `IBackgroundCopyJob2::GetNotifyCmdLine`.
+    GetNotifyCmdLine,
+    /// `GetNotifyInterface` (the registered object's handle, if any).
+    GetNotifyInterface,
+    /// `EnumFiles`: every file with its names and progress.
+    EnumFiles,
+    /// `IBackgroundCopyJob2::GetReplyFileName`.
+    GetReplyFileName,
     /// `IBackgroundCopyJob2::GetReplyProgress`.
     GetReplyProgress,
     /// `IBackgroundCopyJob2::GetReplyData`.
@@ -232,6 +240,14 @@ pub enum Reply {
     ReplyProgress(ReplyProgress),
     /// `GetReplyData` (`None`: the server sent no reply).
     ReplyData(Option<Vec<u8>>),
+    /// `GetNotifyCmdLine`: program and parameters (`None`: not set).
+    CmdLine(Option<(String, Option<String>)>),
+    /// `GetNotifyInterface`.
+    Callback(Option<CallbackId>),
+    /// `EnumFiles`.
+    Files(Vec<FileEntry>),
+    /// `GetReplyFileName` (`None`: BITS picks the name).
+    ReplyFileName(Option<String>),
 }
 
 impl Reply {
@@ -278,6 +294,16 @@ impl fmt::Display for Reply {
                 Some(d) => write!(f, "{} bytes", d.len()),
                 None => f.write_str("no reply"),
             },
+            Reply::CmdLine(c) => match c {
+                Some((p, a)) => write!(f, "{p} {}", a.as_deref().unwrap_or("")),
+                None => f.write_str("none"),
+            },
+            Reply::Callback(c) => match c {
+                Some(c) => write!(f, "#{}", c.0),
+                None => f.write_str("none"),
+            },
+            Reply::Files(fs) => write!(f, "{} files", fs.len()),
+            Reply::ReplyFileName(n) => f.write_str(n.as_deref().unwrap_or("none")),
         }
     }
 }
@@ -307,6 +333,10 @@ impl Call {
                 | Call::GetMaximumDownloadTime
                 | Call::GetProgress
                 | Call::GetTimes
+                | Call::GetNotifyCmdLine
+                | Call::GetNotifyInterface
+                | Call::EnumFiles
+                | Call::GetReplyFileName
                 | Call::GetReplyProgress
                 | Call::GetReplyData
         )
@@ -351,6 +381,10 @@ impl Call {
             Call::GetMaximumDownloadTime => "GetMaximumDownloadTime",
             Call::GetProgress => "GetProgress",
             Call::GetTimes => "GetTimes",
+            Call::GetNotifyCmdLine => "GetNotifyCmdLine",
+            Call::GetNotifyInterface => "GetNotifyInterface",
+            Call::EnumFiles => "EnumFiles",
+            Call::GetReplyFileName => "GetReplyFileName",
             Call::GetReplyProgress => "GetReplyProgress",
             Call::GetReplyData => "GetReplyData",
         }
@@ -433,6 +467,24 @@ impl Call {
                     Call::GetMaximumDownloadTime => Reply::Seconds(secs(j.maximum_download_time)),
                     Call::GetProgress => Reply::Progress(j.progress()),
                     Call::GetTimes => Reply::Times(j.times),
+                    Call::GetNotifyCmdLine => Reply::CmdLine(
+                        j.notify_cmd_line
+                            .as_ref()
+                            .map(|c| (c.program.clone(), c.parameters.clone())),
+                    ),
+                    Call::GetNotifyInterface => {
+                        Reply::Callback(j.notify_interface.as_ref().map(|r| r.callback))
+                    }
+                    Call::EnumFiles => Reply::Files(j.files.clone()),
+                    // Upload-reply jobs only, like SetReplyFileName: other
+                    // types answer E_NOTIMPL [REPLYFILE].
+                    Call::GetReplyFileName => Reply::ReplyFileName(
+                        j.reply
+                            .as_ref()
+                            .ok_or(Error::new(Hresult::E_NOTIMPL))?
+                            .file_name
+                            .clone(),
+                    ),
                     Call::GetReplyProgress => Reply::ReplyProgress(j.reply_progress()?),
                     Call::GetReplyData => Reply::ReplyData(j.reply_data()?.map(<[u8]>::to_vec)),
                     _ => return Err(Error::new(Hresult::E_NOTIMPL)),

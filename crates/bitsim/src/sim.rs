@@ -472,51 +472,60 @@ impl Simulation {
             },
         );
         self.drain();
-        for f in &spec.files {
-            let r = self.mgr.add_file(now, &caller, id, &f.remote, &f.local);
-            self.logged_call(id, format!("AddFile({})", f.remote), r);
+        for (call, label) in self.setup_calls(&spec) {
+            let r = call.apply(&mut self.mgr, now, &caller, id).map(|_| ());
+            self.logged_call(id, label.unwrap_or_else(|| call.to_string()), r);
         }
-        if let Some(p) = spec.priority {
-            let r = self.mgr.set_priority(now, &caller, id, p);
-            self.logged_call(id, format!("SetPriority({p})"), r);
+    }
+
+    /// The calls that set a job up as its spec says, in order (files,
+    /// properties, notifications, Resume), with the trace label where it
+    /// differs from the call's own (a callback script by name).
+    fn setup_calls(&self, spec: &JobSpec) -> Vec<(Call, Option<String>)> {
+        let mut calls: Vec<(Call, Option<String>)> = spec
+            .files
+            .iter()
+            .map(|f| {
+                let add = Call::AddFile {
+                    remote: f.remote.clone(),
+                    local: f.local.clone(),
+                };
+                (add, None)
+            })
+            .collect();
+        let mut push = |c: Call| calls.push((c, None));
+        if let Some(priority) = spec.priority {
+            push(Call::SetPriority { priority });
         }
-        if let Some(f) = spec.notify_flags {
-            let r = self.mgr.set_notify_flags(now, &caller, id, f.0);
-            self.logged_call(id, format!("SetNotifyFlags({f})"), r);
+        if let Some(flags) = spec.notify_flags {
+            push(Call::SetNotifyFlags { flags });
         }
         if let Some(d) = spec.retry_delay {
-            let r = self.mgr.set_minimum_retry_delay(now, &caller, id, secs(d));
-            self.logged_call(id, format!("SetMinimumRetryDelay({})", secs(d)), r);
+            push(Call::SetMinimumRetryDelay { seconds: secs(d) });
         }
         if let Some(d) = spec.no_progress_timeout {
-            let r = self.mgr.set_no_progress_timeout(now, &caller, id, secs(d));
-            self.logged_call(id, format!("SetNoProgressTimeout({})", secs(d)), r);
+            push(Call::SetNoProgressTimeout { seconds: secs(d) });
         }
         if let Some(d) = spec.max_download_time {
-            let r = self
-                .mgr
-                .set_maximum_download_time(now, &caller, id, secs(d));
-            self.logged_call(id, format!("SetMaximumDownloadTime({})", secs(d)), r);
+            push(Call::SetMaximumDownloadTime { seconds: secs(d) });
         }
         if let Some(c) = &spec.cmd_line {
-            let r = self.mgr.set_notify_cmd_line(
-                now,
-                &caller,
-                id,
-                Some(&c.program),
-                c.parameters.as_deref(),
-            );
-            self.logged_call(id, format!("SetNotifyCmdLine({})", c.program), r);
+            push(Call::SetNotifyCmdLine {
+                program: Some(c.program.clone()),
+                parameters: c.parameters.clone(),
+            });
         }
         if let Some(cb) = &spec.callback {
-            let cid = self.callback_names[cb];
-            let r = self.mgr.set_notify_interface(now, &caller, id, Some(cid));
-            self.logged_call(id, format!("SetNotifyInterface({cb})"), r);
+            let callback = self.callback_names.get(cb).copied();
+            calls.push((
+                Call::SetNotifyInterface { callback },
+                Some(format!("SetNotifyInterface({cb})")),
+            ));
         }
         if spec.resume {
-            let r = self.mgr.resume(now, &caller, id);
-            self.logged_call(id, "Resume".into(), r);
+            calls.push((Call::Resume, None));
         }
+        calls
     }
 
     /// Logs an application call and then what the model did about it.
