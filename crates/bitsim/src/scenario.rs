@@ -1268,12 +1268,34 @@ impl Scenario {
                 && !self.callbacks.contains_key(cb)
             {
                 return Err(format!(
-                    "job {:?}: `callback` {cb:?} names no callback script (scripts: {})",
+                    "`callback` {cb:?} of job {:?} names no callback script (scripts: {})",
                     j.name,
                     scripts()
                 ));
             }
+            if let Some(c) = &j.cmd_line
+                && !self.programs.contains_key(&c.program)
+            {
+                return Err(format!(
+                    "`cmd_line` program {:?} of job {:?} has no [programs.\"...\"] entry saying how it behaves (programs: {}); add an empty one for a program that exits 0",
+                    c.program,
+                    j.name,
+                    self.programs
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
         }
+        let users: std::collections::BTreeSet<&str> = self
+            .users
+            .iter()
+            .map(|u| u.name.as_str())
+            .chain(self.jobs.iter().map(|j| j.owner.as_str()))
+            .chain(self.faults.iter().filter_map(|f| f.user.as_deref()))
+            .chain(self.actions.iter().filter_map(|a| a.user.as_deref()))
+            .collect();
         let known_job = |j: &str, field: &str| {
             if jobs.contains(j) {
                 Ok(())
@@ -1350,6 +1372,19 @@ impl Scenario {
         for e in &self.expect {
             if let Some(j) = &e.job {
                 known_job(j, "expect")?;
+            }
+            for j in &e.first_transfer_order {
+                known_job(j, "expect.first_transfer_order")?;
+            }
+            if let Some(u) = e
+                .max_outstanding
+                .keys()
+                .find(|u| !users.contains(u.as_str()))
+            {
+                return Err(format!(
+                    "expect.max_outstanding: user {u:?} owns no job and is not listed in [[users]] (users: {})",
+                    users.iter().copied().collect::<Vec<_>>().join(", ")
+                ));
             }
         }
         for p in &self.properties {

@@ -249,7 +249,7 @@ fn repeat_key(line: &str) -> String {
 
 /// Folds back-to-back repeats of a block of up to 16 lines that occurs at
 /// least 3 times: the first block stays, then one `... × N` line.
-fn fold_repeats(text: &str) -> String {
+pub(crate) fn fold_repeats(text: &str) -> String {
     const MAX_BLOCK: usize = 16;
     const MIN_REPEATS: usize = 3;
     let lines: Vec<&str> = text.lines().collect();

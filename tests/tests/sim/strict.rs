@@ -271,3 +271,19 @@ fn traces_name_a_faults_status_and_count() {
     );
     assert!(bitsim::trace::LEGEND.contains("flt  the world changes"));
 }
+
+#[test]
+fn names_in_commands_and_expectations_must_exist() {
+    let extra = "[[expect]]\nmax_outstanding = { alcie = 4 }\n";
+    let msg = error_of(extra);
+    assert!(msg.contains("user \"alcie\" owns no job"), "{msg}");
+    let extra = "[[expect]]\nfirst_transfer_order = [\"j\", \"k\"]\n";
+    assert!(error_of(extra).contains("`job` \"k\" names no job"));
+    let text = BASE.replace(
+        "callback = \"app\"\n",
+        "callback = \"app\"\ncmd_line = { program = \"C:\\\\tools\\\\notfiy.exe\" }\n",
+    );
+    let msg = Scenario::parse(&text, "s.toml").unwrap_err().to_string();
+    assert!(msg.contains("has no [programs."), "{msg}");
+    assert!(msg.starts_with("s.toml:"), "{msg}");
+}
