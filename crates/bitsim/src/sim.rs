@@ -306,6 +306,7 @@ impl Simulation {
 
     /// Runs to the end (no events left, or the scenario's duration) and
     /// checks the expectations.
+    #[must_use = "the Report holds the failures: check Report::passed"]
     pub fn run(mut self) -> Report {
         let end = Time::ZERO.saturating_add(self.scenario.duration.0);
         while self.step(end) {}
@@ -385,6 +386,7 @@ impl Simulation {
     }
 
     /// Ends the run: checks the expectations and returns the report.
+    #[must_use = "the Report holds the failures: check Report::passed"]
     pub fn finish(self) -> Report {
         let world = World {
             scenario: &self.scenario,

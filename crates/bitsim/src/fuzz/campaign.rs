@@ -73,14 +73,29 @@ pub struct FoundFailure {
 }
 
 impl FoundFailure {
+    /// What the campaign added to the scenario in case `c`, in words.
     fn added(c: &FuzzCase) -> String {
-        format!(
+        let faults = c.scenario.faults.get(c.own_faults..).unwrap_or_default();
+        let actions = c.scenario.actions.get(c.own_actions..).unwrap_or_default();
+        let mut out = format!(
             "{} fault(s) and {} application call(s) added to the scenario's own {} and {}",
-            c.scenario.faults.len() - c.own_faults.min(c.scenario.faults.len()),
-            c.scenario.actions.len() - c.own_actions.min(c.scenario.actions.len()),
+            faults.len(),
+            actions.len(),
             c.own_faults,
             c.own_actions
-        )
+        );
+        for f in faults {
+            out.push_str(&format!("\n    at {}: {}", f.at, f.describe()));
+        }
+        for a in actions {
+            out.push_str(&format!(
+                "\n    at {}: {} on {}",
+                a.at,
+                a.call,
+                a.job.as_deref().unwrap_or("-")
+            ));
+        }
+        out
     }
 }
 

@@ -37,12 +37,16 @@
 //!     }
 //! }
 //!
+//! // Like a real application, the callback registers again after a BITS
+//! // restart (one of the perturbations): without it the fuzzer finds a job
+//! // that sits in TRANSFERRED until the 90-day cancel.
 //! let base = Scenario::parse(r#"
 //!     name = "nightly download"
 //!     [[servers]]
 //!     host = "cdn.example.com"
 //!     files = { "/a.bin" = "1MB" }
 //!     [callbacks.app]
+//!     reregister_after_restart = true
 //!     [[jobs]]
 //!     name = "nightly"
 //!     owner = "alice"
