@@ -1182,6 +1182,22 @@ fn quoted(message: &str) -> Option<&str> {
     Some(&message[start..=end])
 }
 
+/// Where in `text` the value a validation message complains about is: the
+/// first `"quoted"` value, or `` `field` value `` written `field = value`.
+fn locate(text: &str, message: &str) -> Option<usize> {
+    if let Some(q) = quoted(message) {
+        return text
+            .find(&format!("= {q}"))
+            .map(|i| i + 2)
+            .or_else(|| text.find(q));
+    }
+    let (_, rest) = message.split_once('`')?;
+    let (field, rest) = rest.split_once('`')?;
+    let value = rest.split_whitespace().next()?;
+    let pattern = format!("{field} = {value}");
+    text.find(&pattern).map(|i| i + field.len() + 3)
+}
+
 /// The key of the `key = value` line that holds offset `at`, if any.
 fn key_at(text: &str, at: usize) -> Option<&str> {
     let at = at.min(text.len());
@@ -1227,12 +1243,9 @@ impl Scenario {
                 message,
             }
         })?;
-        scenario.validate().map_err(|message| {
-            match quoted(&message).and_then(|q| {
-                text.find(&format!("= {q}"))
-                    .map(|i| i + 2)
-                    .or_else(|| text.find(q))
-            }) {
+        scenario
+            .validate()
+            .map_err(|message| match locate(text, &message) {
                 Some(at) => {
                     let (line, column) = line_col(text, at);
                     ScenarioError::Parse {
@@ -1246,8 +1259,7 @@ impl Scenario {
                     path: origin.to_owned(),
                     message,
                 },
-            }
-        })?;
+            })?;
         Ok(scenario)
     }
 
