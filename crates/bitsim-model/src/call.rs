@@ -476,8 +476,11 @@ impl Call {
                         Reply::Callback(j.notify_interface.as_ref().map(|r| r.callback))
                     }
                     Call::EnumFiles => Reply::Files(j.files.clone()),
-                    // Upload-reply jobs only, like SetReplyFileName: other
-                    // types answer E_NOTIMPL [REPLYFILE].
+                    // "Call this method only if the job type is
+                    // BG_JOB_TYPE_UPLOAD_REPLY" [REPLYFILE]; the page names no
+                    // HRESULT for other types, so this answers E_NOTIMPL like
+                    // the model's SetReplyFileName and GetReplyProgress
+                    // (decision, pinned by a test below).
                     Call::GetReplyFileName => Reply::ReplyFileName(
                         j.reply
                             .as_ref()
@@ -613,5 +616,16 @@ mod tests {
             Reply::Flags(NotifyFlags::DEFAULT)
         );
         assert!(Call::GetState.is_getter() && !Call::Resume.is_getter());
+        assert_eq!(
+            Call::GetReplyFileName
+                .apply(&mut m, t, &a, j)
+                .unwrap_err()
+                .code,
+            Hresult::E_NOTIMPL
+        );
+        assert_eq!(
+            Call::GetNotifyCmdLine.apply(&mut m, t, &a, j).unwrap(),
+            Reply::CmdLine(None)
+        );
     }
 }
