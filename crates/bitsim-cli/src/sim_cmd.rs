@@ -203,6 +203,7 @@ pub fn check(args: CheckArgs) -> i32 {
                 let detail = r
                     .failures
                     .iter()
+                    .chain(&r.property_failures)
                     .map(|f| f.to_string().replace('\n', " "))
                     .collect::<Vec<_>>()
                     .join("; ");
