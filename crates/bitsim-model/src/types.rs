@@ -522,6 +522,57 @@ mod tests {
     }
 
     #[test]
+    fn names_parse_in_every_form_and_errors_list_the_allowed_ones() {
+        assert_eq!("transient_error".parse(), Ok(JobState::TransientError));
+        assert_eq!("BG_JOB_STATE_QUEUED".parse(), Ok(JobState::Queued));
+        assert_eq!("upload-reply".parse(), Ok(JobType::UploadReply));
+        assert_eq!("High".parse(), Ok(JobPriority::High));
+        assert_eq!("REMOTE_FILE".parse(), Ok(ErrorContext::RemoteFile));
+        let e = "hihg".parse::<JobPriority>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown priority \"hihg\" (allowed: FOREGROUND, HIGH, NORMAL, LOW)"
+        );
+        assert_eq!("0x3".parse(), Ok(NotifyFlags::DEFAULT));
+        assert_eq!("11".parse(), Ok(NotifyFlags(0xB)));
+        assert_eq!(
+            "JOB_TRANSFERRED | bg_notify_job_error".parse(),
+            Ok(NotifyFlags::DEFAULT)
+        );
+        assert!("JOB_EROR".parse::<NotifyFlags>().is_err());
+        assert_eq!(NotifyFlags(0xB).to_string(), "0xB");
+        assert_eq!("E_UNEXPECTED".parse(), Ok(crate::Hresult(0x8000_FFFF)));
+        let e = "E_FIAL".parse::<crate::Hresult>().unwrap_err().to_string();
+        assert!(
+            e.starts_with("unknown HRESULT \"E_FIAL\" (allowed: a name"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn serde_writes_what_it_always_wrote_and_reads_every_form() {
+        // A persisted queue keeps its shape: short names, numbers.
+        assert_eq!(
+            serde_json::to_string(&JobState::TransientError).unwrap(),
+            "\"TRANSIENT_ERROR\""
+        );
+        assert_eq!(serde_json::to_string(&NotifyFlags(3)).unwrap(), "3");
+        assert_eq!(
+            serde_json::to_string(&crate::Hresult::E_FAIL).unwrap(),
+            "2147500037"
+        );
+        let s: JobState = serde_json::from_str("\"bg_job_state_error\"").unwrap();
+        assert_eq!(s, JobState::Error);
+        let f: NotifyFlags = serde_json::from_str("\"JOB_ERROR\"").unwrap();
+        assert_eq!(f, NotifyFlags::JOB_ERROR);
+        let h: crate::Hresult = serde_json::from_str("\"BG_E_HTTP_ERROR_404\"").unwrap();
+        assert_eq!(h, crate::Hresult::http(404));
+        let h: crate::Hresult = serde_json::from_str("-2147467259").unwrap();
+        assert_eq!(h, crate::Hresult::E_FAIL);
+        assert!(serde_json::from_str::<JobState>("\"DONE\"").is_err());
+    }
+
+    #[test]
     fn notify_flags_disable_masks_everything() {
         assert!(NotifyFlags::DEFAULT.wants(NotifyFlags::JOB_ERROR));
         assert!(!NotifyFlags::DEFAULT.wants(NotifyFlags::JOB_MODIFICATION));
