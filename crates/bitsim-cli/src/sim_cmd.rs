@@ -330,7 +330,7 @@ fn parse_range(s: &str) -> Result<std::ops::Range<u64>, String> {
 
 /// Runs `bitsim fuzz`; returns the exit code.
 pub fn fuzz(args: FuzzArgs) -> i32 {
-    use bitsim::fuzz::{Campaign, FuzzConfig, around};
+    use bitsim::fuzz::{Campaign, FoundFailure, FuzzConfig, around};
     let base = match load(&args.scenario) {
         Ok(s) => s,
         Err(code) => return code,
@@ -391,16 +391,14 @@ pub fn fuzz(args: FuzzArgs) -> i32 {
             println!("FAIL after {cases} cases in {elapsed:.2?} ({rate:.0} cases/s)");
             println!("{}", f.message);
             println!(
-                "original failing case: seed {}, {} fault(s) and {} call(s) added",
+                "original failing case: seed {}, {}",
                 f.original.seed,
-                f.original.scenario.faults.len() - f.original.own_faults,
-                f.original.scenario.actions.len() - f.original.own_actions,
+                FoundFailure::added(&f.original)
             );
             println!(
-                "minimal failing case:  seed {}, {} fault(s) and {} call(s) added, failing the same way",
+                "minimal failing case:  seed {}, {}; it fails the same way",
                 f.case.seed,
-                f.case.scenario.faults.len() - f.case.own_faults,
-                f.case.scenario.actions.len() - f.case.own_actions,
+                FoundFailure::added(&f.case)
             );
             let stem = args
                 .scenario

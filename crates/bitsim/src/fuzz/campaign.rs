@@ -73,8 +73,9 @@ pub struct FoundFailure {
 }
 
 impl FoundFailure {
-    /// What the campaign added to the scenario in case `c`, in words.
-    fn added(c: &FuzzCase) -> String {
+    /// What the campaign added to the scenario in case `c`, in words: the
+    /// counts, then one line per added fault or call.
+    pub fn added(c: &FuzzCase) -> String {
         let faults = c.scenario.faults.get(c.own_faults..).unwrap_or_default();
         let actions = c.scenario.actions.get(c.own_actions..).unwrap_or_default();
         let mut out = format!(

@@ -204,6 +204,11 @@ impl FuzzConfig {
         self.max_faults = n;
         self
     }
+    /// At most `n` random application calls (when `app_actions` is on).
+    pub fn with_max_actions(mut self, n: usize) -> Self {
+        self.max_actions = n;
+        self
+    }
     /// Faults (and actions) fall within `d` of the start.
     pub fn with_horizon(mut self, d: Duration) -> Self {
         self.horizon = Some(d);
