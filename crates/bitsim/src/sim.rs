@@ -665,7 +665,7 @@ impl Simulation {
                 self.mgr.handle_logon(self.now, &UserId::new(u.clone()));
                 format!("{u} logs on")
             }
-            k => format!("{k:?} ends"),
+            _ => f.describe_end(),
         };
         self.log(None, TraceEvent::Fault { what });
     }

@@ -345,23 +345,11 @@ impl FaultSpec {
     /// and end, as traces and `bitsim explain` show it: `HTTP 403 on every
     /// URL, 1 time`.
     pub fn describe(&self) -> String {
-        let status = self.status.map_or(String::new(), |s| format!(" {s}"));
-        let what = match self.kind {
-            FaultKind::HttpStatus => format!("HTTP{status}"),
-            FaultKind::ConnectionReset => "connection reset".into(),
-            FaultKind::NameResolution => "name resolution fails".into(),
-            FaultKind::Timeout => "requests time out".into(),
-            FaultKind::NetworkDown => "network down".into(),
-            FaultKind::Logoff => format!("{} logs off", self.user.as_deref().unwrap_or("?")),
-            FaultKind::ServiceRestart => "BITS service restarts".into(),
-            FaultKind::DiskFull => "local disk full".into(),
-            FaultKind::LocalFileChanged => "upload source file changes".into(),
-            FaultKind::NoRangeSupport => "server ignores Range".into(),
-            FaultKind::LastModifiedChanged => "Last-Modified changes".into(),
-            FaultKind::ServerAppFailure => format!("server application fails with HTTP{status}"),
-            FaultKind::ReplyFailure => format!("reply download fails with HTTP{status}"),
-        };
-        let mut out = format!("{what} on {}", self.url.as_deref().unwrap_or("every URL"));
+        let mut out = format!(
+            "{} on {}",
+            self.what(),
+            self.url.as_deref().unwrap_or("every URL")
+        );
         match self.count {
             Some(1) => out.push_str(", 1 time"),
             Some(n) => out.push_str(&format!(", {n} times")),
@@ -376,6 +364,35 @@ impl FaultSpec {
             None => {}
         }
         out
+    }
+
+    /// The fault's end in words: `connection reset on every URL ends`.
+    pub fn describe_end(&self) -> String {
+        format!(
+            "{} on {} ends",
+            self.what(),
+            self.url.as_deref().unwrap_or("every URL")
+        )
+    }
+
+    /// What happens, with the status: `HTTP 403`, `connection reset`.
+    fn what(&self) -> String {
+        let status = self.status.map_or(String::new(), |s| format!(" {s}"));
+        match self.kind {
+            FaultKind::HttpStatus => format!("HTTP{status}"),
+            FaultKind::ConnectionReset => "connection reset".into(),
+            FaultKind::NameResolution => "name resolution fails".into(),
+            FaultKind::Timeout => "requests time out".into(),
+            FaultKind::NetworkDown => "network down".into(),
+            FaultKind::Logoff => format!("{} logs off", self.user.as_deref().unwrap_or("?")),
+            FaultKind::ServiceRestart => "BITS service restarts".into(),
+            FaultKind::DiskFull => "local disk full".into(),
+            FaultKind::LocalFileChanged => "upload source file changes".into(),
+            FaultKind::NoRangeSupport => "server ignores Range".into(),
+            FaultKind::LastModifiedChanged => "Last-Modified changes".into(),
+            FaultKind::ServerAppFailure => format!("server application fails with HTTP{status}"),
+            FaultKind::ReplyFailure => format!("reply download fails with HTTP{status}"),
+        }
     }
 }
 
