@@ -29,8 +29,9 @@ enum Command {
     Explain(sim_cmd::ExplainArgs),
     /// Print the job state diagram generated from the model's transition table.
     Diagram(sim_cmd::DiagramArgs),
-    /// Randomise faults and timings around a scenario and check its
-    /// expectations and the BITS invariants; shrink any failure.
+    /// Perturb the world around a scenario (faults, server behaviour,
+    /// timings) and check the BITS invariants and its properties; shrink
+    /// any failure to a minimal case.
     Fuzz(sim_cmd::FuzzArgs),
     /// Run a BITS Upload Protocol + range-download server.
     Serve(serve::ServeArgs),

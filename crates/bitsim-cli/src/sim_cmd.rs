@@ -27,12 +27,16 @@ pub struct RunArgs {
     /// Timeline format on stdout.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Leave out the legend that heads the text timeline.
+    #[arg(long)]
+    no_legend: bool,
 }
 
 /// `bitsim check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Directory of scenario files (`*.toml`).
+    /// Directory of scenario files (`*.toml`; minimal fuzz cases,
+    /// `*.min.toml`, are skipped).
     dir: PathBuf,
     /// Seed for every run (default: each scenario's own).
     #[arg(long)]
@@ -81,14 +85,35 @@ fn load(path: &Path) -> Result<Scenario, i32> {
 
 fn print_failures(report: &Report) {
     eprintln!(
-        "FAIL {} (seed {}): {} expectation(s) did not hold",
+        "FAIL {} (seed {}): {} expectation(s) and {} propert(y/ies) did not hold",
         report.scenario,
         report.seed,
-        report.failures.len()
+        report.failures.len(),
+        report.property_failures.len()
     );
-    for f in &report.failures {
+    for f in report.failures.iter().chain(&report.property_failures) {
         eprintln!("  - {f}");
     }
+}
+
+/// The BITS invariants `bitsim fuzz` checks, on one exact run: so the
+/// replay of a fuzz failure shows the same failure.
+fn invariant_failures(scenario: &Scenario, report: &Report) -> Vec<String> {
+    let case = bitsim::fuzz::FuzzCase::exact(scenario.clone(), report.seed);
+    let view = bitsim::fuzz::RunView {
+        case: &case,
+        report,
+    };
+    bitsim::fuzz::bits_invariants()
+        .iter()
+        // Properties are reported with the expectations.
+        .filter(|i| i.name() != "the scenario's properties hold")
+        .filter_map(|i| {
+            i.check(&view)
+                .err()
+                .map(|why| format!("{}: {why}", i.name()))
+        })
+        .collect()
 }
 
 /// Runs `bitsim run`; returns the exit code.
@@ -98,18 +123,27 @@ pub fn run(args: RunArgs) -> i32 {
         Err(code) => return code,
     };
     let seed = args.seed.unwrap_or(scenario.seed);
-    let report = Simulation::new(scenario, seed).run();
+    let report = Simulation::new(scenario.clone(), seed).run();
     match args.format {
-        Format::Text => print!("{}", report.trace.to_text()),
+        Format::Text => {
+            if !args.no_legend {
+                print!("{}", bitsim::trace::LEGEND);
+            }
+            print!("{}", report.trace.to_text())
+        }
         Format::Json => println!("{}", report.trace.to_json()),
     }
+    let broken = invariant_failures(&scenario, &report);
     if let Some(path) = &args.trace
         && let Err(e) = std::fs::write(path, report.trace.to_json())
     {
         eprintln!("error: cannot write trace to {}: {e}", path.display());
         return 2;
     }
-    if report.passed() {
+    for b in &broken {
+        eprintln!("BITS invariant broken: {b}");
+    }
+    if report.passed() && broken.is_empty() {
         eprintln!(
             "PASS {} (seed {seed}, {} events, ended at {})",
             report.scenario, report.events, report.end
@@ -131,6 +165,8 @@ pub fn check(args: CheckArgs) -> i32 {
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            // Minimal cases written by `bitsim fuzz` fail by design.
+            .filter(|p| !p.to_string_lossy().ends_with(".min.toml"))
             .collect(),
         Err(e) => {
             eprintln!("error: cannot read {}: {e}", args.dir.display());
@@ -167,6 +203,7 @@ pub fn check(args: CheckArgs) -> i32 {
                 let detail = r
                     .failures
                     .iter()
+                    .chain(&r.property_failures)
                     .map(|f| f.to_string().replace('\n', " "))
                     .collect::<Vec<_>>()
                     .join("; ");
@@ -260,13 +297,22 @@ pub struct FuzzArgs {
     /// matrix or several machines); overrides --cases and --seed.
     #[arg(long, value_name = "A..B", value_parser = parse_range)]
     seed_range: Option<std::ops::Range<u64>>,
-    /// Where to write the minimal failing scenario (default: SCENARIO.min.toml
-    /// beside the scenario).
+    /// Where to write the minimal failing scenario (default:
+    /// `bitsim-fuzz/NAME-seedS.min.toml` in the system's temporary
+    /// directory, never beside the scenario).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Check only the BITS invariants, not the scenario's `expect` blocks.
+    /// Also check the scenario's exact `[[expect]]` blocks and its actions'
+    /// `expect_hr`/`expect` (they describe the unperturbed run, so a
+    /// perturbed world breaks them by design). By default only the BITS
+    /// invariants and the scenario's `[[properties]]` are checked.
     #[arg(long)]
-    no_expect: bool,
+    expect: bool,
+    /// Also inject random application calls (Resume, Suspend, Cancel,
+    /// Complete, SetPriority, ...) on the scenario's jobs: these change the
+    /// program under test, not its environment.
+    #[arg(long)]
+    app_actions: bool,
     /// At most this many random faults per case.
     #[arg(long, default_value_t = 6)]
     max_faults: usize,
@@ -284,16 +330,14 @@ fn parse_range(s: &str) -> Result<std::ops::Range<u64>, String> {
 
 /// Runs `bitsim fuzz`; returns the exit code.
 pub fn fuzz(args: FuzzArgs) -> i32 {
-    use bitsim::fuzz::{AroundOptions, Campaign, around};
+    use bitsim::fuzz::{Campaign, FoundFailure, FuzzConfig, around};
     let base = match load(&args.scenario) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let opts = AroundOptions {
-        max_faults: args.max_faults,
-        keep_expectations: !args.no_expect,
-        ..AroundOptions::default()
-    };
+    let opts = FuzzConfig::default()
+        .with_max_faults(args.max_faults)
+        .with_app_actions(args.app_actions);
     let total = args
         .seed_range
         .as_ref()
@@ -310,6 +354,7 @@ pub fn fuzz(args: FuzzArgs) -> i32 {
     };
     let campaign = |cases: u32, seed: u64| {
         Campaign::new(around(base.clone(), opts.clone()))
+            .expectations(args.expect)
             .cases(cases)
             .seed(seed)
             .on_case(tick.clone())
@@ -343,28 +388,59 @@ pub fn fuzz(args: FuzzArgs) -> i32 {
             0
         }
         Some(f) => {
-            let out = args
-                .out
-                .clone()
-                .unwrap_or_else(|| args.scenario.with_extension("min.toml"));
+            println!("FAIL after {cases} cases in {elapsed:.2?} ({rate:.0} cases/s)");
+            println!("{}", f.message);
+            println!(
+                "original failing case: seed {}, {}",
+                f.original.seed,
+                FoundFailure::added(&f.original)
+            );
+            println!(
+                "minimal failing case:  seed {}, {}; it fails the same way",
+                f.case.seed,
+                FoundFailure::added(&f.case)
+            );
+            let stem = args
+                .scenario
+                .file_stem()
+                .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+            let out = args.out.clone().unwrap_or_else(|| {
+                std::env::temp_dir()
+                    .join("bitsim-fuzz")
+                    .join(format!("{stem}-seed{}.min.toml", f.case.seed))
+            });
             let text = format!(
-                "# Minimal failing case found by `bitsim fuzz` (seed {}).\n# {}\n{}",
+                "# Minimal failing case found by `bitsim fuzz` around {} (seed {}).\n# {}\n{}",
+                args.scenario.display(),
                 f.case.seed,
                 f.message.replace('\n', "\n# "),
                 f.case.to_toml()
             );
-            if let Err(e) = std::fs::write(&out, text) {
-                eprintln!("error: cannot write {}: {e}", out.display());
-                return 2;
+            let written = out
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&out, &text));
+            match written {
+                Ok(()) => {
+                    println!("minimal failing scenario written to {}", out.display());
+                    println!(
+                        "replay: bitsim run {} --seed {}",
+                        out.display(),
+                        f.case.seed
+                    );
+                }
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot write {}: {e}; the minimal case follows",
+                        out.display()
+                    );
+                    println!("{text}");
+                    println!(
+                        "replay: save the TOML above as FILE, then bitsim run FILE --seed {}",
+                        f.case.seed
+                    );
+                }
             }
-            println!("FAIL after {cases} cases in {elapsed:.2?} ({rate:.0} cases/s)");
-            println!("{}", f.message);
-            println!("minimal failing scenario written to {}", out.display());
-            println!(
-                "replay: bitsim run {} --seed {}",
-                out.display(),
-                f.case.seed
-            );
             1
         }
     }

@@ -47,6 +47,12 @@ fn run_exits_0_when_expectations_hold_and_prints_the_timeline() {
         "{stdout}"
     );
     assert!(text(&out.stderr).contains("PASS ok"));
+    assert!(
+        stdout.starts_with("# columns: virtual time"),
+        "a legend heads the timeline"
+    );
+    let bare = bitsim(&["run", f.to_str().unwrap(), "--no-legend"]);
+    assert!(!text(&bare.stdout).contains("# columns"));
 }
 
 #[test]
@@ -81,7 +87,9 @@ fn run_exits_2_on_a_malformed_scenario_naming_file_line_and_problem() {
     std::fs::write(&f, "name = \"x\"\n[[expect]]\njob = \"nobody\"\n").unwrap();
     let out = bitsim(&["run", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no job named \"nobody\""));
+    let err = text(&out.stderr);
+    assert!(err.contains("`job` \"nobody\" names no job"), "{err}");
+    assert!(err.contains("broken.toml:3:"), "{err}");
 
     let out = bitsim(&["run", dir.path().join("absent.toml").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
@@ -206,7 +214,9 @@ fn fuzz_writes_the_minimal_failure_and_the_replay_command_works() {
     let f = dir.path().join("strict.toml");
     std::fs::write(
         &f,
-        format!("{FUZZ_BASE}[[expect]]\njob = \"nightly\"\nfinal_state = \"ACKNOWLEDGED\"\n"),
+        format!(
+            "{FUZZ_BASE}[[properties]]\njob = \"nightly\"\nfinal_state_in = [\"ACKNOWLEDGED\"]\n"
+        ),
     )
     .unwrap();
     let min = dir.path().join("min.toml");
@@ -234,7 +244,84 @@ fn fuzz_writes_the_minimal_failure_and_the_replay_command_works() {
         Some(1),
         "the replay fails the same way"
     );
-    assert!(text(&again.stderr).contains("expected: ACKNOWLEDGED"));
+    assert!(
+        text(&again.stderr).contains("expected: ACKNOWLEDGED"),
+        "{}",
+        text(&again.stderr)
+    );
     let minimal = std::fs::read_to_string(&min).unwrap();
     assert_eq!(minimal.matches("[[faults]]").count(), 1, "{minimal}");
+    assert!(s.contains("original failing case: seed"), "{s}");
+}
+
+#[test]
+fn fuzz_checks_exact_expectations_only_with_expect_and_leaves_the_folder_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("exact.toml");
+    // One exact run ends ACKNOWLEDGED; a perturbed world need not.
+    std::fs::write(
+        &f,
+        format!("{FUZZ_BASE}[[expect]]\njob = \"nightly\"\nfinal_state = \"ACKNOWLEDGED\"\n"),
+    )
+    .unwrap();
+    let out = bitsim(&["fuzz", f.to_str().unwrap(), "--cases", "300", "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(["fuzz", f.to_str().unwrap(), "--cases", "300", "--expect"])
+        .env("RUST_LOG", "warn")
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let s = text(&out.stdout);
+    assert!(s.contains("the scenario's expectations hold"), "{s}");
+    // The minimal case went to the temporary directory, not beside the scenario.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    let written = std::fs::read_dir(tmp.join("bitsim-fuzz")).unwrap().count();
+    assert_eq!(written, 1);
+    // `check` skips minimal cases even when one lands in the folder.
+    std::fs::write(
+        dir.path().join("x.min.toml"),
+        "name = \"broken\"\n[[expect]]\njob = \"nope\"\n",
+    )
+    .unwrap();
+    std::fs::remove_file(&f).unwrap();
+    std::fs::write(dir.path().join("ok.toml"), PASSING).unwrap();
+    let out = bitsim(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[test]
+fn fuzz_prints_the_minimal_case_when_it_cannot_write_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("strict.toml");
+    std::fs::write(
+        &f,
+        format!(
+            "{FUZZ_BASE}[[properties]]\njob = \"nightly\"\nfinal_state_in = [\"ACKNOWLEDGED\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = bitsim(&[
+        "fuzz",
+        f.to_str().unwrap(),
+        "--cases",
+        "500",
+        "--out",
+        "/proc/no/such/dir/min.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let s = text(&out.stdout);
+    assert!(s.contains("[[jobs]]") && s.contains("[[faults]]"), "{s}");
+    assert!(
+        text(&out.stderr).contains("cannot write"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -12,9 +12,96 @@ use std::fmt;
 /// Success codes have the top bit clear (`S_OK`, `BG_S_PARTIAL_COMPLETE`);
 /// failures have it set. [`Hresult::name`] and [`Hresult::message`] look the
 /// value up in [`HRESULT_TABLE`].
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Serialized as the number (persisted queues stay compact); read from a
+/// number or from any text [`Hresult::parse`] takes. [`text`] serializes
+/// it as its name instead, for files people read.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Hresult(pub u32);
+
+/// The forms an HRESULT may be written in, for error messages.
+pub const HRESULT_FORMS: &str = "a name such as E_FAIL, BG_E_INVALID_STATE or \
+     BG_E_HTTP_ERROR_404, or a number such as 0x80004005 or -2147467259";
+
+impl std::str::FromStr for Hresult {
+    type Err = crate::ParseNameError;
+    /// [`Hresult::parse`], with an error naming the value and the forms.
+    fn from_str(s: &str) -> Result<Hresult, crate::ParseNameError> {
+        Hresult::parse(s).ok_or_else(|| crate::ParseNameError {
+            what: "HRESULT",
+            value: s.to_owned(),
+            allowed: HRESULT_FORMS.into(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Hresult {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hresult, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Hresult;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "an HRESULT: {HRESULT_FORMS}")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Hresult, E> {
+                u32::try_from(v)
+                    .map(Hresult)
+                    .map_err(|_| E::custom(format!("HRESULT {v} does not fit in 32 bits")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Hresult, E> {
+                i32::try_from(v)
+                    .map(Hresult::from_i32)
+                    .or_else(|_| u32::try_from(v).map(Hresult))
+                    .map_err(|_| E::custom(format!("HRESULT {v} does not fit in 32 bits")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Hresult, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `#[serde(with = "bitsim_model::hresult::text")]`: an HRESULT written as
+/// its name (`BG_E_HTTP_ERROR_404`) or, without one, as hex
+/// (`0x80071234`); read back from any form [`Hresult`] reads.
+pub mod text {
+    use super::Hresult;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the name, or `0x` and eight hex digits.
+    pub fn serialize<S: Serializer>(h: &Hresult, s: S) -> Result<S::Ok, S::Error> {
+        match h.name() {
+            Some(n) => s.serialize_str(&n),
+            None => s.collect_str(&format_args!("0x{:08X}", h.0)),
+        }
+    }
+
+    /// Reads a name, hex or a number.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hresult, D::Error> {
+        Hresult::deserialize(d)
+    }
+
+    /// The same for `Option<Hresult>`.
+    pub mod option {
+        use super::Hresult;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Writes the name or hex; `None` is skipped by the caller.
+        pub fn serialize<S: Serializer>(h: &Option<Hresult>, s: S) -> Result<S::Ok, S::Error> {
+            match h {
+                Some(h) => super::serialize(h, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Reads a name, hex or a number.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Hresult>, D::Error> {
+            Option::<Hresult>::deserialize(d)
+        }
+    }
+}
 
 /// One row of [`HRESULT_TABLE`]: name, value and the meaning BITS documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +249,8 @@ hresults! {
     E_NOTIMPL = 0x8000_4001, "Not implemented (invalid value, or not supported for this job type).";
     /// Unspecified failure; the typical "callback failed" value.
     E_FAIL = 0x8000_4005, "Unspecified error.";
+    /// Catastrophic failure (winerror.h); a value callbacks return too.
+    E_UNEXPECTED = 0x8000_FFFF, "Catastrophic failure.";
     /// Access denied: not the owner, not an administrator.
     E_ACCESSDENIED = 0x8007_0005, "Access is denied.";
     /// An argument is not valid.

@@ -75,6 +75,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod call;
 pub mod classify;
 mod error;
 pub mod hresult;
@@ -86,6 +87,7 @@ pub mod sources;
 pub mod table;
 mod types;
 
+pub use call::{Call, Reply};
 pub use classify::{ErrorClass, classify, classify_http};
 pub use error::{Error, Result};
 pub use hresult::{HRESULT_TABLE, Hresult, HresultInfo};

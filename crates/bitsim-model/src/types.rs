@@ -14,10 +14,9 @@ pub const BG_LENGTH_TO_EOF: u64 = u64::MAX;
 pub const BG_JOB_ENUM_ALL_USERS: u32 = 0x0001;
 
 macro_rules! bits_enum {
-    ($(#[$m:meta])* $name:ident { $( $(#[$vm:meta])* $v:ident = $n:literal => $bg:literal, )* }) => {
+    ($(#[$m:meta])* $name:ident, $what:literal { $( $(#[$vm:meta])* $v:ident = $n:literal => $bg:literal, )* }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[repr(u32)]
         pub enum $name { $( $(#[$vm])* $v = $n, )* }
 
@@ -44,12 +43,75 @@ macro_rules! bits_enum {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.short_name()) }
         }
+
+        impl std::str::FromStr for $name {
+            type Err = ParseNameError;
+            /// The short name (`TRANSIENT_ERROR`) or the SDK name
+            /// (`BG_JOB_STATE_TRANSIENT_ERROR`), in any case, `-` for `_`.
+            fn from_str(s: &str) -> Result<Self, ParseNameError> {
+                let norm = s.trim().to_ascii_uppercase().replace('-', "_");
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.short_name() == norm || v.bg_name() == norm)
+                    .ok_or_else(|| ParseNameError {
+                        what: $what,
+                        value: s.to_owned(),
+                        allowed: Self::ALL
+                            .iter()
+                            .map(|v| v.short_name())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+            }
+        }
+
+        // Written as the short name (`QUEUED`); read back from any form
+        // `FromStr` takes, so a persisted queue and a scenario file agree.
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.short_name())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
     };
 }
 
+/// A name that is not one of an enumeration's values, with the forms that
+/// are (returned by the `FromStr` impls of [`JobState`], [`JobType`],
+/// [`JobPriority`], [`ErrorContext`], [`NotifyFlags`] and
+/// [`Hresult`](crate::Hresult)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseNameError {
+    /// What was being parsed, e.g. `job state`.
+    pub what: &'static str,
+    /// The text given.
+    pub value: String,
+    /// The forms accepted, in words.
+    pub allowed: String,
+}
+
+impl fmt::Display for ParseNameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown {} {:?} (allowed: {})",
+            self.what, self.value, self.allowed
+        )
+    }
+}
+
+impl std::error::Error for ParseNameError {}
+
 bits_enum! {
     /// `BG_JOB_STATE` \[IDL\] \[STATE\].
-    JobState {
+    JobState, "job state" {
         /// Waiting for its turn to run.
         Queued = 0 => "BG_JOB_STATE_QUEUED",
         /// Contacting the server.
@@ -94,7 +156,7 @@ impl JobState {
 
 bits_enum! {
     /// `BG_JOB_TYPE` \[IDL\] \[TYPE\].
-    JobType {
+    JobType, "job type" {
         /// Any number of files, server → client.
         Download = 0 => "BG_JOB_TYPE_DOWNLOAD",
         /// Exactly one file, client → server (BITS 1.5+).
@@ -113,7 +175,7 @@ impl JobType {
 
 bits_enum! {
     /// `BG_JOB_PRIORITY` \[IDL\] \[PRIO\]. Lower numbers run first.
-    JobPriority {
+    JobPriority, "priority" {
         /// Highest; runs concurrently with other foreground jobs.
         Foreground = 0 => "BG_JOB_PRIORITY_FOREGROUND",
         /// Highest background level.
@@ -128,7 +190,7 @@ bits_enum! {
 bits_enum! {
     /// `BG_ERROR_CONTEXT` \[IDL\] \[CTX\]. The same numbers travel in
     /// \[MC-BUP\]'s `BITS-Error-Context` header.
-    ErrorContext {
+    ErrorContext, "error context" {
         /// No error.
         None = 0 => "BG_ERROR_CONTEXT_NONE",
         /// Origin unknown.
@@ -149,9 +211,95 @@ bits_enum! {
 }
 
 /// `BG_NOTIFY_*` flags \[SETNOTIFY\] \[IDL\].
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Serialized as the number; read from a number or from text that
+/// [`NotifyFlags::from_str`](std::str::FromStr) takes (`0x3`, `11`,
+/// `JOB_TRANSFERRED | JOB_ERROR`, `BG_NOTIFY_DISABLE`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct NotifyFlags(pub u32);
+
+impl NotifyFlags {
+    /// The named bits, for parsing and printing.
+    pub const NAMES: &'static [(&'static str, NotifyFlags)] = &[
+        ("JOB_TRANSFERRED", NotifyFlags::JOB_TRANSFERRED),
+        ("JOB_ERROR", NotifyFlags::JOB_ERROR),
+        ("DISABLE", NotifyFlags::DISABLE),
+        ("JOB_MODIFICATION", NotifyFlags::JOB_MODIFICATION),
+        ("FILE_TRANSFERRED", NotifyFlags::FILE_TRANSFERRED),
+        (
+            "FILE_RANGES_TRANSFERRED",
+            NotifyFlags::FILE_RANGES_TRANSFERRED,
+        ),
+    ];
+}
+
+impl fmt::Display for NotifyFlags {
+    /// `0x3`: the number, as `SetNotifyFlags` takes it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:X}", self.0)
+    }
+}
+
+impl std::str::FromStr for NotifyFlags {
+    type Err = ParseNameError;
+    /// A number (`3`, `0x3`) or names joined by `|` (`JOB_TRANSFERRED |
+    /// JOB_ERROR`, with or without the `BG_NOTIFY_` prefix, any case).
+    /// Undefined bits are kept: `SetNotifyFlags` is what refuses them.
+    fn from_str(s: &str) -> Result<Self, ParseNameError> {
+        let err = || ParseNameError {
+            what: "notify flags",
+            value: s.to_owned(),
+            allowed: "a number such as 3 or 0x3, or names joined by | from \
+                      JOB_TRANSFERRED, JOB_ERROR, DISABLE, JOB_MODIFICATION, \
+                      FILE_TRANSFERRED, FILE_RANGES_TRANSFERRED"
+                .into(),
+        };
+        let t = s.trim();
+        if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            return u32::from_str_radix(hex, 16)
+                .map(NotifyFlags)
+                .map_err(|_| err());
+        }
+        if let Ok(n) = t.parse::<u32>() {
+            return Ok(NotifyFlags(n));
+        }
+        let mut bits = 0;
+        for part in t.split('|') {
+            let p = part.trim().to_ascii_uppercase();
+            let p = p.strip_prefix("BG_NOTIFY_").unwrap_or(&p);
+            let (_, v) = Self::NAMES.iter().find(|(n, _)| *n == p).ok_or_else(err)?;
+            bits |= v.0;
+        }
+        Ok(NotifyFlags(bits))
+    }
+}
+
+impl<'de> Deserialize<'de> for NotifyFlags {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = NotifyFlags;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("notify flags: a number such as 3 or 0x3, or names such as \"JOB_TRANSFERRED | JOB_ERROR\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<NotifyFlags, E> {
+                u32::try_from(v)
+                    .map(NotifyFlags)
+                    .map_err(|_| E::custom(format!("notify flags {v} do not fit in 32 bits")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<NotifyFlags, E> {
+                u32::try_from(v).map(NotifyFlags).map_err(|_| {
+                    E::custom(format!("notify flags {v} are not a 32-bit unsigned number"))
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NotifyFlags, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 impl NotifyFlags {
     /// All files done → JobTransferred.
@@ -370,6 +518,57 @@ mod tests {
         assert_eq!(JobState::TransientError.to_string(), "TRANSIENT_ERROR");
         assert_eq!(ErrorContext::RemoteFile.to_string(), "REMOTE_FILE");
         assert_eq!(BG_SIZE_UNKNOWN, 0xFFFF_FFFF_FFFF_FFFF);
+    }
+
+    #[test]
+    fn names_parse_in_every_form_and_errors_list_the_allowed_ones() {
+        assert_eq!("transient_error".parse(), Ok(JobState::TransientError));
+        assert_eq!("BG_JOB_STATE_QUEUED".parse(), Ok(JobState::Queued));
+        assert_eq!("upload-reply".parse(), Ok(JobType::UploadReply));
+        assert_eq!("High".parse(), Ok(JobPriority::High));
+        assert_eq!("REMOTE_FILE".parse(), Ok(ErrorContext::RemoteFile));
+        let e = "hihg".parse::<JobPriority>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown priority \"hihg\" (allowed: FOREGROUND, HIGH, NORMAL, LOW)"
+        );
+        assert_eq!("0x3".parse(), Ok(NotifyFlags::DEFAULT));
+        assert_eq!("11".parse(), Ok(NotifyFlags(0xB)));
+        assert_eq!(
+            "JOB_TRANSFERRED | bg_notify_job_error".parse(),
+            Ok(NotifyFlags::DEFAULT)
+        );
+        assert!("JOB_EROR".parse::<NotifyFlags>().is_err());
+        assert_eq!(NotifyFlags(0xB).to_string(), "0xB");
+        assert_eq!("E_UNEXPECTED".parse(), Ok(crate::Hresult(0x8000_FFFF)));
+        let e = "E_FIAL".parse::<crate::Hresult>().unwrap_err().to_string();
+        assert!(
+            e.starts_with("unknown HRESULT \"E_FIAL\" (allowed: a name"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn serde_writes_what_it_always_wrote_and_reads_every_form() {
+        // A persisted queue keeps its shape: short names, numbers.
+        assert_eq!(
+            serde_json::to_string(&JobState::TransientError).unwrap(),
+            "\"TRANSIENT_ERROR\""
+        );
+        assert_eq!(serde_json::to_string(&NotifyFlags(3)).unwrap(), "3");
+        assert_eq!(
+            serde_json::to_string(&crate::Hresult::E_FAIL).unwrap(),
+            "2147500037"
+        );
+        let s: JobState = serde_json::from_str("\"bg_job_state_error\"").unwrap();
+        assert_eq!(s, JobState::Error);
+        let f: NotifyFlags = serde_json::from_str("\"JOB_ERROR\"").unwrap();
+        assert_eq!(f, NotifyFlags::JOB_ERROR);
+        let h: crate::Hresult = serde_json::from_str("\"BG_E_HTTP_ERROR_404\"").unwrap();
+        assert_eq!(h, crate::Hresult::http(404));
+        let h: crate::Hresult = serde_json::from_str("-2147467259").unwrap();
+        assert_eq!(h, crate::Hresult::E_FAIL);
+        assert!(serde_json::from_str::<JobState>("\"DONE\"").is_err());
     }
 
     #[test]

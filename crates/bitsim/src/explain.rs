@@ -5,8 +5,14 @@ use crate::trace::{Trace, TraceEvent};
 use bitsim_model::sources::source_url;
 use std::fmt::Write as _;
 
-/// Narrates a trace.
+/// Narrates a trace; a block of steps repeated back to back is told once,
+/// then `... × N` (as in [`Trace::to_text`]).
 pub fn narrate(trace: &Trace) -> String {
+    crate::trace::fold_repeats(&narrate_unfolded(trace))
+}
+
+/// Narrates every step of a trace, nothing folded.
+pub fn narrate_unfolded(trace: &Trace) -> String {
     let mut s = String::new();
     for e in &trace.0 {
         let who = e

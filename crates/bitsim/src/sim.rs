@@ -3,7 +3,7 @@
 
 use crate::callback::{Callback, CallbackResult, JobHandle, ModelAccess};
 use crate::engine::{Callbacks, Effects};
-use crate::expect::{Failure, check_expectations};
+use crate::expect::{Failure, World, check_expectations, check_properties};
 use crate::scenario::*;
 use crate::trace::{Trace, TraceEntry, TraceEvent};
 use crate::units::Span;
@@ -71,8 +71,11 @@ pub struct Report {
     pub seed: u64,
     /// Everything that happened.
     pub trace: Trace,
-    /// Expectations that did not hold (empty: the run passed).
+    /// Expectations (`[[expect]]`, actions' `expect_hr`/`expect`) that did
+    /// not hold.
     pub failures: Vec<Failure>,
+    /// Properties (`[[properties]]`) that did not hold.
+    pub property_failures: Vec<Failure>,
     /// Virtual time at the end.
     pub end: Time,
     /// Events processed.
@@ -84,9 +87,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// True when every expectation held.
+    /// True when every expectation and property held.
     pub fn passed(&self) -> bool {
-        self.failures.is_empty()
+        self.failures.is_empty() && self.property_failures.is_empty()
     }
 }
 
@@ -115,6 +118,17 @@ pub struct Observed {
     pub started: BTreeSet<JobId>,
     /// Action results that differed from `expect_hr`.
     pub action_mismatches: Vec<String>,
+}
+
+/// [`Simulation::set_callback`] was given a name the scenario has no
+/// callback script for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the scenario has no callback script named {name:?} (scripts: {})", known.join(", "))]
+pub struct UnknownCallback {
+    /// The name given.
+    pub name: String,
+    /// The scripts the scenario has.
+    pub known: Vec<String>,
 }
 
 /// A simulation of one scenario with one seed.
@@ -223,14 +237,22 @@ impl Simulation {
     }
 
     /// Replaces the callback object registered under the script `name`
-    /// with your own implementation.
-    pub fn set_callback(&mut self, name: &str, callback: Box<dyn Callback>) -> bool {
+    /// with your own implementation. A name the scenario has no
+    /// `[callbacks.NAME]` script for is an error (your code would never run).
+    pub fn set_callback(
+        &mut self,
+        name: &str,
+        callback: Box<dyn Callback>,
+    ) -> Result<(), UnknownCallback> {
         match self.callback_names.get(name) {
             Some(id) => {
                 self.callbacks.insert(*id, callback);
-                true
+                Ok(())
             }
-            None => false,
+            None => Err(UnknownCallback {
+                name: name.to_owned(),
+                known: self.callback_names.keys().cloned().collect(),
+            }),
         }
     }
 
@@ -283,6 +305,7 @@ impl Simulation {
 
     /// Runs to the end (no events left, or the scenario's duration) and
     /// checks the expectations.
+    #[must_use = "the Report holds the failures: check Report::passed"]
     pub fn run(mut self) -> Report {
         let end = Time::ZERO.saturating_add(self.scenario.duration.0);
         while self.step(end) {}
@@ -360,21 +383,25 @@ impl Simulation {
     }
 
     /// Ends the run: checks the expectations and returns the report.
+    #[must_use = "the Report holds the failures: check Report::passed"]
     pub fn finish(self) -> Report {
-        let failures = check_expectations(
-            &self.scenario,
-            &self.mgr,
-            &self.ids,
-            &self.trace,
-            &self.observed,
-            &self.local,
-            &self.server_files,
-        );
+        let world = World {
+            scenario: &self.scenario,
+            mgr: &self.mgr,
+            ids: &self.ids,
+            trace: &self.trace,
+            observed: &self.observed,
+            local: &self.local,
+            server_files: &self.server_files,
+        };
+        let failures = check_expectations(&world);
+        let property_failures = check_properties(&world);
         Report {
             scenario: self.scenario.name.clone(),
             seed: self.seed,
             trace: Trace(self.trace),
             failures,
+            property_failures,
             end: self.now,
             events: self.events,
             manager: self.mgr,
@@ -444,51 +471,60 @@ impl Simulation {
             },
         );
         self.drain();
-        for f in &spec.files {
-            let r = self.mgr.add_file(now, &caller, id, &f.remote, &f.local);
-            self.logged_call(id, format!("AddFile({})", f.remote), r);
+        for (call, label) in self.setup_calls(&spec) {
+            let r = call.apply(&mut self.mgr, now, &caller, id).map(|_| ());
+            self.logged_call(id, label.unwrap_or_else(|| call.to_string()), r);
         }
-        if let Some(p) = spec.priority {
-            let r = self.mgr.set_priority(now, &caller, id, p);
-            self.logged_call(id, format!("SetPriority({p})"), r);
+    }
+
+    /// The calls that set a job up as its spec says, in order (files,
+    /// properties, notifications, Resume), with the trace label where it
+    /// differs from the call's own (a callback script by name).
+    fn setup_calls(&self, spec: &JobSpec) -> Vec<(Call, Option<String>)> {
+        let mut calls: Vec<(Call, Option<String>)> = spec
+            .files
+            .iter()
+            .map(|f| {
+                let add = Call::AddFile {
+                    remote: f.remote.clone(),
+                    local: f.local.clone(),
+                };
+                (add, None)
+            })
+            .collect();
+        let mut push = |c: Call| calls.push((c, None));
+        if let Some(priority) = spec.priority {
+            push(Call::SetPriority { priority });
         }
-        if let Some(f) = spec.notify_flags {
-            let r = self.mgr.set_notify_flags(now, &caller, id, f);
-            self.logged_call(id, format!("SetNotifyFlags(0x{f:X})"), r);
+        if let Some(flags) = spec.notify_flags {
+            push(Call::SetNotifyFlags { flags });
         }
         if let Some(d) = spec.retry_delay {
-            let r = self.mgr.set_minimum_retry_delay(now, &caller, id, secs(d));
-            self.logged_call(id, format!("SetMinimumRetryDelay({})", secs(d)), r);
+            push(Call::SetMinimumRetryDelay { seconds: secs(d) });
         }
         if let Some(d) = spec.no_progress_timeout {
-            let r = self.mgr.set_no_progress_timeout(now, &caller, id, secs(d));
-            self.logged_call(id, format!("SetNoProgressTimeout({})", secs(d)), r);
+            push(Call::SetNoProgressTimeout { seconds: secs(d) });
         }
         if let Some(d) = spec.max_download_time {
-            let r = self
-                .mgr
-                .set_maximum_download_time(now, &caller, id, secs(d));
-            self.logged_call(id, format!("SetMaximumDownloadTime({})", secs(d)), r);
+            push(Call::SetMaximumDownloadTime { seconds: secs(d) });
         }
         if let Some(c) = &spec.cmd_line {
-            let r = self.mgr.set_notify_cmd_line(
-                now,
-                &caller,
-                id,
-                Some(&c.program),
-                c.parameters.as_deref(),
-            );
-            self.logged_call(id, format!("SetNotifyCmdLine({})", c.program), r);
+            push(Call::SetNotifyCmdLine {
+                program: Some(c.program.clone()),
+                parameters: c.parameters.clone(),
+            });
         }
         if let Some(cb) = &spec.callback {
-            let cid = self.callback_names[cb];
-            let r = self.mgr.set_notify_interface(now, &caller, id, Some(cid));
-            self.logged_call(id, format!("SetNotifyInterface({cb})"), r);
+            let callback = self.callback_names.get(cb).copied();
+            calls.push((
+                Call::SetNotifyInterface { callback },
+                Some(format!("SetNotifyInterface({cb})")),
+            ));
         }
         if spec.resume {
-            let r = self.mgr.resume(now, &caller, id);
-            self.logged_call(id, "Resume".into(), r);
+            calls.push((Call::Resume, None));
         }
+        calls
     }
 
     /// Logs an application call and then what the model did about it.
@@ -498,6 +534,8 @@ impl Simulation {
         self.drain();
     }
 
+    /// A scripted application call: one [`Call`] applied to the model, its
+    /// result checked against the action's `expect_hr` / `expect`.
     fn action(&mut self, i: usize) {
         let a = self.scenario.actions[i].clone();
         let id = a.job.as_ref().and_then(|n| self.ids.get(n).copied());
@@ -511,93 +549,53 @@ impl Simulation {
             self.log(
                 None,
                 TraceEvent::Action {
-                    call: format!("{:?}", a.r#do),
+                    call: a.call.method().to_owned(),
                     result: "no such job (not created)".into(),
                 },
             );
             return;
         };
-        let v = a.value.clone();
-        let num = || {
-            v.as_ref()
-                .and_then(|v| v.as_integer())
-                .unwrap_or(0)
-                .clamp(0, u32::MAX as i64) as u32
-        };
-        let text = || {
-            v.as_ref()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        };
-        let ok = |r: std::result::Result<(), Error>| r.map(|_| Hresult::S_OK);
-        let (call, r) = match a.r#do {
-            UserAction::Resume => ("Resume".to_owned(), ok(self.mgr.resume(now, &caller, id))),
-            UserAction::Suspend => ("Suspend".to_owned(), ok(self.mgr.suspend(now, &caller, id))),
-            UserAction::Cancel => ("Cancel".to_owned(), self.mgr.cancel(now, &caller, id)),
-            UserAction::Complete => ("Complete".to_owned(), self.mgr.complete(now, &caller, id)),
-            UserAction::AddFile => {
-                let local = a.local.clone().unwrap_or_default();
-                (
-                    format!("AddFile({})", text()),
-                    ok(self.mgr.add_file(now, &caller, id, &text(), &local)),
-                )
+        let mut call = a.call.clone();
+        let text = match (&mut call, &a.script) {
+            (Call::SetNotifyInterface { callback }, script) => {
+                *callback = script
+                    .as_ref()
+                    .and_then(|s| self.callback_names.get(s).copied());
+                format!("SetNotifyInterface({})", script.as_deref().unwrap_or(""))
             }
-            UserAction::SetPriority => match parse_priority(&text()) {
-                Ok(p) => (
-                    format!("SetPriority({p})"),
-                    ok(self.mgr.set_priority(now, &caller, id, p)),
-                ),
-                Err(_) => (
-                    format!("SetPriority({})", num()),
-                    ok(self.mgr.set_priority_raw(now, &caller, id, num())),
-                ),
-            },
-            UserAction::SetNotifyFlags => (
-                format!("SetNotifyFlags(0x{:X})", num()),
-                ok(self.mgr.set_notify_flags(now, &caller, id, num())),
-            ),
-            UserAction::SetNotifyInterface => {
-                let cb = self.callback_names.get(&text()).copied();
-                (
-                    format!("SetNotifyInterface({})", text()),
-                    ok(self.mgr.set_notify_interface(now, &caller, id, cb)),
-                )
-            }
-            UserAction::SetMinimumRetryDelay => (
-                format!("SetMinimumRetryDelay({})", num()),
-                ok(self.mgr.set_minimum_retry_delay(now, &caller, id, num())),
-            ),
-            UserAction::SetNoProgressTimeout => (
-                format!("SetNoProgressTimeout({})", num()),
-                ok(self.mgr.set_no_progress_timeout(now, &caller, id, num())),
-            ),
-            UserAction::SetMaximumDownloadTime => (
-                format!("SetMaximumDownloadTime({})", num()),
-                ok(self.mgr.set_maximum_download_time(now, &caller, id, num())),
-            ),
-            UserAction::TakeOwnership => (
-                format!("TakeOwnership as {user}"),
-                ok(self.mgr.take_ownership(now, &caller, id)),
-            ),
+            (Call::TakeOwnership, _) => format!("TakeOwnership as {user}"),
+            (c, _) => c.to_string(),
         };
+        let r = call.apply(&mut self.mgr, now, &caller, id);
         let hr = match &r {
-            Ok(h) => *h,
+            Ok(reply) => reply.hresult(),
             Err(e) => e.code,
         };
-        if let Some(want) = a.expect_hr.as_deref().and_then(Hresult::parse)
+        if let Some(want) = a.expect_hr
             && want != hr
         {
             self.observed
                 .action_mismatches
-                .push(format!("{call} at {}: expected {want}, got {hr}", a.at));
+                .push(format!("{text} at {}: expected {want}, got {hr}", a.at));
         }
-        self.log(
-            Some(id),
-            TraceEvent::Action {
-                call,
-                result: hr.to_string(),
-            },
-        );
+        if let Some(want) = &a.expect {
+            match &r {
+                Ok(got) if want.matches(got) => {}
+                Ok(got) => self.observed.action_mismatches.push(format!(
+                    "{text} at {}: expected {}, got {got}",
+                    a.at, want.0
+                )),
+                Err(e) => self.observed.action_mismatches.push(format!(
+                    "{text} at {}: expected {}, got {}",
+                    a.at, want.0, e.code
+                )),
+            }
+        }
+        let result = match &r {
+            Ok(reply) if call.is_getter() => format!("{hr}: {reply}"),
+            _ => hr.to_string(),
+        };
+        self.log(Some(id), TraceEvent::Action { call: text, result });
     }
 
     fn fault_start(&mut self, i: usize) {
@@ -646,10 +644,7 @@ impl Simulation {
                     f.url.as_deref().unwrap_or("every URL")
                 )
             }
-            k => format!(
-                "{k:?} on {} from now",
-                f.url.as_deref().unwrap_or("every URL")
-            ),
+            _ => f.describe(),
         };
         self.log(None, TraceEvent::Fault { what });
     }
@@ -667,7 +662,7 @@ impl Simulation {
                 self.mgr.handle_logon(self.now, &UserId::new(u.clone()));
                 format!("{u} logs on")
             }
-            k => format!("{k:?} ends"),
+            _ => f.describe_end(),
         };
         self.log(None, TraceEvent::Fault { what });
     }
@@ -1354,15 +1349,23 @@ pub(crate) fn temp_name(local: &str) -> String {
     )
 }
 
+/// A script's job call, made through the callback's handle (so it is
+/// recorded like any call a Rust callback makes).
 fn apply_action(h: &mut JobHandle<'_>, a: CallbackAction) {
     // Results are recorded by the handle and shown in the trace.
-    match a {
-        CallbackAction::None => {}
-        CallbackAction::Resume => drop(h.resume()),
-        CallbackAction::Cancel => drop(h.cancel()),
-        CallbackAction::Complete => drop(h.complete()),
-        CallbackAction::Suspend => drop(h.suspend()),
+    match a.call() {
+        None => {}
+        Some(Call::Resume) => drop(h.resume()),
+        Some(Call::Cancel) => drop(h.cancel()),
+        Some(Call::Complete) => drop(h.complete()),
+        Some(Call::Suspend) => drop(h.suspend()),
+        Some(other) => unreachable_call(&other),
     }
+}
+
+/// [`CallbackAction::call`] yields only the four calls above.
+fn unreachable_call(call: &Call) {
+    tracing::warn!(%call, "a script action the handle cannot make");
 }
 
 /// A callback driven by a scenario's [`CallbackScript`].
@@ -1394,10 +1397,7 @@ impl ScriptedCallback {
         *n += 1;
         let fails = m.fail_always || *n <= m.fail_times;
         let hr = if fails {
-            m.failure
-                .as_deref()
-                .and_then(Hresult::parse)
-                .unwrap_or(Hresult::E_FAIL)
+            m.failure.unwrap_or(Hresult::E_FAIL)
         } else {
             Hresult::S_OK
         };

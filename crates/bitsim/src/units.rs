@@ -102,12 +102,38 @@ impl Serialize for Span {
     }
 }
 
+/// The forms a duration may be written in, for error messages.
+pub const SPAN_FORMS: &str =
+    "a number of seconds >= 0, or text such as 500ms, 90s, 10m, 2h, 14d, 1d12h";
+
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
-        match NumberOrText::deserialize(d)? {
-            NumberOrText::N(n) => Ok(Span(Duration::from_secs(n))),
-            NumberOrText::S(s) => Span::parse(&s).map_err(serde::de::Error::custom),
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Span;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a duration: {SPAN_FORMS}")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Span, E> {
+                Ok(Span(Duration::from_secs(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Span, E> {
+                u64::try_from(v)
+                    .map(|v| Span(Duration::from_secs(v)))
+                    .map_err(|_| {
+                        E::custom(format!("duration {v} is negative (allowed: {SPAN_FORMS})"))
+                    })
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Span, E> {
+                Err(E::custom(format!(
+                    "duration {v} is not a whole number of seconds (allowed: {SPAN_FORMS})"
+                )))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Span, E> {
+                Span::parse(v).map_err(|m| E::custom(format!("{m} (allowed: {SPAN_FORMS})")))
+            }
         }
+        d.deserialize_any(V)
     }
 }
 

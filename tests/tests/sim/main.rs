@@ -4,6 +4,7 @@
 
 mod determinism;
 mod golden;
+mod strict;
 mod user_callbacks;
 
 use std::path::{Path, PathBuf};

@@ -55,7 +55,8 @@ impl Callback for Mine {
 fn a_rust_callback_sees_the_job_and_can_remedy_it() {
     let log = Arc::new(Mutex::new(Log::default()));
     let mut sim = Simulation::new(Scenario::parse(SCENARIO, "inline").unwrap(), 3);
-    assert!(sim.set_callback("mine", Box::new(Mine(log.clone()))));
+    sim.set_callback("mine", Box::new(Mine(log.clone())))
+        .unwrap();
     let ok = sim.job_id("ok");
     assert!(ok.is_none(), "jobs are created when the run starts");
     let report = sim.run();

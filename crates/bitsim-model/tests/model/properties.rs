@@ -29,90 +29,19 @@ enum Op {
         ty: u8,
         long_name: bool,
     },
-    AddFile {
+    /// A BITS API call on job `j` by caller `c`, as the value every front
+    /// uses ([`Call`]), applied with [`Call::apply`].
+    Api {
         c: u8,
         j: u8,
+        call: Call,
     },
-    AddRanges {
-        c: u8,
-        j: u8,
-        n: u16,
-    },
-    Resume {
-        c: u8,
-        j: u8,
-    },
-    Suspend {
-        c: u8,
-        j: u8,
-    },
-    Cancel {
-        c: u8,
-        j: u8,
-    },
+    /// `Complete` whose renames fail when `fail_rename` (not expressible as
+    /// a [`Call`], which always publishes).
     Complete {
         c: u8,
         j: u8,
         fail_rename: bool,
-    },
-    SetPriority {
-        c: u8,
-        j: u8,
-        raw: u32,
-    },
-    SetFlags {
-        c: u8,
-        j: u8,
-        flags: u32,
-    },
-    SetInterface {
-        c: u8,
-        j: u8,
-        cb: Option<u8>,
-    },
-    SetCmdLine {
-        c: u8,
-        j: u8,
-        set: bool,
-    },
-    SetRetry {
-        c: u8,
-        j: u8,
-        secs: u32,
-    },
-    SetNoProgress {
-        c: u8,
-        j: u8,
-        secs: u32,
-    },
-    SetMaxDownload {
-        c: u8,
-        j: u8,
-        secs: u32,
-    },
-    SetDescription {
-        c: u8,
-        j: u8,
-        long: bool,
-    },
-    SetRemoteName {
-        c: u8,
-        j: u8,
-        f: u8,
-    },
-    SetReplyFileName {
-        c: u8,
-        j: u8,
-    },
-    TakeOwnership {
-        c: u8,
-        j: u8,
-    },
-    SetValidation {
-        c: u8,
-        j: u8,
-        f: u8,
-        valid: bool,
     },
     Connected {
         j: u8,
@@ -182,24 +111,8 @@ fn op() -> impl Strategy<Value = Op> {
     let f = 0u8..4;
     prop_oneof![
         3 => (c.clone(), 0u8..3, prop::bool::weighted(0.05)).prop_map(|(c, ty, long_name)| Op::Create { c, ty, long_name }),
-        4 => (c.clone(), j.clone()).prop_map(|(c, j)| Op::AddFile { c, j }),
-        1 => (c.clone(), j.clone(), 0u16..600).prop_map(|(c, j, n)| Op::AddRanges { c, j, n }),
-        4 => (c.clone(), j.clone()).prop_map(|(c, j)| Op::Resume { c, j }),
-        1 => (c.clone(), j.clone()).prop_map(|(c, j)| Op::Suspend { c, j }),
-        1 => (c.clone(), j.clone()).prop_map(|(c, j)| Op::Cancel { c, j }),
+        31 => (c.clone(), j.clone(), call()).prop_map(|(c, j, call)| Op::Api { c, j, call }),
         2 => (c.clone(), j.clone(), prop::bool::weighted(0.2)).prop_map(|(c, j, fail_rename)| Op::Complete { c, j, fail_rename }),
-        1 => (c.clone(), j.clone(), 0u32..6).prop_map(|(c, j, raw)| Op::SetPriority { c, j, raw }),
-        2 => (c.clone(), j.clone(), prop_oneof![Just(0x3Bu32), 0u32..0x50]).prop_map(|(c, j, flags)| Op::SetFlags { c, j, flags }),
-        3 => (c.clone(), j.clone(), prop::option::weighted(0.8, 0u8..3)).prop_map(|(c, j, cb)| Op::SetInterface { c, j, cb }),
-        1 => (c.clone(), j.clone(), any::<bool>()).prop_map(|(c, j, set)| Op::SetCmdLine { c, j, set }),
-        1 => (c.clone(), j.clone(), 0u32..2000).prop_map(|(c, j, secs)| Op::SetRetry { c, j, secs }),
-        1 => (c.clone(), j.clone(), prop_oneof![Just(0u32), 0u32..5000, Just(u32::MAX)]).prop_map(|(c, j, secs)| Op::SetNoProgress { c, j, secs }),
-        1 => (c.clone(), j.clone(), 0u32..5000).prop_map(|(c, j, secs)| Op::SetMaxDownload { c, j, secs }),
-        1 => (c.clone(), j.clone(), prop::bool::weighted(0.1)).prop_map(|(c, j, long)| Op::SetDescription { c, j, long }),
-        1 => (c.clone(), j.clone(), f.clone()).prop_map(|(c, j, f)| Op::SetRemoteName { c, j, f }),
-        1 => (c.clone(), j.clone()).prop_map(|(c, j)| Op::SetReplyFileName { c, j }),
-        1 => (c.clone(), j.clone()).prop_map(|(c, j)| Op::TakeOwnership { c, j }),
-        2 => (c.clone(), j.clone(), 0u8..2, any::<bool>()).prop_map(|(c, j, f, valid)| Op::SetValidation { c, j, f, valid }),
         5 => j.clone().prop_map(|j| Op::Connected { j }),
         3 => (j.clone(), f.clone(), 0u64..2000).prop_map(|(j, f, size)| Op::FileSize { j, f, size }),
         5 => (j.clone(), f.clone(), 0u64..2000).prop_map(|(j, f, bytes)| Op::Progress { j, f, bytes }),
@@ -218,6 +131,76 @@ fn op() -> impl Strategy<Value = Op> {
         5 => prop_oneof![0u64..2_000, 0u64..700_000, 0u64..(20 * DAY_MS), Just(90 * DAY_MS)].prop_map(|ms| Op::Advance { ms }),
         1 => Just(Op::RoundTrip),
         10 => j.clone().prop_map(|j| Op::Drive { j }),
+    ]
+}
+
+/// Every job-level call of the API with the arguments worth trying
+/// (invalid ones included: raw priorities past LOW, undefined notify bits,
+/// over-long texts, files that do not exist).
+fn call() -> impl Strategy<Value = Call> {
+    let text = |long: bool, n: usize, c: &str| c.repeat(if long { n } else { 3 });
+    prop_oneof![
+        4 => (0u16..1000).prop_map(|k| Call::AddFile {
+            remote: "https://example.com/a".into(),
+            local: format!("/tmp/p{k}"),
+        }),
+        1 => (0u16..600).prop_map(|n| Call::AddFileWithRanges {
+            remote: "https://example.com/r".into(),
+            local: "/tmp/r".into(),
+            ranges: (0..u64::from(n))
+                .map(|i| ByteRange { offset: i * 4, length: 2 })
+                .collect(),
+        }),
+        4 => Just(Call::Resume),
+        1 => Just(Call::Suspend),
+        1 => Just(Call::Cancel),
+        1 => (0u32..6).prop_map(|value| Call::SetPriorityRaw { value }),
+        1 => prop::sample::select(JobPriority::ALL).prop_map(|priority| Call::SetPriority { priority }),
+        2 => prop_oneof![Just(0x3Bu32), 0u32..0x50].prop_map(|f| Call::SetNotifyFlags { flags: NotifyFlags(f) }),
+        3 => prop::option::weighted(0.8, 0u8..3).prop_map(|cb| Call::SetNotifyInterface {
+            callback: cb.map(|c| CallbackId(c.into())),
+        }),
+        1 => any::<bool>().prop_map(|set| Call::SetNotifyCmdLine {
+            program: set.then(|| "/bin/notify".into()),
+            parameters: None,
+        }),
+        1 => (0u32..2000).prop_map(|seconds| Call::SetMinimumRetryDelay { seconds }),
+        1 => prop_oneof![Just(0u32), 0u32..5000, Just(u32::MAX)].prop_map(|seconds| Call::SetNoProgressTimeout { seconds }),
+        1 => (0u32..5000).prop_map(|seconds| Call::SetMaximumDownloadTime { seconds }),
+        1 => prop::bool::weighted(0.1).prop_map(move |long| Call::SetDescription { text: text(long, 1025, "d") }),
+        1 => prop::bool::weighted(0.05).prop_map(move |long| Call::SetDisplayName { name: text(long, 257, "n") }),
+        1 => (0usize..4).prop_map(|file| Call::SetRemoteName {
+            file,
+            remote: "https://example.org/b".into(),
+        }),
+        1 => Just(Call::SetReplyFileName { name: "/tmp/reply".into() }),
+        1 => Just(Call::TakeOwnership),
+        2 => (0usize..2, any::<bool>()).prop_map(|(file, valid)| Call::SetValidationState { file, valid }),
+        3 => prop::sample::select(vec![
+            Call::GetJob,
+            Call::EnumJobs { flags: 0 },
+            Call::EnumJobs { flags: BG_JOB_ENUM_ALL_USERS },
+            Call::GetState,
+            Call::GetType,
+            Call::GetPriority,
+            Call::GetOwner,
+            Call::GetDisplayName,
+            Call::GetDescription,
+            Call::GetError,
+            Call::GetErrorCount,
+            Call::GetNotifyFlags,
+            Call::GetMinimumRetryDelay,
+            Call::GetNoProgressTimeout,
+            Call::GetMaximumDownloadTime,
+            Call::GetProgress,
+            Call::GetTimes,
+            Call::GetNotifyCmdLine,
+            Call::GetNotifyInterface,
+            Call::EnumFiles,
+            Call::GetReplyFileName,
+            Call::GetReplyProgress,
+            Call::GetReplyData,
+        ]),
     ]
 }
 
@@ -593,6 +576,69 @@ impl Run {
         Ok(())
     }
 
+    /// What each call promises, checked after it ran.
+    fn check_call(
+        &self,
+        call: &Call,
+        caller: &Caller,
+        id: JobId,
+        before: Option<JobState>,
+        after: Option<JobState>,
+        r: &bitsim_model::Result<Reply>,
+    ) -> Result<(), TestCaseError> {
+        let job = self.m.job(id);
+        match (call, r) {
+            // T2/T4/T5: out of SUSPENDED/ERROR; TRANSIENT_ERROR only if blocked again.
+            (Call::Resume, Ok(_)) => {
+                prop_assert!(
+                    !matches!(after, Some(JobState::Suspended | JobState::Error)),
+                    "Resume left {after:?}"
+                );
+                if after == Some(JobState::TransientError) {
+                    prop_assert!(job.unwrap().blocked.is_some());
+                }
+                if before == Some(JobState::Transferred) && after != before {
+                    prop_assert!(job.unwrap().files.iter().any(|f| !f.transferred));
+                }
+            }
+            // A1: ERROR and TRANSFERRED stay; everything else is SUSPENDED.
+            (Call::Suspend, Ok(_)) => match before {
+                Some(JobState::Error | JobState::Transferred) => prop_assert_eq!(before, after),
+                _ => prop_assert_eq!(after, Some(JobState::Suspended)),
+            },
+            (Call::Cancel, Ok(reply)) => {
+                prop_assert!(reply.hresult().is_success());
+                prop_assert_eq!(after, Some(JobState::Cancelled));
+            }
+            (Call::SetPriorityRaw { value }, r) => {
+                if *value > 3 {
+                    prop_assert!(r.is_err());
+                }
+                if r.is_ok() {
+                    prop_assert_eq!(job.unwrap().priority.as_u32(), *value);
+                }
+            }
+            (Call::SetNotifyFlags { flags }, r) if flags.0 > 0x3F => prop_assert!(r.is_err()),
+            (Call::SetMinimumRetryDelay { .. }, Ok(_)) => {
+                prop_assert!(job.unwrap().minimum_retry_delay >= Duration::from_secs(5));
+            }
+            (Call::SetDescription { text }, r) if text.len() > 1024 => prop_assert!(r.is_err()),
+            (Call::SetDisplayName { name }, r) if name.len() > 256 => prop_assert!(r.is_err()),
+            (Call::TakeOwnership, Ok(_)) => {
+                prop_assert!(caller.admin);
+                prop_assert!(job.unwrap().notify_cmd_line.is_none());
+            }
+            (Call::GetError, Ok(_)) => prop_assert!(job.unwrap().error.is_some()),
+            (Call::GetState, Ok(reply)) => prop_assert_eq!(reply, &Reply::State(after.unwrap())),
+            _ => {}
+        }
+        // A call that failed changes no state; a getter never does.
+        if r.is_err() || call.is_getter() {
+            prop_assert_eq!(before, after, "{} changed the state", call);
+        }
+        Ok(())
+    }
+
     fn step(&mut self, op: &Op) -> Result<(), TestCaseError> {
         let cs = callers();
         let now = self.now;
@@ -618,84 +664,25 @@ impl Run {
                 } else {
                     "job".into()
                 };
-                let ty = JobType::ALL[ty as usize];
-                let r = api!(self.m.create_job(now, &cs[c as usize], id, &name, ty));
+                let create = Call::CreateJob {
+                    display_name: name,
+                    job_type: JobType::ALL[ty as usize],
+                };
+                let r = api!(create.apply(&mut self.m, now, &cs[c as usize], id));
                 if r.is_ok() {
                     self.ids.push(id);
                 }
                 prop_assert_eq!(r.is_err(), long_name);
             }
-            Op::AddFile { c, j } => {
+            Op::Api { c, j, call } => {
                 let id = self.job(j);
-                let n = self.next_id;
-                let _ = api!(self.m.add_file(
-                    now,
-                    &cs[c as usize],
-                    id,
-                    "https://example.com/a",
-                    &format!("/tmp/p{n}")
-                ));
-            }
-            Op::AddRanges { c, j, n } => {
-                let id = self.job(j);
-                let ranges: Vec<ByteRange> = (0..u64::from(n))
-                    .map(|i| ByteRange {
-                        offset: i * 4,
-                        length: 2,
-                    })
-                    .collect();
-                let _ = api!(self.m.add_file_with_ranges(
-                    now,
-                    &cs[c as usize],
-                    id,
-                    "https://example.com/r",
-                    "/tmp/r",
-                    &ranges
-                ));
-            }
-            Op::Resume { c, j } => {
-                let id = self.job(j);
+                let caller = &cs[c as usize];
                 let before = self.m.job(id).map(|j| j.state);
-                let r = api!(self.m.resume(now, &cs[c as usize], id));
+                let r = api!(call.apply(&mut self.m, now, caller, id));
                 let after = self.m.job(id).map(|j| j.state);
-                match r {
-                    // T2/T4/T5: out of SUSPENDED/ERROR; TRANSIENT_ERROR only if blocked again.
-                    Ok(()) => {
-                        prop_assert!(
-                            !matches!(after, Some(JobState::Suspended | JobState::Error)),
-                            "Resume left {after:?}"
-                        );
-                        if after == Some(JobState::TransientError) {
-                            prop_assert!(self.m.job(id).unwrap().blocked.is_some());
-                        }
-                        if before == Some(JobState::Transferred) && after != before {
-                            prop_assert!(
-                                self.m.job(id).unwrap().files.iter().any(|f| !f.transferred)
-                            );
-                        }
-                    }
-                    Err(_) => prop_assert_eq!(before, after, "a failed Resume changed the state"),
-                }
-            }
-            Op::Suspend { c, j } => {
-                let id = self.job(j);
-                let before = self.m.job(id).map(|j| j.state);
-                let r = api!(self.m.suspend(now, &cs[c as usize], id));
-                let after = self.m.job(id).map(|j| j.state);
-                match (r, before) {
-                    // A1: ERROR and TRANSFERRED stay; everything else is SUSPENDED.
-                    (Ok(()), Some(JobState::Error | JobState::Transferred)) => {
-                        prop_assert_eq!(before, after)
-                    }
-                    (Ok(()), _) => prop_assert_eq!(after, Some(JobState::Suspended)),
-                    (Err(_), _) => prop_assert_eq!(before, after),
-                }
-            }
-            Op::Cancel { c, j } => {
-                let id = self.job(j);
-                if let Ok(hr) = api!(self.m.cancel(now, &cs[c as usize], id)) {
-                    prop_assert!(hr.is_success());
-                    prop_assert_eq!(self.m.job(id).map(|j| j.state), Some(JobState::Cancelled));
+                self.check_call(&call, caller, id, before, after, &r)?;
+                if let Call::SetValidationState { valid: false, .. } = call {
+                    resets = true;
                 }
             }
             Op::Complete { c, j, fail_rename } => {
@@ -718,112 +705,6 @@ impl Run {
                     }
                     Err(_) => prop_assert_eq!(self.m.job(id).map(|j| j.state), before),
                 }
-            }
-            Op::SetPriority { c, j, raw } => {
-                let id = self.job(j);
-                let r = api!(self.m.set_priority_raw(now, &cs[c as usize], id, raw));
-                if raw > 3 {
-                    prop_assert!(r.is_err());
-                }
-                if r.is_ok() {
-                    prop_assert_eq!(self.m.job(id).unwrap().priority.as_u32(), raw);
-                }
-            }
-            Op::SetFlags { c, j, flags } => {
-                let id = self.job(j);
-                let r = api!(self.m.set_notify_flags(now, &cs[c as usize], id, flags));
-                if flags > 0x3F {
-                    prop_assert!(r.is_err());
-                }
-            }
-            Op::SetInterface { c, j, cb } => {
-                let id = self.job(j);
-                let _ = api!(self.m.set_notify_interface(
-                    now,
-                    &cs[c as usize],
-                    id,
-                    cb.map(|c| CallbackId(c.into()))
-                ));
-            }
-            Op::SetCmdLine { c, j, set } => {
-                let id = self.job(j);
-                let p = set.then_some("/bin/notify");
-                let _ = api!(
-                    self.m
-                        .set_notify_cmd_line(now, &cs[c as usize], id, p, None)
-                );
-            }
-            Op::SetRetry { c, j, secs } => {
-                let id = self.job(j);
-                if api!(
-                    self.m
-                        .set_minimum_retry_delay(now, &cs[c as usize], id, secs)
-                )
-                .is_ok()
-                {
-                    prop_assert!(
-                        self.m.job(id).unwrap().minimum_retry_delay >= Duration::from_secs(5)
-                    );
-                }
-            }
-            Op::SetNoProgress { c, j, secs } => {
-                let id = self.job(j);
-                let _ = api!(
-                    self.m
-                        .set_no_progress_timeout(now, &cs[c as usize], id, secs)
-                );
-            }
-            Op::SetMaxDownload { c, j, secs } => {
-                let id = self.job(j);
-                let _ = api!(
-                    self.m
-                        .set_maximum_download_time(now, &cs[c as usize], id, secs)
-                );
-            }
-            Op::SetDescription { c, j, long } => {
-                let id = self.job(j);
-                let r = api!(self.m.set_description(
-                    now,
-                    &cs[c as usize],
-                    id,
-                    &"d".repeat(if long { 1025 } else { 3 })
-                ));
-                if long {
-                    prop_assert!(r.is_err());
-                }
-            }
-            Op::SetRemoteName { c, j, f } => {
-                let id = self.job(j);
-                let _ = api!(self.m.set_remote_name(
-                    now,
-                    &cs[c as usize],
-                    id,
-                    f.into(),
-                    "https://example.org/b"
-                ));
-            }
-            Op::SetReplyFileName { c, j } => {
-                let id = self.job(j);
-                let _ = api!(
-                    self.m
-                        .set_reply_file_name(now, &cs[c as usize], id, "/tmp/reply")
-                );
-            }
-            Op::TakeOwnership { c, j } => {
-                let id = self.job(j);
-                if api!(self.m.take_ownership(now, &cs[c as usize], id)).is_ok() {
-                    prop_assert!(cs[c as usize].admin);
-                    prop_assert!(self.m.job(id).unwrap().notify_cmd_line.is_none());
-                }
-            }
-            Op::SetValidation { c, j, f, valid } => {
-                let id = self.job(j);
-                let _ =
-                    api!(
-                        self.m
-                            .set_validation_state(now, &cs[c as usize], id, f.into(), valid)
-                    );
-                resets = !valid;
             }
             Op::Connected { j } => {
                 let id = self.job(j);

@@ -4,8 +4,14 @@
 //! table rejects unknown keys so a typo is an error, not a silent default.
 
 use crate::units::{Size, Span};
-use bitsim_model::{ErrorContext, Hresult, JobPriority, JobState, JobType, Policy};
+use bitsim_model::{Call, Hresult, JobPriority, JobType, NotifyFlags, Policy};
 use serde::{Deserialize, Serialize};
+
+mod action;
+mod checks;
+
+pub use action::{ActionSpec, ExpectedReply};
+pub use checks::{CallbackMethod, Expectation, Property};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -51,9 +57,14 @@ pub struct Scenario {
     /// Scripted user actions at set times.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<ActionSpec>,
-    /// What must hold at the end.
+    /// What must hold at the end of this exact run (checked by `bitsim
+    /// run`/`check`; by `bitsim fuzz` only with `--expect`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<Expectation>,
+    /// What must hold under every perturbation of the world (checked by
+    /// `bitsim run`, `check` and `fuzz`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<Property>,
 }
 
 fn default_duration() -> Span {
@@ -78,7 +89,7 @@ fn yes() -> bool {
     true
 }
 
-fn is_false(b: &bool) -> bool {
+pub(crate) fn is_false(b: &bool) -> bool {
     !*b
 }
 
@@ -142,9 +153,13 @@ pub struct MethodScript {
     /// Always fail (never return S_OK).
     #[serde(default, skip_serializing_if = "is_false")]
     pub fail_always: bool,
-    /// The failure HRESULT (default E_FAIL).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
+    /// The failure HRESULT (default E_FAIL), by name or number.
+    #[serde(
+        default,
+        with = "bitsim_model::hresult::text::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failure: Option<Hresult>,
     /// Hold the call for this long before returning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<Span>,
@@ -156,7 +171,8 @@ pub struct MethodScript {
     pub action_every_time: bool,
 }
 
-/// Job methods a scripted callback can call (the JobError remedies and more).
+/// Job methods a scripted callback or program can call (the JobError
+/// remedies and more): the argument-less job calls of [`Call`], by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallbackAction {
@@ -170,6 +186,19 @@ pub enum CallbackAction {
     Complete,
     /// `Suspend`.
     Suspend,
+}
+
+impl CallbackAction {
+    /// The API call this stands for (`None` for [`CallbackAction::None`]).
+    pub fn call(self) -> Option<Call> {
+        match self {
+            CallbackAction::None => None,
+            CallbackAction::Resume => Some(Call::Resume),
+            CallbackAction::Cancel => Some(Call::Cancel),
+            CallbackAction::Complete => Some(Call::Complete),
+            CallbackAction::Suspend => Some(Call::Suspend),
+        }
+    }
 }
 
 /// A callback object's script, per method.
@@ -244,21 +273,17 @@ pub struct JobSpec {
     /// Owner.
     pub owner: String,
     /// download, upload or upload_reply.
-    #[serde(default = "default_type", with = "job_type_serde")]
+    #[serde(default = "default_type")]
     pub r#type: JobType,
     /// foreground, high, normal or low.
-    #[serde(
-        default,
-        with = "opt_priority_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<JobPriority>,
     /// Files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileSpec>,
     /// Notify flags (default 0x3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notify_flags: Option<u32>,
+    pub notify_flags: Option<NotifyFlags>,
     /// Callback script to register.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback: Option<String>,
@@ -315,6 +340,62 @@ pub struct FaultSpec {
     pub user: Option<String>,
 }
 
+impl FaultSpec {
+    /// The fault in words, with its status, URL filter, count, probability
+    /// and end, as traces and `bitsim explain` show it: `HTTP 403 on every
+    /// URL, 1 time`.
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "{} on {}",
+            self.what(),
+            self.url.as_deref().unwrap_or("every URL")
+        );
+        match self.count {
+            Some(1) => out.push_str(", 1 time"),
+            Some(n) => out.push_str(&format!(", {n} times")),
+            None => {}
+        }
+        if let Some(p) = self.probability {
+            out.push_str(&format!(", with probability {p}"));
+        }
+        match self.until {
+            Some(u) => out.push_str(&format!(", until {u}")),
+            None if self.count.is_none() => out.push_str(", from now on"),
+            None => {}
+        }
+        out
+    }
+
+    /// The fault's end in words: `connection reset on every URL ends`.
+    pub fn describe_end(&self) -> String {
+        format!(
+            "{} on {} ends",
+            self.what(),
+            self.url.as_deref().unwrap_or("every URL")
+        )
+    }
+
+    /// What happens, with the status: `HTTP 403`, `connection reset`.
+    fn what(&self) -> String {
+        let status = self.status.map_or(String::new(), |s| format!(" {s}"));
+        match self.kind {
+            FaultKind::HttpStatus => format!("HTTP{status}"),
+            FaultKind::ConnectionReset => "connection reset".into(),
+            FaultKind::NameResolution => "name resolution fails".into(),
+            FaultKind::Timeout => "requests time out".into(),
+            FaultKind::NetworkDown => "network down".into(),
+            FaultKind::Logoff => format!("{} logs off", self.user.as_deref().unwrap_or("?")),
+            FaultKind::ServiceRestart => "BITS service restarts".into(),
+            FaultKind::DiskFull => "local disk full".into(),
+            FaultKind::LocalFileChanged => "upload source file changes".into(),
+            FaultKind::NoRangeSupport => "server ignores Range".into(),
+            FaultKind::LastModifiedChanged => "Last-Modified changes".into(),
+            FaultKind::ServerAppFailure => format!("server application fails with HTTP{status}"),
+            FaultKind::ReplyFailure => format!("reply download fails with HTTP{status}"),
+        }
+    }
+}
+
 /// Kinds of faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -347,134 +428,6 @@ pub enum FaultKind {
     ReplyFailure,
 }
 
-/// A scripted user action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActionSpec {
-    /// When.
-    pub at: Span,
-    /// Who calls (default: the job's owner).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Which job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job: Option<String>,
-    /// What.
-    pub r#do: UserAction,
-    /// Argument: priority name, seconds, flags, URL, ...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<toml::Value>,
-    /// Second argument (AddFile's local path).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub local: Option<String>,
-    /// The HRESULT the call must return (checked; a mismatch fails the run).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expect_hr: Option<String>,
-}
-
-/// Job and manager methods a scenario can call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserAction {
-    /// `Resume`.
-    Resume,
-    /// `Suspend`.
-    Suspend,
-    /// `Cancel`.
-    Cancel,
-    /// `Complete`.
-    Complete,
-    /// `AddFile` (value = URL, local = path).
-    AddFile,
-    /// `SetPriority` (value = name).
-    SetPriority,
-    /// `SetNotifyFlags` (value = integer).
-    SetNotifyFlags,
-    /// `SetNotifyInterface` (value = callback script name, or absent to clear).
-    SetNotifyInterface,
-    /// `SetMinimumRetryDelay` (value = seconds).
-    SetMinimumRetryDelay,
-    /// `SetNoProgressTimeout` (value = seconds).
-    SetNoProgressTimeout,
-    /// `SetMaximumDownloadTime` (value = seconds).
-    SetMaximumDownloadTime,
-    /// `TakeOwnership` (user = the admin).
-    TakeOwnership,
-}
-
-/// What must hold at the end of a run.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Expectation {
-    /// Which job (absent: the whole run).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job: Option<String>,
-    /// The job's final state.
-    #[serde(
-        default,
-        with = "opt_state_serde",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub final_state: Option<JobState>,
-    /// States the job visited, in this order (other states may come between).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub states: Vec<String>,
-    /// The job's state at given times: `{ "13d" = "TRANSIENT_ERROR", "14d1s" = "ERROR" }`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub state_at: BTreeMap<String, String>,
-    /// States the job must never enter.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub never: Vec<String>,
-    /// Rules (T-rows) that must have fired for the job.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rules: Vec<String>,
-    /// Rules that must not have fired.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rules_not: Vec<String>,
-    /// Callback method → exact number of calls (`JobError = 2`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub callbacks: BTreeMap<String, u32>,
-    /// Number of command-line runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commands_run: Option<u32>,
-    /// Last error's context (e.g. `REMOTE_FILE`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_context: Option<String>,
-    /// Last error's HRESULT (name or hex).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    /// Final error count.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_count: Option<u32>,
-    /// Reply progress BytesTotal was BG_SIZE_UNKNOWN when the job entered ERROR.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_started: Option<bool>,
-    /// Local paths that must exist at the end.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub files_present: Vec<String>,
-    /// Local paths that must not exist at the end (temp or final).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub files_absent: Vec<String>,
-    /// Temporary files that must have been deleted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temp_deleted: Option<bool>,
-    /// Server-side uploaded files that must exist at the end.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub server_files_present: Vec<String>,
-    /// The job reached its final state no earlier than this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended_after: Option<Span>,
-    /// ... and no later than this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended_before: Option<Span>,
-    /// The most notifications a user had outstanding at once (`alice = 4`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub max_outstanding: BTreeMap<String, u32>,
-    /// The order in which jobs first reached TRANSFERRING (whole-run check).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub first_transfer_order: Vec<String>,
-}
-
 /// A scenario that could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -487,7 +440,8 @@ pub enum ScenarioError {
         /// Why.
         source: std::io::Error,
     },
-    /// The TOML is malformed or does not match the schema.
+    /// The TOML is malformed, does not match the schema, or names something
+    /// that does not exist.
     #[error("{path}:{line}:{column}: {message}")]
     Parse {
         /// The file.
@@ -499,7 +453,8 @@ pub enum ScenarioError {
         /// What is wrong.
         message: String,
     },
-    /// The scenario parses but refers to things that do not exist.
+    /// The scenario parses but refers to things that do not exist, and the
+    /// place could not be found in the text.
     #[error("{path}: {message}")]
     Invalid {
         /// The file.
@@ -507,6 +462,47 @@ pub enum ScenarioError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// 1-based line and column of byte offset `at` in `text`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The first `"quoted"` value in `message`, as it appears in TOML.
+fn quoted(message: &str) -> Option<&str> {
+    let start = message.find('"')?;
+    let end = message[start + 1..].find('"')? + start + 1;
+    Some(&message[start..=end])
+}
+
+/// Where in `text` the value a validation message complains about is: the
+/// first `"quoted"` value, or `` `field` value `` written `field = value`.
+fn locate(text: &str, message: &str) -> Option<usize> {
+    if let Some(q) = quoted(message) {
+        return text
+            .find(&format!("= {q}"))
+            .map(|i| i + 2)
+            .or_else(|| text.find(q));
+    }
+    let (_, rest) = message.split_once('`')?;
+    let (field, rest) = rest.split_once('`')?;
+    let value = rest.split_whitespace().next()?;
+    let pattern = format!("{field} = {value}");
+    text.find(&pattern).map(|i| i + field.len() + 3)
+}
+
+/// The key of the `key = value` line that holds offset `at`, if any.
+fn key_at(text: &str, at: usize) -> Option<&str> {
+    let at = at.min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let (key, _) = text[start..at].split_once('=')?;
+    let key = key.trim().trim_start_matches('{').trim();
+    let key = key.rsplit([',', '{']).next().unwrap_or(key).trim();
+    (!key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some(key)
 }
 
 impl Scenario {
@@ -520,35 +516,59 @@ impl Scenario {
     }
 
     /// Parses and validates scenario text; `origin` names it in errors.
+    /// Every error says where (`origin:line:column`), which field, the bad
+    /// value and what is allowed.
     pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         let scenario: Scenario = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| {
-                    let before = &text[..s.start.min(text.len())];
-                    let line = before.matches('\n').count() + 1;
-                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                    (line, column)
-                })
-                .unwrap_or((1, 1));
+            let message = e.message().to_owned();
+            let mut at = e.span().map_or(0, |s| s.start);
+            // A value checked after its table was read: point at the value.
+            if let Some(q) = quoted(&message)
+                && let Some(off) = text[at.min(text.len())..].find(q)
+            {
+                at += off;
+            }
+            let message = match key_at(text, at) {
+                Some(k) if !message.contains(&format!("`{k}`")) => format!("`{k}`: {message}"),
+                _ => message,
+            };
+            let (line, column) = line_col(text, at);
             ScenarioError::Parse {
                 path: origin.to_owned(),
                 line,
                 column,
-                message: e.message().to_owned(),
+                message,
             }
         })?;
         scenario
             .validate()
-            .map_err(|message| ScenarioError::Invalid {
-                path: origin.to_owned(),
-                message,
+            .map_err(|message| match locate(text, &message) {
+                Some(at) => {
+                    let (line, column) = line_col(text, at);
+                    ScenarioError::Parse {
+                        path: origin.to_owned(),
+                        line,
+                        column,
+                        message,
+                    }
+                }
+                None => ScenarioError::Invalid {
+                    path: origin.to_owned(),
+                    message,
+                },
             })?;
         Ok(scenario)
     }
 
     fn validate(&self) -> Result<(), String> {
         let mut jobs = std::collections::BTreeSet::new();
+        let scripts = || {
+            self.callbacks
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         for j in &self.jobs {
             if !jobs.insert(j.name.as_str()) {
                 return Err(format!("job {:?} is defined twice", j.name));
@@ -556,20 +576,65 @@ impl Scenario {
             if let Some(cb) = &j.callback
                 && !self.callbacks.contains_key(cb)
             {
-                return Err(format!("job {:?}: no callback script named {cb:?}", j.name));
+                return Err(format!(
+                    "`callback` {cb:?} of job {:?} names no callback script (scripts: {})",
+                    j.name,
+                    scripts()
+                ));
+            }
+            if let Some(c) = &j.cmd_line
+                && !self.programs.contains_key(&c.program)
+            {
+                return Err(format!(
+                    "`cmd_line` program {:?} of job {:?} has no [programs.\"...\"] entry saying how it behaves (programs: {}); add an empty one for a program that exits 0",
+                    c.program,
+                    j.name,
+                    self.programs
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
             }
         }
-        for a in &self.actions {
-            if let Some(j) = &a.job {
-                if !jobs.contains(&j.as_str()) {
-                    return Err(format!("action at {}: no job named {j:?}", a.at));
-                }
-            } else if a.r#do != UserAction::TakeOwnership {
-                return Err(format!("action {:?} at {} needs a job", a.r#do, a.at));
+        let users: std::collections::BTreeSet<&str> = self
+            .users
+            .iter()
+            .map(|u| u.name.as_str())
+            .chain(self.jobs.iter().map(|j| j.owner.as_str()))
+            .chain(self.faults.iter().filter_map(|f| f.user.as_deref()))
+            .chain(self.actions.iter().filter_map(|a| a.user.as_deref()))
+            .collect();
+        let known_job = |j: &str, field: &str| {
+            if jobs.contains(j) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{field}: `job` {j:?} names no job (jobs: {})",
+                    jobs.iter().copied().collect::<Vec<_>>().join(", ")
+                ))
             }
-            if let Some(hr) = &a.expect_hr {
-                Hresult::parse(hr)
-                    .ok_or_else(|| format!("action at {}: unknown HRESULT {hr:?}", a.at))?;
+        };
+        for a in &self.actions {
+            match &a.job {
+                Some(j) => known_job(j, &format!("action at {}", a.at))?,
+                None if a.call != Call::TakeOwnership => {
+                    return Err(format!(
+                        "action {} at {} needs a `job`",
+                        a.call.method(),
+                        a.at
+                    ));
+                }
+                None => {}
+            }
+            if let Some(s) = &a.script
+                && !self.callbacks.contains_key(s)
+            {
+                return Err(format!(
+                    "action at {}: `value` {s:?} of set_notify_interface names no callback script (scripts: {})",
+                    a.at,
+                    scripts()
+                ));
             }
         }
         for f in &self.faults {
@@ -577,141 +642,66 @@ impl Scenario {
                 f.kind,
                 FaultKind::HttpStatus | FaultKind::ServerAppFailure | FaultKind::ReplyFailure
             );
-            if needs_status && f.status.is_none() {
-                return Err(format!("fault {:?} at {} needs a status", f.kind, f.at));
+            match f.status {
+                None if needs_status => {
+                    return Err(format!("fault {:?} at {} needs a `status`", f.kind, f.at));
+                }
+                Some(s) if !needs_status => {
+                    return Err(format!(
+                        "fault {:?} at {}: `status` {s} is used only by http_status, server_app_failure and reply_failure",
+                        f.kind, f.at
+                    ));
+                }
+                Some(s) if !(100..=599).contains(&s) => {
+                    return Err(format!(
+                        "fault {:?} at {}: `status` {s} is not an HTTP status (allowed: 100-599)",
+                        f.kind, f.at
+                    ));
+                }
+                _ => {}
             }
             if f.kind == FaultKind::Logoff && f.user.is_none() {
-                return Err(format!("logoff fault at {} needs a user", f.at));
+                return Err(format!("logoff fault at {} needs a `user`", f.at));
+            }
+            if f.count == Some(0) {
+                return Err(format!(
+                    "fault {:?} at {}: `count` 0 would never apply (leave it out for no limit)",
+                    f.kind, f.at
+                ));
             }
             if let Some(p) = f.probability
                 && !(0.0..=1.0).contains(&p)
             {
                 return Err(format!(
-                    "fault at {}: probability {p} is not in 0..=1",
+                    "fault at {}: `probability` {p} is not in 0..=1",
                     f.at
                 ));
             }
         }
         for e in &self.expect {
-            if let Some(j) = &e.job
-                && !jobs.contains(&j.as_str())
+            if let Some(j) = &e.job {
+                known_job(j, "expect")?;
+            }
+            for j in &e.first_transfer_order {
+                known_job(j, "expect.first_transfer_order")?;
+            }
+            if let Some(u) = e
+                .max_outstanding
+                .keys()
+                .find(|u| !users.contains(u.as_str()))
             {
-                return Err(format!("expect: no job named {j:?}"));
+                return Err(format!(
+                    "expect.max_outstanding: user {u:?} owns no job and is not listed in [[users]] (users: {})",
+                    users.iter().copied().collect::<Vec<_>>().join(", ")
+                ));
             }
-            for s in e.states.iter().chain(&e.never).chain(e.state_at.values()) {
-                parse_state(s)?;
-            }
-            for t in e.state_at.keys() {
-                Span::parse(t).map_err(|m| format!("expect.state_at: {m}"))?;
-            }
-            if let Some(c) = &e.error_context {
-                parse_context(c)?;
-            }
-            if let Some(c) = &e.error_code {
-                Hresult::parse(c).ok_or_else(|| format!("expect: unknown HRESULT {c:?}"))?;
-            }
-            for r in e.rules.iter().chain(&e.rules_not) {
-                if !bitsim_model::Rule::all().any(|x| x.id() == r) {
-                    return Err(format!("expect: unknown rule {r:?}"));
-                }
-            }
-            for m in e.callbacks.keys() {
-                if ![
-                    "JobTransferred",
-                    "JobError",
-                    "JobModification",
-                    "FileTransferred",
-                ]
-                .contains(&m.as_str())
-                {
-                    return Err(format!("expect: unknown callback method {m:?}"));
-                }
+        }
+        for p in &self.properties {
+            if let Some(j) = &p.job {
+                known_job(j, "properties")?;
             }
         }
         Ok(())
-    }
-}
-
-/// Parses `QUEUED`, `BG_JOB_STATE_QUEUED`, `queued`, `transient_error`.
-pub fn parse_state(s: &str) -> Result<JobState, String> {
-    let norm = s.trim().to_ascii_uppercase();
-    JobState::ALL
-        .iter()
-        .copied()
-        .find(|st| st.short_name() == norm || st.bg_name() == norm)
-        .ok_or_else(|| format!("unknown job state {s:?}"))
-}
-
-/// Parses `REMOTE_FILE`, `BG_ERROR_CONTEXT_REMOTE_FILE` (any case).
-pub fn parse_context(s: &str) -> Result<ErrorContext, String> {
-    let norm = s.trim().to_ascii_uppercase();
-    ErrorContext::ALL
-        .iter()
-        .copied()
-        .find(|c| c.short_name() == norm || c.bg_name() == norm)
-        .ok_or_else(|| format!("unknown error context {s:?}"))
-}
-
-/// Parses `foreground`, `high`, `normal`, `low` (any case).
-pub fn parse_priority(s: &str) -> Result<JobPriority, String> {
-    let norm = s.trim().to_ascii_uppercase();
-    JobPriority::ALL
-        .iter()
-        .copied()
-        .find(|p| p.short_name() == norm || p.bg_name() == norm)
-        .ok_or_else(|| format!("unknown priority {s:?}"))
-}
-
-mod job_type_serde {
-    use bitsim_model::JobType;
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer>(t: &JobType, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&t.short_name().to_ascii_lowercase())
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<JobType, D::Error> {
-        let s = String::deserialize(d)?;
-        match s.to_ascii_lowercase().replace('-', "_").as_str() {
-            "download" => Ok(JobType::Download),
-            "upload" => Ok(JobType::Upload),
-            "upload_reply" => Ok(JobType::UploadReply),
-            _ => Err(serde::de::Error::custom(format!(
-                "unknown job type {s:?} (download, upload, upload_reply)"
-            ))),
-        }
-    }
-}
-
-mod opt_priority_serde {
-    use bitsim_model::JobPriority;
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer>(p: &Option<JobPriority>, s: S) -> Result<S::Ok, S::Error> {
-        match p {
-            Some(p) => s.serialize_str(&p.short_name().to_ascii_lowercase()),
-            None => s.serialize_none(),
-        }
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<JobPriority>, D::Error> {
-        let s = String::deserialize(d)?;
-        super::parse_priority(&s)
-            .map(Some)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-mod opt_state_serde {
-    use bitsim_model::JobState;
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer>(p: &Option<JobState>, s: S) -> Result<S::Ok, S::Error> {
-        match p {
-            Some(p) => s.serialize_str(p.short_name()),
-            None => s.serialize_none(),
-        }
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<JobState>, D::Error> {
-        let s = String::deserialize(d)?;
-        super::parse_state(&s)
-            .map(Some)
-            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -744,13 +734,82 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.starts_with("f.toml:5:"), "{msg}");
         assert!(msg.contains("unknown job type"), "{msg}");
+        assert!(msg.contains("DOWNLOAD, UPLOAD, UPLOAD_REPLY"), "{msg}");
         let e = Scenario::parse(
             "name = \"x\"\n[[faults]]\nkind = \"http_status\"\n",
             "f.toml",
         )
         .unwrap_err();
-        assert!(e.to_string().contains("needs a status"), "{e}");
+        assert!(e.to_string().contains("needs a `status`"), "{e}");
         let e = Scenario::parse("name = \"x\"\nduration = \"3 weeks\"\n", "f.toml").unwrap_err();
         assert!(e.to_string().contains("bad duration"), "{e}");
+    }
+
+    #[test]
+    fn actions_round_trip_every_call_they_can_name() {
+        let text = r#"
+name = "all calls"
+[callbacks.app]
+[[jobs]]
+name = "j"
+owner = "alice"
+[[actions]]
+at = "1s"
+job = "j"
+do = "set_priority"
+value = "high"
+[[actions]]
+at = "1s"
+job = "j"
+do = "set_priority"
+value = 7
+expect_hr = "E_NOTIMPL"
+[[actions]]
+at = "1s"
+job = "j"
+do = "set_minimum_retry_delay"
+value = "30s"
+[[actions]]
+at = "1s"
+job = "j"
+do = "set_notify_flags"
+value = "JOB_TRANSFERRED | JOB_ERROR | JOB_MODIFICATION"
+[[actions]]
+at = "1s"
+job = "j"
+do = "set_notify_interface"
+value = "app"
+[[actions]]
+at = "2s"
+job = "j"
+do = "get_error"
+expect = { code = "BG_E_HTTP_ERROR_404", context = "REMOTE_FILE" }
+[[actions]]
+at = "2s"
+job = "j"
+do = "get_times"
+expect = { creation = "0s", modification = "1s" }
+"#;
+        let s = Scenario::parse(text, "t").unwrap();
+        assert_eq!(
+            s.actions[0].call,
+            Call::SetPriority {
+                priority: JobPriority::High
+            }
+        );
+        assert_eq!(s.actions[1].call, Call::SetPriorityRaw { value: 7 });
+        assert_eq!(
+            s.actions[2].call,
+            Call::SetMinimumRetryDelay { seconds: 30 }
+        );
+        assert_eq!(
+            s.actions[3].call,
+            Call::SetNotifyFlags {
+                flags: NotifyFlags(0xB)
+            }
+        );
+        assert_eq!(s.actions[4].script.as_deref(), Some("app"));
+        let back = Scenario::parse(&toml::to_string(&s).unwrap(), "again").unwrap();
+        assert_eq!(back, s);
     }
 }
