@@ -3,7 +3,7 @@
 //! Everything here is plain Rust so Linux CI covers it; the COM layer
 //! (`cfg(windows)`, feature `real-windows`) only moves raw numbers in and out
 //! and calls these functions. The numeric values are the ones of `bits.idl`
-//! (semantics.md §0), which the `windows` crate copies into `BG_JOB_STATE(i32)`,
+//! (\[IDL\]), which the `windows` crate copies into `BG_JOB_STATE(i32)`,
 //! `BG_JOB_TYPE(i32)`, `BG_JOB_PRIORITY(i32)`, `BG_ERROR_CONTEXT(i32)` and
 //! `HRESULT(i32)`; on Windows a test checks both agree.
 
