@@ -490,12 +490,13 @@ fn several_files_download_in_one_job() {
     assert!(!stderr.contains("INFO"), "{stderr}");
 }
 
-/// The README's upload-by-hand recipe (three curl requests with the
+/// The server guide's upload-by-hand recipe (three curl requests with the
 /// protocol GUID) publishes the file on `bitsim serve`.
 #[test]
 fn readme_curl_upload_recipe_works() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/server.md"))
+            .expect("docs/server.md");
     let block = readme
         .split("<!-- curl-upload:start -->\n```sh\n")
         .nth(1)
@@ -550,10 +551,13 @@ fn upload_reply_without_an_application_says_why() {
         stderr.contains("no BITS-Reply-URL") && stderr.contains("[[reply]]"),
         "{stderr}"
     );
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README");
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/real-transfers.md"
+    ))
+    .expect("docs/real-transfers.md");
     let example = readme
-        .split("## Real transfers")
+        .split("# Real transfers")
         .nth(1)
         .and_then(|r| r.split("```sh\n").nth(1))
         .and_then(|b| b.split("```").next())
