@@ -366,7 +366,8 @@ impl Manager {
     /// non-negative value; otherwise BITS calls again later (decision A9) or,
     /// when a command line is set, runs it instead and does not call the
     /// callback again for that event \[JOBXFER\] \[JOBERR\] \[FILEXFER\].
-    /// JobModification results are ignored (decision A8).
+    /// JobModification results are ignored (decision A8). False (and
+    /// nothing changes) if `id` is not a callback call in flight.
     pub fn handle_callback_result(
         &mut self,
         now: Time,
@@ -374,6 +375,11 @@ impl Manager {
         result: Hresult,
     ) -> bool {
         self.advance(now);
+        // Only a call to a callback object is answered here; a command
+        // line's end comes through handle_command_result.
+        if self.in_flight.get(id).is_none_or(|f| f.via_cmd_line) {
+            return false;
+        }
         let Some(f) = self.in_flight.remove(id) else {
             return false;
         };
@@ -404,7 +410,8 @@ impl Manager {
         true
     }
 
-    /// The notification command line of delivery `id` ended \[CMDLINE\]: exit
+    /// The notification command line of delivery `id` ended \[CMDLINE\] (false,
+    /// and nothing changes, if `id` is not a command line in flight): exit
     /// code 0 ends the event; another code runs it again after the job's
     /// MinimumRetryDelay unless the job was completed or cancelled; a
     /// program that could not start re-sends the notification after
@@ -416,6 +423,11 @@ impl Manager {
         outcome: CommandOutcome,
     ) -> bool {
         self.advance(now);
+        // Only a command line's end is reported here; a callback's answer
+        // comes through handle_callback_result.
+        if self.in_flight.get(id).is_none_or(|f| !f.via_cmd_line) {
+            return false;
+        }
         let Some(f) = self.in_flight.remove(id) else {
             return false;
         };

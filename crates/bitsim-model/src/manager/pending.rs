@@ -228,6 +228,11 @@ impl InFlightTable {
         Some(f)
     }
 
+    /// Delivery `id`, if it is in flight.
+    pub(super) fn get(&self, id: NotificationId) -> Option<&InFlight> {
+        self.entries.get(&id)
+    }
+
     /// Forgets every delivery (a service restart).
     pub(super) fn clear(&mut self) {
         *self = InFlightTable::default();

@@ -1732,3 +1732,31 @@ fn policy_blocked_job_made_foreground_while_the_network_is_down_waits_for_the_ne
     h.m.handle_network_change(h.now, true);
     assert_eq!(h.state(id), Connecting);
 }
+
+/// A callback's answer and a command line's end are not interchangeable: a
+/// delivery answered through the wrong method is refused (false) and stays
+/// outstanding, so a driver's mix-up can never drop a JobError (found by
+/// the 1,000,000-case property run).
+#[test]
+fn callback_and_command_results_only_answer_their_own_deliveries() {
+    let mut h = H::new();
+    let id = h.download(1);
+    h.register(id, 7);
+    h.drive_to(id, Error);
+    let n = notify_id(&h.log, NotifyKind::JobError);
+    assert!(!h.m.handle_command_result(h.now, n, CommandOutcome::Exited(1)));
+    assert_eq!(h.m.outstanding_notifications(&h.alice.user), 1);
+    assert!(h.m.handle_callback_result(h.now, n, Hresult::S_OK));
+    assert_eq!(h.m.outstanding_notifications(&h.alice.user), 0);
+
+    let id = h.download(1);
+    let alice = h.alice.clone();
+    h.m.set_notify_cmd_line(h.now, &alice, id, Some("/bin/n"), None)
+        .unwrap();
+    h.drive_to(id, Transferred);
+    let c = commands(&h.log)[0].0;
+    assert!(!h.m.handle_callback_result(h.now, c, Hresult::S_OK));
+    assert_eq!(h.m.outstanding_notifications(&h.alice.user), 1);
+    assert!(h.m.handle_command_result(h.now, c, CommandOutcome::Exited(0)));
+    assert_eq!(h.m.outstanding_notifications(&h.alice.user), 0);
+}
