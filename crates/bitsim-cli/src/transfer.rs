@@ -29,6 +29,11 @@ pub struct JobOptions {
     /// resumes an interrupted job (like BITS after a reboot).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// Trust the CA certificate(s) in this PEM file for `https://` URLs,
+    /// besides the system's roots (e.g. the CA `bitsim serve
+    /// --tls-self-signed` prints).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
 }
 
 /// Arguments of `bitsim download`.
@@ -90,7 +95,7 @@ impl std::io::Write for LogWriter {
 }
 
 /// URL schemes the real-time driver transfers.
-const SCHEMES: &[&str] = &["http"];
+const SCHEMES: &[&str] = &["http", "https"];
 
 /// Checks a URL before any transfer: it parses, has a host, and its scheme
 /// is one the driver speaks. The error names the URL.
@@ -392,6 +397,7 @@ async fn drive(
 ) -> anyhow::Result<i32> {
     let mut cfg = RtConfig {
         state_file: opts.state.clone(),
+        ca_file: opts.ca.clone(),
         ..RtConfig::default()
     };
     if let Some(f) = fragment {
