@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 
+mod out;
 mod serve;
 mod sim_cmd;
 mod transfer;
@@ -81,5 +82,5 @@ fn main() {
             }
         },
     };
-    std::process::exit(code)
+    std::process::exit(out::finish(code))
 }

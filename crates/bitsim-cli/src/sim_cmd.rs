@@ -1,5 +1,6 @@
 //! `bitsim run`, `check`, `explain` and `diagram`.
 
+use crate::out::{out, outln};
 use bitsim::{Report, Scenario, ScenarioError, Simulation};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -127,11 +128,11 @@ pub fn run(args: RunArgs) -> i32 {
     match args.format {
         Format::Text => {
             if !args.no_legend {
-                print!("{}", bitsim::trace::LEGEND);
+                out!("{}", bitsim::trace::LEGEND);
             }
-            print!("{}", report.trace.to_text())
+            out!("{}", report.trace.to_text())
         }
-        Format::Json => println!("{}", report.trace.to_json()),
+        Format::Json => outln!("{}", report.trace.to_json()),
     }
     let broken = invariant_failures(&scenario, &report);
     if let Some(path) = &args.trace
@@ -220,14 +221,16 @@ pub fn check(args: CheckArgs) -> i32 {
     }
     bar.finish_and_clear();
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(8).max(8);
-    println!(
+    outln!(
         "{:<w$}  {:<9}  {:>16}  details",
-        "scenario", "result", "virtual end"
+        "scenario",
+        "result",
+        "virtual end"
     );
     for (name, result, end, detail) in &rows {
-        println!("{name:<w$}  {result:<9}  {end:>16}  {detail}");
+        outln!("{name:<w$}  {result:<9}  {end:>16}  {detail}");
     }
-    println!(
+    outln!(
         "\n{passed} passed, {failed} failed{} ({} scenarios in {:.2?})",
         if broken > 0 {
             format!(", {broken} malformed")
@@ -252,19 +255,19 @@ pub fn explain(args: ExplainArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    println!("# {}\n", scenario.name);
+    outln!("# {}\n", scenario.name);
     if !scenario.description.is_empty() {
-        println!("{}\n", scenario.description.trim());
+        outln!("{}\n", scenario.description.trim());
     }
     for s in &scenario.sources {
-        println!("Source: {s}");
+        outln!("Source: {s}");
     }
-    println!();
+    outln!();
     let seed = args.seed.unwrap_or(scenario.seed);
     let report = Simulation::new(scenario, seed).run();
-    print!("{}", bitsim::explain::narrate(&report.trace));
+    out!("{}", bitsim::explain::narrate(&report.trace));
     if report.passed() {
-        println!("\nEvery expectation of the scenario held.");
+        outln!("\nEvery expectation of the scenario held.");
         0
     } else {
         print_failures(&report);
@@ -275,9 +278,9 @@ pub fn explain(args: ExplainArgs) -> i32 {
 /// Runs `bitsim diagram`; returns the exit code.
 pub fn diagram(args: DiagramArgs) -> i32 {
     match args.format {
-        DiagramFormat::Mermaid => print!("{}", bitsim::diagram::mermaid()),
-        DiagramFormat::Dot => print!("{}", bitsim::diagram::dot()),
-        DiagramFormat::Table => print!("{}", bitsim::diagram::markdown_table()),
+        DiagramFormat::Mermaid => out!("{}", bitsim::diagram::mermaid()),
+        DiagramFormat::Dot => out!("{}", bitsim::diagram::dot()),
+        DiagramFormat::Table => out!("{}", bitsim::diagram::markdown_table()),
     }
     0
 }
@@ -384,18 +387,18 @@ pub fn fuzz(args: FuzzArgs) -> i32 {
     let rate = cases as f64 / elapsed.as_secs_f64().max(1e-9);
     match failure {
         None => {
-            println!("{cases} cases passed in {elapsed:.2?} ({rate:.0} cases/s)");
+            outln!("{cases} cases passed in {elapsed:.2?} ({rate:.0} cases/s)");
             0
         }
         Some(f) => {
-            println!("FAIL after {cases} cases in {elapsed:.2?} ({rate:.0} cases/s)");
-            println!("{}", f.message);
-            println!(
+            outln!("FAIL after {cases} cases in {elapsed:.2?} ({rate:.0} cases/s)");
+            outln!("{}", f.message);
+            outln!(
                 "original failing case: seed {}, {}",
                 f.original.seed,
                 FoundFailure::added(&f.original)
             );
-            println!(
+            outln!(
                 "minimal failing case:  seed {}, {}; it fails the same way",
                 f.case.seed,
                 FoundFailure::added(&f.case)
@@ -422,8 +425,8 @@ pub fn fuzz(args: FuzzArgs) -> i32 {
                 .and_then(|()| std::fs::write(&out, &text));
             match written {
                 Ok(()) => {
-                    println!("minimal failing scenario written to {}", out.display());
-                    println!(
+                    outln!("minimal failing scenario written to {}", out.display());
+                    outln!(
                         "replay: bitsim run {} --seed {}",
                         out.display(),
                         f.case.seed
@@ -434,8 +437,8 @@ pub fn fuzz(args: FuzzArgs) -> i32 {
                         "error: cannot write {}: {e}; the minimal case follows",
                         out.display()
                     );
-                    println!("{text}");
-                    println!(
+                    outln!("{text}");
+                    outln!(
                         "replay: save the TOML above as FILE, then bitsim run FILE --seed {}",
                         f.case.seed
                     );

@@ -354,13 +354,13 @@ impl Out {
         }
     }
 
-    /// Prints one line to stdout without breaking the bar.
-    #[allow(clippy::print_stdout)]
+    /// Prints one line to stdout without breaking the bar (a closed
+    /// stdout does not stop the transfer: see [`crate::out`]).
     fn line(&self, s: &str) {
         if self.through_bar {
             self.bar.println(s);
         } else {
-            self.bar.suspend(|| println!("{s}"));
+            self.bar.suspend(|| crate::out::outln!("{s}"));
         }
     }
 

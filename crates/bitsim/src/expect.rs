@@ -7,10 +7,11 @@
 //! results land in [`Report::failures`](crate::Report::failures) and
 //! [`Report::property_failures`](crate::Report::property_failures).
 
+use crate::local_disk::LocalDisk;
 use crate::scenario::{CallbackMethod, Expectation, Property, Scenario};
-use crate::sim::{Observed, temp_name};
+use crate::sim::Observed;
 use crate::trace::{TraceEntry, TraceEvent};
-use bitsim_model::{Job, JobId, JobState, Manager, Rule, Time};
+use bitsim_model::{FileRef, Job, JobId, JobState, Manager, Rule, Time};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,13 +44,13 @@ impl std::fmt::Display for Failure {
 }
 
 /// What a finished run left behind, for the checks.
-pub(crate) struct World<'a, K> {
+pub(crate) struct World<'a> {
     pub scenario: &'a Scenario,
     pub mgr: &'a Manager,
     pub ids: &'a BTreeMap<String, JobId>,
     pub trace: &'a [TraceEntry],
     pub observed: &'a Observed,
-    pub local: &'a BTreeMap<String, K>,
+    pub local: &'a LocalDisk,
     pub server_files: &'a BTreeSet<String>,
 }
 
@@ -60,7 +61,7 @@ struct JobView<'a> {
     transitions: Vec<(Rule, JobState, JobState, Time)>,
 }
 
-impl<'a, K: Ord> World<'a, K> {
+impl<'a> World<'a> {
     fn job_view(&self, name: Option<&str>) -> JobView<'a> {
         let job = name
             .and_then(|n| self.ids.get(n))
@@ -116,7 +117,7 @@ fn joined<T: ToString>(items: impl IntoIterator<Item = T>, sep: &str) -> String 
 }
 
 /// Every `[[expect]]` block, and the actions' `expect_hr`/`expect`.
-pub(crate) fn check_expectations<K: Ord>(w: &World<'_, K>) -> Vec<Failure> {
+pub(crate) fn check_expectations(w: &World<'_>) -> Vec<Failure> {
     let mut out = Vec::new();
     for m in &w.observed.action_mismatches {
         out.push(Failure {
@@ -147,7 +148,7 @@ pub(crate) fn check_expectations<K: Ord>(w: &World<'_, K>) -> Vec<Failure> {
     out
 }
 
-fn expect_states<K: Ord>(e: &Expectation, v: &JobView<'_>, w: &World<'_, K>, s: &mut Sink<'_>) {
+fn expect_states(e: &Expectation, v: &JobView<'_>, w: &World<'_>, s: &mut Sink<'_>) {
     if let (Some(want), Some(j)) = (e.final_state, v.job)
         && j.state != want
     {
@@ -219,7 +220,7 @@ fn expect_rules(e: &Expectation, v: &JobView<'_>, s: &mut Sink<'_>) {
     }
 }
 
-fn expect_counts<K: Ord>(e: &Expectation, v: &JobView<'_>, w: &World<'_, K>, s: &mut Sink<'_>) {
+fn expect_counts(e: &Expectation, v: &JobView<'_>, w: &World<'_>, s: &mut Sink<'_>) {
     for (method, n) in &e.callbacks {
         let got = w.calls(&v.name, *method);
         if got != *n {
@@ -239,7 +240,7 @@ fn expect_counts<K: Ord>(e: &Expectation, v: &JobView<'_>, w: &World<'_, K>, s: 
     }
 }
 
-fn expect_error<K: Ord>(e: &Expectation, v: &JobView<'_>, w: &World<'_, K>, s: &mut Sink<'_>) {
+fn expect_error(e: &Expectation, v: &JobView<'_>, w: &World<'_>, s: &mut Sink<'_>) {
     let last = w.observed.last_error.get(&v.name);
     if let Some(want) = e.error_code
         && last.is_none_or(|(got, _)| *got != want)
@@ -275,14 +276,14 @@ fn expect_error<K: Ord>(e: &Expectation, v: &JobView<'_>, w: &World<'_, K>, s: &
     }
 }
 
-fn expect_files<K: Ord>(e: &Expectation, v: &JobView<'_>, w: &World<'_, K>, s: &mut Sink<'_>) {
+fn expect_files(e: &Expectation, v: &JobView<'_>, w: &World<'_>, s: &mut Sink<'_>) {
     for p in &e.files_present {
-        if !w.local.contains_key(p) {
+        if !w.local.exists(p) {
             s.fail("file present", p, "absent");
         }
     }
     for p in &e.files_absent {
-        if w.local.contains_key(p) || w.local.contains_key(&temp_name(p)) {
+        if w.local.exists(p) || w.local.has_temp_for(p) {
             s.fail("file absent (final and temporary)", p, "present");
         }
     }
@@ -291,7 +292,8 @@ fn expect_files<K: Ord>(e: &Expectation, v: &JobView<'_>, w: &World<'_, K>, s: &
         let leftover = v.job.is_some_and(|j| {
             j.files
                 .iter()
-                .any(|f| w.local.contains_key(&temp_name(&f.local_name)))
+                .enumerate()
+                .any(|(i, f)| w.local.has_temp(&f.local_name, j.id, FileRef::File(i)))
         });
         let got = created > 0 && !leftover;
         if got != want {
@@ -309,7 +311,7 @@ fn expect_files<K: Ord>(e: &Expectation, v: &JobView<'_>, w: &World<'_, K>, s: &
     }
 }
 
-fn expect_timing<K: Ord>(e: &Expectation, v: &JobView<'_>, w: &World<'_, K>, s: &mut Sink<'_>) {
+fn expect_timing(e: &Expectation, v: &JobView<'_>, w: &World<'_>, s: &mut Sink<'_>) {
     let ended = w.observed.ended_at.get(&v.name).copied();
     let shown = || ended.map_or("not ended".into(), |t| t.to_string());
     if let Some(after) = e.ended_after
@@ -324,7 +326,7 @@ fn expect_timing<K: Ord>(e: &Expectation, v: &JobView<'_>, w: &World<'_, K>, s: 
     }
 }
 
-fn expect_whole_run<K: Ord>(e: &Expectation, w: &World<'_, K>, s: &mut Sink<'_>) {
+fn expect_whole_run(e: &Expectation, w: &World<'_>, s: &mut Sink<'_>) {
     for (user, n) in &e.max_outstanding {
         let got = w.observed.max_outstanding.get(user).copied().unwrap_or(0);
         if got != *n as usize {
@@ -353,7 +355,7 @@ fn expect_whole_run<K: Ord>(e: &Expectation, w: &World<'_, K>, s: &mut Sink<'_>)
 }
 
 /// Every `[[properties]]` block, for its job or for every job.
-pub(crate) fn check_properties<K: Ord>(w: &World<'_, K>) -> Vec<Failure> {
+pub(crate) fn check_properties(w: &World<'_>) -> Vec<Failure> {
     let mut out = Vec::new();
     for p in &w.scenario.properties {
         let jobs: Vec<&str> = match &p.job {
@@ -387,7 +389,7 @@ pub(crate) fn check_properties<K: Ord>(w: &World<'_, K>) -> Vec<Failure> {
     out
 }
 
-fn property_of_job<K: Ord>(p: &Property, v: &JobView<'_>, w: &World<'_, K>, s: &mut Sink<'_>) {
+fn property_of_job(p: &Property, v: &JobView<'_>, w: &World<'_>, s: &mut Sink<'_>) {
     // A job that was never created has no state: only its absence can
     // break `final_state_in`.
     let state = v.job.map(|j| j.state);

@@ -50,6 +50,7 @@ pub mod expect;
 pub mod explain;
 #[cfg(feature = "fuzz")]
 pub mod fuzz;
+mod local_disk;
 #[cfg(feature = "realtime")]
 pub mod realtime;
 pub mod scenario;

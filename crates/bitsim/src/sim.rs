@@ -4,6 +4,7 @@
 use crate::callback::{Callback, CallbackResult, JobHandle, ModelAccess};
 use crate::engine::{Callbacks, Effects};
 use crate::expect::{Failure, World, check_expectations, check_properties};
+use crate::local_disk::LocalDisk;
 use crate::scenario::*;
 use crate::trace::{Trace, TraceEntry, TraceEvent};
 use crate::units::Span;
@@ -53,13 +54,6 @@ struct Transfer {
     size: u64,
     bandwidth: u64,
     connected: bool,
-}
-
-/// A file on the simulated local disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum LocalKind {
-    Temp,
-    Final,
 }
 
 /// The outcome of a run.
@@ -152,7 +146,7 @@ pub struct Simulation {
     fault_hits: Vec<u32>,
     fault_active: Vec<bool>,
     modified: BTreeSet<String>,
-    local: BTreeMap<String, LocalKind>,
+    local: LocalDisk,
     server_files: BTreeSet<String>,
     trace: Vec<TraceEntry>,
     observed: Observed,
@@ -185,7 +179,7 @@ impl Simulation {
             transfers: BTreeMap::new(),
             generation: 0,
             modified: BTreeSet::new(),
-            local: BTreeMap::new(),
+            local: LocalDisk::default(),
             server_files: BTreeSet::new(),
             trace: Vec::new(),
             observed: Observed::default(),
@@ -379,7 +373,7 @@ impl Simulation {
 
     /// True if the simulated local disk has `path` (a published file).
     pub fn local_file_exists(&self, path: &str) -> bool {
-        self.local.get(path) == Some(&LocalKind::Final)
+        self.local.is_published(path)
     }
 
     /// Ends the run: checks the expectations and returns the report.
@@ -796,7 +790,7 @@ impl Simulation {
             }
             if let FileRef::File(i) = file {
                 let local = j.files[i].local_name.clone();
-                self.local.insert(temp_name(&local), LocalKind::Temp);
+                self.local.create_temp(&local, job, file);
             }
         }
         self.transfers.insert(
@@ -1288,8 +1282,8 @@ impl Effects for Simulation {
         if let (FileRef::File(i), Some(j)) = (file, self.mgr.job(job))
             && let Some(f) = j.files.get(i)
         {
-            let path = temp_name(&f.local_name);
-            self.local.remove(&path);
+            let local = f.local_name.clone();
+            self.local.remove_temp(&local, job, file);
         }
         if let Some(name) = self.names.get(&job).cloned() {
             *self.observed.temps_deleted.entry(name).or_default() += 1;
@@ -1304,13 +1298,13 @@ impl Effects for Simulation {
             && let Some(f) = j.files.get(i)
         {
             let local = f.local_name.clone();
-            self.local.remove(&temp_name(&local));
-            self.local.insert(local, LocalKind::Final);
+            self.local.remove_temp(&local, job, file);
+            self.local.publish(local);
         }
         if let (FileRef::Reply, Some(j)) = (file, self.mgr.job(job))
             && let Some(name) = j.reply.as_ref().and_then(|r| r.file_name.clone())
         {
-            self.local.insert(name, LocalKind::Final);
+            self.local.publish(name);
         }
         self.effect(Some(job), || format!("publish {}", file_label(file)));
     }
@@ -1337,16 +1331,6 @@ fn file_label(f: FileRef) -> String {
         FileRef::File(i) => format!("file {i}"),
         FileRef::Reply => "reply".to_owned(),
     }
-}
-
-/// The temporary file BITS keeps beside the destination (`BIT*.tmp`).
-pub(crate) fn temp_name(local: &str) -> String {
-    let (dir, base) = local.rsplit_once(['/', '\\']).unwrap_or(("", local));
-    format!(
-        "{dir}/BIT{:04X}.tmp",
-        base.bytes()
-            .fold(0u16, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
-    )
 }
 
 /// A script's job call, made through the callback's handle (so it is

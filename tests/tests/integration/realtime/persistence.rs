@@ -2,7 +2,7 @@
 
 use bitsim_model::JobState;
 
-use crate::common::*;
+use super::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_driver_resumes_from_the_partial_temp_file() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::*;
+use super::common::*;
 
 #[tokio::test]
 async fn echo_reply_round_trip() {

@@ -2,7 +2,7 @@
 
 use bitsim_model::{Hresult, JobState};
 
-use crate::common::*;
+use super::common::*;
 
 async fn round_trip(len: u64) {
     let env = Env::new().await;

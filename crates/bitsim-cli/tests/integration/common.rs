@@ -1,4 +1,4 @@
-//! Starting the real `bitsim serve` binary for the CLI's test binaries.
+//! Starting the real `bitsim serve` binary for the CLI's test modules.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -50,7 +50,7 @@ fn the_seed_drives_faults_and_guids() {
 
 #[test]
 fn every_library_scenario_is_deterministic() {
-    for path in crate::scenario_files() {
+    for path in super::scenario_files() {
         let s = Scenario::load(&path).expect("valid");
         let a = Simulation::new(s.clone(), 7).run().trace.to_json();
         let b = Simulation::new(s, 7).run().trace.to_json();

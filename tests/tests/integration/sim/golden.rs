@@ -6,7 +6,7 @@ use bitsim::{Scenario, Simulation};
 #[test]
 fn every_scenario_passes_and_matches_its_golden_trace() {
     let mut failures = Vec::new();
-    for path in crate::scenario_files() {
+    for path in super::scenario_files() {
         let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let seed = scenario.seed;
         let report = Simulation::new(scenario, seed).run();
@@ -27,7 +27,7 @@ fn every_scenario_passes_and_matches_its_golden_trace() {
             .expect("file name")
             .to_string_lossy()
             .into_owned();
-        insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false, description => report.scenario.clone() }, {
+        insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false, description => report.scenario.clone() }, {
             insta::assert_snapshot!(name, reviewable(&report.trace.to_text()));
         });
     }

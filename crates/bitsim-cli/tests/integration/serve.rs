@@ -9,7 +9,7 @@ use std::process::Command;
 
 const PROTO: &str = bitsim_server::parse::BITS_1_5_PROTOCOL;
 
-mod common;
+use crate::common;
 
 type Proc = common::Served;
 

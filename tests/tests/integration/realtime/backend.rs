@@ -10,7 +10,7 @@ use bitsim_model::{ErrorInfo, Hresult, JobState, JobType};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::common::{make_file, server_config, sha};
+use super::common::{make_file, server_config, sha};
 
 struct Errors(Arc<AtomicUsize>);
 impl Callback for Errors {

@@ -10,7 +10,7 @@ use bitsim::{Callback, CallbackResult, JobHandle};
 use bitsim_model::{ErrorContext, ErrorInfo, Hresult, JobState};
 use bitsim_server::Server;
 
-use crate::common::*;
+use super::common::*;
 
 /// Counts JobError calls.
 struct CountErrors(Arc<AtomicUsize>);

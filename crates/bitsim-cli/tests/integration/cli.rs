@@ -55,6 +55,61 @@ fn run_exits_0_when_expectations_hold_and_prints_the_timeline() {
     assert!(!text(&bare.stdout).contains("# columns"));
 }
 
+/// A scenario of 250 downloads of 8 files each (within BITS's default
+/// job limits), each expected to reach `final_state`.
+fn many_jobs(final_state: &str) -> String {
+    let mut s = String::from(
+        "name = \"many\"\nduration = \"1d\"\n[[servers]]\nhost = \"h\"\nfiles = { \"/f\" = \"1KB\" }\n",
+    );
+    for i in 0..250 {
+        let files: Vec<String> = (0..8)
+            .map(|k| format!("{{ remote = \"http://h/f\", local = \"/d/{i}/{k}\" }}"))
+            .collect();
+        s.push_str(&format!(
+            "[[jobs]]\nname = \"j{i}\"\nowner = \"u{}\"\nfiles = [{}]\n[[expect]]\njob = \"j{i}\"\nfinal_state = \"{final_state}\"\n",
+            i % 10,
+            files.join(", ")
+        ));
+    }
+    s
+}
+
+/// `bitsim run … | head`: the reader closes stdout early. bitsim must not
+/// panic ("failed printing to stdout: Broken pipe"); it drops the rest of
+/// the timeline quietly, still writes `--trace`, and exits with the run's
+/// own status (0 when the expectations hold, 1 when not).
+#[test]
+fn a_closed_stdout_is_quiet_and_keeps_the_runs_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    for (state, code) in [("TRANSFERRED", 0), ("ACKNOWLEDGED", 1)] {
+        let f = dir.path().join(format!("{state}.toml"));
+        std::fs::write(&f, many_jobs(state)).unwrap();
+        let f = f.to_str().unwrap();
+        // Far more than a pipe buffers (64 KiB), so some write meets the
+        // closed pipe however early or late the reader goes away.
+        let full = bitsim(&["run", f]);
+        assert!(full.stdout.len() > 256 * 1024, "{}", full.stdout.len());
+        let trace = dir.path().join(format!("{state}.json"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+            .args(["run", f, "--trace", trace.to_str().unwrap()])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("bitsim runs");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("bitsim ends");
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!err.contains("Broken pipe"), "{err}");
+        assert!(!err.contains("stdout"), "{err}");
+        assert_eq!(code == 0, err.contains("PASS many"), "{err}");
+        let written = std::fs::read_to_string(&trace).expect("--trace written");
+        assert!(written.contains("TRANSFERRED"), "the whole trace");
+    }
+}
+
 #[test]
 fn run_exits_1_with_a_clear_diff_when_an_expectation_fails() {
     let dir = tempfile::tempdir().unwrap();

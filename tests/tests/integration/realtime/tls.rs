@@ -7,7 +7,7 @@
 use bitsim_model::{ErrorContext, Hresult, JobState};
 use bitsim_server::{FaultRule, TlsCertFault, TlsConfig};
 
-use crate::common::*;
+use super::common::*;
 
 async fn tls_env() -> Env {
     Env::with(|c| {

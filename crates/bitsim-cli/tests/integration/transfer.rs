@@ -1,9 +1,9 @@
 //! The real `bitsim` binary: `serve`, then `upload` and `download` against
 //! it over loopback, byte for byte.
 
+use crate::common;
 use std::net::SocketAddr;
 use std::path::Path;
-mod common;
 
 use std::process::{Child, Command};
 

@@ -1,0 +1,10 @@
+//! The CLI's integration tests, one binary (ripgrep style): each module
+//! runs the real `bitsim` executable as a user would.
+//!
+//! Run one group with `cargo test -p bitsim-cli --test integration serve::`
+//! (or `cli::`, `transfer::`).
+
+mod cli;
+mod common;
+mod serve;
+mod transfer;
