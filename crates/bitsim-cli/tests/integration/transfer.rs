@@ -585,3 +585,60 @@ fn upload_reply_without_an_application_says_why() {
     assert_eq!(std::fs::read(&answer).unwrap(), pattern(10_000));
     drop(s);
 }
+
+/// `https://` with the CA `bitsim serve --tls-self-signed` made: with
+/// `--ca` the download arrives intact; without it the job fails with the
+/// WinHTTP unknown-CA code (fatal, decision A29), and an upload over TLS
+/// lands on the server.
+#[test]
+fn https_with_and_without_the_servers_ca() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("srv");
+    std::fs::create_dir_all(&root).unwrap();
+    let data = pattern(300_000);
+    std::fs::write(root.join("a.bin"), &data).unwrap();
+    let s = serve_with(&root, &["--tls-self-signed"]);
+    let ca = root.join(".bitsim/tls/ca.pem");
+    assert!(ca.exists(), "the self-signed CA is at {}", ca.display());
+    let url = format!("https://{}/a.bin", s.addr);
+
+    let dest = d.path().join("a.bin");
+    let out = bitsim(&[
+        "download",
+        &url,
+        dest.to_str().unwrap(),
+        "--ca",
+        ca.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+
+    let other = d.path().join("b.bin");
+    let out = bitsim(&["download", &url, other.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("0x80072F0D") || stdout.contains("0x80072F0D"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(!other.exists());
+
+    let src = d.path().join("up.bin");
+    std::fs::write(&src, pattern(70_000)).unwrap();
+    std::fs::create_dir_all(root.join("in")).unwrap();
+    let up = format!("https://{}/in/up.bin", s.addr);
+    let out = bitsim(&[
+        "upload",
+        src.to_str().unwrap(),
+        &up,
+        "--ca",
+        ca.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        std::fs::read(root.join("in/up.bin")).unwrap(),
+        pattern(70_000)
+    );
+}
