@@ -1,0 +1,475 @@
+//! The discrete-event simulator: a virtual clock, one seeded RNG, a world of
+//! servers and faults, driving [`bitsim_model::Manager`].
+
+use crate::callback::{Callback, CallbackResult, JobHandle, ModelAccess};
+use crate::engine::{Callbacks, Effects};
+use crate::expect::{Failure, World, check_expectations, check_properties};
+use crate::local_disk::LocalDisk;
+use crate::scenario::*;
+use crate::trace::{Trace, TraceEntry, TraceEvent};
+use crate::units::Span;
+use bitsim_model::*;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+mod effects;
+mod faults;
+mod jobs;
+mod notify;
+mod script;
+mod transport;
+
+pub use script::ScriptedCallback;
+use script::apply_action;
+
+/// The simulator's events, ordered by (time, sequence number).
+#[derive(Debug, Clone)]
+enum Event {
+    CreateJob(usize),
+    Action(usize),
+    FaultStart(usize),
+    FaultEnd(usize),
+    Connect {
+        job: JobId,
+        generation: u64,
+    },
+    Chunk {
+        job: JobId,
+        generation: u64,
+    },
+    AppDone {
+        job: JobId,
+        generation: u64,
+    },
+    CallbackReturn {
+        id: NotificationId,
+        hr: Hresult,
+        method: &'static str,
+        job: JobId,
+        user: UserId,
+    },
+    CommandExit {
+        id: NotificationId,
+        outcome: CommandOutcome,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Transfer {
+    generation: u64,
+    file: FileRef,
+    offset: u64,
+    size: u64,
+    bandwidth: u64,
+    connected: bool,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed used.
+    pub seed: u64,
+    /// Everything that happened.
+    pub trace: Trace,
+    /// Expectations (`[[expect]]`, actions' `expect_hr`/`expect`) that did
+    /// not hold.
+    pub failures: Vec<Failure>,
+    /// Properties (`[[properties]]`) that did not hold.
+    pub property_failures: Vec<Failure>,
+    /// Virtual time at the end.
+    pub end: Time,
+    /// Events processed.
+    pub events: u64,
+    /// The service at the end of the run (every job, including finished ones).
+    pub manager: Manager,
+    /// Job names by id.
+    pub names: BTreeMap<JobId, String>,
+}
+
+impl Report {
+    /// True when every expectation and property held.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty() && self.property_failures.is_empty()
+    }
+}
+
+/// What the simulation observed, for expectations.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Callback calls per (job, method).
+    pub callbacks: BTreeMap<(String, String), u32>,
+    /// Command-line runs per job.
+    pub commands: BTreeMap<String, u32>,
+    /// Most notifications outstanding per user.
+    pub max_outstanding: BTreeMap<String, usize>,
+    /// When each job reached a final state.
+    pub ended_at: BTreeMap<String, Time>,
+    /// Temp files created and deleted, per job.
+    pub temps_created: BTreeMap<String, u32>,
+    /// Temp files deleted per job.
+    pub temps_deleted: BTreeMap<String, u32>,
+    /// Reply BytesTotal at the moment the job entered ERROR (`None` = unknown).
+    pub reply_total_at_error: BTreeMap<String, Option<u64>>,
+    /// The last error each job recorded: code and context.
+    pub last_error: BTreeMap<String, (Hresult, ErrorContext)>,
+    /// Order in which jobs first reached TRANSFERRING.
+    pub first_transfer: Vec<String>,
+    /// Jobs that have reached TRANSFERRING (membership for `first_transfer`).
+    pub started: BTreeSet<JobId>,
+    /// Action results that differed from `expect_hr`.
+    pub action_mismatches: Vec<String>,
+}
+
+/// [`Simulation::set_callback`] was given a name the scenario has no
+/// callback script for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the scenario has no callback script named {name:?} (scripts: {})", known.join(", "))]
+pub struct UnknownCallback {
+    /// The name given.
+    pub name: String,
+    /// The scripts the scenario has.
+    pub known: Vec<String>,
+}
+
+/// A simulation of one scenario with one seed.
+pub struct Simulation {
+    scenario: Scenario,
+    seed: u64,
+    rng: ChaCha8Rng,
+    mgr: Manager,
+    now: Time,
+    seq: u64,
+    queue: BTreeMap<(Time, u64), Event>,
+    names: BTreeMap<JobId, String>,
+    ids: BTreeMap<String, JobId>,
+    callbacks: Callbacks<Box<dyn Callback>>,
+    callback_names: BTreeMap<String, CallbackId>,
+    program_runs: BTreeMap<(JobId, String), usize>,
+    /// The scenario's job spec behind each job.
+    specs: BTreeMap<JobId, usize>,
+    transfers: BTreeMap<JobId, Transfer>,
+    generation: u64,
+    fault_hits: Vec<u32>,
+    fault_active: Vec<bool>,
+    modified: BTreeSet<String>,
+    local: LocalDisk,
+    server_files: BTreeSet<String>,
+    trace: Vec<TraceEntry>,
+    observed: Observed,
+    events: u64,
+    users: BTreeMap<String, bool>,
+    effects_in_trace: bool,
+}
+
+impl Simulation {
+    /// A simulation of `scenario` with `seed`. Scripted callbacks of the
+    /// scenario are registered; [`Simulation::set_callback`] replaces one
+    /// with your own [`Callback`].
+    pub fn new(scenario: Scenario, seed: u64) -> Simulation {
+        let mgr = Manager::new(scenario.policy.clone());
+        let mut sim = Simulation {
+            fault_hits: vec![0; scenario.faults.len()],
+            fault_active: vec![false; scenario.faults.len()],
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            seed,
+            mgr,
+            now: Time::ZERO,
+            seq: 0,
+            queue: BTreeMap::new(),
+            names: BTreeMap::new(),
+            ids: BTreeMap::new(),
+            callbacks: Callbacks::default(),
+            callback_names: BTreeMap::new(),
+            program_runs: BTreeMap::new(),
+            specs: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            generation: 0,
+            modified: BTreeSet::new(),
+            local: LocalDisk::default(),
+            server_files: BTreeSet::new(),
+            trace: Vec::new(),
+            observed: Observed::default(),
+            events: 0,
+            effects_in_trace: true,
+            users: scenario
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), u.admin))
+                .collect(),
+            scenario,
+        };
+        for (i, name) in sim.scenario.callbacks.keys().enumerate() {
+            let id = CallbackId(i as u64 + 1);
+            sim.callback_names.insert(name.clone(), id);
+            let script = sim.scenario.callbacks[name].clone();
+            sim.callbacks
+                .insert(id, Box::new(ScriptedCallback::new(script)));
+        }
+        let at = |s: Span| Time::ZERO.saturating_add(s.0);
+        // Faults first: a fault at time zero is in place before the jobs start.
+        let mut initial = Vec::new();
+        for (i, f) in sim.scenario.faults.iter().enumerate() {
+            initial.push((at(f.at), Event::FaultStart(i)));
+            if let Some(u) = f.until {
+                initial.push((at(u), Event::FaultEnd(i)));
+            }
+        }
+        for (i, j) in sim.scenario.jobs.iter().enumerate() {
+            initial.push((at(j.create_at), Event::CreateJob(i)));
+        }
+        for (i, a) in sim.scenario.actions.iter().enumerate() {
+            initial.push((at(a.at), Event::Action(i)));
+        }
+        for (t, e) in initial {
+            sim.schedule(t, e);
+        }
+        let off: Vec<String> = sim
+            .scenario
+            .users
+            .iter()
+            .filter(|u| !u.logged_on)
+            .map(|u| u.name.clone())
+            .collect();
+        for u in off {
+            sim.mgr.handle_logoff(Time::ZERO, &UserId::new(u));
+        }
+        sim
+    }
+
+    /// Replaces the callback object registered under the script `name`
+    /// with your own implementation. A name the scenario has no
+    /// `[callbacks.NAME]` script for is an error (your code would never run).
+    pub fn set_callback(
+        &mut self,
+        name: &str,
+        callback: Box<dyn Callback>,
+    ) -> Result<(), UnknownCallback> {
+        match self.callback_names.get(name) {
+            Some(id) => {
+                self.callbacks.insert(*id, callback);
+                Ok(())
+            }
+            None => Err(UnknownCallback {
+                name: name.to_owned(),
+                known: self.callback_names.keys().cloned().collect(),
+            }),
+        }
+    }
+
+    /// Leaves the model's effects (transfer start/stop, file operations,
+    /// timers) out of the trace: transitions, callbacks, commands, faults and
+    /// application calls stay. The fuzzer uses it; expectations do not need
+    /// effects.
+    pub fn without_effects_in_trace(mut self) -> Self {
+        self.effects_in_trace = false;
+        self
+    }
+
+    /// The model, for inspection.
+    pub fn manager(&self) -> &Manager {
+        &self.mgr
+    }
+
+    /// A job's id by its scenario name.
+    pub fn job_id(&self, name: &str) -> Option<JobId> {
+        self.ids.get(name).copied()
+    }
+
+    fn schedule(&mut self, at: Time, e: Event) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), e);
+    }
+
+    fn caller(&self, user: &str) -> Caller {
+        Caller {
+            user: UserId::new(user),
+            admin: self.users.get(user).copied().unwrap_or(false),
+        }
+    }
+
+    /// Logs an effect, formatting it only when effects are traced.
+    fn effect(&mut self, job: Option<JobId>, what: impl FnOnce() -> String) {
+        if self.effects_in_trace {
+            self.log(job, TraceEvent::Effect { what: what() });
+        }
+    }
+
+    fn log(&mut self, job: Option<JobId>, event: TraceEvent) {
+        let job = job.and_then(|j| self.names.get(&j).cloned());
+        self.trace.push(TraceEntry {
+            at: self.now,
+            job,
+            event,
+        });
+    }
+
+    /// Runs to the end (no events left, or the scenario's duration) and
+    /// checks the expectations.
+    #[must_use = "the Report holds the failures: check Report::passed"]
+    pub fn run(mut self) -> Report {
+        let end = Time::ZERO.saturating_add(self.scenario.duration.0);
+        while self.step(end) {}
+        self.finish()
+    }
+
+    /// Processes the next event or timer due at or before `limit`; false
+    /// when there is none.
+    pub fn step(&mut self, limit: Time) -> bool {
+        let next_event = self.queue.keys().next().map(|k| k.0);
+        let next_timer = self.mgr.poll_timeout();
+        // Timers due at the same instant as an event fire first.
+        let (at, timer) = match (next_event, next_timer) {
+            (None, None) => return false,
+            (Some(e), Some(t)) if t <= e => (t, true),
+            (Some(e), _) => (e, false),
+            (None, Some(t)) => (t, true),
+        };
+        if at > limit {
+            return false;
+        }
+        self.now = at.max(self.now);
+        self.events += 1;
+        if timer {
+            self.mgr.handle_timeout(self.now);
+        } else {
+            let (_, ev) = self.queue.pop_first().expect("peeked");
+            self.handle_event(ev);
+        }
+        self.drain();
+        true
+    }
+
+    /// Runs every event up to `t`, then moves the clock to `t`.
+    pub fn run_until(&mut self, t: Time) {
+        while self.step(t) {}
+        self.now = self.now.max(t);
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Calls into the model at the current instant (an application call),
+    /// then acts on what it asked for.
+    pub fn with_manager<R>(&mut self, f: impl FnOnce(&mut Manager, Time) -> R) -> R {
+        let r = f(&mut self.mgr, self.now);
+        self.drain();
+        r
+    }
+
+    /// A fresh job GUID from the run's RNG.
+    pub fn new_job_id(&mut self) -> JobId {
+        let mut bytes = [0u8; 16];
+        self.rng.fill_bytes(&mut bytes);
+        JobId::from_random_bytes(bytes)
+    }
+
+    /// Gives a job created through [`Simulation::with_manager`] a name for
+    /// the trace and for expectations.
+    pub fn name_job(&mut self, id: JobId, name: &str) {
+        self.names.insert(id, name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+    }
+
+    /// Registers a callback object; pass the id to `SetNotifyInterface`.
+    pub fn add_callback(&mut self, callback: Box<dyn Callback>) -> CallbackId {
+        self.callbacks.register(callback)
+    }
+
+    /// True if the simulated local disk has `path` (a published file).
+    pub fn local_file_exists(&self, path: &str) -> bool {
+        self.local.is_published(path)
+    }
+
+    /// Ends the run: checks the expectations and returns the report.
+    #[must_use = "the Report holds the failures: check Report::passed"]
+    pub fn finish(self) -> Report {
+        let world = World {
+            scenario: &self.scenario,
+            mgr: &self.mgr,
+            ids: &self.ids,
+            trace: &self.trace,
+            observed: &self.observed,
+            local: &self.local,
+            server_files: &self.server_files,
+        };
+        let failures = check_expectations(&world);
+        let property_failures = check_properties(&world);
+        Report {
+            scenario: self.scenario.name.clone(),
+            seed: self.seed,
+            trace: Trace(self.trace),
+            failures,
+            property_failures,
+            end: self.now,
+            events: self.events,
+            manager: self.mgr,
+            names: self.names,
+        }
+    }
+
+    fn handle_event(&mut self, ev: Event) {
+        match ev {
+            Event::CreateJob(i) => self.create_job(i),
+            Event::Action(i) => self.action(i),
+            Event::FaultStart(i) => self.fault_start(i),
+            Event::FaultEnd(i) => self.fault_end(i),
+            Event::Connect { job, generation } => self.connect(job, generation),
+            Event::Chunk { job, generation } => self.chunk(job, generation),
+            Event::AppDone { job, generation } => self.app_done(job, generation),
+            Event::CallbackReturn {
+                id,
+                hr,
+                method,
+                job,
+                user,
+            } => {
+                self.log(
+                    Some(job),
+                    TraceEvent::CallbackReturned {
+                        method: method.into(),
+                        user: user.0.clone(),
+                    },
+                );
+                self.mgr.handle_callback_result(self.now, id, hr);
+            }
+            Event::CommandExit { id, outcome } => {
+                self.mgr.handle_command_result(self.now, id, outcome);
+            }
+        }
+    }
+
+    /// Drains the model's outputs and acts on them.
+    pub(super) fn drain(&mut self) {
+        crate::engine::drain(self, |s| &mut s.mgr);
+    }
+
+    /// A notification started for `user`: the only moment their count of
+    /// outstanding notifications can reach a new maximum.
+    pub(super) fn note_outstanding(&mut self, user: &UserId) -> usize {
+        let n = self.mgr.outstanding_notifications(user);
+        let m = self
+            .observed
+            .max_outstanding
+            .entry(user.0.clone())
+            .or_default();
+        *m = (*m).max(n);
+        n
+    }
+}
+
+pub(super) fn secs(s: Span) -> u32 {
+    s.0.as_secs().min(u32::MAX as u64) as u32
+}
+
+pub(super) fn file_label(f: FileRef) -> String {
+    match f {
+        FileRef::File(i) => format!("file {i}"),
+        FileRef::Reply => "reply".to_owned(),
+    }
+}
