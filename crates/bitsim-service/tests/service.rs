@@ -640,3 +640,41 @@ fn world_controls_reach_the_model() {
         "{trace:#?}"
     );
 }
+
+/// The Python example (standard library only) tests its updater against
+/// this service over TCP: up to 90 virtual days, the 404 cancelled, the
+/// 503 outage (ERROR after 14 days) resumed until the update arrives.
+#[test]
+fn python_updater_example_passes() {
+    let scenario = Scenario::parse(
+        r#"
+name = "updater world"
+duration = "3650d"
+
+[[servers]]
+host = "updates.test"
+files = { "/app-2.0.msi" = "5MB" }
+
+# The CDN answers 503 for 30 days: BITS retries by itself, turns it into
+# ERROR after 14 days without progress, and the updater resumes.
+[[faults]]
+kind = "http_status"
+status = 503
+url = "/app-2.0.msi"
+until = "30d"
+"#,
+        "updater",
+    )
+    .unwrap();
+    let s = tcp(Config::new(scenario, 1));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/updater.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(s.local_addr().to_string())
+        .output()
+        .expect("python3 runs the example (install python3)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("ok: update ACKNOWLEDGED"), "{stdout}");
+}
