@@ -319,6 +319,13 @@ impl Core {
                 self.sim.set_logged_on(&user, method == "world.logon");
                 Ok(now_json(self.sim.now()))
             }
+            "world.fault" => {
+                let fault: bitsim::scenario::FaultSpec = params(method, p)?;
+                self.sim
+                    .add_fault(fault)
+                    .map_err(|e| RpcError::new(rpc::INVALID_PARAMS, format!("{method}: {e}")))?;
+                Ok(now_json(self.sim.now()))
+            }
             "world.restart_service" => {
                 let Empty {} = params(method, p)?;
                 self.sim.restart_service();

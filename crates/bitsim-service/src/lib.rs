@@ -20,6 +20,7 @@
 //! | `clock.advance` | `ms` | runs every event and notification due in the next `ms` |
 //! | `clock.run_until` | `t` (ms) | the same up to the instant `t` |
 //! | `clock.run_until_idle` | `max` (ms) | runs until nothing is left to happen (`idle: true`) or `max` has passed |
+//! | `world.fault` | a fault of the scenario format (`kind`, `status`, `url`, `count`, `probability`, `user`, `at`, `until`; times count from now) | the fault is in place (at `at`) |
 //! | `world.network` | `up` | the network goes down or comes back |
 //! | `world.logon`, `world.logoff` | `user` | the user logs on or off |
 //! | `world.restart_service` | | the BITS service restarts (X2) |

@@ -629,6 +629,27 @@ fn world_controls_reach_the_model() {
     c.bits("world.logon", json!({"user": "alice"}));
     c.bits("clock.advance", json!({"ms": 60_000}));
     assert_eq!(c.state(&j2), "TRANSFERRED");
+    // A fault of the scenario format, from now on.
+    let j3 = c.create("c");
+    c.bits(
+        "job.add_file",
+        json!({"job": j3, "remote": "http://cdn.test/a.bin", "local": "/d/c"}),
+    );
+    let r = c.call(
+        "world.fault",
+        json!({"kind": "http_status", "status": 404, "count": 1}),
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    c.bits("job.resume", json!({"job": j3}));
+    c.bits("clock.advance", json!({"ms": 60_000}));
+    assert_eq!(c.state(&j3), "ERROR");
+    let r = c.bits("job.get_error", json!({"job": j3}));
+    assert_eq!(r["value"]["code"]["name"], "BG_E_HTTP_ERROR_404", "{r}");
+    let r = c.call("world.fault", json!({"kind": "http_status"}));
+    assert_eq!(error_code(&r), -32602, "{r}");
+    assert!(error_message(&r).contains("needs a `status`"), "{r}");
+    let r = c.call("world.fault", json!({"kind": "http_staus", "status": 404}));
+    assert!(error_message(&r).contains("http_staus"), "{r}");
     c.bits("world.restart_service", json!({}));
     let r = c.bits("inspect.job", json!({"job": j2}));
     assert_eq!(r["state"], "TRANSFERRED", "{r}");

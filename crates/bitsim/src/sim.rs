@@ -507,6 +507,36 @@ impl Simulation {
         self.service_restart();
     }
 
+    /// Adds a fault of the scenario format during the run; its `at` and
+    /// `until` count from now. A fault due now is in place at once.
+    pub fn add_fault(&mut self, mut fault: FaultSpec) -> Result<(), String> {
+        fault.check()?;
+        let start = self.now.saturating_add(fault.at.0);
+        let end = fault.until.map(|u| self.now.saturating_add(u.0));
+        if end.is_some_and(|e| e < start) {
+            return Err(format!("fault {:?}: `until` is before `at`", fault.kind));
+        }
+        fn since_zero(t: Time) -> Span {
+            Span(Duration::from_millis(t.as_millis()))
+        }
+        fault.at = since_zero(start);
+        fault.until = end.map(since_zero);
+        let i = self.scenario.faults.len();
+        self.scenario.faults.push(fault);
+        self.fault_hits.push(0);
+        self.fault_active.push(false);
+        if start == self.now {
+            self.fault_start(i);
+            self.drain();
+        } else {
+            self.schedule(start, Event::FaultStart(i));
+        }
+        if let Some(e) = end {
+            self.schedule(e, Event::FaultEnd(i));
+        }
+        Ok(())
+    }
+
     /// Everything that happened so far.
     pub fn trace(&self) -> &[TraceEntry] {
         &self.trace
