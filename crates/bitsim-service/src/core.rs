@@ -263,6 +263,10 @@ impl Core {
             ));
         };
         match method {
+            "rpc.discover" => {
+                let Empty {} = params(method, p)?;
+                Ok(crate::discover::openrpc())
+            }
             "clock.now" => {
                 let Empty {} = params(method, p)?;
                 Ok(now_json(self.sim.now()))

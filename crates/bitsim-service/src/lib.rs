@@ -16,6 +16,7 @@
 //! | `session.hello` | `user`, `admin` (default `false`) | once per connection, before anything else: who the connection calls as |
 //! | `manager.create_job`, `manager.get_job`, `manager.enum_jobs` | the [`Call`](bitsim_model::Call) fields (`display_name`, `job_type`; `job`; `flags`) | the HRESULT and the [`Reply`](bitsim_model::Reply) |
 //! | `job.*` (every other [`Call`](bitsim_model::Call): `job.add_file`, `job.resume`, `job.get_state`, `job.get_error`, `job.set_notify_interface`, ...; the list is [`methods::CALLS`]) | `job` (its GUID) and the call's fields | the HRESULT and the reply |
+//! | `rpc.discover` | | the OpenRPC document of every method ([`discover`], committed as `openrpc.json`) |
 //! | `clock.now` | | `now` (ms of virtual time), `text` |
 //! | `clock.advance` | `ms` | runs every event and notification due in the next `ms` |
 //! | `clock.run_until` | `t` (ms) | the same up to the instant `t` |
@@ -73,6 +74,7 @@
 //! ```
 
 mod core;
+pub mod discover;
 pub mod methods;
 pub mod rpc;
 mod server;

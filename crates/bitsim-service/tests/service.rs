@@ -699,3 +699,27 @@ until = "30d"
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.starts_with("ok: update ACKNOWLEDGED"), "{stdout}");
 }
+
+#[test]
+fn rpc_discover_lists_every_method_the_service_answers() {
+    let s = tcp(Config::new(world(), 1));
+    let mut c = Client::hello(&s, "alice", false);
+    let doc = c.bits("rpc.discover", json!({}));
+    assert_eq!(doc["openrpc"], "1.2.6");
+    let names: Vec<String> = doc["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names.len(),
+        bitsim_service::methods::CALLS.len() + bitsim_service::discover::SERVICE_METHODS.len()
+    );
+    for name in &names {
+        // Every listed method exists: at worst its params are refused.
+        let r = c.call(name, json!({"no_such_param": 1}));
+        assert_ne!(r["error"]["code"], -32601, "{name}: {r}");
+    }
+    assert!(names.contains(&"job.set_notify_interface".to_owned()));
+}
