@@ -550,7 +550,7 @@ fn a_handler_cannot_move_the_clock_it_is_holding() {
 #[test]
 fn many_concurrent_clients_as_different_users() {
     let s = tcp(Config::new(world(), 1));
-    let threads: Vec<_> = (0..16)
+    let threads: Vec<_> = (0..64)
         .map(|i| {
             let mut c = Client::hello(&s, &format!("user{i}"), false);
             std::thread::spawn(move || {
@@ -573,7 +573,7 @@ fn many_concurrent_clients_as_different_users() {
         assert_eq!(admin.state(j), "TRANSFERRED");
     }
     let r = admin.bits("inspect.jobs", json!({}));
-    assert_eq!(r["jobs"].as_array().unwrap().len(), 16);
+    assert_eq!(r["jobs"].as_array().unwrap().len(), 64);
 }
 
 #[test]
