@@ -8,6 +8,7 @@ use clap::Parser;
 
 mod out;
 mod serve;
+mod service_cmd;
 mod sim_cmd;
 mod transfer;
 
@@ -36,6 +37,9 @@ enum Command {
     Fuzz(sim_cmd::FuzzArgs),
     /// Run a BITS Upload Protocol + range-download server.
     Serve(serve::ServeArgs),
+    /// Be BITS for clients in any language: the job API, notifications and
+    /// a virtual clock over JSON-RPC 2.0 (TCP or stdio).
+    Service(service_cmd::ServiceArgs),
     /// Download a file over HTTP as BITS does (real time, real bytes);
     /// exit 0 only when the job reached ACKNOWLEDGED.
     Download(transfer::DownloadArgs),
@@ -50,7 +54,7 @@ fn main() {
     // other commands print their own lines, so their log shows only
     // warnings unless RUST_LOG asks for more.
     let default_log = match cli.command {
-        Command::Serve(_) => "info",
+        Command::Serve(_) | Command::Service(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -74,6 +78,13 @@ fn main() {
         Command::Fuzz(args) => sim_cmd::fuzz(args),
         Command::Download(args) => transfer::download(args),
         Command::Upload(args) => transfer::upload(args),
+        Command::Service(args) => match service_cmd::run(args) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        },
         Command::Serve(args) => match serve::run(args) {
             Ok(()) => 0,
             Err(e) => {

@@ -451,7 +451,11 @@ impl Call {
                 done(m.set_validation_state(now, caller, job, *file, *valid))
             }
             getter => {
-                let j = m.get_job(caller, job)?;
+                // A job method is called through the interface pointer the
+                // caller holds, which keeps reading a job that has since
+                // finished (decision A16); GetJob above is the lookup that
+                // no longer finds it.
+                let j = m.job_as(caller, job)?;
                 Ok(match getter {
                     Call::GetState => Reply::State(j.state),
                     Call::GetType => Reply::Type(j.job_type),
@@ -572,6 +576,37 @@ mod tests {
             .to_string();
         assert!(e.contains("unknown priority \"hihg\""), "{e}");
         assert!(e.contains("FOREGROUND, HIGH, NORMAL, LOW"), "{e}");
+    }
+
+    #[test]
+    fn getters_read_a_finished_job_through_the_held_pointer() {
+        // Decision A16: GetJob no longer finds a final job, its getters
+        // still read it.
+        let mut m = Manager::new(Policy::default());
+        let a = Caller::user("alice");
+        let j = JobId::from_random_bytes([4; 16]);
+        let t = Time::ZERO;
+        let create = Call::CreateJob {
+            display_name: "x".into(),
+            job_type: JobType::Download,
+        };
+        create.apply(&mut m, t, &a, j).unwrap();
+        Call::Cancel.apply(&mut m, t, &a, j).unwrap();
+        assert_eq!(
+            Call::GetJob.apply(&mut m, t, &a, j).unwrap_err().code,
+            Hresult::BG_E_NOT_FOUND
+        );
+        assert_eq!(
+            Call::GetState.apply(&mut m, t, &a, j).unwrap(),
+            Reply::State(JobState::Cancelled)
+        );
+        assert_eq!(
+            Call::GetState
+                .apply(&mut m, t, &Caller::user("bob"), j)
+                .unwrap_err()
+                .code,
+            Hresult::E_ACCESSDENIED
+        );
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! runs the real `bitsim` executable as a user would.
 //!
 //! Run one group with `cargo test -p bitsim-cli --test integration serve::`
-//! (or `cli::`, `transfer::`).
+//! (or `cli::`, `service::`, `transfer::`).
 
 mod cli;
 mod common;
 mod serve;
+mod service;
 mod transfer;

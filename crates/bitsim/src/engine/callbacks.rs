@@ -97,6 +97,12 @@ impl<B: AsCallback> Callbacks<B> {
         self.objects.insert(id, cb)
     }
 
+    /// Drops the object under `id` (its process or connection ended): later
+    /// deliveries to `id` are [`Delivery::Gone`].
+    pub fn remove(&mut self, id: CallbackId) -> Option<B> {
+        self.objects.remove(&id)
+    }
+
     /// Is an object registered under `id`?
     pub fn contains(&self, id: CallbackId) -> bool {
         self.objects.contains_key(&id)

@@ -341,6 +341,53 @@ pub struct FaultSpec {
 }
 
 impl FaultSpec {
+    /// Checks the fields the fault's kind needs or refuses (`status` for
+    /// the HTTP kinds only, `user` for logoff, no `count` of 0, a
+    /// probability in 0..=1); the error names the field.
+    pub fn check(&self) -> Result<(), String> {
+        let f = self;
+        let needs_status = matches!(
+            f.kind,
+            FaultKind::HttpStatus | FaultKind::ServerAppFailure | FaultKind::ReplyFailure
+        );
+        match f.status {
+            None if needs_status => {
+                return Err(format!("fault {:?} at {} needs a `status`", f.kind, f.at));
+            }
+            Some(s) if !needs_status => {
+                return Err(format!(
+                    "fault {:?} at {}: `status` {s} is used only by http_status, server_app_failure and reply_failure",
+                    f.kind, f.at
+                ));
+            }
+            Some(s) if !(100..=599).contains(&s) => {
+                return Err(format!(
+                    "fault {:?} at {}: `status` {s} is not an HTTP status (allowed: 100-599)",
+                    f.kind, f.at
+                ));
+            }
+            _ => {}
+        }
+        if f.kind == FaultKind::Logoff && f.user.is_none() {
+            return Err(format!("logoff fault at {} needs a `user`", f.at));
+        }
+        if f.count == Some(0) {
+            return Err(format!(
+                "fault {:?} at {}: `count` 0 would never apply (leave it out for no limit)",
+                f.kind, f.at
+            ));
+        }
+        if let Some(p) = f.probability
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Err(format!(
+                "fault at {}: `probability` {p} is not in 0..=1",
+                f.at
+            ));
+        }
+        Ok(())
+    }
+
     /// The fault in words, with its status, URL filter, count, probability
     /// and end, as traces and `bitsim explain` show it: `HTTP 403 on every
     /// URL, 1 time`.
@@ -638,45 +685,7 @@ impl Scenario {
             }
         }
         for f in &self.faults {
-            let needs_status = matches!(
-                f.kind,
-                FaultKind::HttpStatus | FaultKind::ServerAppFailure | FaultKind::ReplyFailure
-            );
-            match f.status {
-                None if needs_status => {
-                    return Err(format!("fault {:?} at {} needs a `status`", f.kind, f.at));
-                }
-                Some(s) if !needs_status => {
-                    return Err(format!(
-                        "fault {:?} at {}: `status` {s} is used only by http_status, server_app_failure and reply_failure",
-                        f.kind, f.at
-                    ));
-                }
-                Some(s) if !(100..=599).contains(&s) => {
-                    return Err(format!(
-                        "fault {:?} at {}: `status` {s} is not an HTTP status (allowed: 100-599)",
-                        f.kind, f.at
-                    ));
-                }
-                _ => {}
-            }
-            if f.kind == FaultKind::Logoff && f.user.is_none() {
-                return Err(format!("logoff fault at {} needs a `user`", f.at));
-            }
-            if f.count == Some(0) {
-                return Err(format!(
-                    "fault {:?} at {}: `count` 0 would never apply (leave it out for no limit)",
-                    f.kind, f.at
-                ));
-            }
-            if let Some(p) = f.probability
-                && !(0.0..=1.0).contains(&p)
-            {
-                return Err(format!(
-                    "fault at {}: `probability` {p} is not in 0..=1",
-                    f.at
-                ));
-            }
+            f.check()?;
         }
         for e in &self.expect {
             if let Some(j) = &e.job {

@@ -2,7 +2,7 @@
 //! servers and faults, driving [`bitsim_model::Manager`].
 
 use crate::callback::{Callback, CallbackResult, JobHandle, ModelAccess};
-use crate::engine::{Callbacks, Effects};
+use crate::engine::{Callbacks, Delivery, Effects};
 use crate::expect::{Failure, World, check_expectations, check_properties};
 use crate::local_disk::LocalDisk;
 use crate::scenario::*;
@@ -11,7 +11,7 @@ use crate::units::Span;
 use bitsim_model::*;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 mod effects;
@@ -163,7 +163,37 @@ pub struct Simulation {
     events: u64,
     users: BTreeMap<String, bool>,
     effects_in_trace: bool,
+    /// Callback objects that answer from outside the run (a service's
+    /// clients), and their notifications waiting for an answer.
+    remote: BTreeSet<CallbackId>,
+    remote_pending: VecDeque<RemoteNotification>,
 }
+
+/// A notification for a callback object that answers from outside the
+/// simulation ([`Simulation::add_remote_callback`]): the front sends it to
+/// the object and reports the answer with
+/// [`Simulation::remote_callback_returned`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteNotification {
+    /// The model's notification.
+    pub id: NotificationId,
+    /// The job.
+    pub job: JobId,
+    /// The registrant (the callback acts as this user).
+    pub user: UserId,
+    /// The object.
+    pub callback: CallbackId,
+    /// Which method.
+    pub kind: NotifyKind,
+    /// The user's notifications outstanding with this one.
+    pub outstanding: usize,
+}
+
+/// The object behind a remote callback id: never called (the simulation
+/// hands its notifications to the front), present so that
+/// [`Callbacks::deliver`] knows the object is alive.
+struct RemoteObject;
+impl Callback for RemoteObject {}
 
 impl Simulation {
     /// A simulation of `scenario` with `seed`. Scripted callbacks of the
@@ -195,6 +225,8 @@ impl Simulation {
             observed: Observed::default(),
             events: 0,
             effects_in_trace: true,
+            remote: BTreeSet::new(),
+            remote_pending: VecDeque::new(),
             users: scenario
                 .users
                 .iter()
@@ -349,6 +381,16 @@ impl Simulation {
         self.now = self.now.max(t);
     }
 
+    /// When the next event or timer is due (`None`: nothing will ever
+    /// happen again without a call).
+    pub fn next_event(&self) -> Option<Time> {
+        let event = self.queue.keys().next().map(|k| k.0);
+        match (event, self.mgr.poll_timeout()) {
+            (Some(e), Some(t)) => Some(e.min(t)),
+            (e, t) => e.or(t),
+        }
+    }
+
     /// The virtual clock.
     pub fn now(&self) -> Time {
         self.now
@@ -379,6 +421,129 @@ impl Simulation {
     /// Registers a callback object; pass the id to `SetNotifyInterface`.
     pub fn add_callback(&mut self, callback: Box<dyn Callback>) -> CallbackId {
         self.callbacks.register(callback)
+    }
+
+    /// Registers a callback object that lives outside the run (a client of
+    /// a service): its notifications are not called here but queued for
+    /// [`Simulation::poll_remote_notification`], and virtual time waits for
+    /// the answer only as far as the front does.
+    pub fn add_remote_callback(&mut self) -> CallbackId {
+        let id = self.callbacks.register(Box::new(RemoteObject));
+        self.remote.insert(id);
+        id
+    }
+
+    /// The object `id` is gone (its process or connection ended): later
+    /// notifications to it fail as calls to a dead COM server do
+    /// ([`Delivery::Gone`]).
+    pub fn remove_callback(&mut self, id: CallbackId) {
+        self.callbacks.remove(id);
+        self.remote.remove(&id);
+    }
+
+    /// The next notification for a remote callback object, in the order the
+    /// model raised them.
+    pub fn poll_remote_notification(&mut self) -> Option<RemoteNotification> {
+        self.remote_pending.pop_front()
+    }
+
+    /// What the remote object answered to `n` (or [`Delivery::Gone`]):
+    /// recorded in the trace and fed to the model at the current instant,
+    /// which applies its rule for the answer (a re-call, the command line).
+    pub fn remote_callback_returned(&mut self, n: &RemoteNotification, delivery: Delivery) {
+        let method = n.kind.method();
+        let calls: Vec<String> = delivery
+            .calls()
+            .iter()
+            .map(|(c, h)| format!("{c} -> {h}"))
+            .collect();
+        self.log(
+            Some(n.job),
+            TraceEvent::Callback {
+                method: method.into(),
+                user: n.user.0.clone(),
+                result: delivery.hr(),
+                hold: None,
+                calls,
+                outstanding: n.outstanding,
+            },
+        );
+        self.log(
+            Some(n.job),
+            TraceEvent::CallbackReturned {
+                method: method.into(),
+                user: n.user.0.clone(),
+            },
+        );
+        self.mgr
+            .handle_callback_result(self.now, n.id, delivery.hr());
+        self.drain();
+    }
+
+    /// The network goes down or comes back now (as a `network_down` fault
+    /// does), recorded in the trace.
+    pub fn set_network(&mut self, up: bool) {
+        self.mgr.handle_network_change(self.now, up);
+        let what = if up { "network back" } else { "network down" };
+        self.log(None, TraceEvent::Fault { what: what.into() });
+        self.drain();
+    }
+
+    /// `user` logs on (`true`) or off now (as a `logoff` fault does).
+    pub fn set_logged_on(&mut self, user: &str, on: bool) {
+        let u = UserId::new(user);
+        if on {
+            self.mgr.handle_logon(self.now, &u);
+        } else {
+            self.mgr.handle_logoff(self.now, &u);
+        }
+        let what = format!("{user} logs {}", if on { "on" } else { "off" });
+        self.log(None, TraceEvent::Fault { what });
+        self.drain();
+    }
+
+    /// The BITS service restarts now (as a `service_restart` fault does):
+    /// the queue goes through its persisted form; callback registrations
+    /// are dropped as BITS drops them.
+    pub fn restart_service(&mut self) {
+        let what = "BITS service restarts (queue reloaded from its persisted state)".to_owned();
+        self.log(None, TraceEvent::Fault { what });
+        self.service_restart();
+    }
+
+    /// Adds a fault of the scenario format during the run; its `at` and
+    /// `until` count from now. A fault due now is in place at once.
+    pub fn add_fault(&mut self, mut fault: FaultSpec) -> Result<(), String> {
+        fault.check()?;
+        let start = self.now.saturating_add(fault.at.0);
+        let end = fault.until.map(|u| self.now.saturating_add(u.0));
+        if end.is_some_and(|e| e < start) {
+            return Err(format!("fault {:?}: `until` is before `at`", fault.kind));
+        }
+        fn since_zero(t: Time) -> Span {
+            Span(Duration::from_millis(t.as_millis()))
+        }
+        fault.at = since_zero(start);
+        fault.until = end.map(since_zero);
+        let i = self.scenario.faults.len();
+        self.scenario.faults.push(fault);
+        self.fault_hits.push(0);
+        self.fault_active.push(false);
+        if start == self.now {
+            self.fault_start(i);
+            self.drain();
+        } else {
+            self.schedule(start, Event::FaultStart(i));
+        }
+        if let Some(e) = end {
+            self.schedule(e, Event::FaultEnd(i));
+        }
+        Ok(())
+    }
+
+    /// Everything that happened so far.
+    pub fn trace(&self) -> &[TraceEntry] {
+        &self.trace
     }
 
     /// True if the simulated local disk has `path` (a published file).

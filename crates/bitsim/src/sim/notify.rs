@@ -19,6 +19,17 @@ impl Simulation {
             .entry((name, method.to_owned()))
             .or_default() += 1;
         let outstanding = self.note_outstanding(&user);
+        if self.remote.contains(&callback) {
+            self.remote_pending.push_back(RemoteNotification {
+                id,
+                job,
+                user,
+                callback,
+                kind,
+                outstanding,
+            });
+            return;
+        }
         let caller = self.caller(&user.0);
         let d = self
             .callbacks

@@ -1,0 +1,149 @@
+//! The transports: TCP (loopback) and stdio, one thread per connection
+//! reading lines into the service loop.
+
+use crate::Config;
+use crate::core::{ConnId, Core, Inbound};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// A way into a running service: opens connections on it. Cheap to clone.
+#[derive(Clone)]
+pub struct Connector {
+    tx: Sender<Inbound>,
+    next: Arc<AtomicU64>,
+}
+
+impl Connector {
+    /// Serves one connection that reads requests from `reader` and writes
+    /// answers and notifications to `writer`, one JSON-RPC message per line,
+    /// until `reader` ends. Returns the connection's number.
+    pub fn connect<R, W>(&self, reader: R, writer: W) -> u64
+    where
+        R: Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
+        let id: ConnId = self.next.fetch_add(1, Ordering::Relaxed);
+        // Opened goes first: the loop knows the writer before any line.
+        let _ = self.tx.send(Inbound::Opened(id, Box::new(writer)));
+        let tx = self.tx.clone();
+        thread::spawn(move || {
+            let mut r = BufReader::new(reader);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {
+                        let line = String::from_utf8_lossy(&buf);
+                        let line = line.trim_end_matches(['\n', '\r']);
+                        if line.trim().is_empty() {
+                            continue;
+                        }
+                        if tx.send(Inbound::Line(id, line.to_owned())).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = tx.send(Inbound::Closed(id));
+        });
+        id
+    }
+}
+
+/// A running service: the loop thread that owns the simulated world.
+pub struct Service {
+    connector: Connector,
+    core: JoinHandle<()>,
+}
+
+impl Service {
+    /// Starts the service loop on `config`'s world.
+    pub fn start(config: Config) -> Service {
+        let (tx, rx) = channel();
+        // The simulation is built on the loop's thread (callback objects
+        // are not `Send`).
+        let core = thread::spawn(move || Core::new(config, rx).run());
+        Service {
+            connector: Connector {
+                tx,
+                next: Arc::new(AtomicU64::new(1)),
+            },
+            core,
+        }
+    }
+
+    /// Opens connections on this service.
+    pub fn connector(&self) -> Connector {
+        self.connector.clone()
+    }
+
+    /// Waits until every connection has closed and no [`Connector`] is
+    /// left, then stops the loop.
+    pub fn wait(self) {
+        drop(self.connector);
+        let _ = self.core.join();
+    }
+}
+
+/// Serves one client on stdin/stdout until stdin ends (the process's own
+/// streams: logs must go to stderr).
+pub fn serve_stdio(config: Config) {
+    let service = Service::start(config);
+    service.connector().connect(io::stdin(), io::stdout());
+    service.wait();
+}
+
+/// A service listening on TCP.
+pub struct TcpService {
+    addr: SocketAddr,
+    service: Service,
+}
+
+impl TcpService {
+    /// Binds `addr` (use `127.0.0.1:0` for any free port) and accepts
+    /// connections on a background thread.
+    pub fn bind(config: Config, addr: impl ToSocketAddrs) -> io::Result<TcpService> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let service = Service::start(config);
+        let connector = service.connector();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                match stream.and_then(|s| split(&s).map(|w| (s, w))) {
+                    Ok((r, w)) => {
+                        connector.connect(r, w);
+                    }
+                    Err(e) => tracing::warn!("accept failed: {e}"),
+                }
+            }
+        });
+        Ok(TcpService { addr, service })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until the process ends.
+    pub fn wait(self) {
+        self.service.wait();
+    }
+}
+
+/// The writing half of `s`. A client that stops reading cannot block the
+/// service forever: a write that waits longer than this fails.
+fn split(s: &TcpStream) -> io::Result<TcpStream> {
+    s.set_nodelay(true)?;
+    let w = s.try_clone()?;
+    w.set_write_timeout(Some(Duration::from_secs(10)))?;
+    Ok(w)
+}

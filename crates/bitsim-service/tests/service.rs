@@ -1,0 +1,725 @@
+//! `bitsim service` end to end: real TCP sockets on loopback and stdio-like
+//! pipes, clients that speak JSON-RPC line by line.
+
+use bitsim::Scenario;
+use bitsim_service::{Config, Service, TcpService};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+const WORLD: &str = r#"
+name = "service test world"
+duration = "3650d"
+
+[[servers]]
+host = "cdn.test"
+files = { "/a.bin" = "1MB", "/b.bin" = "2MB" }
+"#;
+
+fn world() -> Scenario {
+    Scenario::parse(WORLD, "world").unwrap()
+}
+
+fn tcp(config: Config) -> TcpService {
+    TcpService::bind(config, "127.0.0.1:0").unwrap()
+}
+
+/// What a client's callback handler does with a notification.
+type Handler<'a> = &'a mut dyn FnMut(&mut Client, &str, &Value) -> Option<Value>;
+
+/// A JSON-RPC client over one line-oriented stream.
+struct Client {
+    reader: Box<dyn BufRead + Send>,
+    writer: Box<dyn Write + Send>,
+    next: u64,
+    /// Notifications received, as (method, params).
+    seen: Vec<(String, Value)>,
+}
+
+impl Client {
+    fn tcp(s: &TcpService) -> Client {
+        let stream = TcpStream::connect(s.local_addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Client {
+            reader: Box::new(BufReader::new(stream.try_clone().unwrap())),
+            writer: Box::new(stream),
+            next: 1,
+            seen: Vec::new(),
+        }
+    }
+
+    fn hello(s: &TcpService, user: &str, admin: bool) -> Client {
+        let mut c = Client::tcp(s);
+        let r = c.call("session.hello", json!({"user": user, "admin": admin}));
+        assert_eq!(r["result"]["user"], user, "{r}");
+        c
+    }
+
+    fn send_line(&mut self, line: &str) {
+        self.writer.write_all(line.as_bytes()).unwrap();
+        self.writer.write_all(b"\n").unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    fn read(&mut self) -> Value {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).unwrap();
+        assert!(n > 0, "the service closed the connection");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// Sends a request and returns its whole response; notifications that
+    /// arrive meanwhile are answered S_OK (recorded in `seen`).
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.call_with(method, params, &mut |_, _, _| Some(json!("S_OK")))
+    }
+
+    fn call_with(&mut self, method: &str, params: Value, h: Handler<'_>) -> Value {
+        let id = self.next;
+        self.next += 1;
+        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send_line(&line.to_string());
+        self.wait_for(id, h)
+    }
+
+    fn wait_for(&mut self, id: u64, h: Handler<'_>) -> Value {
+        loop {
+            let m = self.read();
+            if m.get("method").is_some() {
+                let method = m["method"].as_str().unwrap().to_owned();
+                self.seen.push((method.clone(), m["params"].clone()));
+                if let Some(answer) = h(self, &method, &m["params"]) {
+                    let a = json!({"jsonrpc": "2.0", "id": m["id"], "result": answer});
+                    self.send_line(&a.to_string());
+                }
+                continue;
+            }
+            assert_eq!(m["id"], json!(id), "answers come in order: {m}");
+            return m;
+        }
+    }
+
+    /// A BITS call's result; panics on a JSON-RPC error.
+    fn bits(&mut self, method: &str, params: Value) -> Value {
+        let r = self.call(method, params);
+        assert!(r.get("error").is_none(), "{method}: {r}");
+        r["result"].clone()
+    }
+
+    fn create(&mut self, name: &str) -> String {
+        let r = self.bits(
+            "manager.create_job",
+            json!({"display_name": name, "job_type": "download"}),
+        );
+        assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+        r["value"].as_str().unwrap().to_owned()
+    }
+
+    fn state(&mut self, job: &str) -> String {
+        let r = self.bits("job.get_state", json!({"job": job}));
+        r["value"].as_str().unwrap().to_owned()
+    }
+
+    fn trace(&mut self) -> Vec<Value> {
+        let r = self.bits("inspect.trace", json!({}));
+        r["entries"].as_array().unwrap().clone()
+    }
+}
+
+fn is_callback(e: &Value, method: &str) -> bool {
+    e["event"]["type"] == "callback" && e["event"]["method"] == method
+}
+
+fn error_code(r: &Value) -> i64 {
+    r["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no error: {r}"))
+}
+
+fn error_message(r: &Value) -> String {
+    r["error"]["message"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn bits_calls_carry_the_hresult_the_model_returns() {
+    let s = tcp(Config::new(world(), 1));
+    let mut c = Client::hello(&s, "alice", false);
+    let job = c.create("nightly");
+    assert!(job.len() == 36, "{job}");
+    // Resume without files: BG_E_EMPTY, as a result, not a JSON-RPC error.
+    let r = c.bits("job.resume", json!({"job": job}));
+    assert_eq!(r["hresult"]["name"], "BG_E_EMPTY", "{r}");
+    assert_eq!(r["hresult"]["hex"], "0x80200003", "{r}");
+    assert_eq!(r["hresult"]["value"], 0x8020_0003u32, "{r}");
+    assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
+    assert_eq!(c.state(&job), "SUSPENDED");
+    let r = c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://cdn.test/a.bin", "local": "/d/a.bin"}),
+    );
+    assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    assert_eq!(r["reply"], "done", "{r}");
+    let r = c.bits("job.set_priority", json!({"job": job, "priority": "HIGH"}));
+    assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    let r = c.bits("job.get_priority", json!({"job": job}));
+    assert_eq!(
+        (r["reply"].as_str(), r["value"].as_str()),
+        (Some("priority"), Some("HIGH")),
+        "{r}"
+    );
+    // The retry delay's 5 s floor is the model's.
+    c.bits(
+        "job.set_minimum_retry_delay",
+        json!({"job": job, "seconds": 1}),
+    );
+    let r = c.bits("job.get_minimum_retry_delay", json!({"job": job}));
+    assert_eq!(r["value"], 5, "{r}");
+    let r = c.bits("job.get_error", json!({"job": job}));
+    assert_eq!(
+        r["hresult"]["name"], "BG_E_ERROR_INFORMATION_UNAVAILABLE",
+        "{r}"
+    );
+    // Time stands still until a client moves it.
+    c.bits("job.resume", json!({"job": job}));
+    assert_eq!(c.state(&job), "CONNECTING");
+    let r = c.bits("clock.advance", json!({"ms": 60_000}));
+    assert_eq!(r["now"], 60_000, "{r}");
+    assert_eq!(c.state(&job), "TRANSFERRED");
+    let r = c.bits("job.complete", json!({"job": job}));
+    assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    assert_eq!(c.state(&job), "ACKNOWLEDGED");
+    let r = c.bits("job.cancel", json!({"job": job}));
+    assert_eq!(r["hresult"]["name"], "BG_E_INVALID_STATE", "{r}");
+    let r = c.bits(
+        "manager.get_job",
+        json!({"job": "{00000000-0000-4000-8000-000000000000}"}),
+    );
+    assert_eq!(r["hresult"]["name"], "BG_E_NOT_FOUND", "{r}");
+}
+
+#[test]
+fn protocol_misuse_is_a_json_rpc_error_naming_what_was_wrong() {
+    let s = tcp(Config::new(world(), 1));
+    let mut c = Client::tcp(&s);
+    // Before hello.
+    let r = c.call("manager.enum_jobs", json!({}));
+    assert_eq!(error_code(&r), -32001, "{r}");
+    assert!(error_message(&r).contains("session.hello"), "{r}");
+    // Malformed JSON: answered with id null, the connection stays usable.
+    c.send_line("{\"jsonrpc\": \"2.0\", \"id\": 9, \"method\": ");
+    let r = c.read();
+    assert_eq!((error_code(&r), &r["id"]), (-32700, &Value::Null), "{r}");
+    c.send_line("[1, 2]");
+    assert_eq!(error_code(&c.read()), -32600);
+    let r = c.call("session.hello", json!({"user": 3}));
+    assert_eq!(error_code(&r), -32602, "{r}");
+    assert!(error_message(&r).contains("invalid type"), "{r}");
+    c.call("session.hello", json!({"user": "alice"}));
+    let r = c.call("session.hello", json!({"user": "bob"}));
+    assert_eq!(error_code(&r), -32002, "{r}");
+    assert!(error_message(&r).contains("alice"), "{r}");
+    let r = c.call("job.resum", json!({}));
+    assert_eq!(error_code(&r), -32601, "{r}");
+    assert!(error_message(&r).contains("job.resum"), "{r}");
+    let r = c.call("manager.resume", json!({}));
+    assert_eq!(error_code(&r), -32601, "{r}");
+    let job = c.create("x");
+    let r = c.call("job.set_priority", json!({"job": job, "priority": "hihg"}));
+    assert_eq!(error_code(&r), -32602, "{r}");
+    assert!(error_message(&r).contains("hihg"), "{r}");
+    let r = c.call(
+        "job.add_file",
+        json!({"job": job, "remote": 5, "local": "/x"}),
+    );
+    assert!(error_message(&r).contains("job.add_file"), "{r}");
+    let r = c.call("job.get_state", json!({"job": "not-a-guid"}));
+    assert!(
+        error_message(&r).contains("\"job\" must be a job GUID"),
+        "{r}"
+    );
+    let r = c.call("job.get_state", json!({}));
+    assert!(error_message(&r).contains("missing \"job\""), "{r}");
+    let r = c.call("clock.advance", json!({"ms": -1}));
+    assert_eq!(error_code(&r), -32602, "{r}");
+    let r = c.call("clock.advance", json!([1]));
+    assert!(
+        error_message(&r).contains("params must be an object"),
+        "{r}"
+    );
+    // A JSON-RPC notification (no id) is executed and not answered.
+    c.send_line(r#"{"jsonrpc":"2.0","method":"clock.advance","params":{"ms":1000}}"#);
+    let r = c.bits("clock.now", json!({}));
+    assert_eq!(r["now"], 1000, "{r}");
+    let r = c.call("clock.run_until", json!({"t": 5}));
+    assert_eq!(error_code(&r), -32602, "{r}");
+    assert!(error_message(&r).contains("before now"), "{r}");
+    // A known job id of nobody's: the BITS HRESULT, not a protocol error.
+    let r = c.bits(
+        "job.get_state",
+        json!({"job": "{11111111-1111-4111-8111-111111111111}"}),
+    );
+    assert_eq!(r["hresult"]["name"], "BG_E_NOT_FOUND", "{r}");
+}
+
+#[test]
+fn bits_access_rules_apply_across_connections() {
+    let s = tcp(Config::new(world(), 1));
+    let mut alice = Client::hello(&s, "alice", false);
+    let mut bob = Client::hello(&s, "bob", false);
+    let mut admin = Client::hello(&s, "root", true);
+    let job = alice.create("mine");
+    let r = bob.bits("job.get_state", json!({"job": job}));
+    assert_eq!(r["hresult"]["name"], "E_ACCESSDENIED", "{r}");
+    let r = bob.bits("job.cancel", json!({"job": job}));
+    assert_eq!(r["hresult"]["name"], "E_ACCESSDENIED", "{r}");
+    let r = bob.bits("manager.enum_jobs", json!({}));
+    assert_eq!(r["value"], json!([]), "{r}");
+    let r = admin.bits("job.get_owner", json!({"job": job}));
+    assert_eq!(r["value"], "alice", "{r}");
+    let r = admin.bits("manager.enum_jobs", json!({"flags": 1}));
+    assert_eq!(r["value"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(alice.state(&job), "SUSPENDED");
+}
+
+/// Runs one script of calls on a fresh service and returns its trace.
+fn scripted_run(seed: u64) -> (Vec<Value>, String) {
+    let scenario = Scenario::parse(
+        &format!(
+            "{WORLD}\n[[faults]]\nkind = \"http_status\"\nstatus = 503\nprobability = 0.5\ncount = 6\n"
+        ),
+        "w",
+    )
+    .unwrap();
+    let s = tcp(Config::new(scenario, seed));
+    let mut c = Client::hello(&s, "alice", false);
+    let job = c.create("flaky");
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://cdn.test/b.bin", "local": "/d/b"}),
+    );
+    c.bits("job.set_notify_interface", json!({"job": job}));
+    c.bits("job.resume", json!({"job": job}));
+    c.bits("clock.run_until_idle", json!({"max": 86_400_000}));
+    (c.trace(), job)
+}
+
+#[test]
+fn a_virtual_run_is_a_function_of_the_calls_and_the_seed() {
+    let (a, job_a) = scripted_run(7);
+    let (b, job_b) = scripted_run(7);
+    assert_eq!(job_a, job_b, "job GUIDs come from the seed");
+    assert_eq!(a, b);
+    assert!(a.len() > 5, "{a:?}");
+    let (c, _) = scripted_run(8);
+    assert_ne!(a, c, "another seed draws other faults and GUIDs");
+}
+
+#[test]
+fn clock_methods_move_virtual_time_only_when_called() {
+    let s = tcp(Config::new(world(), 1));
+    let mut c = Client::hello(&s, "alice", false);
+    assert_eq!(c.bits("clock.now", json!({}))["now"], 0);
+    let job = c.create("retry");
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://nowhere.test/x", "local": "/d/x"}),
+    );
+    c.bits("job.resume", json!({"job": job}));
+    c.bits("clock.advance", json!({"ms": 5_000}));
+    // The name does not resolve: transient, retried after 600 s.
+    assert_eq!(c.state(&job), "TRANSIENT_ERROR");
+    let r = c.bits("clock.run_until", json!({"t": 599_000}));
+    assert_eq!(r["now"], 599_000);
+    assert_eq!(c.state(&job), "TRANSIENT_ERROR");
+    c.bits("clock.run_until", json!({"t": 700_000}));
+    let r = c.bits("job.get_error_count", json!({"job": job}));
+    assert_eq!(r["value"], 2, "{r}");
+    // Idle: nothing else would ever happen; the clock stops at the last event.
+    let j2 = c.create("idle");
+    c.bits("job.cancel", json!({"job": j2}));
+    c.bits("job.cancel", json!({"job": job}));
+    let r = c.bits("clock.run_until_idle", json!({"max": 90 * 86_400_000u64}));
+    assert_eq!(r["idle"], true, "{r}");
+    assert_eq!(r["now"], 700_000, "{r}");
+    // Not idle within max: the clock goes to max.
+    let j3 = c.create("waits");
+    let r = c.bits("clock.run_until_idle", json!({"max": 1000}));
+    assert_eq!(
+        (r["idle"].as_bool(), r["now"].as_u64()),
+        (Some(false), Some(701_000)),
+        "{r}"
+    );
+    assert_eq!(c.state(&j3), "SUSPENDED");
+}
+
+/// The updater of the README: JobError cancels on 404, resumes otherwise.
+fn updater(c: &mut Client, method: &str, p: &Value) -> Option<Value> {
+    if method == "JobError" {
+        let job = p["job"].as_str().unwrap().to_owned();
+        let code = p["error"]["code"]["name"].as_str().unwrap().to_owned();
+        let r = if code == "BG_E_HTTP_ERROR_404" {
+            c.bits("job.cancel", json!({"job": job}))
+        } else {
+            c.bits("job.resume", json!({"job": job}))
+        };
+        assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    }
+    Some(json!("S_OK"))
+}
+
+#[test]
+fn notifications_round_trip_and_the_handler_can_call_back() {
+    let s = tcp(Config::new(world(), 1));
+    let mut c = Client::hello(&s, "alice", false);
+    let good = c.create("good");
+    c.bits(
+        "job.add_file",
+        json!({"job": good, "remote": "http://cdn.test/a.bin", "local": "/d/a"}),
+    );
+    let missing = c.create("missing");
+    c.bits(
+        "job.add_file",
+        json!({"job": missing, "remote": "http://cdn.test/nope", "local": "/d/n"}),
+    );
+    for j in [&good, &missing] {
+        // JobTransferred | JobError | FileTransferred.
+        c.bits("job.set_notify_flags", json!({"job": j, "flags": 0x13}));
+        let r = c.bits("job.set_notify_interface", json!({"job": j}));
+        assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+        c.bits("job.resume", json!({"job": j}));
+    }
+    let r = c.call_with(
+        "clock.run_until_idle",
+        json!({"max": 90u64 * 86_400_000}),
+        &mut updater,
+    );
+    assert_eq!(
+        r["result"]["idle"], false,
+        "the good job waits for Complete: {r}"
+    );
+    let methods: Vec<&str> = c.seen.iter().map(|(m, _)| m.as_str()).collect();
+    assert!(methods.contains(&"JobError"), "{methods:?}");
+    assert!(methods.contains(&"JobTransferred"), "{methods:?}");
+    assert!(methods.contains(&"FileTransferred"), "{methods:?}");
+    assert!(
+        !methods.contains(&"JobModification"),
+        "not asked for: {methods:?}"
+    );
+    let e = c.seen.iter().find(|(m, _)| m == "JobError").unwrap();
+    assert_eq!(e.1["job"], json!(missing));
+    assert_eq!(e.1["user"], "alice");
+    let f = c.seen.iter().find(|(m, _)| m == "FileTransferred").unwrap();
+    assert_eq!(f.1["file"], 0, "{f:?}");
+    assert_eq!(c.state(&missing), "CANCELLED");
+    assert_eq!(c.state(&good), "TRANSFERRED");
+    // The trace shows the callback, what it returned and the call it made.
+    let trace = c.trace();
+    let cb = trace
+        .iter()
+        .find(|e| is_callback(e, "JobError"))
+        .unwrap_or_else(|| panic!("{trace:#?}"));
+    assert_eq!(cb["event"]["result"], "S_OK (0x00000000)", "{cb}");
+    assert_eq!(
+        cb["event"]["calls"],
+        json!(["Cancel -> S_OK (0x00000000)"]),
+        "{cb}"
+    );
+}
+
+#[test]
+fn a_failing_answer_is_called_again_by_the_model() {
+    let s = tcp(Config::new(world(), 1));
+    let mut c = Client::hello(&s, "alice", false);
+    let job = c.create("missing");
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
+    );
+    c.bits("job.set_notify_interface", json!({"job": job}));
+    c.bits("job.resume", json!({"job": job}));
+    let mut n = 0;
+    c.call_with("clock.advance", json!({"ms": 3_600_000}), &mut |_, m, _| {
+        (m == "JobError").then(|| {
+            n += 1;
+            json!({"hresult": "E_FAIL"})
+        })
+    });
+    // Re-called after the retry delay (600 s) while it keeps failing.
+    assert!(n >= 5, "JobError was called {n} times in an hour");
+    assert_eq!(c.state(&job), "ERROR");
+}
+
+#[test]
+fn a_client_that_disconnects_mid_notification_is_a_dead_callback() {
+    let s = tcp(Config::new(world(), 1));
+    let mut app = Client::hello(&s, "alice", false);
+    let mut driver = Client::hello(&s, "tester", true);
+    let job = app.create("missing");
+    app.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
+    );
+    app.bits("job.set_notify_interface", json!({"job": job}));
+    app.bits("job.resume", json!({"job": job}));
+    // The driver moves time; the app receives JobError and vanishes.
+    let line = json!({"jsonrpc":"2.0","id":1,"method":"clock.advance","params":{"ms":3_600_000}});
+    driver.send_line(&line.to_string());
+    let n = app.read();
+    assert_eq!(n["method"], "JobError", "{n}");
+    drop(app);
+    let r = driver.wait_for(1, &mut |_, _, _| None);
+    assert_eq!(r["result"]["now"], 3_600_000, "{r}");
+    let trace = driver.trace();
+    let results: Vec<&Value> = trace
+        .iter()
+        .filter(|e| is_callback(e, "JobError"))
+        .map(|e| &e["event"]["result"])
+        .collect();
+    assert!(!results.is_empty(), "{trace:#?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_str().unwrap().starts_with("RPC_E_SERVER_UNAVAILABLE")),
+        "{results:?}"
+    );
+    // The service goes on serving.
+    assert_eq!(driver.state(&job), "ERROR");
+}
+
+#[test]
+fn a_client_that_never_answers_times_out_and_time_moves_on() {
+    let mut config = Config::new(world(), 1);
+    config.callback_timeout = Duration::from_millis(300);
+    let s = tcp(config);
+    let mut app = Client::hello(&s, "alice", false);
+    let mut driver = Client::hello(&s, "tester", true);
+    let job = app.create("missing");
+    app.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
+    );
+    app.bits("job.set_notify_interface", json!({"job": job}));
+    app.bits("job.resume", json!({"job": job}));
+    let r = driver.call_with("clock.advance", json!({"ms": 3_600_000}), &mut |_, _, _| {
+        None
+    });
+    assert_eq!(r["result"]["now"], 3_600_000, "{r}");
+    // One notification reached the silent app; after the timeout its object
+    // counts as gone, so the re-calls fail at once.
+    let n = app.read();
+    assert_eq!(n["method"], "JobError", "{n}");
+    let trace = driver.trace();
+    let calls = trace.iter().filter(|e| is_callback(e, "JobError")).count();
+    assert!(calls >= 2, "{trace:#?}");
+    // A late answer is ignored; registering again works.
+    let late = json!({"jsonrpc":"2.0","id": n["id"], "result": "S_OK"});
+    app.send_line(&late.to_string());
+    let r = app.bits("job.set_notify_interface", json!({"job": job}));
+    assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    let mut got = 0;
+    app.call_with("clock.advance", json!({"ms": 600_000}), &mut |_, m, _| {
+        got += usize::from(m == "JobError");
+        Some(json!("S_OK"))
+    });
+    assert_eq!(got, 1);
+}
+
+#[test]
+fn a_handler_cannot_move_the_clock_it_is_holding() {
+    let s = tcp(Config::new(world(), 1));
+    let mut c = Client::hello(&s, "alice", false);
+    let job = c.create("missing");
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
+    );
+    c.bits("job.set_notify_interface", json!({"job": job}));
+    c.bits("job.resume", json!({"job": job}));
+    let mut err = None;
+    c.call_with("clock.advance", json!({"ms": 60_000}), &mut |c, _, _| {
+        err.get_or_insert_with(|| c.call("clock.advance", json!({"ms": 1})));
+        Some(json!("S_OK"))
+    });
+    let err = err.unwrap();
+    assert_eq!(error_code(&err), -32003, "{err}");
+}
+
+#[test]
+fn many_concurrent_clients_as_different_users() {
+    let s = tcp(Config::new(world(), 1));
+    let threads: Vec<_> = (0..64)
+        .map(|i| {
+            let mut c = Client::hello(&s, &format!("user{i}"), false);
+            std::thread::spawn(move || {
+                let job = c.create(&format!("job{i}"));
+                c.bits(
+                    "job.add_file",
+                    json!({"job": job, "remote": "http://cdn.test/a.bin", "local": format!("/d/{i}")}),
+                );
+                c.bits("job.resume", json!({"job": job}));
+                let r = c.bits("manager.enum_jobs", json!({}));
+                assert_eq!(r["value"], json!([job]), "each user sees only their own job");
+                job
+            })
+        })
+        .collect();
+    let jobs: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let mut admin = Client::hello(&s, "root", true);
+    admin.bits("clock.advance", json!({"ms": 600_000}));
+    for j in &jobs {
+        assert_eq!(admin.state(j), "TRANSFERRED");
+    }
+    let r = admin.bits("inspect.jobs", json!({}));
+    assert_eq!(r["jobs"].as_array().unwrap().len(), 64);
+}
+
+#[test]
+fn stdio_transport_serves_one_client_until_its_input_ends() {
+    let service = Service::start(Config::new(world(), 1));
+    let (their_in, mut our_out) = std::io::pipe().unwrap();
+    let (our_in, their_out) = std::io::pipe().unwrap();
+    service.connector().connect(their_in, their_out);
+    let mut reader = BufReader::new(our_in);
+    let mut ask = |line: &str| {
+        our_out.write_all(line.as_bytes()).unwrap();
+        our_out.write_all(b"\n").unwrap();
+        let mut s = String::new();
+        reader.read_line(&mut s).unwrap();
+        serde_json::from_str::<Value>(&s).unwrap()
+    };
+    let r = ask(r#"{"jsonrpc":"2.0","id":1,"method":"session.hello","params":{"user":"alice"}}"#);
+    assert_eq!(r["result"]["user"], "alice", "{r}");
+    let r = ask(
+        r#"{"jsonrpc":"2.0","id":2,"method":"manager.create_job","params":{"display_name":"x","job_type":"download"}}"#,
+    );
+    assert_eq!(r["result"]["hresult"]["name"], "S_OK", "{r}");
+    drop(our_out);
+    // The input ended: the service stops.
+    service.wait();
+}
+
+#[test]
+fn world_controls_reach_the_model() {
+    let s = tcp(Config::new(world(), 1));
+    let mut c = Client::hello(&s, "alice", false);
+    let job = c.create("a");
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://cdn.test/b.bin", "local": "/d/b"}),
+    );
+    c.bits("world.network", json!({"up": false}));
+    c.bits("job.resume", json!({"job": job}));
+    c.bits("clock.advance", json!({"ms": 60_000}));
+    assert_ne!(c.state(&job), "TRANSFERRED");
+    c.bits("world.network", json!({"up": true}));
+    c.bits("clock.advance", json!({"ms": 700_000}));
+    assert_eq!(c.state(&job), "TRANSFERRED");
+    let j2 = c.create("b");
+    c.bits(
+        "job.add_file",
+        json!({"job": j2, "remote": "http://cdn.test/b.bin", "local": "/d/b2"}),
+    );
+    c.bits("world.logoff", json!({"user": "alice"}));
+    c.bits("job.resume", json!({"job": j2}));
+    c.bits("clock.advance", json!({"ms": 60_000}));
+    assert_ne!(c.state(&j2), "TRANSFERRED");
+    c.bits("world.logon", json!({"user": "alice"}));
+    c.bits("clock.advance", json!({"ms": 60_000}));
+    assert_eq!(c.state(&j2), "TRANSFERRED");
+    // A fault of the scenario format, from now on.
+    let j3 = c.create("c");
+    c.bits(
+        "job.add_file",
+        json!({"job": j3, "remote": "http://cdn.test/a.bin", "local": "/d/c"}),
+    );
+    let r = c.call(
+        "world.fault",
+        json!({"kind": "http_status", "status": 404, "count": 1}),
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    c.bits("job.resume", json!({"job": j3}));
+    c.bits("clock.advance", json!({"ms": 60_000}));
+    assert_eq!(c.state(&j3), "ERROR");
+    let r = c.bits("job.get_error", json!({"job": j3}));
+    assert_eq!(r["value"]["code"]["name"], "BG_E_HTTP_ERROR_404", "{r}");
+    let r = c.call("world.fault", json!({"kind": "http_status"}));
+    assert_eq!(error_code(&r), -32602, "{r}");
+    assert!(error_message(&r).contains("needs a `status`"), "{r}");
+    let r = c.call("world.fault", json!({"kind": "http_staus", "status": 404}));
+    assert!(error_message(&r).contains("http_staus"), "{r}");
+    c.bits("world.restart_service", json!({}));
+    let r = c.bits("inspect.job", json!({"job": j2}));
+    assert_eq!(r["state"], "TRANSFERRED", "{r}");
+    let trace = c.trace();
+    assert!(
+        trace
+            .iter()
+            .any(|e| e["event"]["type"] == "fault" && e["event"]["what"] == "network down"),
+        "{trace:#?}"
+    );
+}
+
+/// The Python example (standard library only) tests its updater against
+/// this service over TCP: up to 90 virtual days, the 404 cancelled, the
+/// 503 outage (ERROR after 14 days) resumed until the update arrives.
+#[test]
+fn python_updater_example_passes() {
+    let scenario = Scenario::parse(
+        r#"
+name = "updater world"
+duration = "3650d"
+
+[[servers]]
+host = "updates.test"
+files = { "/app-2.0.msi" = "5MB" }
+
+# The CDN answers 503 for 30 days: BITS retries by itself, turns it into
+# ERROR after 14 days without progress, and the updater resumes.
+[[faults]]
+kind = "http_status"
+status = 503
+url = "/app-2.0.msi"
+until = "30d"
+"#,
+        "updater",
+    )
+    .unwrap();
+    let s = tcp(Config::new(scenario, 1));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/updater.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(s.local_addr().to_string())
+        .output()
+        .expect("python3 runs the example (install python3)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("ok: update ACKNOWLEDGED"), "{stdout}");
+}
+
+#[test]
+fn rpc_discover_lists_every_method_the_service_answers() {
+    let s = tcp(Config::new(world(), 1));
+    let mut c = Client::hello(&s, "alice", false);
+    let doc = c.bits("rpc.discover", json!({}));
+    assert_eq!(doc["openrpc"], "1.2.6");
+    let names: Vec<String> = doc["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names.len(),
+        bitsim_service::methods::CALLS.len() + bitsim_service::discover::SERVICE_METHODS.len()
+    );
+    for name in &names {
+        // Every listed method exists: at worst its params are refused.
+        let r = c.call(name, json!({"no_such_param": 1}));
+        assert_ne!(r["error"]["code"], -32601, "{name}: {r}");
+    }
+    assert!(names.contains(&"job.set_notify_interface".to_owned()));
+}
