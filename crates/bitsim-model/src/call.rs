@@ -484,7 +484,7 @@ impl Call {
                     // BG_JOB_TYPE_UPLOAD_REPLY" [REPLYFILE]; the page names no
                     // HRESULT for other types, so this answers E_NOTIMPL like
                     // the model's SetReplyFileName and GetReplyProgress
-                    // (decision, pinned by a test below).
+                    // (decision A31, pinned by a test below).
                     Call::GetReplyFileName => Reply::ReplyFileName(
                         j.reply
                             .as_ref()
