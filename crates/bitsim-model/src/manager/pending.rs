@@ -66,15 +66,22 @@ impl PendingQueue {
         let p = self.entries.remove(&key)?;
         self.by_job_kind.remove(&(p.job, p.kind));
         self.by_time.remove(&(p.not_before, key));
-        if let Some(user) = self.parked_user.remove(&key)
-            && let Some(keys) = self.parked.get_mut(&user)
-        {
+        self.forget_parked(key);
+        Some(p)
+    }
+
+    /// Takes `key` out of the parked sets; true if it was parked.
+    fn forget_parked(&mut self, key: u64) -> bool {
+        let Some(user) = self.parked_user.remove(&key) else {
+            return false;
+        };
+        if let Some(keys) = self.parked.get_mut(&user) {
             keys.remove(&key);
             if keys.is_empty() {
                 self.parked.remove(&user);
             }
         }
-        Some(p)
+        true
     }
 
     /// Holds a due entry back until `user`'s count drops or its job changes.
@@ -100,16 +107,10 @@ impl PendingQueue {
     /// Puts back every parked entry of `job`.
     pub(super) fn unpark_job(&mut self, job: JobId) {
         for key in self.keys_of(job) {
-            if let Some(user) = self.parked_user.remove(&key) {
-                if let Some(keys) = self.parked.get_mut(&user) {
-                    keys.remove(&key);
-                    if keys.is_empty() {
-                        self.parked.remove(&user);
-                    }
-                }
-                if let Some(p) = self.entries.get(&key) {
-                    self.by_time.insert((p.not_before, key));
-                }
+            if self.forget_parked(key)
+                && let Some(p) = self.entries.get(&key)
+            {
+                self.by_time.insert((p.not_before, key));
             }
         }
     }

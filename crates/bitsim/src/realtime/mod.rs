@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::callback::{Callback, CallbackResult};
+use crate::callback::Callback;
 use crate::engine::{Callbacks, Effects};
 
 pub use backend::RtBackend;
@@ -755,18 +755,14 @@ impl Driver {
         let d = self
             .callbacks
             .deliver(&mut self.mgr, now, caller, callback, job, kind);
-        let result = CallbackResult {
-            hr: d.hr(),
-            hold: d.hold(),
-        };
-        if result.hold.is_zero() {
-            self.mgr.handle_callback_result(now, id, result.hr);
+        let (hr, hold) = (d.hr(), d.hold());
+        if hold.is_zero() {
+            self.mgr.handle_callback_result(now, id, hr);
         } else {
             // `hold`: the call returns that much later, keeping one of the
             // user's notification slots busy meanwhile [CB]; the loop is
             // not blocked.
             let t = self.task(job);
-            let (hold, hr) = (result.hold, result.hr);
             tokio::spawn(async move {
                 tokio::time::sleep(hold).await;
                 t.send(Ev::CallbackDone(id, hr));
@@ -775,7 +771,7 @@ impl Driver {
         self.observe(RtEvent::Callback {
             job,
             method: kind.method(),
-            result: result.hr,
+            result: hr,
         });
     }
 
