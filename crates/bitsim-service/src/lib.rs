@@ -73,19 +73,24 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod clock;
 mod core;
 pub mod discover;
 pub mod methods;
 pub mod rpc;
 mod server;
+mod store;
 
-pub use server::{Connector, Service, TcpService, serve_stdio};
+pub use clock::{Clock, ClockParseError};
+pub use server::{Connector, Service, Stopper, TcpService, serve_stdio};
 
 use bitsim::Scenario;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How a service starts.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The simulated world: servers, files, faults, policy (its own jobs
     /// and scripted calls run too).
@@ -95,16 +100,44 @@ pub struct Config {
     /// How long the service waits for a client's answer to a notification
     /// before counting its callback object as gone.
     pub callback_timeout: Duration,
+    /// How virtual time moves: by the clients' calls (the default), with
+    /// the wall clock, or N times as fast.
+    pub clock: Clock,
+    /// Where the queue persists (`--state DIR`): `DIR/queue.json`, locked
+    /// by `DIR/lock` while the service runs. `None`: the queue lives as
+    /// long as the process.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Config {
-    /// A service in `scenario`'s world with `seed`.
+    /// A service in `scenario`'s world with `seed`, a virtual clock and no
+    /// state directory.
     pub fn new(scenario: Scenario, seed: u64) -> Config {
         Config {
             scenario,
             seed,
             callback_timeout: Duration::from_secs(30),
+            clock: Clock::Virtual,
+            state_dir: None,
         }
+    }
+
+    /// The same with `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Config {
+        self.clock = clock;
+        self
+    }
+
+    /// The same, persisting the queue in `dir`.
+    pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Config {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// The same with another callback timeout.
+    pub fn with_callback_timeout(mut self, timeout: Duration) -> Config {
+        self.callback_timeout = timeout;
+        self
     }
 
     /// An empty world: no servers (every URL fails to resolve).
