@@ -280,7 +280,8 @@ impl Simulation {
     /// The scenario's jobs and actions due at or before `now` happened in
     /// the earlier run and are not done again; its faults whose whole span
     /// lies at or before `now` are over; one in place at `now` starts again
-    /// at once. Jobs get their GUID as their name in the trace. The
+    /// at once, except those that are a moment rather than a condition (a
+    /// service restart, a change of Last-Modified). Jobs get their GUID as their name in the trace. The
     /// simulated local disk starts empty: a transfer the restart puts back
     /// in QUEUED goes on from the byte the model recorded.
     pub fn resume(scenario: Scenario, seed: u64, manager: Manager, now: Time) -> Simulation {
@@ -302,9 +303,14 @@ impl Simulation {
             .collect();
         for (k, e) in past {
             sim.queue.remove(&k);
+            // A fault that is a moment, not a condition (a restart, a
+            // changed file) happened in the earlier run.
             if let Event::FaultStart(i) = e
                 && !ended.contains(&i)
-                && sim.scenario.faults[i].kind != FaultKind::ServiceRestart
+                && !matches!(
+                    sim.scenario.faults[i].kind,
+                    FaultKind::ServiceRestart | FaultKind::LastModifiedChanged
+                )
             {
                 sim.schedule(now, Event::FaultStart(i));
             }
