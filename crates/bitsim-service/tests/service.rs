@@ -1118,3 +1118,43 @@ fn a_stale_lock_is_taken_over_and_a_bad_queue_is_named() {
     assert!(e.to_string().contains("queue.json"), "{e}");
     assert!(!dir.path().join("lock").exists());
 }
+
+#[test]
+fn in_real_time_a_silent_client_times_out_into_the_models_rule() {
+    let config = Config::new(world(), 1)
+        .with_clock(Clock::Scaled(3600.0))
+        .with_callback_timeout(Duration::from_millis(300));
+    let s = tcp(config);
+    let mut app = Client::hello(&s, "alice", false);
+    let mut admin = Client::hello(&s, "root", true);
+    let job = app.create("missing");
+    app.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
+    );
+    app.bits("job.set_notify_interface", json!({"job": job}));
+    app.bits("job.resume", json!({"job": job}));
+    let n = app.read();
+    assert_eq!(n["method"], "JobError", "{n}");
+    // No answer: after the timeout the object counts as gone, the call
+    // failed (RPC_E_SERVER_UNAVAILABLE) and the model calls again later.
+    wait_until("the timeout", || {
+        admin.trace().iter().any(|e| is_callback(e, "JobError"))
+    });
+    let trace = admin.trace();
+    let cb = trace.iter().find(|e| is_callback(e, "JobError")).unwrap();
+    assert!(
+        cb["event"]["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("RPC_E_SERVER_UNAVAILABLE"),
+        "{cb}"
+    );
+    let r = admin.bits("inspect.job", json!({"job": job}));
+    assert!(
+        r["outstanding"].as_array().unwrap().is_empty()
+            || r["outstanding"][0]["attempt"].as_u64() > Some(1),
+        "{r}"
+    );
+    assert_eq!(r["state"], "ERROR", "{r}");
+}

@@ -178,8 +178,9 @@ fn service_stops_on_shutdown_and_sigterm_and_keeps_its_queue() {
     assert_eq!(r["result"]["value"], "SUSPENDED", "{r}");
     #[cfg(unix)]
     {
-        let st = Command::new("kill")
-            .args(["-TERM", &p.child.id().to_string()])
+        // The shell's own kill: no procps needed.
+        let st = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", p.child.id())])
             .status()
             .unwrap();
         assert!(st.success());
