@@ -54,7 +54,9 @@
 //! `"E_FAIL"`, a number, or `{"hresult": ...}`); the model applies its rules
 //! to it (a re-call after a failure, the command line). While it waits the
 //! service takes that connection's calls (a handler that calls
-//! `job.cancel`) and holds other connections' calls until the answer.
+//! `job.cancel`) and, with the virtual clock, holds other connections'
+//! calls until the answer (in real and scaled mode it does not: see
+//! [Clock modes](#clock-modes)).
 //!
 //! * A connection that closes is a dead callback object: its notifications
 //!   fail with `RPC_E_SERVER_UNAVAILABLE`, as the driver core's
