@@ -164,4 +164,61 @@ mod tests {
         drop(again);
         assert!(lock_path(&state).exists(), "the lock file stays");
     }
+
+    fn cfg(state: &Path) -> super::super::RtConfig {
+        super::super::RtConfig {
+            state_file: Some(state.to_path_buf()),
+            ..Default::default()
+        }
+    }
+
+    /// A driver holds its queue's lock for as long as it lives: a second
+    /// driver on the same state file is refused, and can open it once the
+    /// first shut down.
+    #[tokio::test]
+    async fn a_second_driver_on_the_same_queue_is_refused() {
+        use super::super::Driver;
+        let d = tempfile::tempdir().unwrap();
+        let state = d.path().join("q.json");
+        let first = Driver::open(cfg(&state)).unwrap();
+        let e = Driver::open(cfg(&state)).err().expect("refused");
+        assert_eq!(e.kind(), std::io::ErrorKind::ResourceBusy, "{e}");
+        assert!(e.to_string().contains("is in use by process"), "{e}");
+        first.shutdown();
+        Driver::open(cfg(&state)).unwrap().shutdown();
+    }
+
+    /// A held driver makes calls and persists them, but starts no
+    /// transfer: a resumed job stays CONNECTING (a started transfer to a
+    /// port nothing listens on would fail within the wait), no temporary
+    /// file appears, and the persisted queue reads back the same.
+    #[tokio::test]
+    async fn a_held_driver_persists_calls_and_starts_no_transfer() {
+        use super::super::Driver;
+        use bitsim_model::{Caller, JobState};
+        let d = tempfile::tempdir().unwrap();
+        let state = d.path().join("q.json");
+        let me = Caller::user("me");
+        let dest = d.path().join("a.bin");
+        let mut drv = Driver::open_held(cfg(&state)).unwrap();
+        let job = drv
+            .download(&me, "http://127.0.0.1:1/a.bin", &dest)
+            .unwrap();
+        drv.call(|m, now| m.resume(now, &me, job)).unwrap();
+        drv.run_until(std::time::Duration::from_millis(700), |_| false)
+            .await;
+        assert_eq!(drv.manager().job(job).unwrap().state, JobState::Connecting);
+        drv.shutdown();
+        let entries: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            entries.iter().all(|n| !n.ends_with(".tmp")),
+            "no temporary file: {entries:?}"
+        );
+        let q = read_queue(&state).unwrap();
+        assert_eq!(q.manager.job(job).unwrap().state, JobState::Connecting);
+        assert_eq!(q.manager.job(job).unwrap().error_count, 0);
+    }
 }
