@@ -5,10 +5,11 @@
 //!
 //! Every verb is a BITS call made as the caller (`--user`, `--admin`):
 //! `list` is `EnumJobs` (every user's jobs with `--admin`, as
-//! `BG_JOB_ENUM_ALL_USERS`), `info` is `GetJob`, the others are the job's
-//! method of the same name, so BITS's access rules and answers are the
-//! model's (another user's job: `E_ACCESSDENIED`; an unknown or finished
-//! job: `BG_E_NOT_FOUND`).
+//! `BG_JOB_ENUM_ALL_USERS`), `info` is `GetJob`, the others are `GetJob`
+//! then the job's method of the same name (a BITS client holds a job only
+//! through `IBackgroundCopyManager::GetJob`, as `bitsadmin` does), so
+//! BITS's access rules and answers are the model's (another user's job:
+//! `E_ACCESSDENIED`; an unknown or finished job: `BG_E_NOT_FOUND`).
 //!
 //! On `--state`, a changing verb opens the queue as the BITS service
 //! starting would (the lock, then the service restart X2:
@@ -171,13 +172,13 @@ enum Clock {
 
 /// `bitsim jobs VERB ...`; returns the exit status.
 pub fn run(args: JobsArgs) -> i32 {
-    let (target, result) = match &args.verb {
-        Verb::List(t) => (t, list(t)),
-        Verb::Info(o) => (&o.target, info(&o.target, o.id)),
-        Verb::Cancel(o) => (&o.target, act(&o.target, o.id, Act::Cancel)),
-        Verb::Complete(o) => (&o.target, act(&o.target, o.id, Act::Complete)),
-        Verb::Resume(o) => (&o.target, act(&o.target, o.id, Act::Resume)),
-        Verb::Suspend(o) => (&o.target, act(&o.target, o.id, Act::Suspend)),
+    let (target, job, result) = match &args.verb {
+        Verb::List(t) => (t, None, list(t)),
+        Verb::Info(o) => (&o.target, Some(o.id), info(&o.target, o.id)),
+        Verb::Cancel(o) => (&o.target, Some(o.id), act(&o.target, o.id, Act::Cancel)),
+        Verb::Complete(o) => (&o.target, Some(o.id), act(&o.target, o.id, Act::Complete)),
+        Verb::Resume(o) => (&o.target, Some(o.id), act(&o.target, o.id, Act::Resume)),
+        Verb::Suspend(o) => (&o.target, Some(o.id), act(&o.target, o.id, Act::Suspend)),
     };
     match result {
         Ok(()) => 0,
@@ -185,7 +186,7 @@ pub fn run(args: JobsArgs) -> i32 {
             if target.json {
                 outln!(
                     "{}",
-                    json!({"method": method, "hresult": hresult_json(code),
+                    json!({"job": job, "method": method, "hresult": hresult_json(code),
                            "message": code.message()})
                 );
             }
@@ -292,6 +293,7 @@ fn act(t: &Target, id: JobId, what: Act) -> Result<(), Failure> {
         Source::State(path) => act_on_state(&path, &me, id, what)?,
         Source::Service(mut s) => {
             s.hello(&me)?;
+            s.bits("GetJob", "manager.get_job", json!({"job": id}))?;
             let r = s.bits(
                 what.method(),
                 &format!("job.{}", what.call()),
@@ -336,6 +338,10 @@ fn act_on_state(
             ..RtConfig::default()
         };
         let mut d = Driver::open_held(cfg).map_err(|e| Failure::Other(open_error(path, &e)))?;
+        if let Err(e) = d.manager().get_job(me, id) {
+            d.shutdown();
+            return Err(bits("GetJob")(e));
+        }
         let r = match what {
             Act::Cancel => d.call(|m, now| m.cancel(now, me, id)),
             Act::Complete => d.complete(me, id),
