@@ -13,6 +13,12 @@
 //! Time is the real clock: [`Time`] counts milliseconds since the driver's
 //! epoch, kept in the state file so it stays monotonic across restarts.
 //!
+//! One process drives a persisted queue at a time: a driver with a state
+//! file holds its lock ([`QueueLock`], `<state>.lock`) while it lives, and
+//! other processes may still read the file ([`read_queue`]). To manage a
+//! queue without transferring (cancel, complete, resume, suspend as an
+//! administrator would), open it with [`Driver::open_held`].
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use bitsim::realtime::{Driver, RtConfig};

@@ -1,37 +1,6 @@
 //! The persisted queue as a file other processes may look at: reading it
 //! without opening it ([`read_queue`]) and the lock that keeps two
 //! processes from driving it at once ([`QueueLock`]).
-//!
-//! # One process drives a queue at a time
-//!
-//! BITS has one service per machine, so its queue has one writer. A
-//! persisted queue of bitsim (`bitsim download --state FILE`, a service's
-//! `--state DIR`) can be opened by several processes, and two writers would
-//! each persist their own copy of the model and lose the other's changes
-//! (a cancel undone by the next progress write). So every [`Driver`] that
-//! has a state file holds an exclusive lock on `<state>.lock` (the state
-//! file's name plus `.lock`, beside it) for as long as it lives, and
-//! [`Driver::open`] fails with [`std::io::ErrorKind::ResourceBusy`] and
-//! the message "the queue FILE is in use by process N" while another holds
-//! it. The lock file holds the holder's process id, for that message.
-//!
-//! Decisions, with their reasons:
-//! * The lock is the operating system's advisory lock on an open file
-//!   (`flock` on Unix), not the lock file's existence: it goes away with
-//!   the process, so a crashed or killed driver (kill -9, a power cut)
-//!   leaves no stale lock to clean up by hand.
-//! * The lock file is never deleted: deleting it while another process
-//!   waits on the same name would let two processes lock two different
-//!   files. An unlocked `.lock` file left behind means nothing.
-//! * Reading does not lock ([`read_queue`]): the state file is only ever
-//!   replaced whole (written to a temporary file, synced, renamed), so a
-//!   reader sees one complete version, possibly a moment old.
-//! * On platforms other than Unix the lock file is written but not
-//!   enforced (no safe advisory lock under the crate's minimum Rust
-//!   version there).
-//!
-//! [`Driver`]: super::Driver
-//! [`Driver::open`]: super::Driver::open
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -74,8 +43,38 @@ pub fn lock_path(state: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The exclusive lock on a persisted queue, held while the value lives
-/// (see the [module docs](self)).
+/// The exclusive lock on a persisted queue, held while the value lives.
+///
+/// # One process drives a queue at a time
+///
+/// BITS has one service per machine, so its queue has one writer. A
+/// persisted queue of bitsim (`bitsim download --state FILE`, a service's
+/// `--state DIR`) can be opened by several processes, and two writers would
+/// each persist their own copy of the model and lose the other's changes
+/// (a cancel undone by the next progress write). So every [`Driver`] that
+/// has a state file holds an exclusive lock on `<state>.lock` (the state
+/// file's name plus `.lock`, beside it) for as long as it lives, and
+/// [`Driver::open`] fails with [`std::io::ErrorKind::ResourceBusy`] and
+/// the message "the queue FILE is in use by process N" while another holds
+/// it. The lock file holds the holder's process id, for that message.
+///
+/// Decisions, with their reasons:
+/// * The lock is the operating system's advisory lock on an open file
+///   (`flock` on Unix), not the lock file's existence: it goes away with
+///   the process, so a crashed or killed driver (kill -9, a power cut)
+///   leaves no stale lock to clean up by hand.
+/// * The lock file is never deleted: deleting it while another process
+///   waits on the same name would let two processes lock two different
+///   files. An unlocked `.lock` file left behind means nothing.
+/// * Reading does not lock ([`read_queue`]): the state file is only ever
+///   replaced whole (written to a temporary file, synced, renamed), so a
+///   reader sees one complete version, possibly a moment old.
+/// * On platforms other than Unix the lock file is written but not
+///   enforced (no safe advisory lock under the crate's minimum Rust
+///   version there).
+///
+/// [`Driver`]: super::Driver
+/// [`Driver::open`]: super::Driver::open
 #[derive(Debug)]
 pub struct QueueLock {
     /// The open, locked lock file; closing it releases the lock.
