@@ -511,3 +511,93 @@ fn verbs_on_a_running_service() {
         "{err}"
     );
 }
+
+/// `cancel` of an interrupted upload ends its server session
+/// (Cancel-Session, as BITS does on Cancel) before the command exits: the
+/// server lists no session afterwards.
+#[cfg(unix)] // SIGINT by `kill -INT`
+#[test]
+fn cancel_of_an_interrupted_upload_ends_its_server_session() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("srv");
+    std::fs::create_dir_all(&root).unwrap();
+    // Each fragment waits 200 ms: the upload is under way when interrupted.
+    let cfg = d.path().join("server.toml");
+    std::fs::write(
+        &cfg,
+        "[[faults]]\npath = \"/slow/\"\npacket = \"fragment\"\ndelay_ms = 200\n",
+    )
+    .unwrap();
+    let (_server, addr) = serve(&root, &["--config", cfg.to_str().unwrap()]);
+    let src = d.path().join("big.bin");
+    std::fs::write(&src, pattern(2 << 20)).unwrap();
+    let state = d.path().join("queue.json");
+    let st = state.to_str().unwrap();
+    let url = format!("http://{addr}/slow/big.bin");
+    let upload = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(["upload", src.to_str().unwrap(), &url, "--state", st])
+        .args(["--fragment", "65536"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn bitsim upload");
+    let pid = upload.id().to_string();
+    let mut upload = Kill(upload);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sessions(addr).is_empty() {
+        assert!(Instant::now() < deadline, "no session");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(upload.0.wait().unwrap().code(), Some(130));
+    assert_eq!(sessions(addr).len(), 1, "the session outlives Ctrl-C");
+    let job = rows(st, &[])[0].clone();
+    assert_eq!(job["type"], "UPLOAD", "{job}");
+    let (code, out, err) = jobs(&["cancel", &guid(&job["job"]), "--state", st]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_eq!(sessions(addr), Vec::<Value>::new(), "Cancel-Session sent");
+    assert!(rows(st, &[]).is_empty());
+}
+
+/// The upload sessions `bitsim serve` holds (its control API).
+fn sessions(addr: SocketAddr) -> Vec<Value> {
+    use std::io::Read;
+    let mut s = TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET /_bitsim/sessions HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).expect("sessions JSON")
+}
+
+/// A file that is not a queue is named, and a changing verb leaves it as
+/// it was (nothing is written over it).
+#[test]
+fn a_file_that_is_not_a_queue_is_named_and_left_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("notes.txt");
+    std::fs::write(&state, "not a queue\n").unwrap();
+    let st = state.to_str().unwrap();
+    let (code, _, err) = jobs(&["list", "--state", st]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(&format!("{st} is not a bitsim queue")),
+        "{err}"
+    );
+    let id = "{6F1B2C3D-0000-4000-8000-000000000001}";
+    let (code, _, err) = jobs(&["cancel", id, "--state", st]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains(&format!("opening the queue {st}")), "{err}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), "not a queue\n");
+}
