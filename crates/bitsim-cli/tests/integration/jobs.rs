@@ -139,6 +139,14 @@ fn verbs_on_the_queue_of_an_interrupted_download() {
         err.contains(&format!("the queue {st} is in use by process {pid}")),
         "{err}"
     );
+    // So is a second download on the same queue.
+    let o = bitsim(&["download", &url, dest.to_str().unwrap(), "--state", st]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("the queue {st} is in use by process {pid}")),
+        "{err}"
+    );
 
     // Ctrl-C: the job stays in the queue, with its partial temporary file.
     assert!(
