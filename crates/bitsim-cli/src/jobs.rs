@@ -54,7 +54,8 @@ pub struct Target {
     state: Option<PathBuf>,
     /// Act as this user (default: the current user, who owns the jobs of
     /// `bitsim download/upload`).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME",
+          value_parser = clap::builder::NonEmptyStringValueParser::new())]
     user: Option<String>,
     /// Act as an administrator: see and manage every user's jobs.
     #[arg(long)]
