@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 
+mod jobs;
 mod out;
 mod serve;
 mod service_cmd;
@@ -46,6 +47,10 @@ enum Command {
     /// Upload a file with the BITS Upload Protocol ([MC-BUP]), optionally
     /// as an upload-reply job; exit 0 only when the job reached ACKNOWLEDGED.
     Upload(transfer::UploadArgs),
+    /// Manage BITS jobs like bitsadmin: list, info, cancel, complete,
+    /// resume, suspend, on a running service (--service ADDR) or a
+    /// persisted queue (--state PATH); exit 1 when BITS refuses the call.
+    Jobs(jobs::JobsArgs),
 }
 
 fn main() {
@@ -78,6 +83,7 @@ fn main() {
         Command::Fuzz(args) => sim_cmd::fuzz(args),
         Command::Download(args) => transfer::download(args),
         Command::Upload(args) => transfer::upload(args),
+        Command::Jobs(args) => jobs::run(args),
         Command::Service(args) => match service_cmd::run(args) {
             Ok(()) => 0,
             Err(e) => {

@@ -598,7 +598,8 @@ async fn finish_cancel(d: &mut Driver, job: JobId) {
 /// Long enough to mean "until the job settles" without overflowing `Instant`.
 const FOREVER: Duration = Duration::from_secs(10 * 365 * 86_400);
 
-fn whoami() -> String {
+/// The current user: the owner of the jobs `download` and `upload` create.
+pub(crate) fn whoami() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "user".to_owned())

@@ -2,10 +2,11 @@
 //! runs the real `bitsim` executable as a user would.
 //!
 //! Run one group with `cargo test -p bitsim-cli --test integration serve::`
-//! (or `cli::`, `service::`, `transfer::`).
+//! (or `cli::`, `jobs::`, `service::`, `transfer::`).
 
 mod cli;
 mod common;
+mod jobs;
 mod serve;
 mod service;
 mod transfer;

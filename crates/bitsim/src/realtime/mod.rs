@@ -13,6 +13,12 @@
 //! Time is the real clock: [`Time`] counts milliseconds since the driver's
 //! epoch, kept in the state file so it stays monotonic across restarts.
 //!
+//! One process drives a persisted queue at a time: a driver with a state
+//! file holds its lock ([`QueueLock`], `<state>.lock`) while it lives, and
+//! other processes may still read the file ([`read_queue`]). To manage a
+//! queue without transferring (cancel, complete, resume, suspend as an
+//! administrator would), open it with [`Driver::open_held`].
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use bitsim::realtime::{Driver, RtConfig};
@@ -35,6 +41,7 @@ mod backend;
 mod download;
 mod early_answer;
 mod http;
+mod queue;
 mod upload;
 
 use std::collections::{BTreeMap, HashMap};
@@ -54,6 +61,7 @@ use crate::callback::Callback;
 use crate::engine::{Callbacks, Effects};
 
 pub use backend::RtBackend;
+pub use queue::{QueueLock, QueueSnapshot, lock_path, read_queue};
 pub use upload::{MIN_FRAGMENT, PROTOCOL_GUID};
 
 /// Settings of the real-time driver.
@@ -249,6 +257,10 @@ pub struct Driver {
     observer: Option<Observer>,
     dirty: bool,
     last_persist: Instant,
+    /// The queue's lock, held while the driver lives (see [`QueueLock`]).
+    _lock: Option<QueueLock>,
+    /// Opened to manage the queue, not to transfer ([`Driver::open_held`]).
+    held: bool,
 }
 
 fn unix_ms() -> u64 {
@@ -268,9 +280,15 @@ pub fn temp_path(local: &Path, job: JobId, file: FileRef) -> PathBuf {
 }
 
 impl Driver {
-    /// Opens the queue: loads the state file if it exists (and tells the
-    /// model the service restarted, X2), else starts empty.
+    /// Opens the queue: takes its lock ([`QueueLock`]: an error of kind
+    /// [`std::io::ErrorKind::ResourceBusy`] names the process that holds
+    /// it), loads the state file if it exists (and tells the model the
+    /// service restarted, X2), else starts empty.
     pub fn open(cfg: RtConfig) -> std::io::Result<Driver> {
+        let lock = match &cfg.state_file {
+            Some(p) => Some(QueueLock::acquire(p)?),
+            None => None,
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let now = unix_ms();
         let loaded = match &cfg.state_file {
@@ -310,12 +328,30 @@ impl Driver {
             observer: None,
             dirty: true,
             last_persist: Instant::now(),
+            _lock: lock,
+            held: false,
         };
         if restarted {
             // X2: active transfers go back to QUEUED; callbacks are gone.
             let now = d.now();
             d.mgr.handle_service_restart(now);
         }
+        Ok(d)
+    }
+
+    /// Opens the queue to manage it, not to transfer: what `bitsim jobs`
+    /// does to cancel, complete, resume or suspend a job of a persisted
+    /// queue. It is [`Driver::open`] (the lock, the service restart X2),
+    /// but the driver performs no transfer and runs no notification
+    /// command line: the model's `StartTransfer` and `RunCommand` outputs
+    /// are left undone, as if the service stopped right after the call.
+    /// Every other effect happens (Cancel deletes temporary files and, for
+    /// an upload with a server session, sends Cancel-Session; Complete
+    /// renames). The model still counts a job it started as CONNECTING;
+    /// the next driver to open the queue restarts it (X2) and transfers it.
+    pub fn open_held(cfg: RtConfig) -> std::io::Result<Driver> {
+        let mut d = Driver::open(cfg)?;
+        d.held = true;
         Ok(d)
     }
 
@@ -651,6 +687,10 @@ impl Driver {
 
     fn start(&mut self, job: JobId, file: FileRef, offset: u64) {
         self.stop(job);
+        if self.held {
+            tracing::debug!(job = %job.0, "transfer not started: the queue is open to manage it");
+            return;
+        }
         let Some(j) = self.mgr.job(job).cloned() else {
             return;
         };
@@ -782,6 +822,10 @@ impl Driver {
         program: String,
         parameters: Option<String>,
     ) {
+        if self.held {
+            tracing::debug!(job = %job.0, "command line not run: the queue is open to manage it");
+            return;
+        }
         // [CMDLINE]: BITS runs the program with the parameters as its
         // command line; here they are split on whitespace.
         let t = self.task(job);
