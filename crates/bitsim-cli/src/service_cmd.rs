@@ -24,8 +24,8 @@ pub struct ServiceArgs {
     /// The simulated world: a scenario's servers, files, faults and policy.
     #[arg(long)]
     scenario: Option<PathBuf>,
-    /// Persist the queue in this directory (DIR/queue.json, locked by
-    /// DIR/lock); a restart on it is a BITS service restart.
+    /// Persist the queue in this directory (DIR/queue.json, locked while
+    /// the service runs); a restart on it is a BITS service restart.
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
     /// Seed of the run (job GUIDs, probabilistic faults).

@@ -109,9 +109,14 @@
 //! temporary file, fsync, rename), in the format of the real-time driver's
 //! state file (`epoch_unix_ms`, `manager`, `books`), so one reader handles
 //! both; `service` beside them holds the virtual time and the number of
-//! starts. `DIR/lock` holds the pid of the process serving the directory: a
-//! second service on it is refused, naming that process; a lock whose
-//! process is gone is taken over.
+//! starts (a queue last written by another program, without `service`,
+//! loads too, on the model's clock). While the service runs it holds the
+//! queue's lock, [`bitsim::realtime::QueueLock`] (`DIR/queue.json.lock`,
+//! with the pid): a second service, `bitsim download --state
+//! DIR/queue.json` or a changing verb of `bitsim jobs --state DIR` is
+//! refused, naming the process; `bitsim jobs list|info` read the queue at
+//! any time. The lock is the operating system's: it goes with its process,
+//! a crash leaves none behind.
 //!
 //! Starting again on the directory is BITS's service restart (X2), as
 //! `world.restart_service` is within one run: jobs that were transferring
@@ -178,7 +183,7 @@ pub struct Config {
     /// the wall clock, or N times as fast.
     pub clock: Clock,
     /// Where the queue persists (`--state DIR`): `DIR/queue.json`, locked
-    /// by `DIR/lock` while the service runs. `None`: the queue lives as
+    /// (`DIR/queue.json.lock`) while the service runs. `None`: the queue lives as
     /// long as the process.
     pub state_dir: Option<PathBuf>,
 }

@@ -5,9 +5,12 @@
 //! of `bitsim download/upload --state` and of the service; the service adds
 //! `service` beside them (the virtual clock, the number of starts). It is
 //! written atomically (a temporary file, fsync, rename) after every batch
-//! of calls and events that changed it. `DIR/lock` holds the pid of the
-//! process serving the directory.
+//! of calls and events that changed it. While the service runs it holds the
+//! queue's lock, [`bitsim::realtime::QueueLock`] (`DIR/queue.json.lock`),
+//! the same lock `bitsim download --state` and the changing verbs of
+//! `bitsim jobs --state` take, so no two processes drive the queue at once.
 
+use bitsim::realtime::QueueLock;
 use bitsim_model::{JobId, Manager, Time};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,8 +21,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The state file's name inside the state directory.
 pub(crate) const QUEUE_FILE: &str = "queue.json";
-/// The lock file's name inside the state directory.
-pub(crate) const LOCK_FILE: &str = "lock";
 
 /// The service's part of the state file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +33,18 @@ pub(crate) struct ServiceBook {
     pub(crate) starts: u64,
 }
 
+impl ServiceBook {
+    /// The book of a queue last written by another program (the real-time
+    /// driver of `bitsim jobs --state`): its clock is the model's.
+    fn of(manager: &Manager) -> ServiceBook {
+        ServiceBook {
+            virtual_now_ms: manager.now().as_millis(),
+            clock: "real".into(),
+            starts: 0,
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Serialize, Deserialize)]
 struct StateFile {
@@ -42,7 +55,9 @@ struct StateFile {
     /// simulated world keeps none across a restart).
     #[serde(default)]
     books: BTreeMap<JobId, Value>,
-    service: ServiceBook,
+    /// Absent when another program wrote the file last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service: Option<ServiceBook>,
 }
 
 /// What a state directory held when the service started.
@@ -57,6 +72,8 @@ pub(crate) struct Store {
     dir: PathBuf,
     pub(crate) epoch_unix_ms: u64,
     last: Vec<u8>,
+    /// Held while the store lives.
+    _lock: QueueLock,
 }
 
 pub(crate) fn unix_ms() -> u64 {
@@ -74,12 +91,11 @@ impl Store {
                 format!("cannot create state directory {}: {e}", dir.display()),
             )
         })?;
-        lock(dir)?;
         let path = dir.join(QUEUE_FILE);
+        let lock = QueueLock::acquire(&path)?;
         let loaded = match std::fs::read(&path) {
             Ok(bytes) => {
                 let s: StateFile = serde_json::from_slice(&bytes).map_err(|e| {
-                    let _ = std::fs::remove_file(dir.join(LOCK_FILE));
                     io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!(
@@ -88,15 +104,15 @@ impl Store {
                         ),
                     )
                 })?;
+                let book = s.service.unwrap_or_else(|| ServiceBook::of(&s.manager));
                 Some(Loaded {
                     epoch_unix_ms: s.epoch_unix_ms,
                     manager: s.manager,
-                    book: s.service,
+                    book,
                 })
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => {
-                let _ = std::fs::remove_file(dir.join(LOCK_FILE));
                 return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
             }
         };
@@ -104,6 +120,7 @@ impl Store {
             dir: dir.to_owned(),
             epoch_unix_ms: loaded.as_ref().map_or_else(unix_ms, |l| l.epoch_unix_ms),
             last: Vec::new(),
+            _lock: lock,
         };
         Ok((store, loaded))
     }
@@ -114,11 +131,11 @@ impl Store {
             epoch_unix_ms: self.epoch_unix_ms,
             manager: manager.clone(),
             books: BTreeMap::new(),
-            service: ServiceBook {
+            service: Some(ServiceBook {
                 virtual_now_ms: now.as_millis(),
                 clock: clock.to_owned(),
                 starts,
-            },
+            }),
         };
         let bytes = match serde_json::to_vec(&file) {
             Ok(b) => b,
@@ -140,12 +157,6 @@ impl Store {
     }
 }
 
-impl Drop for Store {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
-    }
-}
-
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     let mut f = std::fs::File::create(&tmp)?;
@@ -159,69 +170,4 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
-}
-
-/// Takes `dir/lock` for this process: refused while another live process
-/// holds it; a lock left by a process that is gone is taken over.
-fn lock(dir: &Path) -> io::Result<()> {
-    let path = dir.join(LOCK_FILE);
-    for _ in 0..2 {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                writeln!(f, "{}", std::process::id())?;
-                return f.sync_all();
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let pid = text.trim().parse::<u32>().ok();
-                if let Some(pid) = pid
-                    && alive(pid)
-                {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WouldBlock,
-                        format!(
-                            "state directory {} is in use by process {pid} (lock file {}); stop that service first",
-                            dir.display(),
-                            path.display()
-                        ),
-                    ));
-                }
-                tracing::info!(
-                    "taking over {} left by process {} that is gone",
-                    path.display(),
-                    text.trim()
-                );
-                std::fs::remove_file(&path)?;
-            }
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("cannot lock {}: {e}", path.display()),
-                ));
-            }
-        }
-    }
-    Err(io::Error::other(format!(
-        "cannot lock {}: another process keeps taking it",
-        path.display()
-    )))
-}
-
-/// Is process `pid` running? Where that cannot be told (no `/proc`), a
-/// lock is assumed live: delete the lock file of a stopped service by hand.
-fn alive(pid: u32) -> bool {
-    if pid == std::process::id() {
-        // This process: a second service on one directory in one process.
-        return true;
-    }
-    let proc = Path::new("/proc");
-    if proc.is_dir() {
-        proc.join(pid.to_string()).exists()
-    } else {
-        true
-    }
 }
