@@ -1,6 +1,6 @@
 //! `bitsim service`: the BITS API over JSON-RPC (crate `bitsim-service`).
 
-use bitsim_service::{Config, TcpService};
+use bitsim_service::{Clock, Config, Service, Stopper, TcpService};
 use std::path::PathBuf;
 
 /// Arguments of `bitsim service`.
@@ -13,32 +13,102 @@ pub struct ServiceArgs {
     /// Serve one client on stdin/stdout (logs go to stderr).
     #[arg(long)]
     stdio: bool,
+    /// How virtual time moves: `virtual` (only by clock.* calls), `real`
+    /// (the wall clock) or `scaled:N` (N virtual seconds per real second).
+    #[arg(long, default_value = "virtual")]
+    clock: Clock,
+    /// Where transfers happen: `simulated` (the world of --scenario).
+    /// `http` (real transfers) is not supported yet.
+    #[arg(long, default_value = "simulated")]
+    world: String,
     /// The simulated world: a scenario's servers, files, faults and policy.
     #[arg(long)]
     scenario: Option<PathBuf>,
+    /// Persist the queue in this directory (DIR/queue.json, locked while
+    /// the service runs); a restart on it is a BITS service restart.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
     /// Seed of the run (job GUIDs, probabilistic faults).
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
-/// Runs the service until stdin ends (`--stdio`) or the process is stopped.
+/// Runs the service until stdin ends (`--stdio`), a `shutdown` call, or
+/// SIGTERM/Ctrl-C; the queue is persisted (with `--state`) before it exits.
 pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
+    match args.world.as_str() {
+        "simulated" => {}
+        "http" => anyhow::bail!(
+            "--world http is not yet supported: bitsim service runs transfers in the simulated world of --scenario (use `bitsim download/upload` for real HTTP transfers)"
+        ),
+        other => anyhow::bail!("unknown --world {other:?}: expected `simulated` or `http`"),
+    }
     let scenario = match &args.scenario {
         Some(p) => bitsim::Scenario::load(p)?,
         None => Config::empty_world(),
     };
-    let config = Config::new(scenario, args.seed);
+    let mut config = Config::new(scenario, args.seed).with_clock(args.clock);
+    if let Some(dir) = &args.state {
+        config = config.with_state_dir(dir);
+    }
     match args.listen {
         Some(addr) => {
             let service = TcpService::bind(config, addr.as_str())
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("cannot serve on {addr}: {e}"))?;
+            stop_on_signal(service.stopper());
             tracing::info!(
-                "bitsim service listening on {} (virtual clock)",
-                service.local_addr()
+                "bitsim service listening on {} ({} clock)",
+                service.local_addr(),
+                args.clock
             );
             service.wait();
         }
-        None => bitsim_service::serve_stdio(config),
+        None => {
+            let service = Service::try_start(config)?;
+            stop_on_signal(service.stopper());
+            service
+                .connector()
+                .connect_until_end(std::io::stdin(), std::io::stdout());
+            service.wait();
+        }
     }
     Ok(())
+}
+
+/// SIGTERM or Ctrl-C (SIGINT) stops the service cleanly.
+fn stop_on_signal(stopper: Stopper) {
+    std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::warn!("cannot watch for signals: {e}");
+                return;
+            }
+        };
+        let signalled = rt.block_on(async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut term = signal(SignalKind::terminate())?;
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => r,
+                    _ = term.recv() => Ok(()),
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                tokio::signal::ctrl_c().await
+            }
+        });
+        match signalled {
+            Ok(()) => {
+                tracing::info!("signal received: stopping");
+                stopper.stop();
+            }
+            Err(e) => tracing::warn!("cannot watch for signals: {e}"),
+        }
+    });
 }

@@ -93,7 +93,8 @@ pub use error::{Error, Result};
 pub use hresult::{HRESULT_TABLE, Hresult, HresultInfo};
 pub use job::*;
 pub use manager::{
-    CommandOutcome, Manager, NotificationId, NotifyKind, Output, TimerKind, TransferError,
+    CommandOutcome, Manager, NotificationId, NotifyKind, Output, Outstanding, TimerKind,
+    TransferError,
 };
 pub use policy::{BandwidthWindow, Policy};
 pub use table::{Rule, TRANSITIONS, Target, Transition};

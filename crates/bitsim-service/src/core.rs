@@ -2,8 +2,10 @@
 //! connection's messages in the order they arrive.
 
 use crate::Config;
+use crate::clock::{Clock, WallClock};
 use crate::methods::{self, Interface};
 use crate::rpc::{self, Incoming, RpcError};
+use crate::store::{Loaded, Store};
 use bitsim::engine::Delivery;
 use bitsim::sim::RemoteNotification;
 use bitsim::{CallbackResult, Simulation};
@@ -27,6 +29,8 @@ pub(crate) enum Inbound {
     Line(ConnId, String),
     /// The connection closed (EOF or an error).
     Closed(ConnId),
+    /// Stop the service (a signal, [`crate::Stopper::stop`]).
+    Stop,
 }
 
 struct Conn {
@@ -41,6 +45,15 @@ struct Waiting {
     calls: Vec<(String, Hresult)>,
 }
 
+/// A notification sent in real or scaled mode, waiting for its answer
+/// while the service goes on serving.
+struct Flying {
+    n: RemoteNotification,
+    conn: ConnId,
+    deadline: Instant,
+    calls: Vec<(String, Hresult)>,
+}
+
 pub(crate) struct Core {
     sim: Simulation,
     rx: Receiver<Inbound>,
@@ -50,6 +63,16 @@ pub(crate) struct Core {
     callback_timeout: Duration,
     next_request: u64,
     waiting: Option<Waiting>,
+    clock: Clock,
+    /// The wall clock's mapping (real and scaled mode).
+    wall: Option<WallClock>,
+    /// Notifications out in real and scaled mode, by request id.
+    flying: BTreeMap<String, Flying>,
+    /// A stop was asked for: the loop ends after the current message.
+    stopping: bool,
+    store: Option<Store>,
+    /// Processes started on the state directory, this one included.
+    starts: u64,
 }
 
 fn params<T: DeserializeOwned>(method: &str, p: Option<Value>) -> Result<T, RpcError> {
@@ -118,6 +141,13 @@ struct Network {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ClearFaults {
+    #[serde(default)]
+    kind: Option<bitsim::scenario::FaultKind>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct User {
     user: String,
 }
@@ -127,9 +157,42 @@ fn now_json(t: Time) -> Value {
 }
 
 impl Core {
-    pub(crate) fn new(config: Config, rx: Receiver<Inbound>) -> Core {
+    pub(crate) fn new(
+        config: Config,
+        rx: Receiver<Inbound>,
+        store: Option<Store>,
+        loaded: Option<Loaded>,
+    ) -> Core {
+        let starts = loaded.as_ref().map_or(1, |l| l.book.starts + 1);
+        let sim = match loaded {
+            None => Simulation::new(config.scenario, config.seed),
+            Some(l) => {
+                // The virtual clock goes on from where it stopped; the real
+                // one counts the time the process was away.
+                let mut now = Time(l.book.virtual_now_ms);
+                if config.clock == Clock::Real {
+                    now = now.max(Time(
+                        crate::store::unix_ms().saturating_sub(l.epoch_unix_ms),
+                    ));
+                }
+                // Job GUIDs must not repeat those of an earlier process.
+                let seed = config.seed ^ starts.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                Simulation::resume(config.scenario, seed, l.manager, now)
+            }
+        };
+        let wall = config.clock.rate().map(|rate| WallClock {
+            start: Instant::now(),
+            origin: sim.now(),
+            rate,
+        });
         Core {
-            sim: Simulation::new(config.scenario, config.seed),
+            sim,
+            clock: config.clock,
+            wall,
+            flying: BTreeMap::new(),
+            stopping: false,
+            store,
+            starts,
             rx,
             backlog: VecDeque::new(),
             conns: BTreeMap::new(),
@@ -140,22 +203,113 @@ impl Core {
         }
     }
 
-    /// Serves until every transport is gone.
+    /// Serves until every transport is gone or a stop is asked for, then
+    /// persists the queue (with `--state`).
     pub(crate) fn run(mut self) {
-        loop {
+        self.persist();
+        while !self.stopping {
             let m = match self.backlog.pop_front() {
-                Some(m) => m,
-                None => match self.rx.recv() {
-                    Ok(m) => m,
-                    Err(_) => return,
+                Some(m) => Some(m),
+                None => match self.wall {
+                    None => match self.rx.recv() {
+                        Ok(m) => Some(m),
+                        Err(_) => break,
+                    },
+                    Some(_) => match self.rx.recv_timeout(self.wake_in()) {
+                        Ok(m) => Some(m),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    },
                 },
             };
+            // In real and scaled mode, what fell due meanwhile happens
+            // first: a call acts at the present instant.
+            self.catch_up();
             match m {
-                Inbound::Opened(c, w) => self.open(c, w),
-                Inbound::Line(c, text) => self.line(c, &text),
-                Inbound::Closed(c) => self.close(c),
+                Some(Inbound::Opened(c, w)) => self.open(c, w),
+                Some(Inbound::Line(c, text)) => self.line(c, &text),
+                Some(Inbound::Closed(c)) => self.close(c),
+                Some(Inbound::Stop) => {
+                    tracing::info!("stop asked for: the service stops");
+                    self.stopping = true;
+                }
+                None => {}
+            }
+            self.persist();
+        }
+        self.persist();
+        tracing::info!(now = %self.sim.now(), "the service stopped");
+    }
+
+    /// Writes the queue to the state directory if it changed.
+    fn persist(&mut self) {
+        if let Some(store) = &mut self.store {
+            store.save(
+                self.sim.manager(),
+                self.sim.now(),
+                &self.clock.to_string(),
+                self.starts,
+            );
+        }
+    }
+
+    /// Real and scaled mode: how long the loop may sleep before something
+    /// falls due (the next event, or a notification's answer timing out).
+    fn wake_in(&self) -> Duration {
+        let idle = Duration::from_secs(60);
+        let Some(wall) = self.wall else {
+            return idle;
+        };
+        let now = Instant::now();
+        let event = self
+            .sim
+            .next_event()
+            .map_or(idle, |t| wall.real_until(t, now));
+        let answer = self
+            .flying
+            .values()
+            .map(|f| f.deadline.saturating_duration_since(now))
+            .min()
+            .unwrap_or(idle);
+        event.min(answer).min(idle)
+    }
+
+    /// Real and scaled mode: runs every event due by the wall clock and
+    /// moves virtual time to the present; sends the notifications raised
+    /// on the way without waiting for their answers; an answer overdue
+    /// counts as a callback object gone.
+    fn catch_up(&mut self) {
+        let Some(wall) = self.wall else {
+            return;
+        };
+        let now = Instant::now();
+        let overdue: Vec<String> = self
+            .flying
+            .iter()
+            .filter(|(_, f)| f.deadline <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in overdue {
+            if let Some(f) = self.flying.remove(&id) {
+                tracing::warn!(
+                    conn = f.conn,
+                    method = f.n.kind.method(),
+                    "no answer to a notification within {:?}: the callback object counts as gone",
+                    self.callback_timeout
+                );
+                self.drop_callback(f.n.callback);
+                self.sim.remote_callback_returned(&f.n, Delivery::Gone);
             }
         }
+        let target = wall.virtual_at(now);
+        loop {
+            self.deliver();
+            if !self.sim.step(target) {
+                break;
+            }
+        }
+        self.sim.run_until(target);
+        self.deliver();
     }
 
     fn open(&mut self, c: ConnId, writer: Box<dyn Write + Send>) {
@@ -179,6 +333,19 @@ impl Core {
                 self.drop_callback(cb);
             }
         }
+        // Real and scaled mode: its notifications out will never be answered.
+        let gone: Vec<String> = self
+            .flying
+            .iter()
+            .filter(|(_, f)| f.conn == c)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            if let Some(f) = self.flying.remove(&id) {
+                self.sim.remote_callback_returned(&f.n, Delivery::Gone);
+            }
+        }
+        self.deliver();
     }
 
     fn drop_callback(&mut self, cb: CallbackId) {
@@ -216,8 +383,23 @@ impl Core {
                 tracing::debug!(conn = c, "bad message: {}", e.message);
                 self.send(c, &rpc::response(id, Err(e)));
             }
-            Ok(Incoming::Response { id, .. }) => {
-                tracing::warn!(conn = c, %id, "an answer to no outstanding request (late?)");
+            Ok(Incoming::Response { id, result }) => {
+                let key = id.as_str().unwrap_or_default().to_owned();
+                match self.flying.get(&key) {
+                    Some(f) if f.conn == c => {
+                        let f = self.flying.remove(&key).expect("looked up");
+                        let d = Delivery::Answered {
+                            result: CallbackResult::fail(answer_hr(&result)),
+                            calls: f.calls,
+                        };
+                        self.sim.remote_callback_returned(&f.n, d);
+                    }
+                    _ => tracing::warn!(
+                        conn = c,
+                        %id,
+                        "an answer to no outstanding request (late?)"
+                    ),
+                }
             }
             Ok(Incoming::Request { id, method, params }) => {
                 let r = self.dispatch(c, &method, params);
@@ -272,6 +454,20 @@ impl Core {
                 Ok(now_json(self.sim.now()))
             }
             "clock.advance" | "clock.run_until" | "clock.run_until_idle" => {
+                if !self.clock.is_virtual() {
+                    return Err(RpcError::new(
+                        rpc::CLOCK_NOT_VIRTUAL,
+                        format!(
+                            "{method}: the clock is {} (--clock {}): virtual time follows the wall clock and no client can move it; only --clock virtual takes clock.advance, clock.run_until and clock.run_until_idle",
+                            if self.clock == Clock::Real {
+                                "real"
+                            } else {
+                                "scaled"
+                            },
+                            self.clock
+                        ),
+                    ));
+                }
                 if let Some(w) = &self.waiting
                     && w.conn == c
                 {
@@ -299,13 +495,30 @@ impl Core {
             }
             "inspect.job" => {
                 let JobParam { job } = params(method, p)?;
-                match self.sim.manager().job(job) {
-                    Some(j) => Ok(serde_json::to_value(j).unwrap_or(Value::Null)),
-                    None => Err(RpcError::new(
+                let m = self.sim.manager();
+                let Some(j) = m.job(job) else {
+                    return Err(RpcError::new(
                         rpc::INVALID_PARAMS,
                         format!("inspect.job: no job {job} in the queue"),
-                    )),
-                }
+                    ));
+                };
+                let mut v = serde_json::to_value(j).unwrap_or(Value::Null);
+                let outstanding: Vec<Value> = m
+                    .outstanding_of(job)
+                    .into_iter()
+                    .map(|o| {
+                        json!({"kind": o.kind.method(), "since": o.since.as_millis(),
+                               "since_text": o.since.to_string(), "attempt": o.attempt,
+                               "user": o.user, "via_cmd_line": o.via_cmd_line})
+                    })
+                    .collect();
+                v["outstanding"] = json!(outstanding);
+                v["next_timer"] = match m.next_deadline(job) {
+                    Some((at, why)) => json!({"at": at.as_millis(), "at_text": at.to_string(),
+                                             "why": why, "in_ms": at.as_millis().saturating_sub(self.sim.now().as_millis())}),
+                    None => Value::Null,
+                };
+                Ok(v)
             }
             "inspect.trace" => {
                 let Since { since } = params(method, p)?;
@@ -329,6 +542,27 @@ impl Core {
                     .add_fault(fault)
                     .map_err(|e| RpcError::new(rpc::INVALID_PARAMS, format!("{method}: {e}")))?;
                 Ok(now_json(self.sim.now()))
+            }
+            "world.clear_faults" => {
+                let ClearFaults { kind } = params(method, p)?;
+                let cleared = self.sim.clear_faults(kind);
+                let mut v = now_json(self.sim.now());
+                v["cleared"] = json!(cleared);
+                Ok(v)
+            }
+            "shutdown" => {
+                let Empty {} = params(method, p)?;
+                if !caller.admin {
+                    return Err(RpcError::new(
+                        rpc::ACCESS_DENIED,
+                        "shutdown: only an administrator may stop the service (session.hello with admin: true), as only an administrator may stop the BITS service",
+                    ));
+                }
+                tracing::info!(conn = c, "shutdown called: the service stops");
+                self.stopping = true;
+                let mut v = now_json(self.sim.now());
+                v["stopping"] = json!(true);
+                Ok(v)
             }
             "world.restart_service" => {
                 let Empty {} = params(method, p)?;
@@ -390,14 +624,18 @@ impl Core {
         {
             self.sim.name_job(*id, &id.to_string());
         }
+        let hr = match &r {
+            Ok(reply) => reply.hresult(),
+            Err(e) => e.code,
+        };
         if let Some(w) = &mut self.waiting
             && w.conn == c
         {
-            let hr = match &r {
-                Ok(reply) => reply.hresult(),
-                Err(e) => e.code,
-            };
             w.calls.push((call.method().to_owned(), hr));
+        } else if let Some(f) = self.flying.values_mut().find(|f| f.conn == c) {
+            // Real and scaled mode: a call from a handler belongs to the
+            // connection's oldest notification out.
+            f.calls.push((call.method().to_owned(), hr));
         }
         Ok(methods::result(&r))
     }
@@ -429,11 +667,15 @@ impl Core {
         };
         loop {
             self.deliver();
-            if !self.sim.step(limit) {
+            if self.stopping || !self.sim.step(limit) {
                 break;
             }
         }
         self.deliver();
+        if self.stopping {
+            // A stop came while a handler ran: time stays where it is.
+            return Ok(now_json(self.sim.now()));
+        }
         let idle = idle_mode && self.sim.next_event().is_none();
         if !idle {
             self.sim.run_until(limit);
@@ -452,16 +694,44 @@ impl Core {
             // The loop waiting for an answer delivers the rest after it.
             return;
         }
-        while let Some(n) = self.sim.poll_remote_notification() {
+        if self.wall.is_some() {
+            self.send_notifications();
+            return;
+        }
+        while !self.stopping
+            && let Some(n) = self.sim.poll_remote_notification()
+        {
             let d = self.call_remote(&n);
             self.sim.remote_callback_returned(&n, d);
         }
     }
 
-    fn call_remote(&mut self, n: &RemoteNotification) -> Delivery {
-        let Some(&c) = self.owners.get(&n.callback) else {
-            return Delivery::Gone;
-        };
+    /// Real and scaled mode: sends every pending notification and goes on
+    /// serving; the answers come back through [`Core::message`].
+    fn send_notifications(&mut self) {
+        while let Some(n) = self.sim.poll_remote_notification() {
+            match self.send_notification(&n) {
+                Some((id, conn)) => {
+                    let deadline = Instant::now() + self.callback_timeout;
+                    self.flying.insert(
+                        id,
+                        Flying {
+                            n,
+                            conn,
+                            deadline,
+                            calls: Vec::new(),
+                        },
+                    );
+                }
+                None => self.sim.remote_callback_returned(&n, Delivery::Gone),
+            }
+        }
+    }
+
+    /// Sends `n` to its object's connection: the request id and the
+    /// connection, or `None` if the object is gone.
+    fn send_notification(&mut self, n: &RemoteNotification) -> Option<(String, ConnId)> {
+        let &c = self.owners.get(&n.callback)?;
         let id = format!("bitsim-{}", self.next_request);
         self.next_request += 1;
         let mut params = json!({"job": n.job, "callback": n.callback.0, "user": n.user});
@@ -485,6 +755,13 @@ impl Core {
             NotifyKind::JobTransferred | NotifyKind::JobModification => {}
         }
         self.send(c, &rpc::request(&id, n.kind.method(), params));
+        Some((id, c))
+    }
+
+    fn call_remote(&mut self, n: &RemoteNotification) -> Delivery {
+        let Some((id, c)) = self.send_notification(n) else {
+            return Delivery::Gone;
+        };
         self.waiting = Some(Waiting {
             conn: c,
             calls: Vec::new(),
@@ -511,6 +788,12 @@ impl Core {
                     break None;
                 }
                 Ok(Inbound::Opened(o, w)) => self.open(o, w),
+                Ok(Inbound::Stop) => {
+                    // The service stops: the answer will never count.
+                    tracing::info!("stop asked for while a notification waits for its answer");
+                    self.stopping = true;
+                    break None;
+                }
                 Ok(other) => self.backlog.push_back(other),
                 Err(RecvTimeoutError::Timeout) => {
                     tracing::warn!(

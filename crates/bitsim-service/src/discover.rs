@@ -164,22 +164,27 @@ pub const SERVICE_METHODS: &[(&str, &str, &[Param], &str)] = &[
         &[],
         "the OpenRPC document",
     ),
-    ("clock.now", "The virtual clock.", &[], "now (ms), text"),
+    (
+        "clock.now",
+        "The virtual clock (in every clock mode).",
+        &[],
+        "now (ms), text",
+    ),
     (
         "clock.advance",
-        "Runs every event and notification due in the next `ms` of virtual time.",
+        "Runs every event and notification due in the next `ms` of virtual time (--clock virtual only).",
         &[("ms", Ty::Int, true)],
         "now, text",
     ),
     (
         "clock.run_until",
-        "The same, up to the instant `t` (ms).",
+        "The same, up to the instant `t` (ms) (--clock virtual only).",
         &[("t", Ty::Int, true)],
         "now, text",
     ),
     (
         "clock.run_until_idle",
-        "Runs until nothing is left to happen, or `max` ms have passed.",
+        "Runs until nothing is left to happen, or `max` ms have passed (--clock virtual only).",
         &[("max", Ty::Int, true)],
         "now, text, idle",
     ),
@@ -197,6 +202,12 @@ pub const SERVICE_METHODS: &[(&str, &str, &[Param], &str)] = &[
             ("until", Ty::Str, false),
         ],
         "now, text",
+    ),
+    (
+        "world.clear_faults",
+        "Ends every fault in place and drops every fault to come (the scenario's and world.fault's), or only those of `kind`.",
+        &[("kind", Ty::Str, false)],
+        "now, text, cleared",
     ),
     (
         "world.network",
@@ -230,15 +241,21 @@ pub const SERVICE_METHODS: &[(&str, &str, &[Param], &str)] = &[
     ),
     (
         "inspect.job",
-        "The model's whole record of one job.",
+        "The model's whole record of one job, its notifications outstanding and its next timer.",
         &[("job", Ty::Job, true)],
-        "the job",
+        "the job's fields, outstanding [{kind, since, since_text, attempt, user, via_cmd_line}], next_timer {at, at_text, in_ms, why} or null",
     ),
     (
         "inspect.trace",
         "The trace from entry `since` on, as `bitsim run --format json` writes it.",
         &[("since", Ty::Int, false)],
         "entries, next",
+    ),
+    (
+        "shutdown",
+        "Stops the service (administrators only): answered first, then the queue is persisted (--state) and the process ends.",
+        &[],
+        "now, text, stopping",
     ),
 ];
 

@@ -7,7 +7,8 @@
 //! with a **virtual clock** the client drives: time moves only when a
 //! client calls `clock.advance`, `clock.run_until` or `clock.run_until_idle`,
 //! so a run is a pure function of the calls and the seed, and 90 days of
-//! BITS retries pass in milliseconds.
+//! BITS retries pass in milliseconds. For programs that cannot drive a
+//! clock, the service can run it itself ([`Clock`]: real, or scaled).
 //!
 //! # Methods
 //!
@@ -18,16 +19,18 @@
 //! | `job.*` (every other [`Call`](bitsim_model::Call): `job.add_file`, `job.resume`, `job.get_state`, `job.get_error`, `job.set_notify_interface`, ...; the list is [`methods::CALLS`]) | `job` (its GUID) and the call's fields | the HRESULT and the reply |
 //! | `rpc.discover` | | the OpenRPC document of every method ([`discover`], committed as `openrpc.json`) |
 //! | `clock.now` | | `now` (ms of virtual time), `text` |
-//! | `clock.advance` | `ms` | runs every event and notification due in the next `ms` |
-//! | `clock.run_until` | `t` (ms) | the same up to the instant `t` |
-//! | `clock.run_until_idle` | `max` (ms) | runs until nothing is left to happen (`idle: true`) or `max` has passed |
+//! | `clock.advance` | `ms` | runs every event and notification due in the next `ms` (virtual clock only) |
+//! | `clock.run_until` | `t` (ms) | the same up to the instant `t` (virtual clock only) |
+//! | `clock.run_until_idle` | `max` (ms) | runs until nothing is left to happen (`idle: true`) or `max` has passed (virtual clock only) |
 //! | `world.fault` | a fault of the scenario format (`kind`, `status`, `url`, `count`, `probability`, `user`, `at`, `until`; times count from now) | the fault is in place (at `at`) |
+//! | `world.clear_faults` | `kind` (optional) | every fault in place ends (as at its `until`: the network comes back, a user logs on) and every fault to come is dropped, the scenario's and `world.fault`'s; `cleared` counts them |
 //! | `world.network` | `up` | the network goes down or comes back |
 //! | `world.logon`, `world.logoff` | `user` | the user logs on or off |
 //! | `world.restart_service` | | the BITS service restarts (X2) |
 //! | `inspect.jobs` | | every job: id, owner, name, type, state |
-//! | `inspect.job` | `job` | the model's whole record of the job |
+//! | `inspect.job` | `job` | the model's whole record of the job, plus `outstanding` (its notifications delivered and not answered: `kind`, `since`, `attempt`, `user`, `via_cmd_line`) and `next_timer` (`at`, `in_ms`, `why`: the model's own next deadline for the job, [`Manager::next_deadline`](bitsim_model::Manager::next_deadline), or `null`) |
 //! | `inspect.trace` | `since` (an index, default 0) | `entries` in the format of `bitsim run --format json`, and `next` |
+//! | `shutdown` | | administrators only: answers `stopping: true`, then the service persists its queue and stops |
 //!
 //! A BITS call's result carries the HRESULT exactly as the model returns
 //! it, `{"hresult": {"name", "value", "hex"}, "reply", "value"}` on success
@@ -51,7 +54,9 @@
 //! `"E_FAIL"`, a number, or `{"hresult": ...}`); the model applies its rules
 //! to it (a re-call after a failure, the command line). While it waits the
 //! service takes that connection's calls (a handler that calls
-//! `job.cancel`) and holds other connections' calls until the answer.
+//! `job.cancel`) and, with the virtual clock, holds other connections'
+//! calls until the answer (in real and scaled mode it does not: see
+//! [Clock modes](#clock-modes)).
 //!
 //! * A connection that closes is a dead callback object: its notifications
 //!   fail with `RPC_E_SERVER_UNAVAILABLE`, as the driver core's
@@ -61,6 +66,80 @@
 //!   is treated the same way from then on (its object counts as gone until
 //!   it registers again), so one client cannot wedge virtual time.
 //! * An answer that is a JSON-RPC error, or names no HRESULT, is `E_FAIL`.
+//!
+//! # Clock modes
+//!
+//! [`Config::clock`] (`--clock`):
+//!
+//! * `virtual` (the default): as above. Deterministic: no wall clock, no
+//!   thread timing enters the run.
+//! * `real`: virtual time follows the wall clock from the start.
+//! * `scaled:N`: N virtual seconds per real second (`scaled:3600`: a
+//!   10-minute retry happens a sixth of a second later).
+//!
+//! In real and scaled mode the service runs the model by itself: it sleeps
+//! until the next event is due (in real terms) or a message arrives, and
+//! every call acts at the present instant. A notification does **not**
+//! hold other clients up there: the service sends it and goes on serving
+//! everyone (the handler's connection included); the answer is fed back to
+//! the model when it comes, and the model keeps counting the notification
+//! as outstanding (the four-per-user limit) meanwhile. A connection that
+//! does not answer within [`Config::callback_timeout`], or closes, is a
+//! dead callback object as in virtual mode. `clock.advance`,
+//! `clock.run_until` and `clock.run_until_idle` are refused there with the
+//! error `-32004` naming the mode ([`rpc::CLOCK_NOT_VIRTUAL`]): a client
+//! that moved a clock that also follows the wall would make both wrong.
+//! `clock.now` works in every mode.
+//!
+//! # Stopping
+//!
+//! The `shutdown` method, a [`Stopper`] ([`TcpService::stopper`],
+//! [`TcpService::stop`]) or, for the `bitsim service` process, SIGTERM or
+//! Ctrl-C stop the service: the message at hand is finished (`shutdown` is
+//! answered first), the queue is persisted, and the loop ends. `shutdown`
+//! is for administrator sessions only (error `-32005`,
+//! [`rpc::ACCESS_DENIED`], for others), as only an administrator may stop
+//! the BITS service on Windows; any session may use the `world.*` and
+//! `inspect.*` controls, which stand for the test, not for a BITS user.
+//!
+//! # Persistence (`--state DIR`)
+//!
+//! With [`Config::state_dir`], the queue is written to `DIR/queue.json`
+//! after every message or batch of events that changed it, atomically (a
+//! temporary file, fsync, rename), in the format of the real-time driver's
+//! state file (`epoch_unix_ms`, `manager`, `books`), so one reader handles
+//! both; `service` beside them holds the virtual time and the number of
+//! starts (a queue last written by another program, without `service`,
+//! loads too, on the model's clock). While the service runs it holds the
+//! queue's lock, [`bitsim::realtime::QueueLock`] (`DIR/queue.json.lock`,
+//! with the pid): a second service, `bitsim download --state
+//! DIR/queue.json` or a changing verb of `bitsim jobs --state DIR` is
+//! refused, naming the process; `bitsim jobs list|info` read the queue at
+//! any time. The lock is the operating system's: it goes with its process,
+//! a crash leaves none behind.
+//!
+//! Starting again on the directory is BITS's service restart (X2), as
+//! `world.restart_service` is within one run: jobs that were transferring
+//! go back to QUEUED (and the scheduler takes them up again), callback
+//! registrations are gone, command lines and timer deadlines stay. What
+//! the service decided where BITS has nothing to say:
+//!
+//! * Virtual and scaled time go on from the instant the queue was written;
+//!   real time counts the time the process was away (as the real-time
+//!   driver does). `epoch_unix_ms` is the wall time of virtual time zero
+//!   at the first start.
+//! * The simulated world is not persisted: the scenario is loaded again;
+//!   its jobs and actions due before the restart are not done again, its
+//!   faults in place start again, faults added by `world.fault` are gone,
+//!   and the simulated local disk starts empty (a transfer goes on from the
+//!   byte the model recorded).
+//! * Job GUIDs come from the seed mixed with the number of starts, so a
+//!   restarted service does not hand out a GUID of an earlier process.
+//!
+//! # Not yet
+//!
+//! `--world http` (real transfers by the real-time driver) is refused as
+//! "not yet supported" by the command line.
 //!
 //! # Example
 //!
@@ -73,19 +152,24 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod clock;
 mod core;
 pub mod discover;
 pub mod methods;
 pub mod rpc;
 mod server;
+mod store;
 
-pub use server::{Connector, Service, TcpService, serve_stdio};
+pub use clock::{Clock, ClockParseError};
+pub use server::{Connector, Service, Stopper, TcpService, serve_stdio};
 
 use bitsim::Scenario;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How a service starts.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The simulated world: servers, files, faults, policy (its own jobs
     /// and scripted calls run too).
@@ -95,16 +179,44 @@ pub struct Config {
     /// How long the service waits for a client's answer to a notification
     /// before counting its callback object as gone.
     pub callback_timeout: Duration,
+    /// How virtual time moves: by the clients' calls (the default), with
+    /// the wall clock, or N times as fast.
+    pub clock: Clock,
+    /// Where the queue persists (`--state DIR`): `DIR/queue.json`, locked
+    /// (`DIR/queue.json.lock`) while the service runs. `None`: the queue lives as
+    /// long as the process.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Config {
-    /// A service in `scenario`'s world with `seed`.
+    /// A service in `scenario`'s world with `seed`, a virtual clock and no
+    /// state directory.
     pub fn new(scenario: Scenario, seed: u64) -> Config {
         Config {
             scenario,
             seed,
             callback_timeout: Duration::from_secs(30),
+            clock: Clock::Virtual,
+            state_dir: None,
         }
+    }
+
+    /// The same with `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Config {
+        self.clock = clock;
+        self
+    }
+
+    /// The same, persisting the queue in `dir`.
+    pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Config {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// The same with another callback timeout.
+    pub fn with_callback_timeout(mut self, timeout: Duration) -> Config {
+        self.callback_timeout = timeout;
+        self
     }
 
     /// An empty world: no servers (every URL fails to resolve).

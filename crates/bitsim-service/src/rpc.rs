@@ -23,6 +23,12 @@ pub const SESSION_EXISTS: i64 = -32002;
 /// a notification handler, while virtual time waits for that very handler).
 pub const NOT_NOW: i64 = -32003;
 
+/// `-32004`: a clock call (`clock.advance`, `clock.run_until`,
+/// `clock.run_until_idle`) on a service whose clock is real or scaled.
+pub const CLOCK_NOT_VIRTUAL: i64 = -32004;
+/// `-32005`: a method only an administrator session may call (`shutdown`).
+pub const ACCESS_DENIED: i64 = -32005;
+
 /// A JSON-RPC error object: protocol misuse, never a BITS failure (those
 /// are results carrying their HRESULT).
 #[derive(Debug, Clone, PartialEq, Eq)]

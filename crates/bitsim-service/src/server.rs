@@ -3,6 +3,7 @@
 
 use crate::Config;
 use crate::core::{ConnId, Core, Inbound};
+use crate::store::Store;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -23,6 +24,25 @@ impl Connector {
     /// answers and notifications to `writer`, one JSON-RPC message per line,
     /// until `reader` ends. Returns the connection's number.
     pub fn connect<R, W>(&self, reader: R, writer: W) -> u64
+    where
+        R: Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
+        self.connect_inner(reader, writer, false)
+    }
+
+    /// The same, and the service stops when `reader` ends (the one client
+    /// of `--stdio`).
+    pub fn connect_until_end<R, W>(&self, reader: R, writer: W) -> u64
+    where
+        R: Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
+        self.connect_inner(reader, writer, true)
+    }
+
+    /// The same; with `stop_at_end`, the service stops when `reader` ends.
+    fn connect_inner<R, W>(&self, reader: R, writer: W, stop_at_end: bool) -> u64
     where
         R: Read + Send + 'static,
         W: Write + Send + 'static,
@@ -53,8 +73,27 @@ impl Connector {
                 }
             }
             let _ = tx.send(Inbound::Closed(id));
+            if stop_at_end {
+                let _ = tx.send(Inbound::Stop);
+            }
         });
         id
+    }
+}
+
+/// Stops a running service from anywhere (a signal handler, another
+/// thread): the loop finishes the message at hand, persists the queue
+/// (with a state directory) and ends. Cheap to clone.
+#[derive(Clone)]
+pub struct Stopper {
+    tx: Sender<Inbound>,
+}
+
+impl Stopper {
+    /// Asks the service to stop; [`Service::wait`] or [`TcpService::wait`]
+    /// then returns. Stopping a service that has stopped does nothing.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Inbound::Stop);
     }
 }
 
@@ -66,18 +105,38 @@ pub struct Service {
 
 impl Service {
     /// Starts the service loop on `config`'s world.
+    ///
+    /// # Panics
+    ///
+    /// If `config.state_dir` is set and cannot be locked or read; use
+    /// [`Service::try_start`] to get that as an error.
     pub fn start(config: Config) -> Service {
+        Service::try_start(config).unwrap_or_else(|e| panic!("bitsim service: {e}"))
+    }
+
+    /// Starts the service loop on `config`'s world; with a state
+    /// directory, locks it and takes over the queue it holds (a BITS
+    /// service restart, X2). Fails, naming the directory, if another live
+    /// process holds it or its queue cannot be read.
+    pub fn try_start(config: Config) -> io::Result<Service> {
+        let (store, loaded) = match &config.state_dir {
+            Some(dir) => {
+                let (store, loaded) = Store::open(dir)?;
+                (Some(store), loaded)
+            }
+            None => (None, None),
+        };
         let (tx, rx) = channel();
         // The simulation is built on the loop's thread (callback objects
         // are not `Send`).
-        let core = thread::spawn(move || Core::new(config, rx).run());
-        Service {
+        let core = thread::spawn(move || Core::new(config, rx, store, loaded).run());
+        Ok(Service {
             connector: Connector {
                 tx,
                 next: Arc::new(AtomicU64::new(1)),
             },
             core,
-        }
+        })
     }
 
     /// Opens connections on this service.
@@ -85,20 +144,32 @@ impl Service {
         self.connector.clone()
     }
 
-    /// Waits until every connection has closed and no [`Connector`] is
-    /// left, then stops the loop.
+    /// A way to stop this service.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            tx: self.connector.tx.clone(),
+        }
+    }
+
+    /// Waits until the service stops: a [`Stopper`] or a `shutdown` call
+    /// stopped it, or every connection has closed and no [`Connector`] or
+    /// [`Stopper`] is left.
     pub fn wait(self) {
         drop(self.connector);
         let _ = self.core.join();
     }
 }
 
-/// Serves one client on stdin/stdout until stdin ends (the process's own
-/// streams: logs must go to stderr).
-pub fn serve_stdio(config: Config) {
-    let service = Service::start(config);
-    service.connector().connect(io::stdin(), io::stdout());
+/// Serves one client on stdin/stdout until stdin ends or the service is
+/// stopped (the process's own streams: logs must go to stderr). Fails if
+/// the state directory cannot be locked or read.
+pub fn serve_stdio(config: Config) -> io::Result<()> {
+    let service = Service::try_start(config)?;
+    service
+        .connector()
+        .connect_until_end(io::stdin(), io::stdout());
     service.wait();
+    Ok(())
 }
 
 /// A service listening on TCP.
@@ -113,7 +184,7 @@ impl TcpService {
     pub fn bind(config: Config, addr: impl ToSocketAddrs) -> io::Result<TcpService> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
-        let service = Service::start(config);
+        let service = Service::try_start(config)?;
         let connector = service.connector();
         thread::spawn(move || {
             for stream in listener.incoming() {
@@ -133,8 +204,21 @@ impl TcpService {
         self.addr
     }
 
-    /// Serves until the process ends.
+    /// A way to stop this service (e.g. from a signal handler).
+    pub fn stopper(&self) -> Stopper {
+        self.service.stopper()
+    }
+
+    /// Serves until the service is stopped ([`TcpService::stopper`], a
+    /// `shutdown` call). The listening socket stays open until the process
+    /// ends, but nothing is served on it any more.
     pub fn wait(self) {
+        self.service.wait();
+    }
+
+    /// Stops the service and waits until it has (the queue persisted).
+    pub fn stop(self) {
+        self.service.stopper().stop();
         self.service.wait();
     }
 }

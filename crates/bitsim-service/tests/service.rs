@@ -2,11 +2,11 @@
 //! pipes, clients that speak JSON-RPC line by line.
 
 use bitsim::Scenario;
-use bitsim_service::{Config, Service, TcpService};
+use bitsim_service::{Clock, Config, Service, TcpService};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const WORLD: &str = r#"
 name = "service test world"
@@ -722,4 +722,440 @@ fn rpc_discover_lists_every_method_the_service_answers() {
         assert_ne!(r["error"]["code"], -32601, "{name}: {r}");
     }
     assert!(names.contains(&"job.set_notify_interface".to_owned()));
+}
+
+/// Polls `f` until it holds; fails after 30 s of wall time (a bound for a
+/// broken service, not a measure: the tests assert on the trace).
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < end, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn transitions(trace: &[Value]) -> Vec<(u64, String, String)> {
+    trace
+        .iter()
+        .filter(|e| e["event"]["type"] == "transition")
+        .map(|e| {
+            (
+                e["at"].as_u64().unwrap(),
+                e["event"]["from"].as_str().unwrap().to_owned(),
+                e["event"]["to"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_scaled_clock_runs_the_model_by_itself() {
+    let s = tcp(Config::new(world(), 1).with_clock(Clock::Scaled(3600.0)));
+    let mut c = Client::hello(&s, "alice", false);
+    let job = c.create("retry");
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://nowhere.test/x", "local": "/d/x"}),
+    );
+    c.bits("job.resume", json!({"job": job}));
+    // The name does not resolve: TRANSIENT_ERROR, retried 600 virtual
+    // seconds later, a sixth of a real second at 3600x: nobody calls clock.*.
+    wait_until("the retry", || {
+        c.bits("job.get_error_count", json!({"job": job}))["value"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    });
+    let t = transitions(&c.trace());
+    let failed = t.iter().find(|x| x.2 == "TRANSIENT_ERROR").unwrap().0;
+    let retried = t
+        .iter()
+        .find(|x| x.1 == "TRANSIENT_ERROR")
+        .unwrap_or_else(|| panic!("{t:?}"))
+        .0;
+    assert_eq!(retried - failed, 600_000, "{t:?}");
+    // The clock is not the clients' to move, and the error says why.
+    for (m, p) in [
+        ("clock.advance", json!({"ms": 1})),
+        ("clock.run_until", json!({"t": 1})),
+        ("clock.run_until_idle", json!({"max": 1})),
+    ] {
+        let r = c.call(m, p);
+        assert_eq!(error_code(&r), -32004, "{r}");
+        assert!(error_message(&r).contains("scaled:3600"), "{r}");
+    }
+    let now = c.bits("clock.now", json!({}))["now"].as_u64().unwrap();
+    assert!(now >= retried, "{now}");
+}
+
+#[test]
+fn a_client_that_never_answers_does_not_stall_others_in_real_time() {
+    let config = Config::new(world(), 1)
+        .with_clock(Clock::Scaled(3600.0))
+        .with_callback_timeout(Duration::from_secs(120));
+    let s = tcp(config);
+    let mut app = Client::hello(&s, "alice", false);
+    let mut other = Client::hello(&s, "bob", false);
+    let mut admin = Client::hello(&s, "root", true);
+    let job = app.create("missing");
+    app.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
+    );
+    app.bits("job.set_notify_interface", json!({"job": job}));
+    app.bits("job.resume", json!({"job": job}));
+    let mine = other.create("bob's");
+    // The 404 is fatal: JobError goes to the app, which never answers.
+    let n = app.read();
+    assert_eq!(n["method"], "JobError", "{n}");
+    // Meanwhile the others are served, and inspection shows the
+    // notification held.
+    assert_eq!(other.state(&mine), "SUSPENDED");
+    let r = admin.bits("inspect.job", json!({"job": job}));
+    assert_eq!(r["state"], "ERROR", "{r}");
+    let out = r["outstanding"].as_array().unwrap();
+    assert_eq!(out.len(), 1, "{r}");
+    assert_eq!(out[0]["kind"], "JobError", "{r}");
+    assert_eq!(out[0]["attempt"], 1, "{r}");
+    assert_eq!(out[0]["user"], "alice", "{r}");
+    // The app leaves: its object is dead, the model takes it from there.
+    drop(app);
+    wait_until("the dead callback", || {
+        let r = admin.bits("inspect.job", json!({"job": job}));
+        r["outstanding"].as_array().unwrap().is_empty()
+    });
+    let trace = admin.trace();
+    let cb = trace.iter().find(|e| is_callback(e, "JobError")).unwrap();
+    assert!(
+        cb["event"]["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("RPC_E_SERVER_UNAVAILABLE"),
+        "{cb}"
+    );
+}
+
+#[test]
+fn an_answer_in_real_time_is_fed_back_to_the_model() {
+    let s = tcp(Config::new(world(), 1).with_clock(Clock::Scaled(3600.0)));
+    let mut app = Client::hello(&s, "alice", false);
+    let job = app.create("missing");
+    app.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
+    );
+    app.bits("job.set_notify_interface", json!({"job": job}));
+    app.bits("job.resume", json!({"job": job}));
+    // The first JobError fails: the model calls again 600 s later (a sixth
+    // of a second here), the second is answered S_OK and cancels the job.
+    let mut calls = 0;
+    while calls < 2 {
+        let n = app.read();
+        assert_eq!(n["method"], "JobError", "{n}");
+        calls += 1;
+        if calls == 2 {
+            let r = app.bits("job.cancel", json!({"job": job}));
+            assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+        }
+        let hr = if calls == 1 { "E_FAIL" } else { "S_OK" };
+        let a = json!({"jsonrpc": "2.0", "id": n["id"], "result": hr});
+        app.send_line(&a.to_string());
+    }
+    wait_until("the answer", || {
+        app.trace()
+            .iter()
+            .filter(|e| is_callback(e, "JobError"))
+            .count()
+            == 2
+    });
+    let trace = app.trace();
+    let cbs: Vec<&Value> = trace
+        .iter()
+        .filter(|e| is_callback(e, "JobError"))
+        .collect();
+    assert_eq!(cbs[0]["event"]["result"], "E_FAIL (0x80004005)", "{cbs:?}");
+    assert_eq!(cbs[1]["event"]["result"], "S_OK (0x00000000)", "{cbs:?}");
+    assert_eq!(
+        cbs[1]["event"]["calls"],
+        json!(["Cancel -> S_OK (0x00000000)"]),
+        "{cbs:?}"
+    );
+    assert_eq!(app.state(&job), "CANCELLED");
+}
+
+#[test]
+fn inspect_job_shows_outstanding_notifications_and_the_next_timer() {
+    let s = tcp(Config::new(world(), 1));
+    let mut c = Client::hello(&s, "alice", false);
+    let idle = c.create("idle");
+    let r = c.bits("inspect.job", json!({"job": idle}));
+    // Untouched: the model cancels it after the inactivity timeout (90 days).
+    assert_eq!(r["next_timer"]["why"], "Inactivity", "{r}");
+    assert_eq!(r["next_timer"]["at"], 90u64 * 86_400_000, "{r}");
+    assert_eq!(r["outstanding"], json!([]), "{r}");
+    let job = c.create("retry");
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://nowhere.test/x", "local": "/d/x"}),
+    );
+    c.bits("job.resume", json!({"job": job}));
+    c.bits("clock.advance", json!({"ms": 5_000}));
+    let t = transitions(&c.trace());
+    let failed = t.iter().find(|x| x.2 == "TRANSIENT_ERROR").unwrap().0;
+    let r = c.bits("inspect.job", json!({"job": job}));
+    assert_eq!(r["state"], "TRANSIENT_ERROR", "{r}");
+    assert_eq!(r["next_timer"]["why"], "Retry", "{r}");
+    assert_eq!(r["next_timer"]["at"], failed + 600_000, "{r}");
+    // A notification held by its handler shows in the handler's own view,
+    // with its attempt; a failed one is called again (NotificationRetry).
+    let missing = c.create("missing");
+    c.bits(
+        "job.add_file",
+        json!({"job": missing, "remote": "http://cdn.test/nope", "local": "/d/n"}),
+    );
+    c.bits("job.set_notify_interface", json!({"job": missing}));
+    c.bits("job.resume", json!({"job": missing}));
+    let mut seen = Vec::new();
+    c.call_with("clock.advance", json!({"ms": 60_000}), &mut |c, m, p| {
+        if m == "JobError" {
+            let r = c.bits("inspect.job", json!({"job": p["job"]}));
+            seen.push(r["outstanding"].clone());
+        }
+        Some(json!("E_FAIL"))
+    });
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0][0]["kind"], "JobError", "{seen:?}");
+    assert_eq!(seen[0][0]["attempt"], 1, "{seen:?}");
+    let r = c.bits("inspect.job", json!({"job": missing}));
+    assert_eq!(r["outstanding"], json!([]), "{r}");
+    assert_eq!(r["next_timer"]["why"], "NotificationRetry", "{r}");
+    let mut attempts = Vec::new();
+    c.call_with("clock.advance", json!({"ms": 600_000}), &mut |c, m, p| {
+        if m == "JobError" {
+            let r = c.bits("inspect.job", json!({"job": p["job"]}));
+            attempts.push(r["outstanding"][0]["attempt"].clone());
+        }
+        Some(json!("S_OK"))
+    });
+    assert_eq!(attempts, [json!(2)]);
+}
+
+#[test]
+fn world_clear_faults_ends_every_fault() {
+    let scenario = Scenario::parse(
+        &format!("{WORLD}\n[[faults]]\nkind = \"http_status\"\nstatus = 503\nurl = \"a.bin\"\n"),
+        "w",
+    )
+    .unwrap();
+    let s = tcp(Config::new(scenario, 1));
+    let mut c = Client::hello(&s, "alice", false);
+    let job = c.create("a");
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://cdn.test/a.bin", "local": "/d/a"}),
+    );
+    c.bits("job.resume", json!({"job": job}));
+    c.bits("clock.advance", json!({"ms": 3_600_000}));
+    assert_eq!(c.state(&job), "TRANSIENT_ERROR");
+    // Faults of several kinds, now and to come; a kind filter first.
+    c.bits("world.fault", json!({"kind": "network_down"}));
+    c.bits(
+        "world.fault",
+        json!({"kind": "logoff", "user": "alice", "at": "1h"}),
+    );
+    let r = c.bits("world.clear_faults", json!({"kind": "network_down"}));
+    assert_eq!(r["cleared"], 1, "{r}");
+    let r = c.call("world.clear_faults", json!({"kind": "network_dwn"}));
+    assert_eq!(error_code(&r), -32602, "{r}");
+    assert!(error_message(&r).contains("network_dwn"), "{r}");
+    let r = c.bits("world.clear_faults", json!({}));
+    assert_eq!(r["cleared"], 2, "the 503 and the logoff to come: {r}");
+    let r = c.bits("world.clear_faults", json!({}));
+    assert_eq!(r["cleared"], 0, "{r}");
+    c.bits("clock.advance", json!({"ms": 7_200_000}));
+    assert_eq!(c.state(&job), "TRANSFERRED");
+    let faults: Vec<String> = c
+        .trace()
+        .iter()
+        .filter(|e| e["event"]["type"] == "fault")
+        .map(|e| e["event"]["what"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(faults.contains(&"network back".to_owned()), "{faults:?}");
+    assert!(
+        !faults.iter().any(|f| f.contains("alice logs off")),
+        "the logoff to come was dropped: {faults:?}"
+    );
+}
+
+#[test]
+fn shutdown_is_for_administrators_and_answers_before_the_service_stops() {
+    let s = tcp(Config::new(world(), 1));
+    let mut user = Client::hello(&s, "alice", false);
+    let r = user.call("shutdown", json!({}));
+    assert_eq!(error_code(&r), -32005, "{r}");
+    assert!(error_message(&r).contains("administrator"), "{r}");
+    let mut admin = Client::hello(&s, "root", true);
+    let r = admin.bits("shutdown", json!({}));
+    assert_eq!(r["stopping"], true, "{r}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        s.wait();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("the service stopped after shutdown");
+}
+
+#[test]
+fn a_stopper_stops_the_service() {
+    let s = tcp(Config::new(world(), 1));
+    let mut c = Client::hello(&s, "alice", false);
+    c.create("x");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        s.stop();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("TcpService::stop returned");
+}
+
+#[test]
+fn the_queue_persists_across_a_process_restart_as_a_bits_service_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = || Config::new(world(), 1).with_state_dir(&state);
+    let s = TcpService::bind(config(), "127.0.0.1:0").unwrap();
+    let mut c = Client::hello(&s, "alice", false);
+    let idle = c.create("idle");
+    let moving = c.create("moving");
+    c.bits(
+        "job.add_file",
+        json!({"job": moving, "remote": "http://cdn.test/b.bin", "local": "/d/b"}),
+    );
+    c.bits("job.set_notify_interface", json!({"job": moving}));
+    c.bits("job.resume", json!({"job": moving}));
+    let mut steps = 0;
+    while c.state(&moving) != "TRANSFERRING" {
+        c.bits("clock.advance", json!({"ms": 100}));
+        steps += 1;
+        assert!(steps < 100, "never TRANSFERRING");
+    }
+    c.bits("clock.advance", json!({"ms": 200}));
+    assert_eq!(c.state(&moving), "TRANSFERRING");
+    let progress = c.bits("job.get_progress", json!({"job": moving}));
+    let now = c.bits("clock.now", json!({}))["now"].as_u64().unwrap();
+    // The directory is this service's while it runs.
+    let e = TcpService::bind(config(), "127.0.0.1:0")
+        .err()
+        .expect("locked");
+    assert!(e.to_string().contains("in use by process"), "{e}");
+    // The file is in the real-time driver's format, written as we go.
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(state.join("queue.json")).unwrap()).unwrap();
+    for key in ["epoch_unix_ms", "manager", "books", "service"] {
+        assert!(file.get(key).is_some(), "{key}: {file}");
+    }
+    assert_eq!(file["service"]["virtual_now_ms"], now, "{file}");
+    drop(c);
+    s.stop();
+    // One reader for the driver's queues and the service's.
+    let q = bitsim::realtime::read_queue(&state.join("queue.json")).unwrap();
+    assert_eq!(q.manager.all_jobs().count(), 2);
+
+    let s = TcpService::bind(config(), "127.0.0.1:0").unwrap();
+    let mut c = Client::hello(&s, "alice", false);
+    assert_eq!(c.bits("clock.now", json!({}))["now"], now);
+    assert_eq!(c.state(&idle), "SUSPENDED");
+    // X2: the transfer went back to QUEUED (and the scheduler took it up
+    // again), its progress kept; the callback registration is gone.
+    let t = c.trace();
+    assert!(
+        transitions(&t)
+            .iter()
+            .any(|x| (x.1.as_str(), x.2.as_str()) == ("TRANSFERRING", "QUEUED")),
+        "{t:?}"
+    );
+    let r = c.bits("inspect.job", json!({"job": moving}));
+    assert_eq!(r["notify_interface"], Value::Null, "{r}");
+    let after = c.bits("job.get_progress", json!({"job": moving}));
+    assert_eq!(after["value"], progress["value"], "{after}");
+    let t = c.trace();
+    assert!(
+        t.iter().any(|e| e["event"]["what"]
+            .as_str()
+            .is_some_and(|w| w.contains("BITS service restarts"))),
+        "{t:?}"
+    );
+    // New jobs do not reuse a GUID of the earlier process.
+    let fresh = c.create("fresh");
+    assert!(fresh != idle && fresh != moving);
+    c.bits("clock.advance", json!({"ms": 600_000}));
+    assert_eq!(c.state(&moving), "TRANSFERRED");
+    drop(c);
+    s.stop();
+}
+
+#[test]
+fn a_stale_lock_is_taken_over_and_a_bad_queue_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // A lock file left by a process that is gone means nothing (the lock
+    // is the operating system's, released with its holder).
+    std::fs::write(dir.path().join("queue.json.lock"), "999999\n").unwrap();
+    let s = TcpService::bind(
+        Config::new(world(), 1).with_state_dir(dir.path()),
+        "127.0.0.1:0",
+    )
+    .unwrap();
+    s.stop();
+    std::fs::write(dir.path().join("queue.json"), "{not json").unwrap();
+    let e = TcpService::bind(
+        Config::new(world(), 1).with_state_dir(dir.path()),
+        "127.0.0.1:0",
+    )
+    .err()
+    .expect("a bad queue is refused");
+    assert!(e.to_string().contains("queue.json"), "{e}");
+    // The refusal let the lock go.
+    bitsim::realtime::QueueLock::acquire(&dir.path().join("queue.json")).unwrap();
+}
+
+#[test]
+fn in_real_time_a_silent_client_times_out_into_the_models_rule() {
+    let config = Config::new(world(), 1)
+        .with_clock(Clock::Scaled(3600.0))
+        .with_callback_timeout(Duration::from_millis(300));
+    let s = tcp(config);
+    let mut app = Client::hello(&s, "alice", false);
+    let mut admin = Client::hello(&s, "root", true);
+    let job = app.create("missing");
+    app.bits(
+        "job.add_file",
+        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
+    );
+    app.bits("job.set_notify_interface", json!({"job": job}));
+    app.bits("job.resume", json!({"job": job}));
+    let n = app.read();
+    assert_eq!(n["method"], "JobError", "{n}");
+    // No answer: after the timeout the object counts as gone, the call
+    // failed (RPC_E_SERVER_UNAVAILABLE) and the model calls again later.
+    wait_until("the timeout", || {
+        admin.trace().iter().any(|e| is_callback(e, "JobError"))
+    });
+    let trace = admin.trace();
+    let cb = trace.iter().find(|e| is_callback(e, "JobError")).unwrap();
+    assert!(
+        cb["event"]["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("RPC_E_SERVER_UNAVAILABLE"),
+        "{cb}"
+    );
+    let r = admin.bits("inspect.job", json!({"job": job}));
+    assert!(
+        r["outstanding"].as_array().unwrap().is_empty()
+            || r["outstanding"][0]["attempt"].as_u64() > Some(1),
+        "{r}"
+    );
+    assert_eq!(r["state"], "ERROR", "{r}");
 }

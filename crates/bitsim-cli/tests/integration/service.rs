@@ -64,3 +64,164 @@ fn service_needs_a_transport_and_a_readable_scenario() {
         "{out:?}"
     );
 }
+
+/// A running `bitsim service --listen 127.0.0.1:0 EXTRA...`, with the
+/// address it logged.
+struct Running {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+fn spawn_service(extra: &[&str]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(["service", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the service exited before listening");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    Running { child, addr }
+}
+
+/// One JSON-RPC connection to a running service.
+struct Conn {
+    reader: BufReader<std::net::TcpStream>,
+    writer: std::net::TcpStream,
+}
+
+impl Conn {
+    fn open(addr: std::net::SocketAddr, user: &str, admin: bool) -> Conn {
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        let mut c = Conn {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+        };
+        let r = c.ask("session.hello", json!({"user": user, "admin": admin}));
+        assert_eq!(r["result"]["user"], user, "{r}");
+        c
+    }
+
+    fn ask(&mut self, method: &str, params: Value) -> Value {
+        let line = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        writeln!(self.writer, "{line}").unwrap();
+        let mut answer = String::new();
+        self.reader.read_line(&mut answer).unwrap();
+        serde_json::from_str(&answer).unwrap()
+    }
+}
+
+fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            panic!("the service did not exit");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn service_stops_on_shutdown_and_sigterm_and_keeps_its_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let mut p = spawn_service(&["--state", state]);
+    let mut c = Conn::open(p.addr, "alice", false);
+    let r = c.ask(
+        "manager.create_job",
+        json!({"display_name": "kept", "job_type": "download"}),
+    );
+    let job = r["result"]["value"].as_str().unwrap().to_owned();
+    // A second service on the same directory is refused while this one runs.
+    let out = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(["service", "--stdio", "--state", state])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use by process"),
+        "{out:?}"
+    );
+    // shutdown answers first, then the process exits 0.
+    let mut admin = Conn::open(p.addr, "root", true);
+    let r = admin.ask("shutdown", json!({}));
+    assert_eq!(r["result"]["stopping"], true, "{r}");
+    assert!(wait_exit(&mut p.child).success());
+    // `bitsim jobs` manages the stopped service's queue.
+    let out = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(["jobs", "cancel", &job, "--state", state, "--user", "alice"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    // Started again on the directory: the queue is the one `bitsim jobs`
+    // left (the job cancelled). SIGTERM stops it.
+    let mut p = spawn_service(&["--state", state, "--clock", "real"]);
+    let mut c = Conn::open(p.addr, "alice", false);
+    let r = c.ask("job.get_state", json!({"job": job}));
+    assert_eq!(r["result"]["value"], "CANCELLED", "{r}");
+    #[cfg(unix)]
+    {
+        // The shell's own kill: no procps needed.
+        let st = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", p.child.id())])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert!(wait_exit(&mut p.child).success());
+    }
+    #[cfg(not(unix))]
+    {
+        let mut admin = Conn::open(p.addr, "root", true);
+        admin.ask("shutdown", json!({}));
+        assert!(wait_exit(&mut p.child).success());
+    }
+}
+
+#[test]
+fn service_names_a_misspelt_clock_and_refuses_world_http() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(["service", "--stdio", "--clock", "scaled:fast"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("scaled:fast") && err.contains("scaled:N"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(["service", "--stdio", "--world", "http"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not yet supported"),
+        "{out:?}"
+    );
+}

@@ -395,10 +395,10 @@ impl Manager {
                 .get(&f.job)
                 .is_some_and(|j| j.notify_cmd_line.is_some());
             if has_cmd && f.kind.cmd_line_capable() {
-                self.requeue(f.key, f.job, f.kind, self.now, true);
+                self.requeue(f.key, f.job, f.kind, self.now, true, f.attempt);
             } else {
                 let at = self.now.saturating_add(self.callback_retry(f.job));
-                self.requeue(f.key, f.job, f.kind, at, false);
+                self.requeue(f.key, f.job, f.kind, at, false, f.attempt);
                 self.outputs.push_back(Output::TimerArmed {
                     job: f.job,
                     timer: TimerKind::NotificationRetry,
@@ -439,8 +439,10 @@ impl Manager {
         let at = self.now.saturating_add(delay);
         match outcome {
             CommandOutcome::Exited(0) => {}
-            CommandOutcome::Exited(_) => self.requeue(f.key, f.job, f.kind, at, true),
-            CommandOutcome::FailedToStart(_) => self.requeue(f.key, f.job, f.kind, at, false),
+            CommandOutcome::Exited(_) => self.requeue(f.key, f.job, f.kind, at, true, f.attempt),
+            CommandOutcome::FailedToStart(_) => {
+                self.requeue(f.key, f.job, f.kind, at, false, f.attempt)
+            }
         }
         self.settle();
         true

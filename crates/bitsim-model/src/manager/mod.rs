@@ -147,6 +147,23 @@ impl Manager {
         self.in_flight.count_for(user)
     }
 
+    /// The notifications of job `id` delivered and not yet answered, in
+    /// delivery order.
+    pub fn outstanding_of(&self, id: JobId) -> Vec<Outstanding> {
+        self.in_flight
+            .iter()
+            .filter(|(_, f)| f.job == id)
+            .map(|(n, f)| Outstanding {
+                id: *n,
+                kind: f.kind,
+                user: f.user.clone(),
+                via_cmd_line: f.via_cmd_line,
+                since: f.since,
+                attempt: f.attempt,
+            })
+            .collect()
+    }
+
     /// The next output, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()

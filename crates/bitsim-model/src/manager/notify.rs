@@ -10,6 +10,9 @@ pub(super) struct Pending {
     /// The callback failed and the command line took over: the callback is
     /// not called again for this event \[JOBXFER\] \[JOBERR\].
     pub(super) via_cmd_line: bool,
+    /// Deliveries of this event so far (0: never delivered).
+    #[serde(default)]
+    pub(super) attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +26,12 @@ pub(super) struct InFlight {
     /// it \[FILEXFER\].
     #[serde(default)]
     pub(super) key: u64,
+    /// When it was delivered.
+    #[serde(default)]
+    pub(super) since: Time,
+    /// Which delivery of the event this is (1: the first).
+    #[serde(default)]
+    pub(super) attempt: u32,
 }
 
 impl Manager {
@@ -54,6 +63,7 @@ impl Manager {
                 kind,
                 not_before,
                 via_cmd_line: false,
+                attempts: 0,
             },
         );
     }
@@ -68,6 +78,7 @@ impl Manager {
         kind: NotifyKind,
         at: Time,
         via_cmd_line: bool,
+        attempts: u32,
     ) {
         self.pending.insert(
             seq,
@@ -76,6 +87,7 @@ impl Manager {
                 kind,
                 not_before: at,
                 via_cmd_line,
+                attempts,
             },
         );
     }
@@ -200,6 +212,8 @@ impl Manager {
                     user: user.clone(),
                     via_cmd_line,
                     key,
+                    since: now,
+                    attempt: p.attempts.saturating_add(1),
                 },
             );
             let out = match callback {

@@ -71,8 +71,16 @@ pub enum TimerKind {
     Retry,
     /// NoProgressTimeout (T24).
     NoProgress,
-    /// Re-call of a notification that failed.
+    /// Re-call of a notification that failed (or a JobModification held
+    /// back by the minimum interval between two of them).
     NotificationRetry,
+    /// The job inactivity timeout: a job nobody touched for this long
+    /// (90 days by default) is cancelled (T31).
+    Inactivity,
+    /// MaximumDownloadTime runs out while the job is active (T30).
+    MaximumDownloadTime,
+    /// A cancelled upload's window for telling the server ends (X3).
+    UploadCancel,
 }
 
 /// An error the transport reports with [`Manager::handle_transfer_error`].
@@ -197,4 +205,24 @@ pub enum Output {
         /// Which job.
         job: JobId,
     },
+}
+
+/// A notification delivered and not yet answered
+/// ([`Manager::outstanding_of`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outstanding {
+    /// The delivery.
+    pub id: NotificationId,
+    /// Which event.
+    pub kind: NotifyKind,
+    /// The user it counts against (four at most per user \[CB\]).
+    pub user: UserId,
+    /// True when it went to the notification command line, not the
+    /// callback object.
+    pub via_cmd_line: bool,
+    /// When it was delivered.
+    pub since: Time,
+    /// Which delivery of the event this is (1: the first; a re-call after
+    /// a failure counts up).
+    pub attempt: u32,
 }

@@ -249,6 +249,11 @@ impl InFlightTable {
         self.files_per_job.contains_key(&job)
     }
 
+    /// Every delivery in flight with its id, in delivery order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&NotificationId, &InFlight)> {
+        self.entries.iter()
+    }
+
     /// Every delivery in flight.
     pub(super) fn values(&self) -> impl Iterator<Item = &InFlight> {
         self.entries.values()

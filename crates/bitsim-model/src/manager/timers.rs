@@ -149,30 +149,36 @@ impl Manager {
     }
 
     pub(super) fn job_deadline(&self, job: &Job) -> Option<Time> {
-        let mut next: Option<Time> = None;
-        let mut consider = |t: Option<Time>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n: Time| n.min(t)));
+        self.job_deadline_why(job).map(|(t, _)| t)
+    }
+
+    /// A job's earliest deadline and the timer behind it (the first of
+    /// equal deadlines in the order below). The timer index and
+    /// [`Manager::next_deadline`] both read it, so what inspection shows is
+    /// what fires.
+    pub(super) fn job_deadline_why(&self, job: &Job) -> Option<(Time, TimerKind)> {
+        let mut next: Option<(Time, TimerKind)> = None;
+        let mut consider = |t: Option<Time>, why: TimerKind| {
+            if let Some(t) = t
+                && next.is_none_or(|(n, _)| t < n)
+            {
+                next = Some((t, why));
             }
         };
         if job.cancelling_upload {
-            consider(job.timers.cancel_deadline);
+            consider(job.timers.cancel_deadline, TimerKind::UploadCancel);
         }
         if job.state.is_final() {
             return next;
         }
-        consider(Some(
-            job.timers
-                .last_activity
-                .saturating_add(self.policy.job_inactivity_timeout),
-        ));
         match job.state {
             JobState::TransientError if job.blocked.is_none() => {
-                consider(job.timers.retry_at);
+                consider(job.timers.retry_at, TimerKind::Retry);
                 consider(
                     job.timers
                         .no_progress_since
                         .map(|s| s.saturating_add(job.no_progress_timeout)),
+                    TimerKind::NoProgress,
                 );
             }
             JobState::Connecting | JobState::Transferring
@@ -181,10 +187,46 @@ impl Manager {
                 let left = job
                     .maximum_download_time
                     .saturating_sub(job.active_time(self.now));
-                consider(Some(self.now.saturating_add(left)));
+                consider(
+                    Some(self.now.saturating_add(left)),
+                    TimerKind::MaximumDownloadTime,
+                );
             }
             _ => {}
         }
+        consider(
+            Some(
+                job.timers
+                    .last_activity
+                    .saturating_add(self.policy.job_inactivity_timeout),
+            ),
+            TimerKind::Inactivity,
+        );
         next
+    }
+
+    /// The next instant the model will act on job `id` by itself, and why:
+    /// the job's own deadline (a retry after MinimumRetryDelay, the
+    /// NoProgressTimeout, the MaximumDownloadTime, the cancel after the
+    /// inactivity timeout, the end of a cancelled upload's window), or a
+    /// re-call of one of its notifications that failed, whichever is first.
+    /// `None`: nothing will happen to the job without a call or an event
+    /// of the world (a transfer's progress, an answer).
+    pub fn next_deadline(&self, id: JobId) -> Option<(Time, TimerKind)> {
+        let job = self.jobs.get(&id)?;
+        let own = self.job_deadline_why(job);
+        let recall = self
+            .pending
+            .keys_of(id)
+            .into_iter()
+            .filter_map(|k| self.pending.get(k))
+            .filter(|p| p.not_before > self.now)
+            .map(|p| p.not_before)
+            .min()
+            .map(|t| (t, TimerKind::NotificationRetry));
+        match (own, recall) {
+            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        }
     }
 }

@@ -1760,3 +1760,49 @@ fn callback_and_command_results_only_answer_their_own_deliveries() {
     assert!(h.m.handle_command_result(h.now, c, CommandOutcome::Exited(0)));
     assert_eq!(h.m.outstanding_notifications(&h.alice.user), 0);
 }
+
+#[test]
+fn next_deadline_names_the_timer_that_fires_and_matches_poll_timeout() {
+    let mut h = H::new();
+    let a = h.alice.clone();
+    let id = h.download(1);
+    // Untouched: the inactivity cancel (T31).
+    let (at, why) = h.m.next_deadline(id).unwrap();
+    assert_eq!(why, TimerKind::Inactivity);
+    assert_eq!(
+        at,
+        h.now.saturating_add(h.m.policy().job_inactivity_timeout)
+    );
+    h.m.set_minimum_retry_delay(h.now, &a, id, 10).unwrap();
+    h.m.set_no_progress_timeout(h.now, &a, id, 100).unwrap();
+    h.drive_to(id, TransientError);
+    assert_eq!(
+        h.m.next_deadline(id),
+        Some((Time::from_secs(10), TimerKind::Retry))
+    );
+    assert_eq!(h.m.poll_timeout(), Some(Time::from_secs(10)));
+    // A failed callback: the re-call is the next thing, with its attempt.
+    let id3 = h.download(1);
+    h.register(id3, 1);
+    h.m.set_minimum_retry_delay(h.now, &a, id3, 42).unwrap();
+    h.drive_to(id3, Error);
+    let out = h.m.outstanding_of(id3);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].kind, out[0].attempt), (NotifyKind::JobError, 1));
+    assert_eq!(out[0].since, h.now);
+    let n = notify_id(&h.log, NotifyKind::JobError);
+    h.m.handle_callback_result(h.now, n, Hresult::E_FAIL);
+    h.drain();
+    assert!(h.m.outstanding_of(id3).is_empty());
+    assert_eq!(
+        h.m.next_deadline(id3),
+        Some((
+            h.now.saturating_add(Duration::from_secs(42)),
+            TimerKind::NotificationRetry
+        ))
+    );
+    h.advance_secs(42);
+    let out = h.m.outstanding_of(id3);
+    assert_eq!((out[0].kind, out[0].attempt), (NotifyKind::JobError, 2));
+    assert_eq!(h.m.next_deadline(JobId(uuid::Uuid::nil())), None);
+}

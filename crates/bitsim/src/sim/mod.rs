@@ -272,6 +272,61 @@ impl Simulation {
         sim
     }
 
+    /// A simulation of `scenario` that takes over a queue persisted by an
+    /// earlier run (a process that stopped and starts again) at virtual
+    /// time `now`: what the new process sees is BITS's service restart
+    /// (X2), as [`Simulation::restart_service`] does within one run.
+    ///
+    /// The scenario's jobs and actions due at or before `now` happened in
+    /// the earlier run and are not done again; its faults whose whole span
+    /// lies at or before `now` are over; one in place at `now` starts again
+    /// at once, except those that are a moment rather than a condition (a
+    /// service restart, a change of Last-Modified). Jobs get their GUID as their name in the trace. The
+    /// simulated local disk starts empty: a transfer the restart puts back
+    /// in QUEUED goes on from the byte the model recorded.
+    pub fn resume(scenario: Scenario, seed: u64, manager: Manager, now: Time) -> Simulation {
+        let mut sim = Simulation::new(scenario, seed);
+        sim.now = now.max(manager.now());
+        let now = sim.now;
+        let faults = &sim.scenario.faults;
+        let ended: BTreeSet<usize> = (0..faults.len())
+            .filter(|&i| {
+                faults[i]
+                    .until
+                    .is_some_and(|u| Time::ZERO.saturating_add(u.0) <= now)
+            })
+            .collect();
+        let past: Vec<((Time, u64), Event)> = sim
+            .queue
+            .range(..=(now, u64::MAX))
+            .map(|(k, e)| (*k, e.clone()))
+            .collect();
+        for (k, e) in past {
+            sim.queue.remove(&k);
+            // A fault that is a moment, not a condition (a restart, a
+            // changed file) happened in the earlier run.
+            if let Event::FaultStart(i) = e
+                && !ended.contains(&i)
+                && !matches!(
+                    sim.scenario.faults[i].kind,
+                    FaultKind::ServiceRestart | FaultKind::LastModifiedChanged
+                )
+            {
+                sim.schedule(now, Event::FaultStart(i));
+            }
+        }
+        sim.mgr = manager;
+        let ids: Vec<JobId> = sim.mgr.all_jobs().map(|j| j.id).collect();
+        for id in ids {
+            sim.name_job(id, &id.to_string());
+        }
+        let what = "BITS service restarts (the process started again on its persisted queue)";
+        sim.log(None, TraceEvent::Fault { what: what.into() });
+        sim.mgr.handle_service_restart(now);
+        sim.drain();
+        sim
+    }
+
     /// Replaces the callback object registered under the script `name`
     /// with your own implementation. A name the scenario has no
     /// `[callbacks.NAME]` script for is an error (your code would never run).
@@ -539,6 +594,35 @@ impl Simulation {
             self.schedule(e, Event::FaultEnd(i));
         }
         Ok(())
+    }
+
+    /// Ends every fault in place now and drops every fault still to come
+    /// (the scenario's and those [`Simulation::add_fault`] added), of every
+    /// kind or only of `kind`. A fault that ends undoes what it did as its
+    /// `until` would: the network comes back, a user logged off by a fault
+    /// logs on. Returns how many faults were ended or dropped.
+    pub fn clear_faults(&mut self, kind: Option<FaultKind>) -> usize {
+        let mut cleared = BTreeSet::new();
+        for i in 0..self.scenario.faults.len() {
+            if kind.is_some_and(|k| k != self.scenario.faults[i].kind) {
+                continue;
+            }
+            let scheduled = self
+                .queue
+                .values()
+                .any(|e| matches!(e, Event::FaultStart(j) | Event::FaultEnd(j) if *j == i));
+            if self.fault_active[i] {
+                self.fault_end(i);
+                cleared.insert(i);
+            } else if scheduled {
+                cleared.insert(i);
+            }
+        }
+        self.queue.retain(
+            |_, e| !matches!(e, Event::FaultStart(i) | Event::FaultEnd(i) if cleared.contains(i)),
+        );
+        self.drain();
+        cleared.len()
     }
 
     /// Everything that happened so far.
