@@ -1,0 +1,81 @@
+//! # bitsim-com: bitsim as the BITS service of unmodified Windows programs
+//!
+//! `bitsim-com.exe` is a COM local server for `CLSID_BackgroundCopyManager`
+//! `{4991D34B-80A1-4291-83B6-3328366B9097}`, written in Rust with the
+//! `windows` crate and built for `x86_64-pc-windows-gnu`. A Windows program
+//! that calls
+//!
+//! ```c
+//! CoCreateInstance(&CLSID_BackgroundCopyManager, NULL, CLSCTX_LOCAL_SERVER,
+//!                  &IID_IBackgroundCopyManager, (void **)&manager);
+//! ```
+//!
+//! as every BITS client does, gets this server instead of Wine's BITS, and
+//! every call it makes is forwarded over loopback TCP to a `bitsim service`
+//! running natively on Linux: the job model, virtual time the test drives,
+//! injected faults and inspection, for a program never changed for testing.
+//!
+//! ## How the call reaches the server under Wine
+//!
+//! A fresh Wine prefix registers the CLSID with `AppID
+//! {69AD4AEE-51BE-439B-A92C-86AE490E8B30}`, whose `LocalService` is `BITS`
+//! (`svchost.exe -k netsvcs`, `ServiceDll = qmgr.dll`), and registers
+//! `qmgrprxy.dll` as the proxy/stub of the BITS interfaces
+//! (`Interface\{IID}\ProxyStubClsid32`). For `CLSCTX_LOCAL_SERVER`, COM
+//! first asks for a class object already registered with
+//! `CoRegisterClassObject`; if there is none it starts the CLSID's
+//! `LocalService`, and only without one its `LocalServer32` command with
+//! `-Embedding` (Microsoft: "LocalServer32", "LocalService" and
+//! "CoRegisterClassObject" in the COM registry and API reference).
+//!
+//! `bitsim-com.exe install ADDR` therefore:
+//!
+//! 1. removes the CLSID's `AppID` value (so no `LocalService` is tried),
+//! 2. sets `CLSID\{4991D34B-...}\LocalServer32` to its own path,
+//! 3. writes `ADDR` to `HKLM\Software\bitsim\Service`;
+//!
+//! and `bitsim-com.exe uninstall` puts the `AppID` back and removes the
+//! rest, so Wine's BITS answers again. The route was chosen over replacing
+//! the `BITS` service's `ServiceDll` or image because it needs no service
+//! control code, keeps `CLSCTX_LOCAL_SERVER` (the program's process stays
+//! apart from the server, and `qmgrprxy.dll` marshals every call as it
+//! would to the real service), and is undone by restoring one value. The
+//! server runs as the calling user, as the per-user `LocalServer32` does.
+//!
+//! The started server registers its class factory (`REGCLS_MULTIPLEUSE`),
+//! connects to the service once, and leaves when no object of it has been
+//! alive for a few seconds.
+//!
+//! ## What is served
+//!
+//! `IBackgroundCopyManager` (CreateJob, GetJob, EnumJobs,
+//! GetErrorDescription), `IEnumBackgroundCopyJobs`, `IBackgroundCopyJob`
+//! (AddFile, Suspend, Resume, Cancel, Complete, GetId, GetType, GetState,
+//! GetProgress, GetTimes, GetError, GetOwner, Set/GetDisplayName,
+//! Set/GetDescription, Set/GetPriority, Set/GetNotifyFlags,
+//! SetNotifyInterface, Set/GetMinimumRetryDelay, Set/GetNoProgressTimeout,
+//! GetErrorCount, TakeOwnership, EnumFiles), `IEnumBackgroundCopyFiles`,
+//! `IBackgroundCopyFile` and `IBackgroundCopyError`. Every other method
+//! answers `E_NOTIMPL`: AddFileSet, Set/GetProxySettings,
+//! GetNotifyInterface (the registered object lives in the program), and
+//! `IBackgroundCopyJob2`..`5` are not offered yet. An HRESULT from the
+//! service is returned unchanged; the bridge's own failures are described
+//! in [`proto`].
+//!
+//! ## Settings
+//!
+//! * the service's address: `BITSIM_SERVICE`, else
+//!   `HKLM\Software\bitsim\Service` ([`proto::service_address`]); COM
+//!   starts the server from the program's process, so the program's
+//!   environment reaches it;
+//! * the user the server calls as (`session.hello`): `BITSIM_USER`, else
+//!   `USERNAME`; an administrator with `BITSIM_ADMIN=1`;
+//! * logging: `BITSIM_COM_LOG` (a `tracing` filter), to stderr.
+//!
+//! On Linux this crate is only [`proto`], the part that talks to the
+//! service, tested against a real `bitsim service`.
+
+pub mod proto;
+
+#[cfg(windows)]
+pub mod server;

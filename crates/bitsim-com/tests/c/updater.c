@@ -1,0 +1,216 @@
+/*
+ * A small BITS "updater" in plain C, using only the BITS headers that ship
+ * with mingw-w64 (bits.h) and nothing of bitsim: the kind of program
+ * bitsim-com.exe serves unchanged. scripts/wine-bitsim.sh builds it with
+ *
+ *   x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -o updater.exe updater.c -lole32 -luuid
+ *
+ * and runs it under Wine against `bitsim service`.
+ *
+ *   updater.exe URL LOCAL [callback] [WAIT_MS]
+ *
+ * It creates a download job, adds URL -> LOCAL, and resumes it. Without
+ * "callback" it polls GetState until the job is TRANSFERRED (then calls
+ * Complete) or ERROR (then prints GetError); with "callback" it registers
+ * an IBackgroundCopyCallback whose JobTransferred calls Complete and whose
+ * JobError prints the error, and waits for ACKNOWLEDGED or ERROR. Each
+ * state it sees is printed as "state: NAME". Exit status 0 when the job
+ * ended ACKNOWLEDGED, 1 on ERROR, 2 on a failed call, 3 on a timeout.
+ */
+#define COBJMACROS
+#include <windows.h>
+#include <objbase.h>
+/* libuuid has no BITS GUIDs: define the ones bits.h declares here. */
+#include <initguid.h>
+#include <bits.h>
+#include <stdio.h>
+#include <wchar.h>
+
+static const char *state_name(BG_JOB_STATE s)
+{
+    static const char *names[] = {
+        "QUEUED", "CONNECTING", "TRANSFERRING", "SUSPENDED", "ERROR",
+        "TRANSIENT_ERROR", "TRANSFERRED", "ACKNOWLEDGED", "CANCELLED",
+    };
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+static int check(const char *what, HRESULT hr)
+{
+    printf("%s: 0x%08lX\n", what, (unsigned long)hr);
+    fflush(stdout);
+    return FAILED(hr);
+}
+
+static void print_error(IBackgroundCopyError *err)
+{
+    BG_ERROR_CONTEXT ctx;
+    HRESULT code;
+    LPWSTR text = NULL;
+    if (SUCCEEDED(IBackgroundCopyError_GetError(err, &ctx, &code))) {
+        printf("error: context %d code 0x%08lX\n", (int)ctx, (unsigned long)code);
+    }
+    if (SUCCEEDED(IBackgroundCopyError_GetErrorDescription(err, 0x409, &text))) {
+        printf("error description: %ls\n", text);
+        CoTaskMemFree(text);
+    }
+    fflush(stdout);
+}
+
+/* ---- the callback object ---- */
+
+typedef struct {
+    IBackgroundCopyCallback iface;
+    LONG refs;
+    HANDLE done; /* set when the job reached its end */
+} Callback;
+
+static HRESULT STDMETHODCALLTYPE cb_qi(IBackgroundCopyCallback *This, REFIID riid, void **out)
+{
+    if (IsEqualIID(riid, &IID_IUnknown) || IsEqualIID(riid, &IID_IBackgroundCopyCallback)) {
+        *out = This;
+        IBackgroundCopyCallback_AddRef(This);
+        return S_OK;
+    }
+    *out = NULL;
+    return E_NOINTERFACE;
+}
+
+static ULONG STDMETHODCALLTYPE cb_addref(IBackgroundCopyCallback *This)
+{
+    return InterlockedIncrement(&((Callback *)This)->refs);
+}
+
+static ULONG STDMETHODCALLTYPE cb_release(IBackgroundCopyCallback *This)
+{
+    return InterlockedDecrement(&((Callback *)This)->refs);
+}
+
+static HRESULT STDMETHODCALLTYPE cb_transferred(IBackgroundCopyCallback *This, IBackgroundCopyJob *job)
+{
+    HRESULT hr = IBackgroundCopyJob_Complete(job);
+    printf("callback: JobTransferred, Complete: 0x%08lX\n", (unsigned long)hr);
+    fflush(stdout);
+    SetEvent(((Callback *)This)->done);
+    return S_OK;
+}
+
+static HRESULT STDMETHODCALLTYPE cb_error(IBackgroundCopyCallback *This, IBackgroundCopyJob *job,
+                                          IBackgroundCopyError *err)
+{
+    (void)job;
+    printf("callback: JobError\n");
+    print_error(err);
+    SetEvent(((Callback *)This)->done);
+    return S_OK;
+}
+
+static HRESULT STDMETHODCALLTYPE cb_modification(IBackgroundCopyCallback *This, IBackgroundCopyJob *job,
+                                                 DWORD reserved)
+{
+    (void)This; (void)job; (void)reserved;
+    return S_OK;
+}
+
+static IBackgroundCopyCallbackVtbl callback_vtbl = {
+    cb_qi, cb_addref, cb_release, cb_transferred, cb_error, cb_modification,
+};
+
+int main(int argc, char **argv)
+{
+    IBackgroundCopyManager *manager = NULL;
+    IBackgroundCopyJob *job = NULL;
+    Callback callback = { { &callback_vtbl }, 1, NULL };
+    WCHAR url[1024], local[1024], guid[64];
+    BG_JOB_STATE state, last = (BG_JOB_STATE)-1;
+    GUID id;
+    int use_callback, wait_ms, waited = 0;
+    HRESULT hr;
+
+    if (argc < 3) {
+        fprintf(stderr, "usage: updater.exe URL LOCAL [callback] [WAIT_MS]\n");
+        return 2;
+    }
+    MultiByteToWideChar(CP_UTF8, 0, argv[1], -1, url, 1024);
+    MultiByteToWideChar(CP_UTF8, 0, argv[2], -1, local, 1024);
+    use_callback = argc > 3 && strcmp(argv[3], "callback") == 0;
+    wait_ms = argc > 4 ? atoi(argv[4]) : 60000;
+
+    if (check("CoInitializeEx", CoInitializeEx(NULL, COINIT_MULTITHREADED)))
+        return 2;
+    if (check("CoCreateInstance(CLSID_BackgroundCopyManager, CLSCTX_LOCAL_SERVER)",
+               CoCreateInstance(&CLSID_BackgroundCopyManager, NULL, CLSCTX_LOCAL_SERVER,
+                                &IID_IBackgroundCopyManager, (void **)&manager)))
+        return 2;
+    if (check("CreateJob", IBackgroundCopyManager_CreateJob(manager, L"bitsim updater",
+                                                            BG_JOB_TYPE_DOWNLOAD, &id, &job)))
+        return 2;
+    StringFromGUID2(&id, guid, 64);
+    printf("job: %ls\n", guid);
+    if (check("AddFile", IBackgroundCopyJob_AddFile(job, url, local)))
+        return 2;
+    if (use_callback) {
+        callback.done = CreateEventW(NULL, TRUE, FALSE, NULL);
+        if (check("SetNotifyInterface", IBackgroundCopyJob_SetNotifyInterface(job, (IUnknown *)&callback.iface)))
+            return 2;
+        if (check("SetNotifyFlags", IBackgroundCopyJob_SetNotifyFlags(
+                      job, BG_NOTIFY_JOB_TRANSFERRED | BG_NOTIFY_JOB_ERROR)))
+            return 2;
+    }
+    if (check("Resume", IBackgroundCopyJob_Resume(job)))
+        return 2;
+    {
+        /* No error yet: BG_E_ERROR_INFORMATION_UNAVAILABLE (0x8020000F). */
+        IBackgroundCopyError *none = NULL;
+        hr = IBackgroundCopyJob_GetError(job, &none);
+        printf("GetError before any error: 0x%08lX\n", (unsigned long)hr);
+        if (SUCCEEDED(hr))
+            IBackgroundCopyError_Release(none);
+    }
+    printf("waiting\n");
+    fflush(stdout);
+
+    for (;;) {
+        hr = IBackgroundCopyJob_GetState(job, &state);
+        if (FAILED(hr)) {
+            check("GetState", hr);
+            return 2;
+        }
+        if (state != last) {
+            printf("state: %s\n", state_name(state));
+            fflush(stdout);
+            last = state;
+        }
+        if (state == BG_JOB_STATE_ACKNOWLEDGED) {
+            BG_JOB_PROGRESS p;
+            if (SUCCEEDED(IBackgroundCopyJob_GetProgress(job, &p)))
+                printf("progress: %llu/%llu bytes, %lu/%lu files\n",
+                       (unsigned long long)p.BytesTransferred, (unsigned long long)p.BytesTotal,
+                       (unsigned long)p.FilesTransferred, (unsigned long)p.FilesTotal);
+            printf("done\n");
+            return 0;
+        }
+        if (state == BG_JOB_STATE_TRANSFERRED && !use_callback) {
+            if (check("Complete", IBackgroundCopyJob_Complete(job)))
+                return 2;
+            continue;
+        }
+        if (state == BG_JOB_STATE_ERROR) {
+            IBackgroundCopyError *err = NULL;
+            if (SUCCEEDED(IBackgroundCopyJob_GetError(job, &err))) {
+                print_error(err);
+                IBackgroundCopyError_Release(err);
+            }
+            if (use_callback)
+                WaitForSingleObject(callback.done, 5000);
+            IBackgroundCopyJob_Cancel(job);
+            return 1;
+        }
+        if (waited >= wait_ms) {
+            printf("timeout in state %s\n", state_name(state));
+            return 3;
+        }
+        Sleep(20);
+        waited += 20;
+    }
+}
