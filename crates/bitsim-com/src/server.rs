@@ -860,9 +860,13 @@ fn init_logging() {
     let Ok(filter) = std::env::var("BITSIM_COM_LOG") else {
         return;
     };
-    let file = std::env::var("BITSIM_COM_LOG_FILE")
-        .ok()
-        .and_then(|p| std::fs::File::create(p).ok());
+    let file = std::env::var("BITSIM_COM_LOG_FILE").ok().and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_ansi(false);

@@ -47,12 +47,23 @@ static void print_error(IBackgroundCopyError *err)
     BG_ERROR_CONTEXT ctx;
     HRESULT code;
     LPWSTR text = NULL;
+    HRESULT hr;
     if (SUCCEEDED(IBackgroundCopyError_GetError(err, &ctx, &code))) {
         printf("error: context %d code 0x%08lX\n", (int)ctx, (unsigned long)code);
     }
-    if (SUCCEEDED(IBackgroundCopyError_GetErrorDescription(err, 0x409, &text))) {
+    hr = IBackgroundCopyError_GetErrorDescription(err, 0x409, &text);
+    if (SUCCEEDED(hr)) {
         printf("error description: %ls\n", text);
         CoTaskMemFree(text);
+    } else {
+        printf("error description: 0x%08lX\n", (unsigned long)hr);
+    }
+    hr = IBackgroundCopyError_GetErrorContextDescription(err, 0x409, &text);
+    if (SUCCEEDED(hr)) {
+        printf("error context: %ls\n", text);
+        CoTaskMemFree(text);
+    } else {
+        printf("error context: 0x%08lX\n", (unsigned long)hr);
     }
     fflush(stdout);
 }
@@ -147,6 +158,23 @@ int main(int argc, char **argv)
         return 2;
     StringFromGUID2(&id, guid, 64);
     printf("job: %ls\n", guid);
+    {
+        LPWSTR name = NULL;
+        hr = IBackgroundCopyJob_GetDisplayName(job, &name);
+        if (SUCCEEDED(hr)) {
+            printf("display name: %ls\n", name);
+            CoTaskMemFree(name);
+        } else {
+            printf("GetDisplayName: 0x%08lX\n", (unsigned long)hr);
+        }
+        hr = IBackgroundCopyManager_GetErrorDescription(manager, 0x80190194, 0x409, &name);
+        if (SUCCEEDED(hr)) {
+            printf("description of 0x80190194: %ls\n", name);
+            CoTaskMemFree(name);
+        } else {
+            printf("GetErrorDescription: 0x%08lX\n", (unsigned long)hr);
+        }
+    }
     if (check("AddFile", IBackgroundCopyJob_AddFile(job, url, local)))
         return 2;
     if (use_callback) {
