@@ -21,7 +21,9 @@
 #      callback  its IBackgroundCopyCallback::JobTransferred calls Complete;
 #      404       a missing file: JobError with BG_E_HTTP_ERROR_404.
 #    The job's state is checked on the service's side too (inspect.jobs).
-# 5. `bitsim-com.exe uninstall`: the prefix's own BITS (Wine's) answers
+# 5. Installed with an address where no service listens, the updater's
+#    CoCreateInstance fails with 0x800706BA (RPC_S_SERVER_UNAVAILABLE).
+# 6. `bitsim-com.exe uninstall`: the prefix's own BITS (Wine's) answers
 #    again, and no job reaches bitsim.
 #
 # Environment: CARGO_TARGET_DIR, BITSIM_NO_INSTALL=1 as in
@@ -174,6 +176,22 @@ grep -q '^callback: JobTransferred, Complete: 0x00000000' "$WORK/updater-callbac
 run 404 http://updates.test/gone.msi callback 1
 grep -q '^callback: JobError' "$WORK/updater-404.out" || die "404: JobError was not called"
 grep -q 'code 0x80190194' "$WORK/updater-404.out" || die "404: not BG_E_HTTP_ERROR_404"
+elapsed $t
+
+t=$SECONDS
+step "the service gone: calls fail with 0x800706BA (RPC_S_SERVER_UNAVAILABLE), no hang"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+# Port 9 on loopback: nothing listens there.
+"$WINE" 'C:\bitsim\bitsim-com.exe' install 127.0.0.1:9
+"$WINESERVER" -w
+status=0
+timeout 120 "$WINE" 'C:\bitsim\updater.exe' http://updates.test/app-2.0.msi 'C:\Updates\app.msi' poll 1000 \
+    >"$WORK/updater-gone.out" 2>&1 || status=$?
+sed 's/^/   | /' "$WORK/updater-gone.out"
+[ "$status" = 2 ] || die "service gone: updater.exe exited $status, expected 2"
+grep -q 'CLSCTX_LOCAL_SERVER): 0x800706BA' "$WORK/updater-gone.out" \
+    || die "service gone: CoCreateInstance did not fail with 0x800706BA"
 elapsed $t
 
 t=$SECONDS

@@ -48,19 +48,42 @@
 //!
 //! ## What is served
 //!
-//! `IBackgroundCopyManager` (CreateJob, GetJob, EnumJobs,
-//! GetErrorDescription), `IEnumBackgroundCopyJobs`, `IBackgroundCopyJob`
-//! (AddFile, Suspend, Resume, Cancel, Complete, GetId, GetType, GetState,
-//! GetProgress, GetTimes, GetError, GetOwner, Set/GetDisplayName,
-//! Set/GetDescription, Set/GetPriority, Set/GetNotifyFlags,
-//! SetNotifyInterface, Set/GetMinimumRetryDelay, Set/GetNoProgressTimeout,
-//! GetErrorCount, TakeOwnership, EnumFiles), `IEnumBackgroundCopyFiles`,
-//! `IBackgroundCopyFile` and `IBackgroundCopyError`. Every other method
-//! answers `E_NOTIMPL`: AddFileSet, Set/GetProxySettings,
-//! GetNotifyInterface (the registered object lives in the program), and
-//! `IBackgroundCopyJob2`..`5` are not offered yet. An HRESULT from the
-//! service is returned unchanged; the bridge's own failures are described
-//! in [`proto`].
+//! * `IBackgroundCopyManager`: CreateJob, GetJob, EnumJobs,
+//!   GetErrorDescription (the model's text for the HRESULT);
+//! * `IBackgroundCopyJob`: AddFile, EnumFiles, Suspend, Resume, Cancel,
+//!   Complete, GetId, GetType, GetProgress, GetState, GetError, GetOwner,
+//!   Set/GetDisplayName, Set/GetDescription, Set/GetPriority,
+//!   Set/GetNotifyFlags, SetNotifyInterface, Set/GetMinimumRetryDelay,
+//!   Set/GetNoProgressTimeout, GetErrorCount, TakeOwnership;
+//! * `IBackgroundCopyJob2`: Set/GetNotifyCmdLine, GetReplyProgress,
+//!   GetReplyData, Set/GetReplyFileName; `IBackgroundCopyJob3`:
+//!   AddFileWithRanges (the interfaces Wine's `qmgrprxy.dll` marshals);
+//! * `IEnumBackgroundCopyJobs`, `IEnumBackgroundCopyFiles` (snapshots, as
+//!   BITS's enumerators are), `IBackgroundCopyFile` and `File2`
+//!   (GetFileRanges, SetRemoteName; read from the service on each call), `IBackgroundCopyError` (the error when it was read);
+//! * the program's `IBackgroundCopyCallback` (`Callback2` for
+//!   FileTransferred): when the service sends a notification for a job, the
+//!   object registered for that job is called and its HRESULT is the
+//!   answer; a job without one answers `RPC_E_SERVER_UNAVAILABLE` (a gone
+//!   object).
+//!
+//! Answering `E_NOTIMPL`: AddFileSet, Set/GetProxySettings,
+//! GetNotifyInterface (the object lives in the program), GetTimes (the
+//! protocol has no calendar epoch for virtual time yet), Set/RemoveCredentials,
+//! ReplaceRemotePrefix, Set/GetFileACLFlags (not in the model),
+//! `IBackgroundCopyError::GetFile` for an upload-reply's reply;
+//! `IBackgroundCopyJob4`/`5` and `File3`.. are not offered (Wine has no
+//! proxy for them). CreateJob with a type
+//! outside `BG_JOB_TYPE` answers `E_INVALIDARG` (the protocol carries only
+//! the three names). An HRESULT from the service is returned unchanged; the
+//! bridge's own failures are described in [`proto`].
+//!
+//! Known under Wine 8.0: `IBackgroundCopyError::GetErrorDescription` and
+//! `GetErrorContextDescription` fail in the program's proxy with
+//! `0x800706F4` (`RPC_X_NULL_REF_POINTER`) although the server returns the
+//! text: Wine's IDL declares these out-parameters `[out, ref] LPWSTR *`,
+//! unlike the job's string getters, which cross fine. `GetError` works, and
+//! the manager's `GetErrorDescription` gives the same text.
 //!
 //! ## Settings
 //!

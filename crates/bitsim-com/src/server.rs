@@ -20,13 +20,15 @@ use windows::Win32::Foundation::{
     CLASS_E_NOAGGREGATION, E_INVALIDARG, E_NOTIMPL, E_OUTOFMEMORY, S_FALSE,
 };
 use windows::Win32::Networking::BackgroundIntelligentTransferService::{
-    BG_ERROR_CONTEXT, BG_FILE_INFO, BG_FILE_PROGRESS, BG_JOB_PRIORITY, BG_JOB_PROGRESS,
-    BG_JOB_PROXY_USAGE, BG_JOB_STATE, BG_JOB_TIMES, BG_JOB_TYPE, BackgroundCopyManager,
+    BG_AUTH_CREDENTIALS, BG_AUTH_SCHEME, BG_AUTH_TARGET, BG_ERROR_CONTEXT, BG_FILE_INFO,
+    BG_FILE_PROGRESS, BG_FILE_RANGE, BG_JOB_PRIORITY, BG_JOB_PROGRESS, BG_JOB_PROXY_USAGE,
+    BG_JOB_REPLY_PROGRESS, BG_JOB_STATE, BG_JOB_TIMES, BG_JOB_TYPE, BackgroundCopyManager,
     IBackgroundCopyCallback, IBackgroundCopyCallback2, IBackgroundCopyError,
-    IBackgroundCopyError_Impl, IBackgroundCopyFile, IBackgroundCopyFile_Impl, IBackgroundCopyJob,
-    IBackgroundCopyJob_Impl, IBackgroundCopyManager, IBackgroundCopyManager_Impl,
-    IEnumBackgroundCopyFiles, IEnumBackgroundCopyFiles_Impl, IEnumBackgroundCopyJobs,
-    IEnumBackgroundCopyJobs_Impl,
+    IBackgroundCopyError_Impl, IBackgroundCopyFile, IBackgroundCopyFile_Impl, IBackgroundCopyFile2,
+    IBackgroundCopyFile2_Impl, IBackgroundCopyJob, IBackgroundCopyJob_Impl,
+    IBackgroundCopyJob2_Impl, IBackgroundCopyJob3, IBackgroundCopyJob3_Impl,
+    IBackgroundCopyManager, IBackgroundCopyManager_Impl, IEnumBackgroundCopyFiles,
+    IEnumBackgroundCopyFiles_Impl, IEnumBackgroundCopyJobs, IEnumBackgroundCopyJobs_Impl,
 };
 use windows::Win32::System::Com::{
     CLSCTX_LOCAL_SERVER, COINIT_MULTITHREADED, CoInitializeEx, CoRegisterClassObject,
@@ -164,12 +166,27 @@ fn read_string(s: &PCWSTR) -> Result<String> {
 }
 
 fn job_interface(id: JobId, conn: Arc<Connection>) -> IBackgroundCopyJob {
-    Job {
+    let job: IBackgroundCopyJob3 = Job {
         id,
         conn,
         _live: Live::new(),
     }
-    .into()
+    .into();
+    job.into()
+}
+
+/// A string parameter that may be NULL.
+fn read_optional(s: &PCWSTR) -> Result<Option<String>> {
+    if s.is_null() {
+        Ok(None)
+    } else {
+        read_string(s).map(Some)
+    }
+}
+
+/// `s` as a CoTaskMem string, or NULL for `None`.
+fn co_optional(s: Option<&str>) -> Result<PWSTR> {
+    s.map_or(Ok(PWSTR::null()), co_string)
 }
 
 /// The class factory registered for `CLSID_BackgroundCopyManager`.
@@ -291,8 +308,9 @@ fn unexpected(method: &str, r: &Reply) -> Error {
     Error::from_hresult(hr(Hresult::E_FAIL))
 }
 
-/// `IBackgroundCopyJob`: one job of the service, by GUID.
-#[implement(IBackgroundCopyJob)]
+/// `IBackgroundCopyJob`, `Job2` and `Job3`: one job of the service, by
+/// GUID (Wine's `qmgrprxy.dll` marshals these three).
+#[implement(IBackgroundCopyJob3)]
 struct Job {
     id: JobId,
     conn: Arc<Connection>,
@@ -532,8 +550,144 @@ impl IBackgroundCopyJob_Impl for Job_Impl {
     }
 }
 
-/// `IBackgroundCopyFile`: file `index` of a job, read live from the service.
-#[implement(IBackgroundCopyFile)]
+impl IBackgroundCopyJob2_Impl for Job_Impl {
+    fn SetNotifyCmdLine(&self, program: &PCWSTR, parameters: &PCWSTR) -> Result<()> {
+        let (program, parameters) = (read_optional(program)?, read_optional(parameters)?);
+        self.done(
+            "set_notify_cmd_line",
+            json!({"program": program, "parameters": parameters}),
+        )
+    }
+
+    fn GetNotifyCmdLine(&self, program: *mut PWSTR, parameters: *mut PWSTR) -> Result<()> {
+        if program.is_null() || parameters.is_null() {
+            return Err(E_INVALIDARG.into());
+        }
+        let (p, a) = match self.call("get_notify_cmd_line", json!({}))? {
+            Reply::CmdLine(Some((p, a))) => (Some(p), a),
+            Reply::CmdLine(None) => (None, None),
+            r => return Err(unexpected("GetNotifyCmdLine", &r)),
+        };
+        let p = co_optional(p.as_deref())?;
+        let a = co_optional(a.as_deref())?;
+        // SAFETY: the caller's out-parameters, non-null.
+        unsafe {
+            *program = p;
+            *parameters = a;
+        }
+        Ok(())
+    }
+
+    fn GetReplyProgress(&self, out: *mut BG_JOB_REPLY_PROGRESS) -> Result<()> {
+        if out.is_null() {
+            return Err(E_INVALIDARG.into());
+        }
+        match self.call("get_reply_progress", json!({}))? {
+            Reply::ReplyProgress(p) => {
+                // SAFETY: the caller's out-parameter, non-null.
+                unsafe {
+                    *out = BG_JOB_REPLY_PROGRESS {
+                        BytesTotal: p.bytes_total,
+                        BytesTransferred: p.bytes_transferred,
+                    }
+                };
+                Ok(())
+            }
+            r => Err(unexpected("GetReplyProgress", &r)),
+        }
+    }
+
+    fn GetReplyData(&self, buffer: *mut *mut u8, length: *mut u64) -> Result<()> {
+        if buffer.is_null() || length.is_null() {
+            return Err(E_INVALIDARG.into());
+        }
+        let data = match self.call("get_reply_data", json!({}))? {
+            Reply::ReplyData(d) => d.unwrap_or_default(),
+            r => return Err(unexpected("GetReplyData", &r)),
+        };
+        let p = if data.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            // SAFETY: a fresh allocation of data.len() bytes, filled at once.
+            unsafe {
+                let p = CoTaskMemAlloc(data.len()).cast::<u8>();
+                if p.is_null() {
+                    return Err(E_OUTOFMEMORY.into());
+                }
+                std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len());
+                p
+            }
+        };
+        // SAFETY: the caller's out-parameters, non-null.
+        unsafe {
+            *buffer = p;
+            *length = data.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn SetReplyFileName(&self, name: &PCWSTR) -> Result<()> {
+        let name = read_string(name)?;
+        self.done("set_reply_file_name", json!({"name": name}))
+    }
+
+    fn GetReplyFileName(&self) -> Result<PWSTR> {
+        match self.call("get_reply_file_name", json!({}))? {
+            Reply::ReplyFileName(n) => co_optional(n.as_deref()),
+            r => Err(unexpected("GetReplyFileName", &r)),
+        }
+    }
+
+    fn SetCredentials(&self, _credentials: *const BG_AUTH_CREDENTIALS) -> Result<()> {
+        Err(E_NOTIMPL.into())
+    }
+
+    fn RemoveCredentials(&self, _target: BG_AUTH_TARGET, _scheme: BG_AUTH_SCHEME) -> Result<()> {
+        Err(E_NOTIMPL.into())
+    }
+}
+
+impl IBackgroundCopyJob3_Impl for Job_Impl {
+    fn ReplaceRemotePrefix(&self, _old: &PCWSTR, _new: &PCWSTR) -> Result<()> {
+        Err(E_NOTIMPL.into())
+    }
+
+    fn AddFileWithRanges(
+        &self,
+        remote: &PCWSTR,
+        local: &PCWSTR,
+        count: u32,
+        ranges: *const BG_FILE_RANGE,
+    ) -> Result<()> {
+        let (remote, local) = (read_string(remote)?, read_string(local)?);
+        if ranges.is_null() && count > 0 {
+            return Err(E_INVALIDARG.into());
+        }
+        let ranges: Vec<Value> = (0..count as usize)
+            .map(|i| {
+                // SAFETY: the caller's array of `count` ranges.
+                let r = unsafe { *ranges.add(i) };
+                json!({"offset": r.InitialOffset, "length": r.Length})
+            })
+            .collect();
+        self.done(
+            "add_file_with_ranges",
+            json!({"remote": remote, "local": local, "ranges": ranges}),
+        )
+    }
+
+    fn SetFileACLFlags(&self, _flags: u32) -> Result<()> {
+        Err(E_NOTIMPL.into())
+    }
+
+    fn GetFileACLFlags(&self) -> Result<u32> {
+        Err(E_NOTIMPL.into())
+    }
+}
+
+/// `IBackgroundCopyFile` and `File2`: file `index` of a job, read live
+/// from the service.
+#[implement(IBackgroundCopyFile2)]
 struct File {
     job: JobId,
     index: usize,
@@ -542,13 +696,14 @@ struct File {
 }
 
 fn file_interface(job: JobId, index: usize, conn: Arc<Connection>) -> IBackgroundCopyFile {
-    File {
+    let file: IBackgroundCopyFile2 = File {
         job,
         index,
         conn,
         _live: Live::new(),
     }
-    .into()
+    .into();
+    file.into()
 }
 
 impl File {
@@ -587,6 +742,55 @@ impl IBackgroundCopyFile_Impl for File_Impl {
             }
         };
         Ok(())
+    }
+}
+
+impl IBackgroundCopyFile2_Impl for File_Impl {
+    fn GetFileRanges(&self, count: *mut u32, ranges: *mut *mut BG_FILE_RANGE) -> Result<()> {
+        if count.is_null() || ranges.is_null() {
+            return Err(E_INVALIDARG.into());
+        }
+        let list = self.entry()?.ranges.unwrap_or_default();
+        let p = if list.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            // SAFETY: a fresh allocation for list.len() ranges, filled at once.
+            unsafe {
+                let p = CoTaskMemAlloc(list.len() * std::mem::size_of::<BG_FILE_RANGE>())
+                    .cast::<BG_FILE_RANGE>();
+                if p.is_null() {
+                    return Err(E_OUTOFMEMORY.into());
+                }
+                for (i, r) in list.iter().enumerate() {
+                    p.add(i).write(BG_FILE_RANGE {
+                        InitialOffset: r.offset,
+                        Length: r.length,
+                    });
+                }
+                p
+            }
+        };
+        // SAFETY: the caller's out-parameters, non-null.
+        unsafe {
+            *count = u32::try_from(list.len()).unwrap_or(u32::MAX);
+            *ranges = p;
+        }
+        Ok(())
+    }
+
+    fn SetRemoteName(&self, val: &PCWSTR) -> Result<()> {
+        let remote = read_string(val)?;
+        let r = self
+            .conn
+            .bits(
+                "job.set_remote_name",
+                json!({"job": self.job, "file": self.index, "remote": remote}),
+            )
+            .map_err(fail)?;
+        match r {
+            Reply::Done(h) if h != Hresult::S_OK => Err(Error::from_hresult(hr(h))),
+            _ => Ok(()),
+        }
     }
 }
 
