@@ -20,11 +20,15 @@
 #      poll      GetState polling: TRANSFERRED, Complete, ACKNOWLEDGED;
 #      callback  its IBackgroundCopyCallback::JobTransferred calls Complete;
 #      404       a missing file: JobError with BG_E_HTTP_ERROR_404.
-#    The job's state is checked on the service's side too (inspect.jobs).
+#    The job's state is checked on the service's side too (inspect.job).
+#    bench.exe then prints how long one GetState takes through the bridge.
+#    `bitsim wine run` then does the same in one command (its own service,
+#    a clock 600 times real time) and prints the jobs' trace.
 # 5. Installed with an address where no service listens, the updater's
 #    CoCreateInstance fails with 0x800706BA (RPC_S_SERVER_UNAVAILABLE).
 # 6. `bitsim-com.exe uninstall`: the prefix's own BITS (Wine's) answers
-#    again, and no job reaches bitsim.
+#    again, and no job reaches bitsim; bench.exe prints the same figure
+#    for Wine's BITS, side by side.
 #
 # Environment: CARGO_TARGET_DIR, BITSIM_NO_INSTALL=1 as in
 # windows-on-linux.sh; BITSIM_WINE_BITSIM_PREFIX (default
@@ -81,11 +85,13 @@ mkdir -p "$WORK"
 
 # ---- 2. builds ----
 t=$SECONDS
-step "build: bitsim (host), bitsim-com.exe, updater.exe, the ProcessPrng shim"
+step "build: bitsim (host), bitsim-com.exe, updater.exe, bench.exe, the ProcessPrng shim"
 cargo build -q -p bitsim-cli
 cargo build -q --target "$TARGET" -p bitsim-com
 "$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/updater.exe" \
     crates/bitsim-com/tests/c/updater.c -lole32 -luuid
+"$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/bench.exe" \
+    crates/bitsim-com/tests/c/bench.c -lole32 -luuid
 "$MINGW_GCC" -shared -O2 -Wall -Wextra -Werror -s \
     -o "$WORK/bcryptprimitives.dll" scripts/wine/processprng-shim.c -ladvapi32
 BITSIM="$TARGET_DIR/debug/bitsim"
@@ -100,7 +106,8 @@ rm -rf "$WINEPREFIX"
 "$WINESERVER" -w
 cp "$WORK/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
 mkdir -p "$WINEPREFIX/drive_c/bitsim"
-cp "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" "$WORK/updater.exe" "$WINEPREFIX/drive_c/bitsim/"
+cp "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" "$WORK/updater.exe" "$WORK/bench.exe" \
+    "$WINEPREFIX/drive_c/bitsim/"
 elapsed $t
 
 SERVICE_PID=
@@ -179,6 +186,34 @@ grep -q 'code 0x80190194' "$WORK/updater-404.out" || die "404: not BG_E_HTTP_ERR
 elapsed $t
 
 t=$SECONDS
+step "bitsim wine run: its own service, a clock 600x real time, the trace at exit"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+status=0
+"$BITSIM" wine run --prefix "$WINEPREFIX" --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" \
+    --scenario "$WORK/world.toml" -- 'C:\bitsim\updater.exe' http://updates.test/app-2.0.msi \
+    'C:\Updates\app.msi' callback 60000 >"$WORK/wine-run.out" 2>"$WORK/wine-run.err" || status=$?
+tr -d '\r' <"$WORK/wine-run.out" | grep -v '^{' | sed 's/^/   | /'
+printf '   + %s trace entries, the last: %s\n' "$(grep -c '^{' "$WORK/wine-run.out")" \
+    "$(grep '^{' "$WORK/wine-run.out" | tail -n 1)"
+[ "$status" = 0 ] || { cat "$WORK/wine-run.err"; die "bitsim wine run: exit $status"; }
+grep '^{' "$WORK/wine-run.out" | grep -q ACKNOWLEDGED || die "bitsim wine run: no ACKNOWLEDGED in the trace"
+elapsed $t
+
+# bench NAME: one figure, printed, never checked (the machine is shared).
+bench() {
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w
+    printf '   %-34s %s\n' "$1:" \
+        "$(timeout 300 "$WINE" 'C:\bitsim\bench.exe' 2000 2>&1 | tr -d '\r')"
+}
+
+t=$SECONDS
+step "figure: one BITS call from a Windows program (debug builds)"
+bench "bitsim-com.exe + bitsim service"
+elapsed $t
+
+t=$SECONDS
 step "the service gone: calls fail with 0x800706BA (RPC_S_SERVER_UNAVAILABLE), no hang"
 "$WINESERVER" -k 2>/dev/null || true
 "$WINESERVER" -w
@@ -209,5 +244,10 @@ after=$(call inspect.jobs | python3 -c 'import json,sys; print(len(json.load(sys
 grep -q '^CreateJob: 0x00000000' "$WORK/updater-wine.out" || die "Wine's BITS did not answer after uninstall"
 [ "$before" = "$after" ] || die "a job reached bitsim after uninstall ($before -> $after jobs)"
 echo "   Wine's BITS answered (updater exit $status); bitsim still has $after jobs"
+elapsed $t
+
+t=$SECONDS
+step "figure: the same call on Wine's own BITS"
+bench "Wine's BITS (qmgr)"
 elapsed $t
 echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404) and against Wine's BITS after uninstall"

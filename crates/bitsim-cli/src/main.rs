@@ -11,6 +11,7 @@ mod serve;
 mod service_cmd;
 mod sim_cmd;
 mod transfer;
+mod wine_cmd;
 
 /// bitsim: a cross-platform simulator of Windows BITS.
 #[derive(Debug, Parser)]
@@ -46,6 +47,10 @@ enum Command {
     /// Upload a file with the BITS Upload Protocol ([MC-BUP]), optionally
     /// as an upload-reply job; exit 0 only when the job reached ACKNOWLEDGED.
     Upload(transfer::UploadArgs),
+    /// Run an unmodified Windows BITS program under Wine against bitsim:
+    /// install/uninstall bitsim-com.exe in a prefix, or run a program with
+    /// a service and a fast virtual clock and print the jobs' trace.
+    Wine(wine_cmd::WineArgs),
 }
 
 fn main() {
@@ -80,6 +85,13 @@ fn main() {
         Command::Upload(args) => transfer::upload(args),
         Command::Service(args) => match service_cmd::run(args) {
             Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        },
+        Command::Wine(args) => match wine_cmd::run(args) {
+            Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e:#}");
                 1

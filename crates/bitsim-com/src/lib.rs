@@ -95,6 +95,23 @@
 //!   `USERNAME`; an administrator with `BITSIM_ADMIN=1`;
 //! * logging: `BITSIM_COM_LOG` (a `tracing` filter), to stderr.
 //!
+//! ## Decisions (where BITS has no counterpart)
+//!
+//! * **One connection per server process**, opened by the first object,
+//!   with the user of the process that started the server: every program
+//!   of the session shares the server (`REGCLS_MULTIPLEUSE`), as they share
+//!   the one BITS service. Two Windows users would need two servers.
+//! * **Callbacks are routed by job**: `SetNotifyInterface` registers the
+//!   connection with the service and keeps the program's object for that
+//!   job; a notification for the job calls that object.
+//! * **A bridge failure is `0x800706BA`**, what a client of a BITS service
+//!   that has gone away sees, never a hang: connecting has a 5 s limit and
+//!   every call a 60 s one ([`proto::CALL_TIMEOUT`], longer than the
+//!   service's own 30 s wait for a callback's answer).
+//! * **The server leaves** 5 s after its last object and lock are released
+//!   (`BITSIM_COM_LINGER_MS`), so a program that releases its manager and
+//!   creates another keeps its connection.
+//!
 //! On Linux this crate is only [`proto`], the part that talks to the
 //! service, tested against a real `bitsim service`.
 

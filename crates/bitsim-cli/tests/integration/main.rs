@@ -2,10 +2,11 @@
 //! runs the real `bitsim` executable as a user would.
 //!
 //! Run one group with `cargo test -p bitsim-cli --test integration serve::`
-//! (or `cli::`, `service::`, `transfer::`).
+//! (or `cli::`, `service::`, `transfer::`, `wine::`).
 
 mod cli;
 mod common;
 mod serve;
 mod service;
 mod transfer;
+mod wine;
