@@ -6,7 +6,7 @@
 # 1. Installs what is missing (the Rust target x86_64-pc-windows-gnu,
 #    Debian's gcc-mingw-w64-x86-64 and wine64), as windows-on-linux.sh does.
 # 2. Builds `bitsim` (host), `bitsim-com.exe` (the BITS COM server, crate
-#    bitsim-com) and the C updater crates/bitsim-com/tests/c/updater.c with
+#    bitsim-com, after clippy -D warnings for the Windows target) and the C updater crates/bitsim-com/tests/c/updater.c with
 #    mingw-w64's bits.h, plus the ProcessPrng shim Rust .exes need on
 #    Wine 8.0 (see scripts/wine/processprng-shim.c).
 # 3. Makes a fresh Wine prefix, starts `bitsim service` natively on a free
@@ -85,8 +85,9 @@ mkdir -p "$WORK"
 
 # ---- 2. builds ----
 t=$SECONDS
-step "build: bitsim (host), bitsim-com.exe, updater.exe, bench.exe, the ProcessPrng shim"
+step "build: bitsim (host), bitsim-com.exe (clippy -D warnings too), updater.exe, bench.exe, the ProcessPrng shim"
 cargo build -q -p bitsim-cli
+cargo clippy -q --target "$TARGET" -p bitsim-com -- -D warnings
 cargo build -q --target "$TARGET" -p bitsim-com
 "$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/updater.exe" \
     crates/bitsim-com/tests/c/updater.c -lole32 -luuid

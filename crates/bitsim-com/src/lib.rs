@@ -42,6 +42,13 @@
 //! would to the real service), and is undone by restoring one value. The
 //! server runs as the calling user, as the per-user `LocalServer32` does.
 //!
+//! `bitsim wine install --service ADDR`, `bitsim wine uninstall` and
+//! `bitsim wine run -- PROGRAM.exe` do the same from Linux (the last also
+//! starts the service and drives its clock); `scripts/wine-bitsim.sh`
+//! builds everything and runs a C program through it under Wine. On Wine
+//! before 8.13 a Rust `.exe` also needs `ProcessPrng` in the prefix: the
+//! script puts `scripts/wine/processprng-shim.c`, built, into `system32`.
+//!
 //! The started server registers its class factory (`REGCLS_MULTIPLEUSE`),
 //! connects to the service once, and leaves when no object of it has been
 //! alive for a few seconds.

@@ -222,7 +222,9 @@ impl IClassFactory_Impl for Factory_Impl {
         if lock.as_bool() {
             LIVE.fetch_add(1, Ordering::SeqCst);
         } else {
-            LIVE.fetch_sub(1, Ordering::SeqCst);
+            // An unlock without a lock must not wrap the count (the server
+            // would never leave).
+            let _ = LIVE.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1));
         }
         Ok(())
     }
