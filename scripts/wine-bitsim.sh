@@ -19,7 +19,11 @@
 #    sees what bitsim did:
 #      poll      GetState polling: TRANSFERRED, Complete, ACKNOWLEDGED;
 #      callback  its IBackgroundCopyCallback::JobTransferred calls Complete;
-#      404       a missing file: JobError with BG_E_HTTP_ERROR_404.
+#      404       a missing file: JobError with BG_E_HTTP_ERROR_404;
+#      stubborn  JobError answers E_FAIL twice: BITS calls it again, the
+#                third call cancels (the clock moves a day);
+#      leave     JobError answers S_OK and the job stays in ERROR: BITS
+#                cancels it after 90 days (the clock moves 91 days).
 #    The job's state is checked on the service's side too (inspect.job).
 #    bench.exe then prints how long one GetState takes through the bridge.
 #    `bitsim wine run` then does the same in one command (its own service,
@@ -144,10 +148,10 @@ elapsed $t
 
 call() { python3 scripts/wine/bitsim-call.py "$ADDR" "$@"; }
 
-# run NAME URL MODE EXPECTED_STATUS: the updater under Wine, the clock moved
-# once it waits; prints its output indented.
+# run NAME URL MODE EXPECTED_STATUS [ADVANCE_MS]: the updater under Wine, the
+# clock moved (default 1 h) once it waits; prints its output indented.
 run() {
-    local name=$1 url=$2 mode=$3 want=$4 out="$WORK/updater-$1.out" status
+    local name=$1 url=$2 mode=$3 want=$4 ms=${5:-3600000} out="$WORK/updater-$1.out" status
     s=$SECONDS
     "$WINESERVER" -k 2>/dev/null || true
     "$WINESERVER" -w
@@ -161,7 +165,7 @@ run() {
         sleep 0.1
     done
     grep -q '^waiting' "$out" || { cat "$out"; die "$name: the updater did not get to waiting"; }
-    printf '   clock.advance 1 h -> %s\n' "$(call clock.advance '{"ms": 3600000}')"
+    printf '   clock.advance %s ms -> %s\n' "$ms" "$(call clock.advance "{\"ms\": $ms}")"
     status=0
     wait "$pid" || status=$?
     sed 's/^/   | /' "$out"
@@ -174,7 +178,7 @@ run() {
 }
 
 t=$SECONDS
-step "updater.exe under Wine through bitsim-com.exe"
+step "updater.exe under Wine through bitsim-com.exe (poll, callback, 404, stubborn, leave)"
 run poll http://updates.test/app-2.0.msi poll 0
 grep -q '^state: TRANSFERRED' "$WORK/updater-poll.out" || die "poll: no TRANSFERRED"
 grep -q '^state: ACKNOWLEDGED' "$WORK/updater-poll.out" || die "poll: no ACKNOWLEDGED"
@@ -184,6 +188,12 @@ grep -q '^callback: JobTransferred, Complete: 0x00000000' "$WORK/updater-callbac
 run 404 http://updates.test/gone.msi callback 1
 grep -q '^callback: JobError' "$WORK/updater-404.out" || die "404: JobError was not called"
 grep -q 'code 0x80190194' "$WORK/updater-404.out" || die "404: not BG_E_HTTP_ERROR_404"
+run stubborn http://updates.test/gone.msi stubborn 0 86400000
+grep -q '^callback: JobError #3 cancels: 0x00000000' "$WORK/updater-stubborn.out" \
+    || die "stubborn: JobError answering E_FAIL was not called again until it cancelled"
+run leave http://updates.test/gone.msi leave 0 $((91 * 86400000))
+grep -q '^JobError calls: 1' "$WORK/updater-leave.out" || die "leave: JobError not called once"
+grep -q '^state: CANCELLED' "$WORK/updater-leave.out" || die "leave: not cancelled after 90 days"
 elapsed $t
 
 t=$SECONDS
@@ -251,4 +261,4 @@ t=$SECONDS
 step "figure: the same call on Wine's own BITS"
 bench "Wine's BITS (qmgr)"
 elapsed $t
-echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404) and against Wine's BITS after uninstall"
+echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave; bitsim wine run) and against Wine's BITS after uninstall"

@@ -7,15 +7,23 @@
  *
  * and runs it under Wine against `bitsim service`.
  *
- *   updater.exe URL LOCAL [callback] [WAIT_MS]
+ *   updater.exe URL LOCAL [poll|callback|stubborn|leave] [WAIT_MS]
  *
- * It creates a download job, adds URL -> LOCAL, and resumes it. Without
- * "callback" it polls GetState until the job is TRANSFERRED (then calls
- * Complete) or ERROR (then prints GetError); with "callback" it registers
- * an IBackgroundCopyCallback whose JobTransferred calls Complete and whose
- * JobError prints the error, and waits for ACKNOWLEDGED or ERROR. Each
- * state it sees is printed as "state: NAME". Exit status 0 when the job
- * ended ACKNOWLEDGED, 1 on ERROR, 2 on a failed call, 3 on a timeout.
+ * It creates a download job, adds URL -> LOCAL, and resumes it, then:
+ *
+ *   poll      polls GetState until the job is TRANSFERRED (then calls
+ *             Complete) or ERROR (then prints GetError);
+ *   callback  registers an IBackgroundCopyCallback whose JobTransferred
+ *             calls Complete and whose JobError prints the error, and waits
+ *             for ACKNOWLEDGED or ERROR;
+ *   stubborn  its JobError returns E_FAIL twice (BITS calls it again), then
+ *             cancels the job and returns S_OK; it waits for CANCELLED;
+ *   leave     its JobError returns S_OK and does nothing: the job stays in
+ *             ERROR until BITS cancels it after 90 days without a change.
+ *
+ * Each state it sees is printed as "state: NAME". Exit status 0 when the
+ * job ended ACKNOWLEDGED (poll, callback) or CANCELLED (stubborn, leave),
+ * 1 on ERROR, 2 on a failed call, 3 on a timeout.
  */
 #define COBJMACROS
 #include <windows.h>
@@ -74,7 +82,11 @@ typedef struct {
     IBackgroundCopyCallback iface;
     LONG refs;
     HANDLE done; /* set when the job reached its end */
+    int mode;    /* MODE_* */
+    LONG errors; /* JobError calls so far */
 } Callback;
+
+enum { MODE_POLL, MODE_CALLBACK, MODE_STUBBORN, MODE_LEAVE };
 
 static HRESULT STDMETHODCALLTYPE cb_qi(IBackgroundCopyCallback *This, REFIID riid, void **out)
 {
@@ -109,10 +121,22 @@ static HRESULT STDMETHODCALLTYPE cb_transferred(IBackgroundCopyCallback *This, I
 static HRESULT STDMETHODCALLTYPE cb_error(IBackgroundCopyCallback *This, IBackgroundCopyJob *job,
                                           IBackgroundCopyError *err)
 {
-    (void)job;
-    printf("callback: JobError\n");
+    Callback *cb = (Callback *)This;
+    LONG n = InterlockedIncrement(&cb->errors);
+    HRESULT hr;
+    printf("callback: JobError #%ld\n", (long)n);
     print_error(err);
-    SetEvent(((Callback *)This)->done);
+    if (cb->mode == MODE_STUBBORN && n < 3) {
+        printf("callback: JobError #%ld returns E_FAIL\n", (long)n);
+        fflush(stdout);
+        return E_FAIL;
+    }
+    if (cb->mode == MODE_STUBBORN) {
+        hr = IBackgroundCopyJob_Cancel(job);
+        printf("callback: JobError #%ld cancels: 0x%08lX\n", (long)n, (unsigned long)hr);
+        fflush(stdout);
+    }
+    SetEvent(cb->done);
     return S_OK;
 }
 
@@ -131,20 +155,27 @@ int main(int argc, char **argv)
 {
     IBackgroundCopyManager *manager = NULL;
     IBackgroundCopyJob *job = NULL;
-    Callback callback = { { &callback_vtbl }, 1, NULL };
+    Callback callback = { { &callback_vtbl }, 1, NULL, MODE_POLL, 0 };
     WCHAR url[1024], local[1024], guid[64];
     BG_JOB_STATE state, last = (BG_JOB_STATE)-1;
     GUID id;
-    int use_callback, wait_ms, waited = 0;
+    int use_callback, mode = MODE_POLL, wait_ms, waited = 0;
     HRESULT hr;
 
     if (argc < 3) {
-        fprintf(stderr, "usage: updater.exe URL LOCAL [callback] [WAIT_MS]\n");
+        fprintf(stderr, "usage: updater.exe URL LOCAL [poll|callback|stubborn|leave] [WAIT_MS]\n");
         return 2;
     }
     MultiByteToWideChar(CP_UTF8, 0, argv[1], -1, url, 1024);
     MultiByteToWideChar(CP_UTF8, 0, argv[2], -1, local, 1024);
-    use_callback = argc > 3 && strcmp(argv[3], "callback") == 0;
+    if (argc > 3 && strcmp(argv[3], "callback") == 0)
+        mode = MODE_CALLBACK;
+    else if (argc > 3 && strcmp(argv[3], "stubborn") == 0)
+        mode = MODE_STUBBORN;
+    else if (argc > 3 && strcmp(argv[3], "leave") == 0)
+        mode = MODE_LEAVE;
+    use_callback = mode != MODE_POLL;
+    callback.mode = mode;
     wait_ms = argc > 4 ? atoi(argv[4]) : 60000;
 
     if (check("CoInitializeEx", CoInitializeEx(NULL, COINIT_MULTITHREADED)))
@@ -223,7 +254,12 @@ int main(int argc, char **argv)
                 return 2;
             continue;
         }
-        if (state == BG_JOB_STATE_ERROR) {
+        if (state == BG_JOB_STATE_CANCELLED && (mode == MODE_STUBBORN || mode == MODE_LEAVE)) {
+            printf("JobError calls: %ld\n", (long)callback.errors);
+            printf("done\n");
+            return 0;
+        }
+        if (state == BG_JOB_STATE_ERROR && (mode == MODE_POLL || mode == MODE_CALLBACK)) {
             IBackgroundCopyError *err = NULL;
             if (SUCCEEDED(IBackgroundCopyJob_GetError(job, &err))) {
                 print_error(err);
