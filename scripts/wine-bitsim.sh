@@ -23,7 +23,9 @@
 #      stubborn  JobError answers E_FAIL twice: BITS calls it again, the
 #                third call cancels (the clock moves a day);
 #      leave     JobError answers S_OK and the job stays in ERROR: BITS
-#                cancels it after 90 days (the clock moves 91 days).
+#                cancels it after 90 days (the clock moves 91 days);
+#      crash     the program exits inside JobTransferred: the service hears
+#                a failing callback, and the next program is served.
 #    The job's state is checked on the service's side too (inspect.job).
 #    bench.exe then prints how long one GetState takes through the bridge.
 #    `bitsim wine run` then does the same in one command (its own service,
@@ -178,7 +180,7 @@ run() {
 }
 
 t=$SECONDS
-step "updater.exe under Wine through bitsim-com.exe (poll, callback, 404, stubborn, leave)"
+step "updater.exe under Wine through bitsim-com.exe (poll, callback, 404, stubborn, leave, crash)"
 run poll http://updates.test/app-2.0.msi poll 0
 grep -q '^state: TRANSFERRED' "$WORK/updater-poll.out" || die "poll: no TRANSFERRED"
 grep -q '^state: ACKNOWLEDGED' "$WORK/updater-poll.out" || die "poll: no ACKNOWLEDGED"
@@ -194,6 +196,27 @@ grep -q '^callback: JobError #3 cancels: 0x00000000' "$WORK/updater-stubborn.out
 run leave http://updates.test/gone.msi leave 0 $((91 * 86400000))
 grep -q '^JobError calls: 1' "$WORK/updater-leave.out" || die "leave: JobError not called once"
 grep -q '^state: CANCELLED' "$WORK/updater-leave.out" || die "leave: not cancelled after 90 days"
+# The program dies inside JobTransferred: the call fails, the service
+# hears a failing callback (no hang), and the next program is served.
+run crash http://updates.test/app-2.0.msi crash 7
+crash_job=$(tr -d '\r' <"$WORK/updater-crash.out" | sed -n 's/^job: {\(.*\)}/\1/p' | tr 'A-Z' 'a-z')
+heard=$(call inspect.trace '{"since": 0}' | python3 -c '
+import json, sys
+job = sys.argv[1]
+for e in json.load(sys.stdin)["entries"]:
+    ev = e.get("event", {})
+    if e.get("job", "").strip("{}").lower() == job and ev.get("type") == "callback":
+        print(ev["method"], "returned", ev["result"])
+        break
+' "$crash_job")
+echo "   the service heard: $heard"
+case "$heard" in
+    "JobTransferred returned S_OK" | "JobTransferred returned 0x0"*) bad=1 ;;
+    "JobTransferred returned "*) bad=0 ;;
+    *) bad=1 ;;
+esac
+[ "$bad" = 0 ] || die "crash: the service did not hear a failing JobTransferred ($heard)"
+run after-crash http://updates.test/app-2.0.msi callback 0
 elapsed $t
 
 t=$SECONDS
@@ -261,4 +284,4 @@ t=$SECONDS
 step "figure: the same call on Wine's own BITS"
 bench "Wine's BITS (qmgr)"
 elapsed $t
-echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave; bitsim wine run) and against Wine's BITS after uninstall"
+echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave, crash; bitsim wine run) and against Wine's BITS after uninstall"

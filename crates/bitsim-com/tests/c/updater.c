@@ -7,7 +7,7 @@
  *
  * and runs it under Wine against `bitsim service`.
  *
- *   updater.exe URL LOCAL [poll|callback|stubborn|leave] [WAIT_MS]
+ *   updater.exe URL LOCAL [poll|callback|stubborn|leave|crash] [WAIT_MS]
  *
  * It creates a download job, adds URL -> LOCAL, and resumes it, then:
  *
@@ -19,7 +19,9 @@
  *   stubborn  its JobError returns E_FAIL twice (BITS calls it again), then
  *             cancels the job and returns S_OK; it waits for CANCELLED;
  *   leave     its JobError returns S_OK and does nothing: the job stays in
- *             ERROR until BITS cancels it after 90 days without a change.
+ *             ERROR until BITS cancels it after 90 days without a change;
+ *   crash     the process exits (status 7) inside JobTransferred, while
+ *             BITS waits for the callback's answer.
  *
  * Each state it sees is printed as "state: NAME". Exit status 0 when the
  * job ended ACKNOWLEDGED (poll, callback) or CANCELLED (stubborn, leave),
@@ -86,7 +88,7 @@ typedef struct {
     LONG errors; /* JobError calls so far */
 } Callback;
 
-enum { MODE_POLL, MODE_CALLBACK, MODE_STUBBORN, MODE_LEAVE };
+enum { MODE_POLL, MODE_CALLBACK, MODE_STUBBORN, MODE_LEAVE, MODE_CRASH };
 
 static HRESULT STDMETHODCALLTYPE cb_qi(IBackgroundCopyCallback *This, REFIID riid, void **out)
 {
@@ -111,7 +113,13 @@ static ULONG STDMETHODCALLTYPE cb_release(IBackgroundCopyCallback *This)
 
 static HRESULT STDMETHODCALLTYPE cb_transferred(IBackgroundCopyCallback *This, IBackgroundCopyJob *job)
 {
-    HRESULT hr = IBackgroundCopyJob_Complete(job);
+    HRESULT hr;
+    if (((Callback *)This)->mode == MODE_CRASH) {
+        printf("callback: JobTransferred, exiting mid-notification\n");
+        fflush(stdout);
+        ExitProcess(7);
+    }
+    hr = IBackgroundCopyJob_Complete(job);
     printf("callback: JobTransferred, Complete: 0x%08lX\n", (unsigned long)hr);
     fflush(stdout);
     SetEvent(((Callback *)This)->done);
@@ -163,7 +171,7 @@ int main(int argc, char **argv)
     HRESULT hr;
 
     if (argc < 3) {
-        fprintf(stderr, "usage: updater.exe URL LOCAL [poll|callback|stubborn|leave] [WAIT_MS]\n");
+        fprintf(stderr, "usage: updater.exe URL LOCAL [poll|callback|stubborn|leave|crash] [WAIT_MS]\n");
         return 2;
     }
     MultiByteToWideChar(CP_UTF8, 0, argv[1], -1, url, 1024);
@@ -174,6 +182,8 @@ int main(int argc, char **argv)
         mode = MODE_STUBBORN;
     else if (argc > 3 && strcmp(argv[3], "leave") == 0)
         mode = MODE_LEAVE;
+    else if (argc > 3 && strcmp(argv[3], "crash") == 0)
+        mode = MODE_CRASH;
     use_callback = mode != MODE_POLL;
     callback.mode = mode;
     wait_ms = argc > 4 ? atoi(argv[4]) : 60000;
