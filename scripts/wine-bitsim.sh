@@ -184,6 +184,10 @@ step "updater.exe under Wine through bitsim-com.exe (poll, callback, 404, stubbo
 run poll http://updates.test/app-2.0.msi poll 0
 grep -q '^state: TRANSFERRED' "$WORK/updater-poll.out" || die "poll: no TRANSFERRED"
 grep -q '^state: ACKNOWLEDGED' "$WORK/updater-poll.out" || die "poll: no ACKNOWLEDGED"
+grep -q '^GetJob: same id: yes' "$WORK/updater-poll.out" || die "poll: GetJob"
+grep -q 'ours among them: yes' "$WORK/updater-poll.out" || die "poll: EnumJobs"
+grep -q '^EnumFiles: 1 file(s), the first from http://updates.test/app-2.0.msi' \
+    "$WORK/updater-poll.out" || die "poll: EnumFiles"
 run callback http://updates.test/app-2.0.msi callback 0
 grep -q '^callback: JobTransferred, Complete: 0x00000000' "$WORK/updater-callback.out" \
     || die "callback: JobTransferred was not called"

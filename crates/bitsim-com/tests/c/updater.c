@@ -218,6 +218,45 @@ int main(int argc, char **argv)
     }
     if (check("AddFile", IBackgroundCopyJob_AddFile(job, url, local)))
         return 2;
+    {
+        /* The job as GetJob, EnumJobs and EnumFiles show it. */
+        IBackgroundCopyJob *again = NULL, *next = NULL;
+        IEnumBackgroundCopyJobs *jobs = NULL;
+        IEnumBackgroundCopyFiles *files = NULL;
+        IBackgroundCopyFile *file = NULL;
+        ULONG count = 0, fetched = 0;
+        GUID other;
+        int found = 0;
+        LPWSTR remote = NULL;
+        if (SUCCEEDED(IBackgroundCopyManager_GetJob(manager, &id, &again)) &&
+            SUCCEEDED(IBackgroundCopyJob_GetId(again, &other)))
+            printf("GetJob: same id: %s\n", IsEqualGUID(&id, &other) ? "yes" : "no");
+        if (again)
+            IBackgroundCopyJob_Release(again);
+        if (SUCCEEDED(IBackgroundCopyManager_EnumJobs(manager, 0, &jobs))) {
+            IEnumBackgroundCopyJobs_GetCount(jobs, &count);
+            while (IEnumBackgroundCopyJobs_Next(jobs, 1, &next, &fetched) == S_OK) {
+                if (SUCCEEDED(IBackgroundCopyJob_GetId(next, &other)) && IsEqualGUID(&id, &other))
+                    found = 1;
+                IBackgroundCopyJob_Release(next);
+            }
+            printf("EnumJobs: %lu jobs, ours among them: %s\n", (unsigned long)count,
+                   found ? "yes" : "no");
+            IEnumBackgroundCopyJobs_Release(jobs);
+        }
+        if (SUCCEEDED(IBackgroundCopyJob_EnumFiles(job, &files))) {
+            IEnumBackgroundCopyFiles_GetCount(files, &count);
+            if (IEnumBackgroundCopyFiles_Next(files, 1, &file, NULL) == S_OK) {
+                if (SUCCEEDED(IBackgroundCopyFile_GetRemoteName(file, &remote))) {
+                    printf("EnumFiles: %lu file(s), the first from %ls\n", (unsigned long)count, remote);
+                    CoTaskMemFree(remote);
+                }
+                IBackgroundCopyFile_Release(file);
+            }
+            IEnumBackgroundCopyFiles_Release(files);
+        }
+        fflush(stdout);
+    }
     if (use_callback) {
         callback.done = CreateEventW(NULL, TRUE, FALSE, NULL);
         if (check("SetNotifyInterface", IBackgroundCopyJob_SetNotifyInterface(job, (IUnknown *)&callback.iface)))
