@@ -194,6 +194,8 @@ grep -q '^callback: JobTransferred, Complete: 0x00000000' "$WORK/updater-callbac
 run 404 http://updates.test/gone.msi callback 1
 grep -q '^callback: JobError' "$WORK/updater-404.out" || die "404: JobError was not called"
 grep -q 'code 0x80190194' "$WORK/updater-404.out" || die "404: not BG_E_HTTP_ERROR_404"
+grep -q '^Complete in ERROR: 0x00200017' "$WORK/updater-404.out" \
+    || die "404: Complete did not pass BG_S_PARTIAL_COMPLETE on"
 run stubborn http://updates.test/gone.msi stubborn 0 86400000
 grep -q '^callback: JobError #3 cancels: 0x00000000' "$WORK/updater-stubborn.out" \
     || die "stubborn: JobError answering E_FAIL was not called again until it cancelled"

@@ -12,7 +12,8 @@
  * It creates a download job, adds URL -> LOCAL, and resumes it, then:
  *
  *   poll      polls GetState until the job is TRANSFERRED (then calls
- *             Complete) or ERROR (then prints GetError);
+ *             Complete) or ERROR (then prints GetError and calls Complete,
+ *             which keeps what arrived);
  *   callback  registers an IBackgroundCopyCallback whose JobTransferred
  *             calls Complete and whose JobError prints the error, and waits
  *             for ACKNOWLEDGED or ERROR;
@@ -316,7 +317,12 @@ int main(int argc, char **argv)
             }
             if (use_callback)
                 WaitForSingleObject(callback.done, 5000);
-            IBackgroundCopyJob_Cancel(job);
+            /* Nothing arrived: Complete keeps what was transferred and says
+             * so with a success code, BG_S_PARTIAL_COMPLETE (0x00200017). */
+            hr = IBackgroundCopyJob_Complete(job);
+            printf("Complete in ERROR: 0x%08lX\n", (unsigned long)hr);
+            if (SUCCEEDED(IBackgroundCopyJob_GetState(job, &state)))
+                printf("state: %s\n", state_name(state));
             return 1;
         }
         if (waited >= wait_ms) {
