@@ -99,7 +99,8 @@
 //!   starts the server from the program's process, so the program's
 //!   environment reaches it;
 //! * the user the server calls as (`session.hello`): `BITSIM_USER`, else
-//!   `USERNAME`; an administrator with `BITSIM_ADMIN=1`;
+//!   `USERNAME` (Wine sets it to the Unix user), else `user`; an
+//!   administrator with `BITSIM_ADMIN=1`;
 //! * logging: `BITSIM_COM_LOG` (a `tracing` filter), to stderr.
 //!
 //! ## Decisions (where BITS has no counterpart)
