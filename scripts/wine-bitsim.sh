@@ -6,13 +6,16 @@
 # 1. Installs what is missing (the Rust target x86_64-pc-windows-gnu,
 #    Debian's gcc-mingw-w64-x86-64 and wine64), as windows-on-linux.sh does.
 # 2. Builds `bitsim` (host), `bitsim-com.exe` (the BITS COM server, crate
-#    bitsim-com, after clippy -D warnings for the Windows target) and the C updater crates/bitsim-com/tests/c/updater.c with
-#    mingw-w64's bits.h, plus the ProcessPrng shim Rust .exes need on
-#    Wine 8.0 (see scripts/wine/processprng-shim.c).
-# 3. Makes a fresh Wine prefix, starts `bitsim service` natively on a free
+#    bitsim-com, after clippy -D warnings for the Windows target) and the
+#    C programs of crates/bitsim-com/tests/c (updater.c, limits.c, bench.c)
+#    with mingw-w64's bits.h.
+# 3. Deletes the Wine prefix, starts `bitsim service` natively on a free
 #    loopback port with a small world (updates.test serves /app-2.0.msi),
-#    and runs `bitsim-com.exe install ADDR` in the prefix: COM now starts
-#    bitsim-com.exe for CLSID_BackgroundCopyManager.
+#    and runs `bitsim wine install --service ADDR` on the missing prefix:
+#    it makes the prefix, puts the ProcessPrng shim Rust .exes need on
+#    Wine 8.0 into it (scripts/wine/processprng-shim.c, built by bitsim
+#    with mingw-w64), and COM now starts bitsim-com.exe for
+#    CLSID_BackgroundCopyManager.
 # 4. Runs the updater under Wine three times. Each time it creates a job,
 #    adds a file and resumes; this script then advances the service's
 #    virtual clock by one hour (scripts/wine/bitsim-call.py) and the updater
@@ -27,9 +30,15 @@
 #      crash     the program exits inside JobTransferred: the service hears
 #                a failing callback, and the next program is served.
 #    The job's state is checked on the service's side too (inspect.job).
+#    Then two users (BITSIM_USER alice, bob; one after the other, as each
+#    bitsim-com.exe calls as the user that started it): each sees only its
+#    own job in EnumJobs, GetJob of the other's is E_ACCESSDENIED, and
+#    EnumJobs(BG_JOB_ENUM_ALL_USERS) is E_ACCESSDENIED (not administrators).
 #    bench.exe then prints how long one GetState takes through the bridge.
 #    `bitsim wine run` then does the same in one command (its own service,
-#    a clock 600 times real time) and prints the jobs' trace.
+#    --clock scaled:600) and prints the jobs' trace; and runs limits.exe
+#    notify: five jobs whose JobTransferred holds each call 2 s: the
+#    program sees four calls at once at most, and all five.
 # 5. Installed with an address where no service listens, the updater's
 #    CoCreateInstance fails with 0x800706BA (RPC_S_SERVER_UNAVAILABLE).
 # 6. `bitsim-com.exe uninstall`: the prefix's own BITS (Wine's) answers
@@ -91,31 +100,22 @@ mkdir -p "$WORK"
 
 # ---- 2. builds ----
 t=$SECONDS
-step "build: bitsim (host), bitsim-com.exe (clippy -D warnings too), updater.exe, bench.exe, the ProcessPrng shim"
+step "build: bitsim (host), bitsim-com.exe (clippy -D warnings too), updater.exe, limits.exe, bench.exe"
 cargo build -q -p bitsim-cli
 cargo clippy -q --target "$TARGET" -p bitsim-com -- -D warnings
 cargo build -q --target "$TARGET" -p bitsim-com
 "$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/updater.exe" \
     crates/bitsim-com/tests/c/updater.c -lole32 -luuid
+"$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/limits.exe" \
+    crates/bitsim-com/tests/c/limits.c -lole32 -luuid
 "$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/bench.exe" \
     crates/bitsim-com/tests/c/bench.c -lole32 -luuid
-"$MINGW_GCC" -shared -O2 -Wall -Wextra -Werror -s \
-    -o "$WORK/bcryptprimitives.dll" scripts/wine/processprng-shim.c -ladvapi32
 BITSIM="$TARGET_DIR/debug/bitsim"
 elapsed $t
 
 # ---- 3. prefix, service, install ----
-t=$SECONDS
-step "Wine prefix: $WINEPREFIX"
 "$WINESERVER" -k 2>/dev/null || true
 rm -rf "$WINEPREFIX"
-"$WINE" wineboot -i 2>&1 | cat >"$WORK/bitsim-wineboot.log"
-"$WINESERVER" -w
-cp "$WORK/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
-mkdir -p "$WINEPREFIX/drive_c/bitsim"
-cp "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" "$WORK/updater.exe" "$WORK/bench.exe" \
-    "$WINEPREFIX/drive_c/bitsim/"
-elapsed $t
 
 SERVICE_PID=
 cleanup() {
@@ -125,7 +125,7 @@ cleanup() {
 trap cleanup EXIT
 
 t=$SECONDS
-step "bitsim service (virtual clock) and bitsim-com.exe install"
+step "bitsim service (virtual clock); bitsim wine install on a prefix that does not exist yet"
 cat >"$WORK/world.toml" <<'EOF'
 name = "updater under Wine"
 duration = "3650d"
@@ -144,8 +144,14 @@ for _ in $(seq 1 50); do
 done
 [ -n "$ADDR" ] || { cat "$WORK/service.log"; die "bitsim service did not start"; }
 echo "   bitsim service on $ADDR"
-"$WINE" 'C:\bitsim\bitsim-com.exe' install "$ADDR"
+"$BITSIM" wine install --prefix "$WINEPREFIX" --service "$ADDR" \
+    --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe"
 "$WINESERVER" -w
+[ -f "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" ] \
+    || echo "   (this Wine has ProcessPrng: no shim)"
+mkdir -p "$WINEPREFIX/drive_c/bitsim"
+cp "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" "$WORK/updater.exe" "$WORK/limits.exe" \
+    "$WORK/bench.exe" "$WINEPREFIX/drive_c/bitsim/"
 elapsed $t
 
 call() { python3 scripts/wine/bitsim-call.py "$ADDR" "$@"; }
@@ -225,6 +231,41 @@ esac
 run after-crash http://updates.test/app-2.0.msi callback 0
 elapsed $t
 
+# limits USER NAME ARGS...: limits.exe as USER (a new bitsim-com.exe each
+# time, calling as that user), its output in $WORK/limits-NAME.out.
+limits() {
+    local user=$1 name=$2 out="$WORK/limits-$2.out" status=0
+    shift 2
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w
+    BITSIM_USER=$user timeout 120 "$WINE" 'C:\bitsim\limits.exe' "$@" >"$out" 2>&1 || status=$?
+    tr -d '\r' <"$out" | sed "s/^/   $user | /"
+    [ "$status" = 0 ] || die "limits.exe $* as $user: exit $status"
+}
+
+t=$SECONDS
+step "two users (BITSIM_USER): each sees only its own jobs"
+limits alice alice-create create "alice's update" http://updates.test/app-2.0.msi
+limits bob bob-create create "bob's update" http://updates.test/app-2.0.msi
+alice_job=$(tr -d '\r' <"$WORK/limits-alice-create.out" | sed -n 's/^job: //p')
+bob_job=$(tr -d '\r' <"$WORK/limits-bob-create.out" | sed -n 's/^job: //p')
+limits bob bob-see see "$alice_job"
+limits alice alice-see see "$bob_job"
+for who in bob alice; do
+    case $who in bob) other=alice ;; *) other=bob ;; esac
+    o=$(tr -d '\r' <"$WORK/limits-$who-see.out")
+    grep -qx "GetJob of the other user's job: 0x80070005" <<<"$o" \
+        || die "$who: GetJob of $other's job was not E_ACCESSDENIED"
+    grep -qx "EnumJobs(0): job named $who's update" <<<"$o" || die "$who: its own job not enumerated"
+    ! grep -q "job named $other's update" <<<"$o" || die "$who: sees $other's job"
+    grep -qx "EnumJobs(BG_JOB_ENUM_ALL_USERS): 0x80070005" <<<"$o" \
+        || die "$who: EnumJobs(BG_JOB_ENUM_ALL_USERS) was not E_ACCESSDENIED"
+done
+printf '   owners as bitsim sees them: %s\n' "$(call inspect.jobs | python3 -c '
+import json, sys
+print(sorted(set(j["owner"] for j in json.load(sys.stdin)["jobs"])))')"
+elapsed $t
+
 t=$SECONDS
 step "bitsim wine run: its own service, a clock 600x real time, the trace at exit"
 "$WINESERVER" -k 2>/dev/null || true
@@ -238,6 +279,22 @@ printf '   + %s trace entries, the last: %s\n' "$(grep -c '^{' "$WORK/wine-run.o
     "$(grep '^{' "$WORK/wine-run.out" | tail -n 1)"
 [ "$status" = 0 ] || { cat "$WORK/wine-run.err"; die "bitsim wine run: exit $status"; }
 grep '^{' "$WORK/wine-run.out" | grep -q ACKNOWLEDGED || die "bitsim wine run: no ACKNOWLEDGED in the trace"
+elapsed $t
+
+t=$SECONDS
+step "four notifications per user, from the program's side (bitsim wine run --clock scaled:600)"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+status=0
+"$BITSIM" wine run --clock scaled:600 --prefix "$WINEPREFIX" \
+    --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" --scenario "$WORK/world.toml" \
+    -- 'C:\bitsim\limits.exe' notify http://updates.test/app-2.0.msi 5 2000 \
+    >"$WORK/wine-limits.out" 2>"$WORK/wine-limits.err" || status=$?
+tr -d '\r' <"$WORK/wine-limits.out" | grep -v '^{' | sed 's/^/   | /'
+[ "$status" = 0 ] || { cat "$WORK/wine-limits.err"; die "limits.exe notify: exit $status"; }
+grep -q '^JobTransferred calls: 5' "$WORK/wine-limits.out" || die "limits: not five JobTransferred calls"
+grep -q '^most at once: 4' "$WORK/wine-limits.out" \
+    || die "limits: the program did not see four calls at once at most"
 elapsed $t
 
 # bench NAME: one figure, printed, never checked (the machine is shared).
@@ -290,4 +347,4 @@ t=$SECONDS
 step "figure: the same call on Wine's own BITS"
 bench "Wine's BITS (qmgr)"
 elapsed $t
-echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave, crash; bitsim wine run) and against Wine's BITS after uninstall"
+echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave, crash; bitsim wine run), limits.exe (two users; four notifications at once) and against Wine's BITS after uninstall"
