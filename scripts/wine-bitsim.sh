@@ -267,7 +267,7 @@ print(sorted(set(j["owner"] for j in json.load(sys.stdin)["jobs"])))')"
 elapsed $t
 
 t=$SECONDS
-step "bitsim wine run: its own service, a clock 600x real time, the trace at exit"
+step "bitsim wine run: its own service (--clock scaled:600, the default), the trace at exit"
 "$WINESERVER" -k 2>/dev/null || true
 "$WINESERVER" -w
 status=0

@@ -296,17 +296,19 @@ fn prepare(at: &Where) -> anyhow::Result<()> {
     let version = wine_version(&wine)?;
     if !system32.is_dir() {
         eprintln!("bitsim wine: making the Wine prefix {}", prefix.display());
-        let status = wine_command(&wine, Some(&prefix))
+        // Its output read through pipes, not sent to /dev/null: with that,
+        // Wine 8.0 left the new prefix's services unstarted.
+        let out = wine_command(&wine, Some(&prefix))
             .args(["wineboot", "-i"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
+            .output()
             .with_context(|| format!("cannot run {}", wine.display()))?;
         wait_for_wineserver(&wine, &prefix);
-        if !status.success() || !system32.is_dir() {
+        if !out.status.success() || !system32.is_dir() {
             bail!(
-                "cannot make the Wine prefix {} (wineboot -i: {status})",
-                prefix.display()
+                "cannot make the Wine prefix {} (wineboot -i: {}): {}",
+                prefix.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
             );
         }
     }
