@@ -159,9 +159,11 @@ pub mod methods;
 pub mod rpc;
 mod server;
 mod store;
+mod world;
 
 pub use clock::{Clock, ClockParseError};
 pub use server::{Connector, Service, Stopper, TcpService, serve_stdio};
+pub use world::{World, WorldParseError};
 
 use bitsim::Scenario;
 use std::path::PathBuf;
@@ -186,6 +188,10 @@ pub struct Config {
     /// (`DIR/queue.json.lock`) while the service runs. `None`: the queue lives as
     /// long as the process.
     pub state_dir: Option<PathBuf>,
+    /// Where transfers happen: the scenario's simulated world (the
+    /// default) or real HTTP ([`World::Http`], which needs
+    /// [`Clock::Real`]; of the scenario only its policy is used then).
+    pub world: World,
 }
 
 impl Config {
@@ -198,7 +204,15 @@ impl Config {
             callback_timeout: Duration::from_secs(30),
             clock: Clock::Virtual,
             state_dir: None,
+            world: World::Simulated,
         }
+    }
+
+    /// The same in `world` ([`World::Http`]: real transfers by the
+    /// real-time driver; set [`Clock::Real`] too).
+    pub fn with_world(mut self, world: World) -> Config {
+        self.world = world;
+        self
     }
 
     /// The same with `clock`.

@@ -42,6 +42,7 @@ mod download;
 mod early_answer;
 mod http;
 mod queue;
+mod remote;
 mod upload;
 
 use std::collections::{BTreeMap, HashMap};
@@ -261,6 +262,8 @@ pub struct Driver {
     _lock: Option<QueueLock>,
     /// Opened to manage the queue, not to transfer ([`Driver::open_held`]).
     held: bool,
+    /// Callback objects that answer from outside the driver (remote.rs).
+    remote: remote::Remote,
 }
 
 fn unix_ms() -> u64 {
@@ -330,6 +333,7 @@ impl Driver {
             last_persist: Instant::now(),
             _lock: lock,
             held: false,
+            remote: remote::Remote::default(),
         };
         if restarted {
             // X2: active transfers go back to QUEUED; callbacks are gone.
@@ -882,6 +886,9 @@ impl Effects for Driver {
         callback: CallbackId,
         kind: NotifyKind,
     ) {
+        if self.remote.take(&self.mgr, id, job, &user, callback, kind) {
+            return; // for Driver::poll_remote_notification
+        }
         self.deliver_notification(id, job, Caller::user(user.0), callback, kind);
     }
 
