@@ -177,9 +177,13 @@ impl Engine {
         }
     }
 
-    /// The trace from entry `since` on, and the index of the next entry.
-    pub(crate) fn trace(&self, since: usize) -> (Vec<TraceEntry>, usize) {
-        let slice = |t: &[TraceEntry]| (t.get(since..).unwrap_or(&[]).to_vec(), t.len());
+    /// The trace from entry `since` on (as JSON), and the index of the
+    /// next entry.
+    pub(crate) fn trace(&self, since: usize) -> (serde_json::Value, usize) {
+        let slice = |t: &[TraceEntry]| {
+            let entries = t.get(since..).unwrap_or(&[]);
+            (serde_json::to_value(entries).unwrap_or_default(), t.len())
+        };
         match self {
             Engine::Sim(s) => slice(s.trace()),
             Engine::Http(h) => slice(&h.trace.lock().unwrap_or_else(PoisonError::into_inner)),

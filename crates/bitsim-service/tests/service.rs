@@ -1449,3 +1449,18 @@ fn world_http_persists_its_queue_in_the_state_dir() {
     assert_eq!(r["value"], "kept", "{r}");
     s.stop();
 }
+
+#[test]
+fn world_http_service_ends_when_every_handle_is_gone() {
+    // The driver's waker holds the loop's channel weakly: with no
+    // connection, connector or stopper left, the loop ends as in the
+    // simulated world.
+    let s = Service::try_start(http_config()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        s.wait();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the service ended");
+}

@@ -19,6 +19,14 @@
 //! queue without transferring (cancel, complete, resume, suspend as an
 //! administrator would), open it with [`Driver::open_held`].
 //!
+//! A front with a loop of its own (`bitsim service --world http`) does not
+//! sit in [`Driver::run_until`]: it pumps the driver ([`Driver::pump`])
+//! when a transfer task wakes it ([`Driver::set_waker`]) or a timer is
+//! due, and takes notifications for callback objects that answer from
+//! outside ([`Driver::add_remote_callback`],
+//! [`Driver::poll_remote_notification`],
+//! [`Driver::remote_callback_returned`]).
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use bitsim::realtime::{Driver, RtConfig};
