@@ -1175,6 +1175,10 @@ struct HttpEnv {
 
 impl HttpEnv {
     fn new() -> HttpEnv {
+        HttpEnv::with(|_| {})
+    }
+
+    fn with(tweak: impl FnOnce(&mut bitsim_server::Config)) -> HttpEnv {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("srv");
         let local = dir.path().join("local");
@@ -1187,6 +1191,7 @@ impl HttpEnv {
             .unwrap();
         let mut cfg = bitsim_server::Config::new(&root);
         cfg.listen = "127.0.0.1:0".parse().unwrap();
+        tweak(&mut cfg);
         let server = rt.block_on(async {
             bitsim_server::Server::bind(cfg)
                 .await
@@ -1379,6 +1384,50 @@ fn world_http_uploads_real_bytes() {
     assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
     assert_eq!(c.state(&job), "ACKNOWLEDGED");
     assert_eq!(std::fs::read(env.root.join("up.bin")).unwrap(), data);
+}
+
+#[test]
+fn world_http_upload_reply_brings_the_reply_back() {
+    // The server's built-in echo application: the reply is the upload.
+    let env = HttpEnv::with(|c| {
+        c.reply.push(bitsim_server::ReplyRoute {
+            prefix: "/echo/".into(),
+            app: bitsim_server::ReplyApp::Echo {
+                copy_to_destination: false,
+            },
+        })
+    });
+    let data = bytes(120_000, 9);
+    let src = env.local("q.bin");
+    std::fs::write(&src, &data).unwrap();
+    let out = env.local("reply.bin");
+    let s = tcp(http_config());
+    let mut c = Client::hello(&s, "bob", false);
+    let r = c.bits(
+        "manager.create_job",
+        json!({"display_name": "ask", "job_type": "upload-reply"}),
+    );
+    let job = r["value"].as_str().unwrap().to_owned();
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": env.url("/echo/q.bin"), "local": src}),
+    );
+    let r = c.bits("job.set_reply_file_name", json!({"job": job, "name": out}));
+    assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    c.bits("job.set_notify_interface", json!({"job": job}));
+    c.bits("job.resume", json!({"job": job}));
+    let n = next_notification(&mut c);
+    assert_eq!(n["method"], "JobTransferred", "{n}");
+    answer(&mut c, &n, "S_OK");
+    let r = c.bits("job.get_reply_progress", json!({"job": job}));
+    assert_eq!(r["value"]["bytes_transferred"], 120_000, "{r}");
+    let r = c.bits("job.complete", json!({"job": job}));
+    assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    assert_eq!(std::fs::read(&out).unwrap(), data, "the echo is the upload");
+    assert_eq!(
+        env.local_files(),
+        vec!["q.bin".to_owned(), "reply.bin".to_owned()]
+    );
 }
 
 #[test]
