@@ -151,6 +151,13 @@ impl SimBackend {
         self.sim.local_file_exists(path)
     }
 
+    /// True if the simulated local disk has any file at `path`: published,
+    /// or a download's temporary file (`BIT*.tmp` beside the destination,
+    /// named by [`bitsim_model::temp_file_name`], decision A30).
+    pub fn disk_has(&self, path: &str) -> bool {
+        self.sim.disk_has(path)
+    }
+
     /// How many of `job`'s files have a temporary file on the simulated
     /// disk now (BITS's `BIT*.tmp`, created when a download starts, deleted
     /// by Cancel, renamed by Complete); 0 for an unknown job.

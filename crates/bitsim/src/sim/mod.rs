@@ -551,6 +551,13 @@ impl Simulation {
         self.local.is_published(path)
     }
 
+    /// True if the simulated local disk has any file at `path`: a
+    /// published one, or a download's temporary file (named by
+    /// [`bitsim_model::temp_file_name`], decision A30).
+    pub fn disk_has(&self, path: &str) -> bool {
+        self.local.exists(path)
+    }
+
     /// Ends the run: checks the expectations and returns the report.
     #[must_use = "the Report holds the failures: check Report::passed"]
     pub fn finish(self) -> Report {
