@@ -12,6 +12,7 @@ mod serve;
 mod service_cmd;
 mod sim_cmd;
 mod transfer;
+mod wine_cmd;
 
 /// bitsim: a cross-platform simulator of Windows BITS.
 #[derive(Debug, Parser)]
@@ -51,6 +52,10 @@ enum Command {
     /// resume, suspend, on a running service (--service ADDR) or a
     /// persisted queue (--state PATH); exit 1 when BITS refuses the call.
     Jobs(jobs::JobsArgs),
+    /// Run an unmodified Windows BITS program under Wine against bitsim:
+    /// install/uninstall bitsim-com.exe in a prefix, or run a program with
+    /// a service and a fast virtual clock and print the jobs' trace.
+    Wine(wine_cmd::WineArgs),
 }
 
 fn main() {
@@ -86,6 +91,13 @@ fn main() {
         Command::Jobs(args) => jobs::run(args),
         Command::Service(args) => match service_cmd::run(args) {
             Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        },
+        Command::Wine(args) => match wine_cmd::run(args) {
+            Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e:#}");
                 1

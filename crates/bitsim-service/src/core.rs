@@ -527,7 +527,7 @@ impl Core {
                 v["outstanding"] = json!(outstanding);
                 v["next_timer"] = match m.next_deadline(job) {
                     Some((at, why)) => json!({"at": at.as_millis(), "at_text": at.to_string(),
-                                             "why": why, "in_ms": at.as_millis().saturating_sub(self.world.now().as_millis())}),
+                                             "why": why, "what": why.why(), "in_ms": at.as_millis().saturating_sub(self.world.now().as_millis())}),
                     None => Value::Null,
                 };
                 Ok(v)

@@ -30,7 +30,7 @@
 //! | `world.logon`, `world.logoff` | `user` | the user logs on or off (both worlds: a model event) |
 //! | `world.restart_service` | | the BITS service restarts (X2); simulated world only (http: `-32006`; restart the process on its `--state DIR`) |
 //! | `inspect.jobs` | | every job: id, owner, name, type, state |
-//! | `inspect.job` | `job` | the model's whole record of the job, plus `outstanding` (its notifications delivered and not answered: `kind`, `since`, `attempt`, `user`, `via_cmd_line`) and `next_timer` (`at`, `in_ms`, `why`: the model's own next deadline for the job, [`Manager::next_deadline`](bitsim_model::Manager::next_deadline), or `null`) |
+//! | `inspect.job` | `job` | the model's whole record of the job, plus `outstanding` (its notifications delivered and not answered: `kind`, `since`, `attempt`, `user`, `via_cmd_line`) and `next_timer` (`at`, `in_ms`, `why` (the timer's name) and `what` (the model's words for it): the model's own next deadline for the job, [`Manager::next_deadline`](bitsim_model::Manager::next_deadline), or `null`) |
 //! | `inspect.trace` | `since` (an index, default 0) | `entries` in the format of `bitsim run --format json`, and `next` (http world: a subset, see [Worlds](#worlds)) |
 //! | `shutdown` | | administrators only: answers `stopping: true`, then the service persists its queue and stops |
 //!

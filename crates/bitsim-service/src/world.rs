@@ -344,7 +344,7 @@ impl HttpWorld {
             .unwrap_or_else(PoisonError::into_inner)
             .push(TraceEntry {
                 at,
-                job: job.map(|j| j.to_string()),
+                job: job.map(|j| j.to_string().into()),
                 event,
             });
     }
@@ -428,7 +428,7 @@ fn entry_of(m: &Manager, e: &RtEvent) -> Option<TraceEntry> {
     };
     Some(TraceEntry {
         at: m.now(),
-        job: Some(job.to_string()),
+        job: Some(job.to_string().into()),
         event,
     })
 }

@@ -2,7 +2,7 @@
 //! runs the real `bitsim` executable as a user would.
 //!
 //! Run one group with `cargo test -p bitsim-cli --test integration serve::`
-//! (or `cli::`, `jobs::`, `service::`, `transfer::`).
+//! (or `cli::`, `jobs::`, `service::`, `transfer::`, `wine::`).
 
 mod cli;
 mod common;
@@ -10,3 +10,4 @@ mod jobs;
 mod serve;
 mod service;
 mod transfer;
+mod wine;

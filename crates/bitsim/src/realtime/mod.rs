@@ -839,12 +839,14 @@ impl Driver {
             return;
         }
         // [CMDLINE]: BITS runs the program with the parameters as its
-        // command line; here they are split on whitespace.
+        // command line, whose first parameter "must be the program"; here
+        // they are split on whitespace and that first one is the program's
+        // own name (argv[0]), not an argument.
         let t = self.task(job);
         tokio::spawn(async move {
             let mut c = tokio::process::Command::new(&program);
             if let Some(p) = &parameters {
-                c.args(p.split_whitespace());
+                c.args(p.split_whitespace().skip(1));
             }
             let outcome = match c.status().await {
                 Ok(s) => CommandOutcome::Exited(s.code().unwrap_or(-1)),

@@ -1,0 +1,129 @@
+//! # bitsim-com: bitsim as the BITS service of unmodified Windows programs
+//!
+//! `bitsim-com.exe` is a COM local server for `CLSID_BackgroundCopyManager`
+//! `{4991D34B-80A1-4291-83B6-3328366B9097}`, written in Rust with the
+//! `windows` crate and built for `x86_64-pc-windows-gnu`. A Windows program
+//! that calls
+//!
+//! ```c
+//! CoCreateInstance(&CLSID_BackgroundCopyManager, NULL, CLSCTX_LOCAL_SERVER,
+//!                  &IID_IBackgroundCopyManager, (void **)&manager);
+//! ```
+//!
+//! as every BITS client does, gets this server instead of Wine's BITS, and
+//! every call it makes is forwarded over loopback TCP to a `bitsim service`
+//! running natively on Linux: the job model, virtual time the test drives,
+//! injected faults and inspection, for a program never changed for testing.
+//!
+//! ## How the call reaches the server under Wine
+//!
+//! A fresh Wine prefix registers the CLSID with `AppID
+//! {69AD4AEE-51BE-439B-A92C-86AE490E8B30}`, whose `LocalService` is `BITS`
+//! (`svchost.exe -k netsvcs`, `ServiceDll = qmgr.dll`), and registers
+//! `qmgrprxy.dll` as the proxy/stub of the BITS interfaces
+//! (`Interface\{IID}\ProxyStubClsid32`). For `CLSCTX_LOCAL_SERVER`, COM
+//! first asks for a class object already registered with
+//! `CoRegisterClassObject`; if there is none it starts the CLSID's
+//! `LocalService`, and only without one its `LocalServer32` command with
+//! `-Embedding` (Microsoft: "LocalServer32", "LocalService" and
+//! "CoRegisterClassObject" in the COM registry and API reference).
+//!
+//! `bitsim-com.exe install ADDR` therefore:
+//!
+//! 1. removes the CLSID's `AppID` value (so no `LocalService` is tried),
+//! 2. sets `CLSID\{4991D34B-...}\LocalServer32` to its own path,
+//! 3. writes `ADDR` to `HKLM\Software\bitsim\Service`;
+//!
+//! and `bitsim-com.exe uninstall` puts the `AppID` back and removes the
+//! rest, so Wine's BITS answers again. The route was chosen over replacing
+//! the `BITS` service's `ServiceDll` or image because it needs no service
+//! control code, keeps `CLSCTX_LOCAL_SERVER` (the program's process stays
+//! apart from the server, and `qmgrprxy.dll` marshals every call as it
+//! would to the real service), and is undone by restoring one value. The
+//! server runs as the calling user, as the per-user `LocalServer32` does.
+//!
+//! `bitsim wine install --service ADDR`, `bitsim wine uninstall` and
+//! `bitsim wine run -- PROGRAM.exe` do the same from Linux (the last also
+//! starts the service and drives its clock); `scripts/wine-bitsim.sh`
+//! builds everything and runs a C program through it under Wine. On Wine
+//! before 8.13 a Rust `.exe` also needs `ProcessPrng` in the prefix: the
+//! script puts `scripts/wine/processprng-shim.c`, built, into `system32`.
+//!
+//! The started server registers its class factory (`REGCLS_MULTIPLEUSE`),
+//! connects to the service once, and leaves when no object of it has been
+//! alive for a few seconds.
+//!
+//! ## What is served
+//!
+//! * `IBackgroundCopyManager`: CreateJob, GetJob, EnumJobs,
+//!   GetErrorDescription (the model's text for the HRESULT);
+//! * `IBackgroundCopyJob`: AddFile, EnumFiles, Suspend, Resume, Cancel,
+//!   Complete, GetId, GetType, GetProgress, GetState, GetError, GetOwner,
+//!   Set/GetDisplayName, Set/GetDescription, Set/GetPriority,
+//!   Set/GetNotifyFlags, SetNotifyInterface, Set/GetMinimumRetryDelay,
+//!   Set/GetNoProgressTimeout, GetErrorCount, TakeOwnership;
+//! * `IBackgroundCopyJob2`: Set/GetNotifyCmdLine, GetReplyProgress,
+//!   GetReplyData, Set/GetReplyFileName; `IBackgroundCopyJob3`:
+//!   AddFileWithRanges (the interfaces Wine's `qmgrprxy.dll` marshals);
+//! * `IEnumBackgroundCopyJobs`, `IEnumBackgroundCopyFiles` (snapshots, as
+//!   BITS's enumerators are), `IBackgroundCopyFile` and `File2`
+//!   (GetFileRanges, SetRemoteName; read from the service on each call), `IBackgroundCopyError` (the error when it was read);
+//! * the program's `IBackgroundCopyCallback` (`Callback2` for
+//!   FileTransferred): when the service sends a notification for a job, the
+//!   object registered for that job is called and its HRESULT is the
+//!   answer; a job without one answers `RPC_E_SERVER_UNAVAILABLE` (a gone
+//!   object).
+//!
+//! Answering `E_NOTIMPL`: AddFileSet, Set/GetProxySettings,
+//! GetNotifyInterface (the object lives in the program), GetTimes (the
+//! protocol has no calendar epoch for virtual time yet), Set/RemoveCredentials,
+//! ReplaceRemotePrefix, Set/GetFileACLFlags (not in the model),
+//! `IBackgroundCopyError::GetFile` for an upload-reply's reply;
+//! `IBackgroundCopyJob4`/`5` and `File3`.. are not offered (Wine has no
+//! proxy for them). CreateJob with a type
+//! outside `BG_JOB_TYPE` answers `E_INVALIDARG` (the protocol carries only
+//! the three names). An HRESULT from the service is returned unchanged; the
+//! bridge's own failures are described in [`proto`].
+//!
+//! Known under Wine 8.0: `IBackgroundCopyError::GetErrorDescription` and
+//! `GetErrorContextDescription` fail in the program's proxy with
+//! `0x800706F4` (`RPC_X_NULL_REF_POINTER`) although the server returns the
+//! text: Wine's IDL declares these out-parameters `[out, ref] LPWSTR *`,
+//! unlike the job's string getters, which cross fine. `GetError` works, and
+//! the manager's `GetErrorDescription` gives the same text.
+//!
+//! ## Settings
+//!
+//! * the service's address: `BITSIM_SERVICE`, else
+//!   `HKLM\Software\bitsim\Service` ([`proto::service_address`]); COM
+//!   starts the server from the program's process, so the program's
+//!   environment reaches it;
+//! * the user the server calls as (`session.hello`): `BITSIM_USER`, else
+//!   `USERNAME` (Wine sets it to the Unix user), else `user`; an
+//!   administrator with `BITSIM_ADMIN=1`;
+//! * logging: `BITSIM_COM_LOG` (a `tracing` filter), to stderr.
+//!
+//! ## Decisions (where BITS has no counterpart)
+//!
+//! * **One connection per server process**, opened by the first object,
+//!   with the user of the process that started the server: every program
+//!   of the session shares the server (`REGCLS_MULTIPLEUSE`), as they share
+//!   the one BITS service. Two Windows users would need two servers.
+//! * **Callbacks are routed by job**: `SetNotifyInterface` registers the
+//!   connection with the service and keeps the program's object for that
+//!   job; a notification for the job calls that object.
+//! * **A bridge failure is `0x800706BA`**, what a client of a BITS service
+//!   that has gone away sees, never a hang: connecting has a 5 s limit and
+//!   every call a 60 s one ([`proto::CALL_TIMEOUT`], longer than the
+//!   service's own 30 s wait for a callback's answer).
+//! * **The server leaves** 5 s after its last object and lock are released
+//!   (`BITSIM_COM_LINGER_MS`), so a program that releases its manager and
+//!   creates another keeps its connection.
+//!
+//! On Linux this crate is only [`proto`], the part that talks to the
+//! service, tested against a real `bitsim service`.
+
+pub mod proto;
+
+#[cfg(windows)]
+pub mod server;

@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# An unmodified Windows BITS program, run under Wine against bitsim:
+#
+#   scripts/wine-bitsim.sh
+#
+# 1. Installs what is missing (the Rust target x86_64-pc-windows-gnu,
+#    Debian's gcc-mingw-w64-x86-64 and wine64), as windows-on-linux.sh does.
+# 2. Builds `bitsim` (host), `bitsim-com.exe` (the BITS COM server, crate
+#    bitsim-com, after clippy -D warnings for the Windows target) and the C updater crates/bitsim-com/tests/c/updater.c with
+#    mingw-w64's bits.h, plus the ProcessPrng shim Rust .exes need on
+#    Wine 8.0 (see scripts/wine/processprng-shim.c).
+# 3. Makes a fresh Wine prefix, starts `bitsim service` natively on a free
+#    loopback port with a small world (updates.test serves /app-2.0.msi),
+#    and runs `bitsim-com.exe install ADDR` in the prefix: COM now starts
+#    bitsim-com.exe for CLSID_BackgroundCopyManager.
+# 4. Runs the updater under Wine three times. Each time it creates a job,
+#    adds a file and resumes; this script then advances the service's
+#    virtual clock by one hour (scripts/wine/bitsim-call.py) and the updater
+#    sees what bitsim did:
+#      poll      GetState polling: TRANSFERRED, Complete, ACKNOWLEDGED;
+#      callback  its IBackgroundCopyCallback::JobTransferred calls Complete;
+#      404       a missing file: JobError with BG_E_HTTP_ERROR_404;
+#      stubborn  JobError answers E_FAIL twice: BITS calls it again, the
+#                third call cancels (the clock moves a day);
+#      leave     JobError answers S_OK and the job stays in ERROR: BITS
+#                cancels it after 90 days (the clock moves 91 days);
+#      crash     the program exits inside JobTransferred: the service hears
+#                a failing callback, and the next program is served.
+#    The job's state is checked on the service's side too (inspect.job).
+#    bench.exe then prints how long one GetState takes through the bridge.
+#    `bitsim wine run` then does the same in one command (its own service,
+#    a clock 600 times real time) and prints the jobs' trace.
+# 5. Installed with an address where no service listens, the updater's
+#    CoCreateInstance fails with 0x800706BA (RPC_S_SERVER_UNAVAILABLE).
+# 6. `bitsim-com.exe uninstall`: the prefix's own BITS (Wine's) answers
+#    again, and no job reaches bitsim; bench.exe prints the same figure
+#    for Wine's BITS, side by side.
+#
+# Environment: CARGO_TARGET_DIR, BITSIM_NO_INSTALL=1 as in
+# windows-on-linux.sh; BITSIM_WINE_BITSIM_PREFIX (default
+# target/x86_64-pc-windows-gnu/wine/bitsim-prefix), deleted and recreated.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=x86_64-pc-windows-gnu
+MINGW_GCC=x86_64-w64-mingw32-gcc
+WINE=/usr/lib/wine/wine64
+WINESERVER=/usr/lib/wine/wineserver64
+
+step() { printf '== %s\n' "$*"; }
+elapsed() { printf '   (%d s)\n' "$((SECONDS - $1))"; }
+die() { echo "error: $*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$@"
+    else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+# ---- 1. tools ----
+t=$SECONDS
+step "tools: Rust target $TARGET, mingw-w64, wine64, python3"
+if ! rustup target list --installed | grep -qx "$TARGET"; then
+    [ "${BITSIM_NO_INSTALL:-0}" = 1 ] && die "rustup target $TARGET missing"
+    rustup target add "$TARGET"
+fi
+missing=()
+command -v "$MINGW_GCC" >/dev/null || missing+=(gcc-mingw-w64-x86-64)
+[ -x "$WINE" ] || missing+=(wine64)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+    [ "${BITSIM_NO_INSTALL:-0}" = 1 ] && die "missing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+"$WINE" --version
+elapsed $t
+
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+WORK="$TARGET_DIR/$TARGET/wine"
+export WINEPREFIX="${BITSIM_WINE_BITSIM_PREFIX:-$WORK/bitsim-prefix}"
+export WINEDEBUG="${WINEDEBUG:--all}"
+export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER="$MINGW_GCC"
+mkdir -p "$WORK"
+
+# ---- 2. builds ----
+t=$SECONDS
+step "build: bitsim (host), bitsim-com.exe (clippy -D warnings too), updater.exe, bench.exe, the ProcessPrng shim"
+cargo build -q -p bitsim-cli
+cargo clippy -q --target "$TARGET" -p bitsim-com -- -D warnings
+cargo build -q --target "$TARGET" -p bitsim-com
+"$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/updater.exe" \
+    crates/bitsim-com/tests/c/updater.c -lole32 -luuid
+"$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/bench.exe" \
+    crates/bitsim-com/tests/c/bench.c -lole32 -luuid
+"$MINGW_GCC" -shared -O2 -Wall -Wextra -Werror -s \
+    -o "$WORK/bcryptprimitives.dll" scripts/wine/processprng-shim.c -ladvapi32
+BITSIM="$TARGET_DIR/debug/bitsim"
+elapsed $t
+
+# ---- 3. prefix, service, install ----
+t=$SECONDS
+step "Wine prefix: $WINEPREFIX"
+"$WINESERVER" -k 2>/dev/null || true
+rm -rf "$WINEPREFIX"
+"$WINE" wineboot -i 2>&1 | cat >"$WORK/bitsim-wineboot.log"
+"$WINESERVER" -w
+cp "$WORK/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
+mkdir -p "$WINEPREFIX/drive_c/bitsim"
+cp "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" "$WORK/updater.exe" "$WORK/bench.exe" \
+    "$WINEPREFIX/drive_c/bitsim/"
+elapsed $t
+
+SERVICE_PID=
+cleanup() {
+    "$WINESERVER" -k 2>/dev/null || true
+    [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+t=$SECONDS
+step "bitsim service (virtual clock) and bitsim-com.exe install"
+cat >"$WORK/world.toml" <<'EOF'
+name = "updater under Wine"
+duration = "3650d"
+
+[[servers]]
+host = "updates.test"
+files = { "/app-2.0.msi" = "1MB" }
+EOF
+"$BITSIM" service --listen 127.0.0.1:0 --scenario "$WORK/world.toml" 2>"$WORK/service.log" &
+SERVICE_PID=$!
+ADDR=
+for _ in $(seq 1 50); do
+    ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$WORK/service.log")
+    [ -n "$ADDR" ] && break
+    sleep 0.1
+done
+[ -n "$ADDR" ] || { cat "$WORK/service.log"; die "bitsim service did not start"; }
+echo "   bitsim service on $ADDR"
+"$WINE" 'C:\bitsim\bitsim-com.exe' install "$ADDR"
+"$WINESERVER" -w
+elapsed $t
+
+call() { python3 scripts/wine/bitsim-call.py "$ADDR" "$@"; }
+
+# run NAME URL MODE EXPECTED_STATUS [ADVANCE_MS]: the updater under Wine, the
+# clock moved (default 1 h) once it waits; prints its output indented.
+run() {
+    local name=$1 url=$2 mode=$3 want=$4 ms=${5:-3600000} out="$WORK/updater-$1.out" status
+    s=$SECONDS
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w
+    rm -f "$out"
+    timeout 120 "$WINE" 'C:\bitsim\updater.exe' "$url" 'C:\Updates\app.msi' "$mode" 60000 \
+        >"$out" 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 600); do
+        grep -q '^waiting' "$out" 2>/dev/null && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q '^waiting' "$out" || { cat "$out"; die "$name: the updater did not get to waiting"; }
+    printf '   clock.advance %s ms -> %s\n' "$ms" "$(call clock.advance "{\"ms\": $ms}")"
+    status=0
+    wait "$pid" || status=$?
+    sed 's/^/   | /' "$out"
+    [ "$status" = "$want" ] || die "$name: updater.exe exited $status, expected $want"
+    local job
+    job=$(tr -d '\r' <"$out" | sed -n 's/^job: {\(.*\)}/\1/p' | tr 'A-Z' 'a-z')
+    printf '   bitsim sees job %s: %s\n' "$job" \
+        "$(call inspect.job "{\"job\": \"$job\"}" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["state"], "owner", j["owner"])')"
+    printf '   %s ok (%d s)\n' "$name" "$((SECONDS - s))"
+}
+
+t=$SECONDS
+step "updater.exe under Wine through bitsim-com.exe (poll, callback, 404, stubborn, leave, crash)"
+run poll http://updates.test/app-2.0.msi poll 0
+grep -q '^state: TRANSFERRED' "$WORK/updater-poll.out" || die "poll: no TRANSFERRED"
+grep -q '^state: ACKNOWLEDGED' "$WORK/updater-poll.out" || die "poll: no ACKNOWLEDGED"
+grep -q '^GetJob: same id: yes' "$WORK/updater-poll.out" || die "poll: GetJob"
+grep -q 'ours among them: yes' "$WORK/updater-poll.out" || die "poll: EnumJobs"
+grep -q '^EnumFiles: 1 file(s), the first from http://updates.test/app-2.0.msi' \
+    "$WORK/updater-poll.out" || die "poll: EnumFiles"
+run callback http://updates.test/app-2.0.msi callback 0
+grep -q '^callback: JobTransferred, Complete: 0x00000000' "$WORK/updater-callback.out" \
+    || die "callback: JobTransferred was not called"
+run 404 http://updates.test/gone.msi callback 1
+grep -q '^callback: JobError' "$WORK/updater-404.out" || die "404: JobError was not called"
+grep -q 'code 0x80190194' "$WORK/updater-404.out" || die "404: not BG_E_HTTP_ERROR_404"
+grep -q '^Complete in ERROR: 0x00200017' "$WORK/updater-404.out" \
+    || die "404: Complete did not pass BG_S_PARTIAL_COMPLETE on"
+run stubborn http://updates.test/gone.msi stubborn 0 86400000
+grep -q '^callback: JobError #3 cancels: 0x00000000' "$WORK/updater-stubborn.out" \
+    || die "stubborn: JobError answering E_FAIL was not called again until it cancelled"
+run leave http://updates.test/gone.msi leave 0 $((91 * 86400000))
+grep -q '^JobError calls: 1' "$WORK/updater-leave.out" || die "leave: JobError not called once"
+grep -q '^state: CANCELLED' "$WORK/updater-leave.out" || die "leave: not cancelled after 90 days"
+# The program dies inside JobTransferred: the call fails, the service
+# hears a failing callback (no hang), and the next program is served.
+run crash http://updates.test/app-2.0.msi crash 7
+crash_job=$(tr -d '\r' <"$WORK/updater-crash.out" | sed -n 's/^job: {\(.*\)}/\1/p' | tr 'A-Z' 'a-z')
+heard=$(call inspect.trace '{"since": 0}' | python3 -c '
+import json, sys
+job = sys.argv[1]
+for e in json.load(sys.stdin)["entries"]:
+    ev = e.get("event", {})
+    if e.get("job", "").strip("{}").lower() == job and ev.get("type") == "callback":
+        print(ev["method"], "returned", ev["result"])
+        break
+' "$crash_job")
+echo "   the service heard: $heard"
+case "$heard" in
+    "JobTransferred returned S_OK" | "JobTransferred returned 0x0"*) bad=1 ;;
+    "JobTransferred returned "*) bad=0 ;;
+    *) bad=1 ;;
+esac
+[ "$bad" = 0 ] || die "crash: the service did not hear a failing JobTransferred ($heard)"
+run after-crash http://updates.test/app-2.0.msi callback 0
+elapsed $t
+
+t=$SECONDS
+step "bitsim wine run: its own service, a clock 600x real time, the trace at exit"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+status=0
+"$BITSIM" wine run --prefix "$WINEPREFIX" --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" \
+    --scenario "$WORK/world.toml" -- 'C:\bitsim\updater.exe' http://updates.test/app-2.0.msi \
+    'C:\Updates\app.msi' callback 60000 >"$WORK/wine-run.out" 2>"$WORK/wine-run.err" || status=$?
+tr -d '\r' <"$WORK/wine-run.out" | grep -v '^{' | sed 's/^/   | /'
+printf '   + %s trace entries, the last: %s\n' "$(grep -c '^{' "$WORK/wine-run.out")" \
+    "$(grep '^{' "$WORK/wine-run.out" | tail -n 1)"
+[ "$status" = 0 ] || { cat "$WORK/wine-run.err"; die "bitsim wine run: exit $status"; }
+grep '^{' "$WORK/wine-run.out" | grep -q ACKNOWLEDGED || die "bitsim wine run: no ACKNOWLEDGED in the trace"
+elapsed $t
+
+# bench NAME: one figure, printed, never checked (the machine is shared).
+bench() {
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w
+    printf '   %-34s %s\n' "$1:" \
+        "$(timeout 300 "$WINE" 'C:\bitsim\bench.exe' 2000 2>&1 | tr -d '\r')"
+}
+
+t=$SECONDS
+step "figure: one BITS call from a Windows program (debug builds)"
+bench "bitsim-com.exe + bitsim service"
+elapsed $t
+
+t=$SECONDS
+step "the service gone: calls fail with 0x800706BA (RPC_S_SERVER_UNAVAILABLE), no hang"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+# Port 9 on loopback: nothing listens there.
+"$WINE" 'C:\bitsim\bitsim-com.exe' install 127.0.0.1:9
+"$WINESERVER" -w
+status=0
+timeout 120 "$WINE" 'C:\bitsim\updater.exe' http://updates.test/app-2.0.msi 'C:\Updates\app.msi' poll 1000 \
+    >"$WORK/updater-gone.out" 2>&1 || status=$?
+sed 's/^/   | /' "$WORK/updater-gone.out"
+[ "$status" = 2 ] || die "service gone: updater.exe exited $status, expected 2"
+grep -q 'CLSCTX_LOCAL_SERVER): 0x800706BA' "$WORK/updater-gone.out" \
+    || die "service gone: CoCreateInstance did not fail with 0x800706BA"
+elapsed $t
+
+t=$SECONDS
+step "bitsim-com.exe uninstall: Wine's own BITS again"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+"$WINE" 'C:\bitsim\bitsim-com.exe' uninstall
+"$WINESERVER" -w
+before=$(call inspect.jobs | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')
+status=0
+timeout 120 "$WINE" 'C:\bitsim\updater.exe' http://127.0.0.1:9/x.msi 'C:\Updates\x.msi' poll 20000 \
+    >"$WORK/updater-wine.out" 2>&1 || status=$?
+sed 's/^/   | /' "$WORK/updater-wine.out"
+after=$(call inspect.jobs | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')
+grep -q '^CreateJob: 0x00000000' "$WORK/updater-wine.out" || die "Wine's BITS did not answer after uninstall"
+[ "$before" = "$after" ] || die "a job reached bitsim after uninstall ($before -> $after jobs)"
+echo "   Wine's BITS answered (updater exit $status); bitsim still has $after jobs"
+elapsed $t
+
+t=$SECONDS
+step "figure: the same call on Wine's own BITS"
+bench "Wine's BITS (qmgr)"
+elapsed $t
+echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave, crash; bitsim wine run) and against Wine's BITS after uninstall"
