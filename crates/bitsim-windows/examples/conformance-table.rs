@@ -1,5 +1,6 @@
 //! Prints the conformance suite as a Markdown table: one row per case, one
-//! column per implementation (the simulator, Wine's BITS, real BITS), from
+//! column per implementation (the simulator, the real-time driver, Wine's
+//! BITS, real BITS), from
 //! the checked-in expected-outcome lists that the test runs enforce.
 //!
 //! ```sh
@@ -11,6 +12,10 @@ fn main() {
     use bitsim_windows::outcomes;
     print!(
         "{}",
-        outcomes::markdown_table(&[&outcomes::simulator(), &outcomes::wine()])
+        outcomes::markdown_table(&[
+            &outcomes::simulator(),
+            &outcomes::realtime(),
+            &outcomes::wine()
+        ])
     );
 }

@@ -17,11 +17,14 @@
 //!   a [`bitsim::CallbackResult`], how a `hold` is honoured, what a panic
 //!   becomes, which file a `FileTransferred` names.
 //! * [`conformance`]: the suite, generic over a [`conformance::Harness`],
-//!   with [`conformance::SimHarness`] for the simulator. On Windows (and
+//!   with [`conformance::SimHarness`] for the simulator; the crate's tests
+//!   also run every case through bitsim's real-time driver (real HTTP to
+//!   `bitsim-server` over loopback), so both drivers of the one model are
+//!   held to the same cases. On Windows (and
 //!   under Wine) the `real` module's `RealHarness` runs `bitsim-server` on
 //!   127.0.0.1 as the HTTP peer and checks real files.
 //! * [`outcomes`]: what each case is expected to do on each implementation
-//!   of BITS other than real Windows (the simulator, Wine's BITS), with the
+//!   of BITS other than real Windows (the simulator, the real-time driver, Wine's BITS), with the
 //!   cause of every difference, and the Markdown table of them.
 //!
 //! The COM code builds for `x86_64-pc-windows-gnu` on Linux too:

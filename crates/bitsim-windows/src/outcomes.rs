@@ -21,7 +21,10 @@
 //! budget = 5                             # seconds, instead of the case's budget
 //! ```
 //!
-//! [`markdown_table`] prints the lists side by side for the README.
+//! The lists: the simulator and the real-time driver (both drivers of
+//! bitsim's one model, so a difference between their lists is a drift to
+//! explain), and Wine's BITS. [`markdown_table`] prints them side by side
+//! for the README.
 
 use crate::conformance::CASES;
 use std::collections::BTreeMap;
@@ -31,6 +34,8 @@ use std::fmt::Write as _;
 pub const SIMULATOR: &str = include_str!("../expected/simulator.toml");
 /// Wine's list (Debian 12's Wine 8.0).
 pub const WINE: &str = include_str!("../expected/wine.toml");
+/// The real-time driver's list (`bitsim::realtime`).
+pub const REALTIME: &str = include_str!("../expected/realtime.toml");
 
 /// What one case is expected to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +211,11 @@ pub fn wine() -> ExpectedOutcomes {
     ExpectedOutcomes::parse(WINE).expect("expected/wine.toml is valid")
 }
 
+/// The real-time driver's list, parsed.
+pub fn realtime() -> ExpectedOutcomes {
+    ExpectedOutcomes::parse(REALTIME).expect("expected/realtime.toml is valid")
+}
+
 /// The suite as a Markdown table: one row per case, one column per list,
 /// and real BITS (the reference every case must pass on Windows) last.
 pub fn markdown_table(lists: &[&ExpectedOutcomes]) -> String {
@@ -247,6 +257,7 @@ mod tests {
     fn the_checked_in_lists_parse_and_cover_every_case() {
         assert_eq!(simulator().cases.len(), CASES.len());
         assert_eq!(wine().cases.len(), CASES.len());
+        assert_eq!(realtime().cases.len(), CASES.len());
     }
 
     #[test]
@@ -319,7 +330,7 @@ mod tests {
             .expect("README.md has the conformance-table markers");
         assert_eq!(
             shown,
-            markdown_table(&[&simulator(), &wine()]),
+            markdown_table(&[&simulator(), &realtime(), &wine()]),
             "README.md's conformance table is stale: paste the output of \
              `cargo run -p bitsim-windows --example conformance-table`"
         );
@@ -327,10 +338,12 @@ mod tests {
 
     #[test]
     fn the_table_has_a_row_per_case_and_a_total() {
-        let t = markdown_table(&[&simulator(), &wine()]);
+        let t = markdown_table(&[&simulator(), &realtime(), &wine()]);
         assert_eq!(t.lines().count(), 2 + CASES.len() + 1);
         assert!(
-            t.contains("| case | budget | simulator | Wine 8.0 | real BITS (reference) |"),
+            t.contains(
+                "| case | budget | simulator | real-time driver | Wine 8.0 | real BITS (reference) |"
+            ),
             "{t}"
         );
     }

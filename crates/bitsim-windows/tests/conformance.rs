@@ -2,7 +2,9 @@
 //! outcomes of the implementation it runs on (`bitsim_windows::outcomes`).
 //!
 //! * `cargo test -p bitsim-windows`: the simulator, against
-//!   `expected/simulator.toml`.
+//!   `expected/simulator.toml`, and the real-time driver (module
+//!   `realtime`: real HTTP over loopback, real files, real time), against
+//!   `expected/realtime.toml`; every case runs through both drivers.
 //! * Built for Windows with `real-windows` and run under Wine
 //!   (`scripts/windows-on-linux.sh`): Wine's BITS, against
 //!   `expected/wine.toml`.
@@ -41,10 +43,24 @@ fn harness() -> (bitsim_windows::real::RealHarness, Option<ExpectedOutcomes>) {
     (h, expected)
 }
 
+#[cfg(not(windows))]
+mod rt;
+
 fn run(name: &str) {
     let (mut h, expected) = harness();
+    report(name, &mut h, expected.as_ref());
+}
+
+/// The case through the real-time driver, against its list.
+#[cfg(not(windows))]
+fn run_realtime(name: &str) {
+    let mut h = rt::RtHarness::new().expect("start the real-time harness");
+    report(name, &mut h, Some(&outcomes::realtime()));
+}
+
+fn report<H: conformance::Harness>(name: &str, h: &mut H, expected: Option<&ExpectedOutcomes>) {
     let start = std::time::Instant::now();
-    let outcome = conformance::check(name, &mut h, expected.as_ref());
+    let outcome = conformance::check(name, h, expected);
     let took = start.elapsed();
     match outcome {
         Ok(Outcome::Skipped) => eprintln!("{name}: skipped (slow case)"),
@@ -62,6 +78,17 @@ macro_rules! conformance {
                 run(stringify!($case));
             }
         )*
+
+        /// The same cases through the real-time driver.
+        #[cfg(not(windows))]
+        mod realtime {
+            $(
+                #[test]
+                fn $case() {
+                    super::run_realtime(stringify!($case));
+                }
+            )*
+        }
 
         #[test]
         fn every_case_is_instantiated() {

@@ -24,15 +24,12 @@
 //! # Ok::<(), bitsim_model::Error>(())
 //! ```
 
-use crate::callback::{Callback, JobAccess, ModelAccess};
-use crate::engine::ModelView;
+use crate::callback::{Callback, JobAccess};
+use crate::engine::{ModelAccess, ModelBacked, ModelView};
 use crate::scenario::{Scenario, ServerSpec};
 use crate::sim::{Report, Simulation};
 use crate::units::{Size, Span};
-use bitsim_model::{
-    Caller, Error, ErrorInfo, Hresult, JobId, JobPriority, JobProgress, JobState, JobType,
-    ReplyProgress, Time,
-};
+use bitsim_model::{Caller, Error, Hresult, JobId, JobState, JobType, Time};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -154,6 +151,13 @@ impl SimBackend {
         self.sim.local_file_exists(path)
     }
 
+    /// True if the simulated local disk has any file at `path`: published,
+    /// or a download's temporary file (`BIT*.tmp` beside the destination,
+    /// named by [`bitsim_model::temp_file_name`], decision A30).
+    pub fn disk_has(&self, path: &str) -> bool {
+        self.sim.disk_has(path)
+    }
+
     /// How many of `job`'s files have a temporary file on the simulated
     /// disk now (BITS's `BIT*.tmp`, created when a download starts, deleted
     /// by Cancel, renamed by Complete); 0 for an unknown job.
@@ -169,7 +173,20 @@ impl SimBackend {
         self.sim.finish()
     }
 
-    fn call<R>(&mut self, f: impl FnOnce(&mut ModelAccess<'_>) -> R) -> R {
+    fn now(&self) -> Time {
+        self.sim.now()
+    }
+}
+
+/// [`JobAccess`] comes from the one implementation over the model.
+impl ModelBacked for SimBackend {
+    fn model_view(&self) -> ModelView<'_> {
+        ModelView {
+            manager: self.sim.manager(),
+            caller: &self.caller,
+        }
+    }
+    fn with_model<R>(&mut self, f: impl FnOnce(&mut ModelAccess<'_>) -> R) -> R {
         let caller = self.caller.clone();
         self.sim.with_manager(|manager, now| {
             f(&mut ModelAccess {
@@ -178,65 +195,6 @@ impl SimBackend {
                 caller,
             })
         })
-    }
-
-    fn view(&self) -> ModelView<'_> {
-        ModelView {
-            manager: self.sim.manager(),
-            caller: &self.caller,
-        }
-    }
-
-    fn now(&self) -> Time {
-        self.sim.now()
-    }
-}
-
-impl JobAccess for SimBackend {
-    fn display_name(&self, job: JobId) -> Result<String, Error> {
-        self.view().display_name(job)
-    }
-    fn job_type(&self, job: JobId) -> Result<JobType, Error> {
-        self.view().job_type(job)
-    }
-    fn state(&self, job: JobId) -> Result<JobState, Error> {
-        self.view().state(job)
-    }
-    fn priority(&self, job: JobId) -> Result<JobPriority, Error> {
-        self.view().priority(job)
-    }
-    fn progress(&self, job: JobId) -> Result<JobProgress, Error> {
-        self.view().progress(job)
-    }
-    fn error_count(&self, job: JobId) -> Result<u32, Error> {
-        self.view().error_count(job)
-    }
-    fn error(&self, job: JobId) -> Result<ErrorInfo, Error> {
-        self.view().error(job)
-    }
-    fn reply_progress(&self, job: JobId) -> Result<ReplyProgress, Error> {
-        self.view().reply_progress(job)
-    }
-    fn resume(&mut self, job: JobId) -> Result<(), Error> {
-        self.call(|a| a.resume(job))
-    }
-    fn suspend(&mut self, job: JobId) -> Result<(), Error> {
-        self.call(|a| a.suspend(job))
-    }
-    fn cancel(&mut self, job: JobId) -> Result<Hresult, Error> {
-        self.call(|a| a.cancel(job))
-    }
-    fn complete(&mut self, job: JobId) -> Result<Hresult, Error> {
-        self.call(|a| a.complete(job))
-    }
-    fn set_priority(&mut self, job: JobId, priority: JobPriority) -> Result<(), Error> {
-        self.call(|a| a.set_priority(job, priority))
-    }
-    fn set_minimum_retry_delay(&mut self, job: JobId, seconds: u32) -> Result<(), Error> {
-        self.call(|a| a.set_minimum_retry_delay(job, seconds))
-    }
-    fn set_no_progress_timeout(&mut self, job: JobId, seconds: u32) -> Result<(), Error> {
-        self.call(|a| a.set_no_progress_timeout(job, seconds))
     }
 }
 
@@ -278,13 +236,13 @@ impl Backend for SimBackend {
             .with_manager(|m, now| m.set_notify_flags(now, &caller, job, flags))
     }
     fn notify_flags(&self, job: JobId) -> Result<u32, Error> {
-        self.view().notify_flags(job)
+        self.model_view().notify_flags(job)
     }
     fn minimum_retry_delay(&self, job: JobId) -> Result<u32, Error> {
-        self.view().minimum_retry_delay(job)
+        self.model_view().minimum_retry_delay(job)
     }
     fn no_progress_timeout(&self, job: JobId) -> Result<u32, Error> {
-        self.view().no_progress_timeout(job)
+        self.model_view().no_progress_timeout(job)
     }
     fn set_reply_file_name(&mut self, job: JobId, path: &str) -> Result<(), Error> {
         let caller = self.caller.clone();

@@ -3,15 +3,17 @@
 use bitsim_model::{Hresult, JobState, Rule, Time};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// One line of a trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceEntry {
     /// Virtual time.
     pub at: Time,
-    /// Job name, if the entry concerns one job.
+    /// Job name, if the entry concerns one job (shared by the job's
+    /// entries: a run's trace holds one copy of each name).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub job: Option<String>,
+    pub job: Option<Arc<str>>,
     /// What happened.
     pub event: TraceEvent,
 }

@@ -64,23 +64,27 @@ pub enum CommandOutcome {
     FailedToStart(Hresult),
 }
 
-/// Timers the model arms (reported in [`Output::TimerArmed`]).
+/// The model's timers: the ones it reports arming in
+/// [`Output::TimerArmed`], and every deadline of a job that
+/// [`Manager::next_deadline`] can name. Each job deadline and what fires
+/// when it passes are defined together, in one table (`manager/timers.rs`);
+/// [`TimerKind::why`] says what the timer is for, with its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum TimerKind {
     /// MinimumRetryDelay (T23).
     Retry,
     /// NoProgressTimeout (T24).
     NoProgress,
-    /// Re-call of a notification that failed (or a JobModification held
-    /// back by the minimum interval between two of them).
+    /// Re-call of a notification that failed (decision A9); the
+    /// notification dispatcher's timer, not a job deadline.
     NotificationRetry,
-    /// The job inactivity timeout: a job nobody touched for this long
-    /// (90 days by default) is cancelled (T31).
+    /// A cancelled upload's window to tell the server (X3).
+    UploadCancelWindow,
+    /// JobInactivityTimeout (T31).
     Inactivity,
-    /// MaximumDownloadTime runs out while the job is active (T30).
-    MaximumDownloadTime,
-    /// A cancelled upload's window for telling the server ends (X3).
-    UploadCancel,
+    /// MaximumDownloadTime (T30).
+    MaxDownloadTime,
 }
 
 /// An error the transport reports with [`Manager::handle_transfer_error`].

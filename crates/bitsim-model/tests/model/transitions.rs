@@ -866,3 +866,86 @@ fn x4_add_file_on_an_active_job_appends_without_state_change() {
     assert_eq!(h.job(id).files.len(), 2);
     assert_eq!(h.job(id).files[1].local_name, "/tmp/f1");
 }
+
+/// The timer table: `next_deadline` names the timer that fires next, at the
+/// time it fires, for each job timer (T31, T23, T24, T30), and every timer
+/// explains itself with sources the model lists.
+#[test]
+fn next_deadline_names_the_timer_that_fires_next() {
+    let secs = |h: &H, s: u64| h.now.saturating_add(Duration::from_secs(s));
+    let mut h = H::new();
+    let unknown = h.fresh_id();
+    assert_eq!(h.m.next_deadline(unknown), None, "unknown job");
+
+    // A new job: only JobInactivityTimeout (90 days) runs.
+    let idle = h.download(1);
+    assert_eq!(
+        h.m.next_deadline(idle),
+        Some((secs(&h, 90 * DAY), TimerKind::Inactivity))
+    );
+
+    // TRANSIENT_ERROR: the retry (600 s) before the no-progress timeout.
+    let mut h = H::new();
+    let retry = h.download(1);
+    h.drive_to(retry, TransientError);
+    assert_eq!(
+        h.m.next_deadline(retry),
+        Some((secs(&h, 600), TimerKind::Retry))
+    );
+    h.advance_secs(600);
+    assert_ne!(h.state(retry), TransientError, "T23 fired at its deadline");
+
+    // After a failed retry, the no-progress timeout (counted from the first
+    // transient error) comes before the next retry.
+    let mut h = H::new();
+    let alice = h.alice.clone();
+    let stuck = h.download(1);
+    h.m.set_minimum_retry_delay(h.now, &alice, stuck, 3000)
+        .unwrap();
+    h.m.set_no_progress_timeout(h.now, &alice, stuck, 3600)
+        .unwrap();
+    h.drive_to(stuck, TransientError);
+    assert_eq!(
+        h.m.next_deadline(stuck),
+        Some((secs(&h, 3000), TimerKind::Retry))
+    );
+    h.advance_secs(3000);
+    h.http_error(stuck, 503);
+    assert_eq!(
+        h.m.next_deadline(stuck),
+        Some((secs(&h, 600), TimerKind::NoProgress))
+    );
+    h.advance_secs(600);
+    assert_eq!(h.state(stuck), Error, "T24 fired at its deadline");
+    assert_eq!(
+        h.m.next_deadline(stuck).map(|(_, k)| k),
+        Some(TimerKind::Inactivity)
+    );
+
+    // A running job with a MaximumDownloadTime.
+    let mut h = H::new();
+    let capped = h.download(1);
+    h.m.set_maximum_download_time(h.now, &alice, capped, 50)
+        .unwrap();
+    h.drive_to(capped, Transferring);
+    assert_eq!(
+        h.m.next_deadline(capped),
+        Some((secs(&h, 50), TimerKind::MaxDownloadTime))
+    );
+    h.advance_secs(50);
+    assert_eq!(h.state(capped), Error, "T30 fired at its deadline");
+
+    for kind in TimerKind::JOB_TIMERS
+        .into_iter()
+        .chain([TimerKind::NotificationRetry])
+    {
+        assert!(!kind.why().is_empty());
+        assert!(!kind.sources().is_empty(), "{kind:?} cites no source");
+        for tag in kind.sources() {
+            assert!(
+                sources::source_url(tag).is_some(),
+                "{kind:?} cites {tag}, which the model does not list"
+            );
+        }
+    }
+}

@@ -96,53 +96,87 @@ impl ModelAccess<'_> {
     }
 }
 
-impl JobAccess for ModelAccess<'_> {
+/// A front whose jobs live in the model: it lends the model, as its caller
+/// and at its current instant, and gets [`JobAccess`] (the getters and job
+/// methods of `IBackgroundCopyJob` with BITS's access rules) from the one
+/// implementation below instead of writing the delegations again. The
+/// simulator's [`SimBackend`](crate::SimBackend), the real-time driver's
+/// `RtBackend` and the [`ModelAccess`] a callback gets all use it.
+pub trait ModelBacked {
+    /// The model, read-only, as the front's caller sees it.
+    fn model_view(&self) -> ModelView<'_>;
+    /// Runs `f` on the model at the front's current instant as its caller,
+    /// then performs what the model asked (the front's effects).
+    fn with_model<R>(&mut self, f: impl FnOnce(&mut ModelAccess<'_>) -> R) -> R;
+    /// `Complete` \[COMPLETE\]. A front that publishes the files itself
+    /// while the call runs overrides it (the real-time driver renames them
+    /// at once, so a failed rename is Complete's answer).
+    fn complete_job(&mut self, job: JobId) -> Result<Hresult, Error> {
+        self.with_model(|a| a.manager.complete(a.now, &a.caller, job))
+    }
+}
+
+impl ModelBacked for ModelAccess<'_> {
+    fn model_view(&self) -> ModelView<'_> {
+        self.view()
+    }
+    fn with_model<R>(&mut self, f: impl FnOnce(&mut ModelAccess<'_>) -> R) -> R {
+        f(self)
+    }
+}
+
+/// The one [`JobAccess`] over the model: every getter through
+/// [`ModelView`], every job method through [`Manager`] as the front's caller.
+impl<T: ModelBacked> JobAccess for T {
     fn display_name(&self, job: JobId) -> Result<String, Error> {
-        self.view().display_name(job)
+        self.model_view().display_name(job)
     }
     fn job_type(&self, job: JobId) -> Result<JobType, Error> {
-        self.view().job_type(job)
+        self.model_view().job_type(job)
     }
     fn state(&self, job: JobId) -> Result<JobState, Error> {
-        self.view().state(job)
+        self.model_view().state(job)
     }
     fn priority(&self, job: JobId) -> Result<JobPriority, Error> {
-        self.view().priority(job)
+        self.model_view().priority(job)
     }
     fn progress(&self, job: JobId) -> Result<JobProgress, Error> {
-        self.view().progress(job)
+        self.model_view().progress(job)
     }
     fn error_count(&self, job: JobId) -> Result<u32, Error> {
-        self.view().error_count(job)
+        self.model_view().error_count(job)
     }
     fn error(&self, job: JobId) -> Result<ErrorInfo, Error> {
-        self.view().error(job)
+        self.model_view().error(job)
     }
     fn reply_progress(&self, job: JobId) -> Result<ReplyProgress, Error> {
-        self.view().reply_progress(job)
+        self.model_view().reply_progress(job)
     }
     fn resume(&mut self, job: JobId) -> Result<(), Error> {
-        self.manager.resume(self.now, &self.caller, job)
+        self.with_model(|a| a.manager.resume(a.now, &a.caller, job))
     }
     fn suspend(&mut self, job: JobId) -> Result<(), Error> {
-        self.manager.suspend(self.now, &self.caller, job)
+        self.with_model(|a| a.manager.suspend(a.now, &a.caller, job))
     }
     fn cancel(&mut self, job: JobId) -> Result<Hresult, Error> {
-        self.manager.cancel(self.now, &self.caller, job)
+        self.with_model(|a| a.manager.cancel(a.now, &a.caller, job))
     }
     fn complete(&mut self, job: JobId) -> Result<Hresult, Error> {
-        self.manager.complete(self.now, &self.caller, job)
+        self.complete_job(job)
     }
     fn set_priority(&mut self, job: JobId, priority: JobPriority) -> Result<(), Error> {
-        self.manager
-            .set_priority(self.now, &self.caller, job, priority)
+        self.with_model(|a| a.manager.set_priority(a.now, &a.caller, job, priority))
     }
     fn set_minimum_retry_delay(&mut self, job: JobId, seconds: u32) -> Result<(), Error> {
-        self.manager
-            .set_minimum_retry_delay(self.now, &self.caller, job, seconds)
+        self.with_model(|a| {
+            a.manager
+                .set_minimum_retry_delay(a.now, &a.caller, job, seconds)
+        })
     }
     fn set_no_progress_timeout(&mut self, job: JobId, seconds: u32) -> Result<(), Error> {
-        self.manager
-            .set_no_progress_timeout(self.now, &self.caller, job, seconds)
+        self.with_model(|a| {
+            a.manager
+                .set_no_progress_timeout(a.now, &a.caller, job, seconds)
+        })
     }
 }

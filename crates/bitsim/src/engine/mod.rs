@@ -9,7 +9,9 @@
 //!   [`Output`](bitsim_model::Output)s to what a front performs.
 //! * [`ModelView`] and [`ModelAccess`]: the job as a callback or an
 //!   application sees it through the model, with BITS's access rules
-//!   ([`Manager::job_as`](bitsim_model::Manager::job_as)).
+//!   ([`Manager::job_as`](bitsim_model::Manager::job_as)); a front that
+//!   implements [`ModelBacked`] gets its [`JobAccess`](crate::JobAccess)
+//!   from the one implementation there.
 //!
 //! The simulator and the real-time driver differ only in how they perform
 //! the model's effects (a virtual world or real HTTP) and in their clocks.
@@ -18,6 +20,6 @@ mod access;
 pub(crate) mod callbacks;
 mod effects;
 
-pub use access::{ModelAccess, ModelView};
+pub use access::{ModelAccess, ModelBacked, ModelView};
 pub use callbacks::{AsCallback, Callbacks, Delivery};
 pub use effects::{Effects, drain, perform};

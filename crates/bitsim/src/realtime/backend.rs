@@ -4,15 +4,12 @@
 
 use std::time::Duration;
 
-use bitsim_model::{
-    Caller, Error, ErrorInfo, Hresult, JobId, JobPriority, JobProgress, JobState, JobType,
-    ReplyProgress,
-};
+use bitsim_model::{Caller, Error, Hresult, JobId, JobState, JobType};
 
 use super::{Driver, RtConfig};
 use crate::backend::Backend;
-use crate::callback::{Callback, JobAccess};
-use crate::engine::ModelView;
+use crate::callback::Callback;
+use crate::engine::{ModelAccess, ModelBacked, ModelView};
 
 /// [`Backend`] over [`Driver`]: API calls act at once on the real clock;
 /// [`Backend::wait_for`] runs the driver's loop (real time passes).
@@ -52,83 +49,48 @@ impl RtBackend {
     pub fn driver(&mut self) -> &mut Driver {
         &mut self.drv
     }
+}
 
-    fn view(&self) -> ModelView<'_> {
+/// [`JobAccess`](crate::JobAccess) comes from the one implementation over the model; only
+/// `Complete` is the driver's own, which renames the files while the call
+/// runs.
+impl ModelBacked for RtBackend {
+    fn model_view(&self) -> ModelView<'_> {
         ModelView {
             manager: self.drv.manager(),
             caller: &self.caller,
         }
     }
-
-    fn call<R>(
-        &mut self,
-        f: impl FnOnce(&mut bitsim_model::Manager, bitsim_model::Time, &Caller) -> R,
-    ) -> R {
+    fn with_model<R>(&mut self, f: impl FnOnce(&mut ModelAccess<'_>) -> R) -> R {
         let _g = self.rt.enter();
         let caller = self.caller.clone();
-        self.drv.call(|m, now| f(m, now, &caller))
+        self.drv.call(|manager, now| {
+            f(&mut ModelAccess {
+                manager,
+                now,
+                caller,
+            })
+        })
     }
-}
-
-impl JobAccess for RtBackend {
-    fn display_name(&self, job: JobId) -> Result<String, Error> {
-        self.view().display_name(job)
-    }
-    fn job_type(&self, job: JobId) -> Result<JobType, Error> {
-        self.view().job_type(job)
-    }
-    fn state(&self, job: JobId) -> Result<JobState, Error> {
-        self.view().state(job)
-    }
-    fn priority(&self, job: JobId) -> Result<JobPriority, Error> {
-        self.view().priority(job)
-    }
-    fn progress(&self, job: JobId) -> Result<JobProgress, Error> {
-        self.view().progress(job)
-    }
-    fn error_count(&self, job: JobId) -> Result<u32, Error> {
-        self.view().error_count(job)
-    }
-    fn error(&self, job: JobId) -> Result<ErrorInfo, Error> {
-        self.view().error(job)
-    }
-    fn reply_progress(&self, job: JobId) -> Result<ReplyProgress, Error> {
-        self.view().reply_progress(job)
-    }
-    fn resume(&mut self, job: JobId) -> Result<(), Error> {
-        self.call(|m, now, c| m.resume(now, c, job))
-    }
-    fn suspend(&mut self, job: JobId) -> Result<(), Error> {
-        self.call(|m, now, c| m.suspend(now, c, job))
-    }
-    fn cancel(&mut self, job: JobId) -> Result<Hresult, Error> {
-        self.call(|m, now, c| m.cancel(now, c, job))
-    }
-    fn complete(&mut self, job: JobId) -> Result<Hresult, Error> {
+    fn complete_job(&mut self, job: JobId) -> Result<Hresult, Error> {
         let _g = self.rt.enter();
         let caller = self.caller.clone();
         self.drv.complete(&caller, job)
-    }
-    fn set_priority(&mut self, job: JobId, priority: JobPriority) -> Result<(), Error> {
-        self.call(|m, now, c| m.set_priority(now, c, job, priority))
-    }
-    fn set_minimum_retry_delay(&mut self, job: JobId, seconds: u32) -> Result<(), Error> {
-        self.call(|m, now, c| m.set_minimum_retry_delay(now, c, job, seconds))
-    }
-    fn set_no_progress_timeout(&mut self, job: JobId, seconds: u32) -> Result<(), Error> {
-        self.call(|m, now, c| m.set_no_progress_timeout(now, c, job, seconds))
     }
 }
 
 impl Backend for RtBackend {
     fn create_job(&mut self, display_name: &str, job_type: JobType) -> Result<JobId, Error> {
         let id = self.drv.new_job_id();
-        self.call(|m, now, c| m.create_job(now, c, id, display_name, job_type))
+        self.with_model(|a| {
+            a.manager
+                .create_job(a.now, &a.caller, id, display_name, job_type)
+        })
     }
     fn add_file(&mut self, job: JobId, remote: &str, local: &str) -> Result<(), Error> {
         let local = std::path::absolute(local)
             .map_or_else(|_| local.to_owned(), |p| p.to_string_lossy().into_owned());
-        self.call(|m, now, c| m.add_file(now, c, job, remote, &local))
+        self.with_model(|a| a.manager.add_file(a.now, &a.caller, job, remote, &local))
     }
     fn set_notify_interface(
         &mut self,
@@ -141,25 +103,38 @@ impl Backend for RtBackend {
                 let caller = self.caller.clone();
                 self.drv.register_callback(&caller, job, cb).map(|_| ())
             }
-            None => self.call(|m, now, c| m.set_notify_interface(now, c, job, None)),
+            None => {
+                self.with_model(|a| a.manager.set_notify_interface(a.now, &a.caller, job, None))
+            }
         }
     }
     fn set_notify_flags(&mut self, job: JobId, flags: u32) -> Result<(), Error> {
-        self.call(|m, now, c| m.set_notify_flags(now, c, job, flags))
+        self.with_model(|a| a.manager.set_notify_flags(a.now, &a.caller, job, flags))
     }
     fn notify_flags(&self, job: JobId) -> Result<u32, Error> {
-        self.view().notify_flags(job)
+        self.model_view().notify_flags(job)
     }
     fn minimum_retry_delay(&self, job: JobId) -> Result<u32, Error> {
-        self.view().minimum_retry_delay(job)
+        self.model_view().minimum_retry_delay(job)
     }
     fn no_progress_timeout(&self, job: JobId) -> Result<u32, Error> {
-        self.view().no_progress_timeout(job)
+        self.model_view().no_progress_timeout(job)
     }
     fn set_reply_file_name(&mut self, job: JobId, path: &str) -> Result<(), Error> {
         let path = std::path::absolute(path)
             .map_or_else(|_| path.to_owned(), |p| p.to_string_lossy().into_owned());
-        self.call(|m, now, c| m.set_reply_file_name(now, c, job, &path))
+        self.with_model(|a| a.manager.set_reply_file_name(a.now, &a.caller, job, &path))
+    }
+    fn set_notify_cmd_line(
+        &mut self,
+        job: JobId,
+        program: Option<&str>,
+        parameters: Option<&str>,
+    ) -> Result<(), Error> {
+        self.with_model(|a| {
+            a.manager
+                .set_notify_cmd_line(a.now, &a.caller, job, program, parameters)
+        })
     }
     fn wait_for(
         &mut self,

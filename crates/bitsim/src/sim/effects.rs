@@ -15,11 +15,11 @@ impl Effects for Simulation {
     ) {
         if let Some(name) = self.names.get(&job).cloned() {
             if to.is_final() && from != to {
-                self.observed.ended_at.insert(name.clone(), self.now);
+                self.observed.ended_at.insert(name.to_string(), self.now);
             }
             if to == JobState::Transferring && from != to && !self.observed.started.contains(&job) {
                 self.observed.started.insert(job);
-                self.observed.first_transfer.push(name.clone());
+                self.observed.first_transfer.push(name.to_string());
             }
             if to == JobState::Error && from != to {
                 self.reply_total_snapshot(job);
@@ -27,7 +27,7 @@ impl Effects for Simulation {
             if let (Some(c), Some(e)) = (code, self.mgr.job(job).and_then(|j| j.error.as_ref())) {
                 self.observed
                     .last_error
-                    .insert(name.clone(), (c, e.context));
+                    .insert(name.to_string(), (c, e.context));
             }
         }
         if rule == Rule::T16 {
@@ -89,7 +89,11 @@ impl Effects for Simulation {
             self.local.remove_temp(&local, job, file);
         }
         if let Some(name) = self.names.get(&job).cloned() {
-            *self.observed.temps_deleted.entry(name).or_default() += 1;
+            *self
+                .observed
+                .temps_deleted
+                .entry(name.to_string())
+                .or_default() += 1;
         }
         self.effect(Some(job), || {
             format!("delete temp file of {}", file_label(file))

@@ -8,7 +8,7 @@ impl Simulation {
         self.users.entry(spec.owner.clone()).or_insert(false);
         let caller = self.caller(&spec.owner);
         let id = self.new_job_id();
-        self.names.insert(id, spec.name.clone());
+        self.names.insert(id, spec.name.as_str().into());
         let now = self.now;
         let r = self
             .mgr

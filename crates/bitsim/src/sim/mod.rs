@@ -12,6 +12,7 @@ use bitsim_model::*;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 mod effects;
@@ -144,7 +145,8 @@ pub struct Simulation {
     now: Time,
     seq: u64,
     queue: BTreeMap<(Time, u64), Event>,
-    names: BTreeMap<JobId, String>,
+    /// Job names by id, shared with every trace entry of the job.
+    names: BTreeMap<JobId, Arc<str>>,
     ids: BTreeMap<String, JobId>,
     callbacks: Callbacks<Box<dyn Callback>>,
     callback_names: BTreeMap<String, CallbackId>,
@@ -469,7 +471,7 @@ impl Simulation {
     /// Gives a job created through [`Simulation::with_manager`] a name for
     /// the trace and for expectations.
     pub fn name_job(&mut self, id: JobId, name: &str) {
-        self.names.insert(id, name.to_owned());
+        self.names.insert(id, name.into());
         self.ids.insert(name.to_owned(), id);
     }
 
@@ -635,6 +637,13 @@ impl Simulation {
         self.local.is_published(path)
     }
 
+    /// True if the simulated local disk has any file at `path`: a
+    /// published one, or a download's temporary file (named by
+    /// [`bitsim_model::temp_file_name`], decision A30).
+    pub fn disk_has(&self, path: &str) -> bool {
+        self.local.exists(path)
+    }
+
     /// Ends the run: checks the expectations and returns the report.
     #[must_use = "the Report holds the failures: check Report::passed"]
     pub fn finish(self) -> Report {
@@ -658,7 +667,11 @@ impl Simulation {
             end: self.now,
             events: self.events,
             manager: self.mgr,
-            names: self.names,
+            names: self
+                .names
+                .into_iter()
+                .map(|(id, n)| (id, n.to_string()))
+                .collect(),
         }
     }
 

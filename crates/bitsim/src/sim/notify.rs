@@ -16,7 +16,7 @@ impl Simulation {
         *self
             .observed
             .callbacks
-            .entry((name, method.to_owned()))
+            .entry((name.to_string(), method.to_owned()))
             .or_default() += 1;
         let outstanding = self.note_outstanding(&user);
         if self.remote.contains(&callback) {
@@ -107,7 +107,7 @@ impl Simulation {
             );
             return;
         }
-        *self.observed.commands.entry(name).or_default() += 1;
+        *self.observed.commands.entry(name.to_string()).or_default() += 1;
         let code = spec
             .exit_codes
             .get(run)

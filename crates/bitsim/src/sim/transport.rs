@@ -42,7 +42,9 @@ impl Simulation {
             && let Some(r) = &j.reply
         {
             let v = (r.bytes_total != BG_SIZE_UNKNOWN).then_some(r.bytes_total);
-            self.observed.reply_total_at_error.insert(name.clone(), v);
+            self.observed
+                .reply_total_at_error
+                .insert(name.to_string(), v);
         }
     }
 
@@ -68,7 +70,11 @@ impl Simulation {
             .unwrap_or((1_000_000, Duration::from_millis(50)));
         if let (FileRef::File(_), JobType::Download) = (file, j.job_type) {
             if let Some(name) = self.names.get(&job).cloned() {
-                *self.observed.temps_created.entry(name).or_default() += 1;
+                *self
+                    .observed
+                    .temps_created
+                    .entry(name.to_string())
+                    .or_default() += 1;
             }
             if let FileRef::File(i) = file {
                 let local = j.files[i].local_name.clone();

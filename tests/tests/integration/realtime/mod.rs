@@ -4,7 +4,7 @@
 
 mod access;
 mod backend;
-mod common;
+pub(crate) mod common;
 mod downloads;
 mod faults;
 mod persistence;
