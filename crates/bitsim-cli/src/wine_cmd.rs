@@ -12,7 +12,8 @@
 //!   `x86_64-w64-mingw32-gcc` (`BITSIM_MINGW_GCC`). So `install` and `run`
 //!   work on a fresh prefix by themselves.
 //! * `uninstall`: gives the CLSID back to the prefix's own BITS;
-//! * `run [--clock MODE] [--scenario FILE] -- PROGRAM.exe ARGS`: starts a
+//! * `run [--clock MODE] [--world simulated|http] [--scenario FILE] --
+//!   PROGRAM.exe ARGS`: starts a
 //!   service on a free loopback port, installs, runs the program under
 //!   Wine, prints the trace of every job when the program exits, and
 //!   uninstalls. Its exit status is the program's. `--clock` is the
@@ -23,14 +24,17 @@
 //!   N`, the older spelling, is `--clock scaled:N`. With a clock that runs
 //!   by itself the service sends a notification while others are
 //!   unanswered, as BITS does (four per user at most); with `virtual` it
-//!   waits for each answer before time moves.
+//!   waits for each answer before time moves. `--world http` is the
+//!   service's too: real transfers between the program's files (their
+//!   Linux paths, which `bitsim-com.exe` hands the service) and real
+//!   servers, on the real clock.
 //!
 //! How the server reaches the program, and what it serves: the docs of the
 //! `bitsim-com` crate.
 
 use anyhow::{Context, bail};
 use bitsim_com::proto::{Connection, Handler};
-use bitsim_service::{Clock, Config, TcpService};
+use bitsim_service::{Clock, Config, TcpService, World};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,6 +95,11 @@ enum WineCommand {
         /// stderr).
         #[arg(long)]
         clock: Option<Clock>,
+        /// Where transfers happen: `simulated` (the world of --scenario)
+        /// or `http` (real transfers to the files the program names, by
+        /// the service's real-time driver; its clock is `real`).
+        #[arg(long, default_value = "simulated")]
+        world: World,
         /// The older spelling of `--clock scaled:N`.
         #[arg(long, value_name = "N", conflicts_with = "clock", hide = true)]
         scale: Option<u64>,
@@ -207,6 +216,7 @@ pub fn run(args: WineArgs) -> anyhow::Result<i32> {
             scenario,
             seed,
             clock,
+            world,
             scale,
             at,
             program,
@@ -215,9 +225,23 @@ pub fn run(args: WineArgs) -> anyhow::Result<i32> {
                 (Some(c), _) => c,
                 (None, Some(0)) => bail!("--scale 0: the clock would never move"),
                 (None, Some(n)) => Clock::Scaled(n as f64),
+                (None, None) if world == World::Http => Clock::Real,
                 (None, None) => Clock::Scaled(600.0),
             };
-            run_program(scenario.as_deref(), seed, clock, &at, &program)
+            if world == World::Http {
+                if clock != Clock::Real {
+                    bail!(
+                        "--world http needs --clock real (not --clock {clock}): transfers over real sockets take real time"
+                    );
+                }
+                if let Some(p) = &scenario {
+                    bail!(
+                        "--world http takes no --scenario ({}): the world is the real network",
+                        p.display()
+                    );
+                }
+            }
+            run_program(scenario.as_deref(), seed, clock, world, &at, &program)
         }
     }
 }
@@ -230,24 +254,27 @@ fn run_program(
     scenario: Option<&Path>,
     seed: u64,
     clock: Clock,
+    world: World,
     at: &Where,
     program: &[String],
 ) -> anyhow::Result<i32> {
     let wine = wine()?;
     com_exe(at.com_exe.as_deref())?;
-    let world = match scenario {
+    let scenario_world = match scenario {
         Some(p) => bitsim::Scenario::load(p)?,
         None => Config::empty_world(),
     };
-    let service = TcpService::bind(Config::new(world, seed).with_clock(clock), "127.0.0.1:0")
-        .context("cannot listen on loopback")?;
+    let config = Config::new(scenario_world, seed)
+        .with_clock(clock)
+        .with_world(world);
+    let service = TcpService::bind(config, "127.0.0.1:0").context("cannot listen on loopback")?;
     let addr = service.local_addr();
     if clock.is_virtual() {
         eprintln!(
             "bitsim wine: service on {addr}, clock virtual (it moves by clock.advance on {addr})"
         );
     } else {
-        eprintln!("bitsim wine: service on {addr}, clock {clock}");
+        eprintln!("bitsim wine: service on {addr}, clock {clock}, world {world}");
     }
     prepare(at)?;
     com(at, &["install", &addr.to_string()])?;

@@ -123,6 +123,8 @@
 //! On Linux this crate is only [`proto`], the part that talks to the
 //! service, tested against a real `bitsim service`.
 
+#[cfg(windows)]
+pub mod paths;
 pub mod proto;
 
 #[cfg(windows)]

@@ -202,3 +202,26 @@ fn run_clock_modes_are_the_services() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("--scale 0"), "{err}");
 }
+
+#[test]
+fn run_world_http_takes_the_real_clock_only() {
+    let out = bitsim_wine(
+        &[],
+        &[
+            "run",
+            "--world",
+            "http",
+            "--clock",
+            "scaled:60",
+            "--",
+            "up.exe",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--world http needs --clock real"), "{err}");
+    let out = bitsim_wine(&[], &["run", "--world", "tcp", "--", "up.exe"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("'tcp'"), "{err}");
+}
