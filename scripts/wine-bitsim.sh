@@ -39,6 +39,10 @@
 #    --clock scaled:600) and prints the jobs' trace; and runs limits.exe
 #    notify: five jobs whose JobTransferred holds each call 2 s: the
 #    program sees four calls at once at most, and all five.
+#    The upload-reply path with real transfers: `bitsim serve` (an echo
+#    application under /echo/) and `bitsim wine run --world http` (the
+#    service's real-time driver, real clock): reply.c uploads a file it
+#    wrote under C:\ and reads the reply with GetReplyData.
 # 5. Installed with an address where no service listens, the updater's
 #    CoCreateInstance fails with 0x800706BA (RPC_S_SERVER_UNAVAILABLE).
 # 6. `bitsim-com.exe uninstall`: the prefix's own BITS (Wine's) answers
@@ -100,7 +104,7 @@ mkdir -p "$WORK"
 
 # ---- 2. builds ----
 t=$SECONDS
-step "build: bitsim (host), bitsim-com.exe (clippy -D warnings too), updater.exe, limits.exe, bench.exe"
+step "build: bitsim (host), bitsim-com.exe (clippy -D warnings too), updater.exe, limits.exe, reply.exe, bench.exe"
 cargo build -q -p bitsim-cli
 cargo clippy -q --target "$TARGET" -p bitsim-com -- -D warnings
 cargo build -q --target "$TARGET" -p bitsim-com
@@ -108,6 +112,8 @@ cargo build -q --target "$TARGET" -p bitsim-com
     crates/bitsim-com/tests/c/updater.c -lole32 -luuid
 "$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/limits.exe" \
     crates/bitsim-com/tests/c/limits.c -lole32 -luuid
+"$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/reply.exe" \
+    crates/bitsim-com/tests/c/reply.c -lole32 -luuid
 "$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/bench.exe" \
     crates/bitsim-com/tests/c/bench.c -lole32 -luuid
 BITSIM="$TARGET_DIR/debug/bitsim"
@@ -118,9 +124,11 @@ elapsed $t
 rm -rf "$WINEPREFIX"
 
 SERVICE_PID=
+SERVE_PID=
 cleanup() {
     "$WINESERVER" -k 2>/dev/null || true
     [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null || true
+    [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -151,7 +159,7 @@ echo "   bitsim service on $ADDR"
     || echo "   (this Wine has ProcessPrng: no shim)"
 mkdir -p "$WINEPREFIX/drive_c/bitsim"
 cp "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" "$WORK/updater.exe" "$WORK/limits.exe" \
-    "$WORK/bench.exe" "$WINEPREFIX/drive_c/bitsim/"
+    "$WORK/reply.exe" "$WORK/bench.exe" "$WINEPREFIX/drive_c/bitsim/"
 elapsed $t
 
 call() { python3 scripts/wine/bitsim-call.py "$ADDR" "$@"; }
@@ -297,6 +305,37 @@ grep -q '^most at once: 4' "$WORK/wine-limits.out" \
     || die "limits: the program did not see four calls at once at most"
 elapsed $t
 
+t=$SECONDS
+step "upload-reply with real transfers: reply.exe -> bitsim wine run --world http -> bitsim serve (echo)"
+rm -rf "$WORK/srv"
+mkdir -p "$WORK/srv/echo"
+printf '[[reply]]\nprefix = "/echo/"\napp = { kind = "echo" }\n' >"$WORK/serve.toml"
+"$BITSIM" serve --listen 127.0.0.1:0 --root "$WORK/srv" --config "$WORK/serve.toml" \
+    2>"$WORK/serve.log" &
+SERVE_PID=$!
+SERVE=
+for _ in $(seq 1 50); do
+    SERVE=$(sed -n 's/.*listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$WORK/serve.log")
+    [ -n "$SERVE" ] && break
+    sleep 0.1
+done
+[ -n "$SERVE" ] || { cat "$WORK/serve.log"; die "bitsim serve did not start"; }
+echo "   bitsim serve on $SERVE"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+status=0
+"$BITSIM" wine run --world http --prefix "$WINEPREFIX" \
+    --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" \
+    -- 'C:\bitsim\reply.exe' "$SERVE/echo/report.txt" 'C:\bitsim\report.txt' 60000 \
+    >"$WORK/wine-reply.out" 2>"$WORK/wine-reply.err" || status=$?
+tr -d '\r' <"$WORK/wine-reply.out" | grep -v '^{' | sed 's/^/   | /'
+[ "$status" = 0 ] || { cat "$WORK/wine-reply.err"; die "reply.exe: exit $status"; }
+grep -q '^the reply is the upload: yes' "$WORK/wine-reply.out" || die "reply: GetReplyData did not give the upload back"
+kill "$SERVE_PID" 2>/dev/null || true
+wait "$SERVE_PID" 2>/dev/null || true
+SERVE_PID=
+elapsed $t
+
 # bench NAME: one figure, printed, never checked (the machine is shared).
 bench() {
     "$WINESERVER" -k 2>/dev/null || true
@@ -347,4 +386,4 @@ t=$SECONDS
 step "figure: the same call on Wine's own BITS"
 bench "Wine's BITS (qmgr)"
 elapsed $t
-echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave, crash; bitsim wine run), limits.exe (two users; four notifications at once) and against Wine's BITS after uninstall"
+echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave, crash; bitsim wine run), limits.exe (two users; four notifications at once), reply.exe (upload-reply, --world http) and against Wine's BITS after uninstall"
