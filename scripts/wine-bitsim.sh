@@ -43,6 +43,10 @@
 #    application under /echo/) and `bitsim wine run --world http` (the
 #    service's real-time driver, real clock): reply.c uploads a file it
 #    wrote under C:\ and reads the reply with GetReplyData.
+#    The conformance suite (crates/bitsim-windows, built for Windows) then
+#    runs under Wine against bitsim through bitsim-com.exe: each case in a
+#    fresh Wine session with a fresh `bitsim service --world http --clock
+#    real` (BITSIM_SERVICE), checked against expected/bitsim-wine.toml.
 # 5. Installed with an address where no service listens, the updater's
 #    CoCreateInstance fails with 0x800706BA (RPC_S_SERVER_UNAVAILABLE).
 # 6. `bitsim-com.exe uninstall`: the prefix's own BITS (Wine's) answers
@@ -108,6 +112,7 @@ step "build: bitsim (host), bitsim-com.exe (clippy -D warnings too), updater.exe
 cargo build -q -p bitsim-cli
 cargo clippy -q --target "$TARGET" -p bitsim-com -- -D warnings
 cargo build -q --target "$TARGET" -p bitsim-com
+cargo build -q --target "$TARGET" -p bitsim-windows --features real-windows --test conformance
 "$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/updater.exe" \
     crates/bitsim-com/tests/c/updater.c -lole32 -luuid
 "$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/limits.exe" \
@@ -334,6 +339,61 @@ grep -q '^the reply is the upload: yes' "$WORK/wine-reply.out" || die "reply: Ge
 kill "$SERVE_PID" 2>/dev/null || true
 wait "$SERVE_PID" 2>/dev/null || true
 SERVE_PID=
+elapsed $t
+
+# http_service LOG: starts `bitsim service --world http --clock real`,
+# sets SERVICE_PID and HTTP_ADDR.
+http_service() {
+    "$BITSIM" service --listen 127.0.0.1:0 --world http --clock real 2>"$1" &
+    SERVICE_PID=$!
+    HTTP_ADDR=
+    for _ in $(seq 1 50); do
+        HTTP_ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$1")
+        [ -n "$HTTP_ADDR" ] && break
+        sleep 0.1
+    done
+    [ -n "$HTTP_ADDR" ] || { cat "$1"; die "bitsim service --world http did not start"; }
+}
+
+t=$SECONDS
+step "the conformance suite under Wine against bitsim (bitsim-com.exe, --world http), expected/bitsim-wine.toml"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+"$WINE" 'C:\bitsim\bitsim-com.exe' install "$ADDR" >/dev/null
+"$WINESERVER" -w
+main_service=$SERVICE_PID
+conf() {
+    CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE" timeout "${BITSIM_WINE_TEST_TIMEOUT:-300}" \
+        cargo test -q --target "$TARGET" -p bitsim-windows --features real-windows \
+        --test conformance "$@"
+}
+cases=$(conf -- --list 2>/dev/null | tr -d '\r' | sed -n 's/: test$//p' | grep -v '^every_case')
+failed=()
+passing=0
+for case in $cases; do
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w
+    http_service "$WORK/conformance-service.log"
+    s=$SECONDS
+    if BITSIM_SERVICE=$HTTP_ADDR BITSIM_CONFORMANCE_LIST=bitsim-wine \
+        conf -- --exact "$case" --nocapture >"$WORK/bitsim-$case.log" 2>&1; then
+        how=$(tr -d '\r' <"$WORK/bitsim-$case.log" | sed -n "s/^$case: \(passed\|failed as expected\).*/\1/p")
+        [ "$how" = passed ] && passing=$((passing + 1))
+        printf '   %-50s ok, %s (%d s)\n' "$case" "${how:-?}" "$((SECONDS - s))"
+    else
+        printf '   %-50s FAILED (%d s)\n' "$case" "$((SECONDS - s))"
+        failed+=("$case")
+    fi
+    kill "$SERVICE_PID" 2>/dev/null || true
+    wait "$SERVICE_PID" 2>/dev/null || true
+done
+SERVICE_PID=$main_service
+echo "   $passing of $(wc -w <<<"$cases") cases pass through bitsim under Wine"
+for case in "${failed[@]}"; do
+    echo "---- $case ($WORK/bitsim-$case.log)"
+    grep -v '^  ' "$WORK/bitsim-$case.log" | tail -n 20
+done
+[ ${#failed[@]} = 0 ] || die "${#failed[@]} conformance case(s) did not do what expected/bitsim-wine.toml says: ${failed[*]}"
 elapsed $t
 
 # bench NAME: one figure, printed, never checked (the machine is shared).
