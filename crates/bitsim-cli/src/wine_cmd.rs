@@ -342,10 +342,13 @@ fn prepare(at: &Where) -> anyhow::Result<()> {
     if !needs_prng_shim(&version) {
         return Ok(());
     }
-    let dll = prng_shim(at.prng_shim.as_deref(), &version)?;
+    let (dll, built_in) = prng_shim(at.prng_shim.as_deref(), &version)?;
     let to = system32.join("bcryptprimitives.dll");
-    std::fs::copy(&dll, &to)
-        .with_context(|| format!("cannot copy {} to {}", dll.display(), to.display()))?;
+    let copied = std::fs::copy(&dll, &to);
+    if let Some(dir) = built_in {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    copied.with_context(|| format!("cannot copy {} to {}", dll.display(), to.display()))?;
     tracing::info!(version, to = %to.display(), "ProcessPrng shim in place");
     Ok(())
 }
@@ -388,15 +391,15 @@ fn needs_prng_shim(version: &str) -> bool {
 /// without the repository at hand.
 const PRNG_SHIM_SOURCE: &str = include_str!("../../../scripts/wine/processprng-shim.c");
 
-/// The ProcessPrng DLL: given, or built with mingw-w64 into the temporary
-/// directory.
-fn prng_shim(given: Option<&Path>, version: &str) -> anyhow::Result<PathBuf> {
+/// The ProcessPrng DLL: given, or built with mingw-w64 into a temporary
+/// directory (returned too, for the caller to delete).
+fn prng_shim(given: Option<&Path>, version: &str) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
     if let Some(p) = given
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("BITSIM_PRNG_SHIM").map(PathBuf::from))
     {
         if p.is_file() {
-            return Ok(p);
+            return Ok((p, None));
         }
         bail!("the ProcessPrng shim: {} is not a file", p.display());
     }
@@ -432,7 +435,7 @@ fn prng_shim(given: Option<&Path>, version: &str) -> anyhow::Result<PathBuf> {
             "this prefix's Wine ({version}) lacks ProcessPrng, which bitsim-com.exe needs, and the shim cannot be built: {why}; install mingw-w64 (Debian: apt-get install gcc-mingw-w64-x86-64), set BITSIM_MINGW_GCC, or pass --prng-shim DLL"
         );
     }
-    Ok(dll)
+    Ok((dll, Some(dir)))
 }
 
 /// Waits until the prefix's wineserver has written everything (its
