@@ -1,6 +1,6 @@
 //! `bitsim service`: the BITS API over JSON-RPC (crate `bitsim-service`).
 
-use bitsim_service::{Clock, Config, Service, Stopper, TcpService};
+use bitsim_service::{Clock, Config, Service, Stopper, TcpService, World};
 use std::path::PathBuf;
 
 /// Arguments of `bitsim service`.
@@ -17,10 +17,11 @@ pub struct ServiceArgs {
     /// (the wall clock) or `scaled:N` (N virtual seconds per real second).
     #[arg(long, default_value = "virtual")]
     clock: Clock,
-    /// Where transfers happen: `simulated` (the world of --scenario).
-    /// `http` (real transfers) is not supported yet.
+    /// Where transfers happen: `simulated` (the world of --scenario) or
+    /// `http` (real transfers by the real-time driver, to real local paths;
+    /// needs --clock real, takes no --scenario).
     #[arg(long, default_value = "simulated")]
-    world: String,
+    world: World,
     /// The simulated world: a scenario's servers, files, faults and policy.
     #[arg(long)]
     scenario: Option<PathBuf>,
@@ -36,18 +37,31 @@ pub struct ServiceArgs {
 /// Runs the service until stdin ends (`--stdio`), a `shutdown` call, or
 /// SIGTERM/Ctrl-C; the queue is persisted (with `--state`) before it exits.
 pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
-    match args.world.as_str() {
-        "simulated" => {}
-        "http" => anyhow::bail!(
-            "--world http is not yet supported: bitsim service runs transfers in the simulated world of --scenario (use `bitsim download/upload` for real HTTP transfers)"
-        ),
-        other => anyhow::bail!("unknown --world {other:?}: expected `simulated` or `http`"),
+    if args.world == World::Http {
+        // Usage errors (exit 2), as clap's own: the combination makes no sense.
+        let usage = |msg: String| -> ! {
+            clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, format!("{msg}\n")).exit()
+        };
+        if args.clock != Clock::Real {
+            usage(format!(
+                "--world http needs --clock real (not --clock {}): transfers over real sockets take real time, which a virtual or scaled clock would contradict",
+                args.clock
+            ));
+        }
+        if let Some(p) = &args.scenario {
+            usage(format!(
+                "--world http takes no --scenario ({}): the world is the real network and its servers; drop --scenario, or use --world simulated",
+                p.display()
+            ));
+        }
     }
     let scenario = match &args.scenario {
         Some(p) => bitsim::Scenario::load(p)?,
         None => Config::empty_world(),
     };
-    let mut config = Config::new(scenario, args.seed).with_clock(args.clock);
+    let mut config = Config::new(scenario, args.seed)
+        .with_clock(args.clock)
+        .with_world(args.world);
     if let Some(dir) = &args.state {
         config = config.with_state_dir(dir);
     }
@@ -57,9 +71,10 @@ pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot serve on {addr}: {e}"))?;
             stop_on_signal(service.stopper());
             tracing::info!(
-                "bitsim service listening on {} ({} clock)",
+                "bitsim service listening on {} ({} clock, {} world)",
                 service.local_addr(),
-                args.clock
+                args.clock,
+                args.world
             );
             service.wait();
         }

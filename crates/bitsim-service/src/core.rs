@@ -6,6 +6,7 @@ use crate::clock::{Clock, WallClock};
 use crate::methods::{self, Interface};
 use crate::rpc::{self, Incoming, RpcError};
 use crate::store::{Loaded, Store};
+use crate::world::{Engine, HttpWorld};
 use bitsim::engine::Delivery;
 use bitsim::sim::RemoteNotification;
 use bitsim::{CallbackResult, Simulation};
@@ -31,6 +32,9 @@ pub(crate) enum Inbound {
     Closed(ConnId),
     /// Stop the service (a signal, [`crate::Stopper::stop`]).
     Stop,
+    /// Something happened in the world outside the loop (a transfer task
+    /// of the http world reported): do what is due.
+    Wake,
 }
 
 struct Conn {
@@ -55,7 +59,7 @@ struct Flying {
 }
 
 pub(crate) struct Core {
-    sim: Simulation,
+    world: Engine,
     rx: Receiver<Inbound>,
     backlog: VecDeque<Inbound>,
     conns: BTreeMap<ConnId, Conn>,
@@ -162,11 +166,13 @@ impl Core {
         rx: Receiver<Inbound>,
         store: Option<Store>,
         loaded: Option<Loaded>,
+        http: Option<HttpWorld>,
     ) -> Core {
         let starts = loaded.as_ref().map_or(1, |l| l.book.starts + 1);
-        let sim = match loaded {
-            None => Simulation::new(config.scenario, config.seed),
-            Some(l) => {
+        let world = match (http, loaded) {
+            (Some(h), _) => Engine::Http(Box::new(h)),
+            (None, None) => Engine::Sim(Box::new(Simulation::new(config.scenario, config.seed))),
+            (None, Some(l)) => {
                 // The virtual clock goes on from where it stopped; the real
                 // one counts the time the process was away.
                 let mut now = Time(l.book.virtual_now_ms);
@@ -177,16 +183,21 @@ impl Core {
                 }
                 // Job GUIDs must not repeat those of an earlier process.
                 let seed = config.seed ^ starts.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                Simulation::resume(config.scenario, seed, l.manager, now)
+                Engine::Sim(Box::new(Simulation::resume(
+                    config.scenario,
+                    seed,
+                    l.manager,
+                    now,
+                )))
             }
         };
         let wall = config.clock.rate().map(|rate| WallClock {
             start: Instant::now(),
-            origin: sim.now(),
+            origin: world.now(),
             rate,
         });
         Core {
-            sim,
+            world,
             clock: config.clock,
             wall,
             flying: BTreeMap::new(),
@@ -233,20 +244,21 @@ impl Core {
                     tracing::info!("stop asked for: the service stops");
                     self.stopping = true;
                 }
-                None => {}
+                // What woke the loop was done by catch_up.
+                Some(Inbound::Wake) | None => {}
             }
             self.persist();
         }
         self.persist();
-        tracing::info!(now = %self.sim.now(), "the service stopped");
+        tracing::info!(now = %self.world.now(), "the service stopped");
     }
 
     /// Writes the queue to the state directory if it changed.
     fn persist(&mut self) {
         if let Some(store) = &mut self.store {
             store.save(
-                self.sim.manager(),
-                self.sim.now(),
+                self.world.manager(),
+                self.world.now(),
                 &self.clock.to_string(),
                 self.starts,
             );
@@ -262,7 +274,7 @@ impl Core {
         };
         let now = Instant::now();
         let event = self
-            .sim
+            .world
             .next_event()
             .map_or(idle, |t| wall.real_until(t, now));
         let answer = self
@@ -298,17 +310,17 @@ impl Core {
                     self.callback_timeout
                 );
                 self.drop_callback(f.n.callback);
-                self.sim.remote_callback_returned(&f.n, Delivery::Gone);
+                self.world.remote_callback_returned(&f.n, Delivery::Gone);
             }
         }
         let target = wall.virtual_at(now);
         loop {
             self.deliver();
-            if !self.sim.step(target) {
+            if !self.world.step(target) {
                 break;
             }
         }
-        self.sim.run_until(target);
+        self.world.run_until(target);
         self.deliver();
     }
 
@@ -342,14 +354,14 @@ impl Core {
             .collect();
         for id in gone {
             if let Some(f) = self.flying.remove(&id) {
-                self.sim.remote_callback_returned(&f.n, Delivery::Gone);
+                self.world.remote_callback_returned(&f.n, Delivery::Gone);
             }
         }
         self.deliver();
     }
 
     fn drop_callback(&mut self, cb: CallbackId) {
-        self.sim.remove_callback(cb);
+        self.world.remove_callback(cb);
         if let Some(c) = self.owners.remove(&cb)
             && let Some(conn) = self.conns.get_mut(&c)
         {
@@ -392,7 +404,7 @@ impl Core {
                             result: CallbackResult::fail(answer_hr(&result)),
                             calls: f.calls,
                         };
-                        self.sim.remote_callback_returned(&f.n, d);
+                        self.world.remote_callback_returned(&f.n, d);
                     }
                     _ => tracing::warn!(
                         conn = c,
@@ -436,7 +448,7 @@ impl Core {
                 admin: h.admin,
             });
             return Ok(json!({"user": h.user, "admin": h.admin, "connection": c,
-                             "now": self.sim.now().as_millis()}));
+                             "now": self.world.now().as_millis()}));
         }
         let Some(caller) = conn.caller.clone() else {
             return Err(RpcError::new(
@@ -451,7 +463,7 @@ impl Core {
             }
             "clock.now" => {
                 let Empty {} = params(method, p)?;
-                Ok(now_json(self.sim.now()))
+                Ok(now_json(self.world.now()))
             }
             "clock.advance" | "clock.run_until" | "clock.run_until_idle" => {
                 if !self.clock.is_virtual() {
@@ -483,7 +495,7 @@ impl Core {
             "inspect.jobs" => {
                 let Empty {} = params(method, p)?;
                 let jobs: Vec<Value> = self
-                    .sim
+                    .world
                     .manager()
                     .all_jobs()
                     .map(|j| {
@@ -495,7 +507,7 @@ impl Core {
             }
             "inspect.job" => {
                 let JobParam { job } = params(method, p)?;
-                let m = self.sim.manager();
+                let m = self.world.manager();
                 let Some(j) = m.job(job) else {
                     return Err(RpcError::new(
                         rpc::INVALID_PARAMS,
@@ -515,38 +527,45 @@ impl Core {
                 v["outstanding"] = json!(outstanding);
                 v["next_timer"] = match m.next_deadline(job) {
                     Some((at, why)) => json!({"at": at.as_millis(), "at_text": at.to_string(),
-                                             "why": why, "what": why.why(), "in_ms": at.as_millis().saturating_sub(self.sim.now().as_millis())}),
+                                             "why": why, "what": why.why(), "in_ms": at.as_millis().saturating_sub(self.world.now().as_millis())}),
                     None => Value::Null,
                 };
                 Ok(v)
             }
             "inspect.trace" => {
                 let Since { since } = params(method, p)?;
-                let trace = self.sim.trace();
-                let entries = trace.get(since..).unwrap_or(&[]);
-                Ok(json!({"entries": entries, "next": trace.len()}))
+                let (entries, next) = self.world.trace(since);
+                Ok(json!({"entries": entries, "next": next}))
             }
             "world.network" => {
                 let Network { up } = params(method, p)?;
-                self.sim.set_network(up);
-                Ok(now_json(self.sim.now()))
+                self.world
+                    .set_network(up)
+                    .map_err(|e| not_here(method, e))?;
+                Ok(now_json(self.world.now()))
             }
             "world.logon" | "world.logoff" => {
                 let User { user } = params(method, p)?;
-                self.sim.set_logged_on(&user, method == "world.logon");
-                Ok(now_json(self.sim.now()))
+                self.world.set_logged_on(&user, method == "world.logon");
+                Ok(now_json(self.world.now()))
             }
             "world.fault" => {
+                if matches!(self.world, Engine::Http(_)) {
+                    return Err(not_here(method, crate::world::USE_SERVER_FAULTS));
+                }
                 let fault: bitsim::scenario::FaultSpec = params(method, p)?;
-                self.sim
+                self.world
                     .add_fault(fault)
                     .map_err(|e| RpcError::new(rpc::INVALID_PARAMS, format!("{method}: {e}")))?;
-                Ok(now_json(self.sim.now()))
+                Ok(now_json(self.world.now()))
             }
             "world.clear_faults" => {
                 let ClearFaults { kind } = params(method, p)?;
-                let cleared = self.sim.clear_faults(kind);
-                let mut v = now_json(self.sim.now());
+                let cleared = self
+                    .world
+                    .clear_faults(kind)
+                    .map_err(|e| not_here(method, e))?;
+                let mut v = now_json(self.world.now());
                 v["cleared"] = json!(cleared);
                 Ok(v)
             }
@@ -560,14 +579,16 @@ impl Core {
                 }
                 tracing::info!(conn = c, "shutdown called: the service stops");
                 self.stopping = true;
-                let mut v = now_json(self.sim.now());
+                let mut v = now_json(self.world.now());
                 v["stopping"] = json!(true);
                 Ok(v)
             }
             "world.restart_service" => {
                 let Empty {} = params(method, p)?;
-                self.sim.restart_service();
-                Ok(now_json(self.sim.now()))
+                self.world
+                    .restart_service()
+                    .map_err(|e| not_here(method, e))?;
+                Ok(now_json(self.world.now()))
             }
             _ => match methods::call_of(method) {
                 Some(call) => self.bits(c, caller, method, call, p),
@@ -585,7 +606,7 @@ impl Core {
         if let Some(cb) = self.conns.get(&c).and_then(|x| x.callback) {
             return cb;
         }
-        let cb = self.sim.add_remote_callback();
+        let cb = self.world.add_remote_callback();
         self.owners.insert(cb, c);
         if let Some(conn) = self.conns.get_mut(&c) {
             conn.callback = Some(cb);
@@ -604,7 +625,7 @@ impl Core {
         let parsed = methods::parse_call(method, call, p)?;
         let mut call = parsed.call;
         let job = match &call {
-            Call::CreateJob { .. } => self.sim.new_job_id(),
+            Call::CreateJob { .. } => self.world.new_job_id(),
             _ => parsed.job.unwrap_or(JobId(uuid::Uuid::nil())),
         };
         match parsed.interface {
@@ -617,12 +638,12 @@ impl Core {
             Interface::None => {}
         }
         let r = self
-            .sim
+            .world
             .with_manager(|m, now| call.apply(m, now, &caller, job));
         if let Ok(Reply::Job(id)) = &r
             && matches!(call, Call::CreateJob { .. })
         {
-            self.sim.name_job(*id, &id.to_string());
+            self.world.name_job(*id, &id.to_string());
         }
         let hr = match &r {
             Ok(reply) => reply.hresult(),
@@ -641,7 +662,7 @@ impl Core {
     }
 
     fn clock(&mut self, method: &str, p: Option<Value>) -> Result<Value, RpcError> {
-        let now = self.sim.now();
+        let now = self.world.now();
         let (limit, idle_mode) = match method {
             "clock.advance" => {
                 let Advance { ms } = params(method, p)?;
@@ -667,20 +688,20 @@ impl Core {
         };
         loop {
             self.deliver();
-            if self.stopping || !self.sim.step(limit) {
+            if self.stopping || !self.world.step(limit) {
                 break;
             }
         }
         self.deliver();
         if self.stopping {
             // A stop came while a handler ran: time stays where it is.
-            return Ok(now_json(self.sim.now()));
+            return Ok(now_json(self.world.now()));
         }
-        let idle = idle_mode && self.sim.next_event().is_none();
+        let idle = idle_mode && self.world.next_event().is_none();
         if !idle {
-            self.sim.run_until(limit);
+            self.world.run_until(limit);
         }
-        let mut v = now_json(self.sim.now());
+        let mut v = now_json(self.world.now());
         if idle_mode {
             v["idle"] = json!(idle);
         }
@@ -699,17 +720,17 @@ impl Core {
             return;
         }
         while !self.stopping
-            && let Some(n) = self.sim.poll_remote_notification()
+            && let Some(n) = self.world.poll_remote_notification()
         {
             let d = self.call_remote(&n);
-            self.sim.remote_callback_returned(&n, d);
+            self.world.remote_callback_returned(&n, d);
         }
     }
 
     /// Real and scaled mode: sends every pending notification and goes on
     /// serving; the answers come back through [`Core::message`].
     fn send_notifications(&mut self) {
-        while let Some(n) = self.sim.poll_remote_notification() {
+        while let Some(n) = self.world.poll_remote_notification() {
             match self.send_notification(&n) {
                 Some((id, conn)) => {
                     let deadline = Instant::now() + self.callback_timeout;
@@ -723,7 +744,7 @@ impl Core {
                         },
                     );
                 }
-                None => self.sim.remote_callback_returned(&n, Delivery::Gone),
+                None => self.world.remote_callback_returned(&n, Delivery::Gone),
             }
         }
     }
@@ -738,7 +759,7 @@ impl Core {
         match n.kind {
             NotifyKind::JobError => {
                 if let Some(e) = self
-                    .sim
+                    .world
                     .manager()
                     .job(n.job)
                     .and_then(|j| j.get_error().ok())
@@ -817,6 +838,11 @@ impl Core {
             None => Delivery::Gone,
         }
     }
+}
+
+/// A `world.*` control the world does not take (the http world).
+fn not_here(method: &str, why: &str) -> RpcError {
+    RpcError::new(rpc::NOT_IN_THIS_WORLD, format!("{method}: {why}"))
 }
 
 /// The HRESULT a client's answer carries: `"S_OK"`, `"0x80004005"`, a

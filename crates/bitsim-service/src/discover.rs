@@ -190,7 +190,7 @@ pub const SERVICE_METHODS: &[(&str, &str, &[Param], &str)] = &[
     ),
     (
         "world.fault",
-        "Adds a fault of the scenario format; `at` and `until` count from now.",
+        "Adds a fault of the scenario format; `at` and `until` count from now (--world simulated only; with --world http, error -32006: use the server's fault API).",
         &[
             ("kind", Ty::Str, true),
             ("status", Ty::Int, false),
@@ -205,13 +205,13 @@ pub const SERVICE_METHODS: &[(&str, &str, &[Param], &str)] = &[
     ),
     (
         "world.clear_faults",
-        "Ends every fault in place and drops every fault to come (the scenario's and world.fault's), or only those of `kind`.",
+        "Ends every fault in place and drops every fault to come (the scenario's and world.fault's), or only those of `kind` (--world simulated only).",
         &[("kind", Ty::Str, false)],
         "now, text, cleared",
     ),
     (
         "world.network",
-        "The network goes down or comes back.",
+        "The network goes down or comes back (--world simulated only).",
         &[("up", Ty::Bool, true)],
         "now, text",
     ),
@@ -229,7 +229,7 @@ pub const SERVICE_METHODS: &[(&str, &str, &[Param], &str)] = &[
     ),
     (
         "world.restart_service",
-        "The BITS service restarts (X2).",
+        "The BITS service restarts (X2) (--world simulated only; with --world http, restart the process on its --state DIR).",
         &[],
         "now, text",
     ),

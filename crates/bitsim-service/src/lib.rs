@@ -8,7 +8,9 @@
 //! client calls `clock.advance`, `clock.run_until` or `clock.run_until_idle`,
 //! so a run is a pure function of the calls and the seed, and 90 days of
 //! BITS retries pass in milliseconds. For programs that cannot drive a
-//! clock, the service can run it itself ([`Clock`]: real, or scaled).
+//! clock, the service can run it itself ([`Clock`]: real, or scaled). With
+//! [`World::Http`] (`--world http`), jobs move real bytes over HTTP
+//! instead (see [Worlds](#worlds)).
 //!
 //! # Methods
 //!
@@ -22,14 +24,14 @@
 //! | `clock.advance` | `ms` | runs every event and notification due in the next `ms` (virtual clock only) |
 //! | `clock.run_until` | `t` (ms) | the same up to the instant `t` (virtual clock only) |
 //! | `clock.run_until_idle` | `max` (ms) | runs until nothing is left to happen (`idle: true`) or `max` has passed (virtual clock only) |
-//! | `world.fault` | a fault of the scenario format (`kind`, `status`, `url`, `count`, `probability`, `user`, `at`, `until`; times count from now) | the fault is in place (at `at`) |
-//! | `world.clear_faults` | `kind` (optional) | every fault in place ends (as at its `until`: the network comes back, a user logs on) and every fault to come is dropped, the scenario's and `world.fault`'s; `cleared` counts them |
-//! | `world.network` | `up` | the network goes down or comes back |
-//! | `world.logon`, `world.logoff` | `user` | the user logs on or off |
-//! | `world.restart_service` | | the BITS service restarts (X2) |
+//! | `world.fault` | a fault of the scenario format (`kind`, `status`, `url`, `count`, `probability`, `user`, `at`, `until`; times count from now) | the fault is in place (at `at`); simulated world only (http: `-32006`) |
+//! | `world.clear_faults` | `kind` (optional) | every fault in place ends (as at its `until`: the network comes back, a user logs on) and every fault to come is dropped, the scenario's and `world.fault`'s; `cleared` counts them; simulated world only (http: `-32006`) |
+//! | `world.network` | `up` | the network goes down or comes back; simulated world only (http: `-32006`) |
+//! | `world.logon`, `world.logoff` | `user` | the user logs on or off (both worlds: a model event) |
+//! | `world.restart_service` | | the BITS service restarts (X2); simulated world only (http: `-32006`; restart the process on its `--state DIR`) |
 //! | `inspect.jobs` | | every job: id, owner, name, type, state |
 //! | `inspect.job` | `job` | the model's whole record of the job, plus `outstanding` (its notifications delivered and not answered: `kind`, `since`, `attempt`, `user`, `via_cmd_line`) and `next_timer` (`at`, `in_ms`, `why` (the timer's name) and `what` (the model's words for it): the model's own next deadline for the job, [`Manager::next_deadline`](bitsim_model::Manager::next_deadline), or `null`) |
-//! | `inspect.trace` | `since` (an index, default 0) | `entries` in the format of `bitsim run --format json`, and `next` |
+//! | `inspect.trace` | `since` (an index, default 0) | `entries` in the format of `bitsim run --format json`, and `next` (http world: a subset, see [Worlds](#worlds)) |
 //! | `shutdown` | | administrators only: answers `stopping: true`, then the service persists its queue and stops |
 //!
 //! A BITS call's result carries the HRESULT exactly as the model returns
@@ -136,10 +138,45 @@
 //! * Job GUIDs come from the seed mixed with the number of starts, so a
 //!   restarted service does not hand out a GUID of an earlier process.
 //!
-//! # Not yet
+//! # Worlds
 //!
-//! `--world http` (real transfers by the real-time driver) is refused as
-//! "not yet supported" by the command line.
+//! [`Config::world`] (`--world`):
+//!
+//! * `simulated` (the default): transfers happen in the scenario's
+//!   simulated world, as above.
+//! * `http`: BITS calls go to the real-time driver
+//!   ([`bitsim::realtime::Driver`]), so jobs move real bytes over HTTP (and
+//!   HTTPS) to and from real local paths, against any server (`bitsim
+//!   serve`, with its fault API, or any other). The driver runs its
+//!   transfers on a tokio runtime of the service's own; the loop's thread
+//!   owns the driver, is woken when a transfer reports, and does what is
+//!   due ([`bitsim::realtime::Driver::pump`]). Notifications go to the
+//!   clients as in real mode; notification command lines run as real
+//!   processes. What the service decided:
+//!   * `http` needs `--clock real` ([`Clock::Real`]): virtual time with
+//!     real sockets would be incoherent (a 10-minute retry would fire
+//!     while a real transfer has barely started), so a virtual or scaled
+//!     clock is refused when the service starts, naming the rule; the
+//!     command line also refuses `--scenario` (the world is the real
+//!     network). Of [`Config::scenario`] only its policy is used.
+//!   * `world.fault`, `world.clear_faults` and `world.network` answer the
+//!     JSON-RPC error `-32006` ([`rpc::NOT_IN_THIS_WORLD`]): faults are the
+//!     server's to make (its fault API) and the network is the operating
+//!     system's. `world.restart_service` answers it too: the BITS service
+//!     restart (X2) of the http world is a restart of the process on its
+//!     `--state DIR`, which the driver performs when it opens the queue.
+//!     `world.logon`/`world.logoff` are model events and work.
+//!   * `--state DIR`: the driver persists the queue itself in
+//!     `DIR/queue.json` under the same lock ([`bitsim::realtime::QueueLock`]),
+//!     with its transfer bookkeeping (remote stamps, upload sessions), so
+//!     `bitsim download --state DIR/queue.json` and `bitsim jobs --state DIR`
+//!     read the same queue.
+//!   * `inspect.trace` holds the driver's transitions (the T16 progress
+//!     rows left out, as the driver's observer leaves them out), files that
+//!     restarted because the remote file changed, the clients' answers to
+//!     notifications (with the calls their handlers made) and logon/logoff;
+//!     job names are the jobs' GUIDs; `at` is the driver's clock (ms since
+//!     its epoch, kept in the state file).
 //!
 //! # Example
 //!
@@ -159,9 +196,11 @@ pub mod methods;
 pub mod rpc;
 mod server;
 mod store;
+mod world;
 
 pub use clock::{Clock, ClockParseError};
 pub use server::{Connector, Service, Stopper, TcpService, serve_stdio};
+pub use world::{World, WorldParseError};
 
 use bitsim::Scenario;
 use std::path::PathBuf;
@@ -186,6 +225,10 @@ pub struct Config {
     /// (`DIR/queue.json.lock`) while the service runs. `None`: the queue lives as
     /// long as the process.
     pub state_dir: Option<PathBuf>,
+    /// Where transfers happen: the scenario's simulated world (the
+    /// default) or real HTTP ([`World::Http`], which needs
+    /// [`Clock::Real`]; of the scenario only its policy is used then).
+    pub world: World,
 }
 
 impl Config {
@@ -198,7 +241,15 @@ impl Config {
             callback_timeout: Duration::from_secs(30),
             clock: Clock::Virtual,
             state_dir: None,
+            world: World::Simulated,
         }
+    }
+
+    /// The same in `world` ([`World::Http`]: real transfers by the
+    /// real-time driver; set [`Clock::Real`] too).
+    pub fn with_world(mut self, world: World) -> Config {
+        self.world = world;
+        self
     }
 
     /// The same with `clock`.

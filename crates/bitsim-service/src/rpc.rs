@@ -28,6 +28,11 @@ pub const NOT_NOW: i64 = -32003;
 pub const CLOCK_NOT_VIRTUAL: i64 = -32004;
 /// `-32005`: a method only an administrator session may call (`shutdown`).
 pub const ACCESS_DENIED: i64 = -32005;
+/// `-32006`: a `world.*` control the service's world does not take: with
+/// `--world http` the network and the server are real (`world.fault`,
+/// `world.clear_faults`, `world.network`: use the server's fault API) and
+/// the service restart is a restart of the process (`world.restart_service`).
+pub const NOT_IN_THIS_WORLD: i64 = -32006;
 
 /// A JSON-RPC error object: protocol misuse, never a BITS failure (those
 /// are results carrying their HRESULT).

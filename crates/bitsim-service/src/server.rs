@@ -1,9 +1,10 @@
 //! The transports: TCP (loopback) and stdio, one thread per connection
 //! reading lines into the service loop.
 
-use crate::Config;
 use crate::core::{ConnId, Core, Inbound};
 use crate::store::Store;
+use crate::world::{HttpWorld, World};
+use crate::{Clock, Config};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -15,7 +16,9 @@ use std::time::Duration;
 /// A way into a running service: opens connections on it. Cheap to clone.
 #[derive(Clone)]
 pub struct Connector {
-    tx: Sender<Inbound>,
+    /// Shared, so that the http world's waker can hold it weakly: the loop
+    /// still ends when every connection and handle is gone.
+    tx: Arc<Sender<Inbound>>,
     next: Arc<AtomicU64>,
 }
 
@@ -50,7 +53,7 @@ impl Connector {
         let id: ConnId = self.next.fetch_add(1, Ordering::Relaxed);
         // Opened goes first: the loop knows the writer before any line.
         let _ = self.tx.send(Inbound::Opened(id, Box::new(writer)));
-        let tx = self.tx.clone();
+        let tx = Arc::clone(&self.tx);
         thread::spawn(move || {
             let mut r = BufReader::new(reader);
             let mut buf = Vec::new();
@@ -86,7 +89,7 @@ impl Connector {
 /// (with a state directory) and ends. Cheap to clone.
 #[derive(Clone)]
 pub struct Stopper {
-    tx: Sender<Inbound>,
+    tx: Arc<Sender<Inbound>>,
 }
 
 impl Stopper {
@@ -119,17 +122,39 @@ impl Service {
     /// service restart, X2). Fails, naming the directory, if another live
     /// process holds it or its queue cannot be read.
     pub fn try_start(config: Config) -> io::Result<Service> {
-        let (store, loaded) = match &config.state_dir {
-            Some(dir) => {
-                let (store, loaded) = Store::open(dir)?;
-                (Some(store), loaded)
-            }
-            None => (None, None),
-        };
         let (tx, rx) = channel();
+        let tx = Arc::new(tx);
+        let (store, loaded, http) = match config.world {
+            World::Simulated => match &config.state_dir {
+                Some(dir) => {
+                    let (store, loaded) = Store::open(dir)?;
+                    (Some(store), loaded, None)
+                }
+                None => (None, None, None),
+            },
+            World::Http => {
+                if config.clock != Clock::Real {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "--world http needs --clock real (not {}): transfers over real sockets take real time, which a virtual or scaled clock would contradict",
+                            config.clock
+                        ),
+                    ));
+                }
+                // The driver persists the queue itself (DIR/queue.json,
+                // under the same lock).
+                let h = HttpWorld::open(
+                    config.state_dir.as_deref(),
+                    config.scenario.policy.clone(),
+                    Arc::downgrade(&tx),
+                )?;
+                (None, None, Some(h))
+            }
+        };
         // The simulation is built on the loop's thread (callback objects
         // are not `Send`).
-        let core = thread::spawn(move || Core::new(config, rx, store, loaded).run());
+        let core = thread::spawn(move || Core::new(config, rx, store, loaded, http).run());
         Ok(Service {
             connector: Connector {
                 tx,
@@ -147,7 +172,7 @@ impl Service {
     /// A way to stop this service.
     pub fn stopper(&self) -> Stopper {
         Stopper {
-            tx: self.connector.tx.clone(),
+            tx: Arc::clone(&self.connector.tx),
         }
     }
 

@@ -2,7 +2,7 @@
 //! pipes, clients that speak JSON-RPC line by line.
 
 use bitsim::Scenario;
-use bitsim_service::{Clock, Config, Service, TcpService};
+use bitsim_service::{Clock, Config, Service, TcpService, World};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -1158,4 +1158,358 @@ fn in_real_time_a_silent_client_times_out_into_the_models_rule() {
         "{r}"
     );
     assert_eq!(r["state"], "ERROR", "{r}");
+}
+
+// --- `--world http`: real transfers by the real-time driver, over loopback
+// against an in-process bitsim-server, to real local paths. ---
+
+/// A bitsim-server serving `root` on 127.0.0.1, and a local directory.
+struct HttpEnv {
+    dir: tempfile::TempDir,
+    root: std::path::PathBuf,
+    local: std::path::PathBuf,
+    addr: std::net::SocketAddr,
+    _server: bitsim_server::ServerHandle,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl HttpEnv {
+    fn new() -> HttpEnv {
+        HttpEnv::with(|_| {})
+    }
+
+    fn with(tweak: impl FnOnce(&mut bitsim_server::Config)) -> HttpEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("srv");
+        let local = dir.path().join("local");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&local).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut cfg = bitsim_server::Config::new(&root);
+        cfg.listen = "127.0.0.1:0".parse().unwrap();
+        tweak(&mut cfg);
+        let server = rt.block_on(async {
+            bitsim_server::Server::bind(cfg)
+                .await
+                .expect("bind")
+                .spawn()
+        });
+        let addr = server.local_addr();
+        HttpEnv {
+            dir,
+            root,
+            local,
+            addr,
+            _server: server,
+            _rt: rt,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn local(&self, name: &str) -> String {
+        self.local.join(name).to_str().unwrap().to_owned()
+    }
+
+    /// What the local directory holds (a temporary file left behind would
+    /// show here).
+    fn local_files(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.local)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u64 * 31 + u64::from(seed)) as u8)
+        .collect()
+}
+
+fn http_config() -> Config {
+    Config::default()
+        .with_clock(Clock::Real)
+        .with_world(World::Http)
+}
+
+/// Reads until the service sends a notification; returns it (unanswered).
+fn next_notification(c: &mut Client) -> Value {
+    let m = c.read();
+    assert!(m.get("method").is_some(), "expected a notification: {m}");
+    m
+}
+
+fn answer(c: &mut Client, n: &Value, hr: &str) {
+    let a = json!({"jsonrpc": "2.0", "id": n["id"], "result": hr});
+    c.send_line(&a.to_string());
+}
+
+#[test]
+fn world_http_downloads_real_bytes_and_notifies_over_the_socket() {
+    let env = HttpEnv::new();
+    let data = bytes(300_000, 7);
+    std::fs::write(env.root.join("a.bin"), &data).unwrap();
+    let s = tcp(http_config());
+    let mut c = Client::hello(&s, "alice", false);
+    let job = c.create("real");
+    let dest = env.local("a.bin");
+    let r = c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": env.url("/a.bin"), "local": dest}),
+    );
+    assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    c.bits("job.set_notify_interface", json!({"job": job}));
+    c.bits("job.resume", json!({"job": job}));
+    let n = next_notification(&mut c);
+    assert_eq!(n["method"], "JobTransferred", "{n}");
+    assert_eq!(n["params"]["job"], json!(job), "{n}");
+    answer(&mut c, &n, "S_OK");
+    assert_eq!(c.state(&job), "TRANSFERRED");
+    // Not published before Complete: only the temporary file is there.
+    assert!(!env.local.join("a.bin").exists());
+    let r = c.bits("job.complete", json!({"job": job}));
+    assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    assert_eq!(c.state(&job), "ACKNOWLEDGED");
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+    assert_eq!(env.local_files(), vec!["a.bin".to_owned()]);
+    let r = c.bits("job.get_progress", json!({"job": job}));
+    assert_eq!(r["value"]["bytes_transferred"], 300_000, "{r}");
+    // inspect.* see the driver's model.
+    let r = c.bits("inspect.jobs", json!({}));
+    let jobs = r["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{r}");
+    assert_eq!(jobs[0]["job"], json!(job), "{r}");
+    assert_eq!(jobs[0]["state"], "ACKNOWLEDGED", "{r}");
+    let r = c.bits("inspect.job", json!({"job": job}));
+    assert_eq!(r["outstanding"], json!([]), "{r}");
+    // The trace: the driver's transitions and the client's answer, in the
+    // simulation's format.
+    let trace = c.trace();
+    let states: Vec<(String, String)> = transitions(&trace)
+        .into_iter()
+        .map(|(_, from, to)| (from, to))
+        .collect();
+    for step in [
+        ("SUSPENDED", "QUEUED"),
+        ("CONNECTING", "TRANSFERRING"),
+        ("TRANSFERRING", "TRANSFERRED"),
+        ("TRANSFERRED", "ACKNOWLEDGED"),
+    ] {
+        assert!(
+            states.contains(&(step.0.to_owned(), step.1.to_owned())),
+            "{step:?} not in {states:?}"
+        );
+    }
+    let cbs: Vec<&Value> = trace
+        .iter()
+        .filter(|e| is_callback(e, "JobTransferred"))
+        .collect();
+    assert_eq!(cbs.len(), 1, "{trace:?}");
+    assert_eq!(cbs[0]["event"]["result"], "S_OK (0x00000000)", "{cbs:?}");
+    // Jobs are named by their GUID, as the simulated world's trace names
+    // the service's jobs.
+    assert_eq!(
+        cbs[0]["job"],
+        format!("{{{}}}", job.to_uppercase()),
+        "{cbs:?}"
+    );
+}
+
+#[test]
+fn world_http_a_404_is_job_error_with_the_http_status() {
+    let env = HttpEnv::new();
+    let s = tcp(http_config());
+    let mut c = Client::hello(&s, "alice", false);
+    let job = c.create("missing");
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": env.url("/nope.bin"), "local": env.local("nope.bin")}),
+    );
+    c.bits("job.set_notify_interface", json!({"job": job}));
+    c.bits("job.resume", json!({"job": job}));
+    let n = next_notification(&mut c);
+    assert_eq!(n["method"], "JobError", "{n}");
+    let code = &n["params"]["error"]["code"];
+    assert_eq!(code["name"], "BG_E_HTTP_ERROR_404", "{n}");
+    // The handler cancels, as an updater does on 404.
+    let r = c.bits("job.cancel", json!({"job": job}));
+    assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    answer(&mut c, &n, "S_OK");
+    assert_eq!(c.state(&job), "CANCELLED");
+    assert_eq!(env.local_files(), Vec::<String>::new());
+    wait_until("the answer in the trace", || {
+        c.trace().iter().any(|e| is_callback(e, "JobError"))
+    });
+    let trace = c.trace();
+    let cb = trace.iter().find(|e| is_callback(e, "JobError")).unwrap();
+    assert_eq!(
+        cb["event"]["calls"],
+        json!(["Cancel -> S_OK (0x00000000)"]),
+        "{cb}"
+    );
+}
+
+#[test]
+fn world_http_uploads_real_bytes() {
+    let env = HttpEnv::new();
+    let data = bytes(200_000, 3);
+    let src = env.local("up.bin");
+    std::fs::write(&src, &data).unwrap();
+    let s = tcp(http_config());
+    let mut c = Client::hello(&s, "bob", false);
+    let r = c.bits(
+        "manager.create_job",
+        json!({"display_name": "up", "job_type": "upload"}),
+    );
+    let job = r["value"].as_str().unwrap().to_owned();
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": env.url("/up.bin"), "local": src}),
+    );
+    c.bits("job.set_notify_interface", json!({"job": job}));
+    c.bits("job.resume", json!({"job": job}));
+    let n = next_notification(&mut c);
+    assert_eq!(n["method"], "JobTransferred", "{n}");
+    answer(&mut c, &n, "S_OK");
+    let r = c.bits("job.complete", json!({"job": job}));
+    assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    assert_eq!(c.state(&job), "ACKNOWLEDGED");
+    assert_eq!(std::fs::read(env.root.join("up.bin")).unwrap(), data);
+}
+
+#[test]
+fn world_http_upload_reply_brings_the_reply_back() {
+    // The server's built-in echo application: the reply is the upload.
+    let env = HttpEnv::with(|c| {
+        c.reply.push(bitsim_server::ReplyRoute {
+            prefix: "/echo/".into(),
+            app: bitsim_server::ReplyApp::Echo {
+                copy_to_destination: false,
+            },
+        })
+    });
+    let data = bytes(120_000, 9);
+    let src = env.local("q.bin");
+    std::fs::write(&src, &data).unwrap();
+    let out = env.local("reply.bin");
+    let s = tcp(http_config());
+    let mut c = Client::hello(&s, "bob", false);
+    let r = c.bits(
+        "manager.create_job",
+        json!({"display_name": "ask", "job_type": "upload-reply"}),
+    );
+    let job = r["value"].as_str().unwrap().to_owned();
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": env.url("/echo/q.bin"), "local": src}),
+    );
+    let r = c.bits("job.set_reply_file_name", json!({"job": job, "name": out}));
+    assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    c.bits("job.set_notify_interface", json!({"job": job}));
+    c.bits("job.resume", json!({"job": job}));
+    let n = next_notification(&mut c);
+    assert_eq!(n["method"], "JobTransferred", "{n}");
+    answer(&mut c, &n, "S_OK");
+    let r = c.bits("job.get_reply_progress", json!({"job": job}));
+    assert_eq!(r["value"]["bytes_transferred"], 120_000, "{r}");
+    let r = c.bits("job.complete", json!({"job": job}));
+    assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
+    assert_eq!(std::fs::read(&out).unwrap(), data, "the echo is the upload");
+    assert_eq!(
+        env.local_files(),
+        vec!["q.bin".to_owned(), "reply.bin".to_owned()]
+    );
+}
+
+#[test]
+fn world_http_refuses_the_simulated_worlds_controls_and_a_virtual_clock() {
+    let s = tcp(http_config());
+    let mut c = Client::hello(&s, "root", true);
+    for (method, params) in [
+        ("world.fault", json!({"kind": "network_down"})),
+        ("world.network", json!({"up": false})),
+        ("world.clear_faults", json!({})),
+        ("world.restart_service", json!({})),
+    ] {
+        let r = c.call(method, params);
+        assert_eq!(error_code(&r), -32006, "{method}: {r}");
+        assert!(error_message(&r).contains(method), "{r}");
+    }
+    let r = c.call("world.fault", json!({"kind": "network_down"}));
+    assert!(error_message(&r).contains("fault API"), "{r}");
+    let r = c.call("world.restart_service", json!({}));
+    assert!(error_message(&r).contains("--state"), "{r}");
+    let r = c.call("clock.advance", json!({"ms": 1000}));
+    assert_eq!(error_code(&r), -32004, "{r}");
+    // Logon and logoff are the model's events: taken.
+    let r = c.call("world.logoff", json!({"user": "alice"}));
+    assert!(r.get("error").is_none(), "{r}");
+    let trace = c.trace();
+    assert!(
+        trace.iter().any(|e| e["event"]["what"] == "alice logs off"),
+        "{trace:?}"
+    );
+    // The rule: the real clock only.
+    for clock in [Clock::Virtual, Clock::Scaled(60.0)] {
+        let e = match Service::try_start(http_config().with_clock(clock)) {
+            Ok(_) => panic!("--world http started with {clock}"),
+            Err(e) => e,
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("needs --clock real"), "{e}");
+    }
+}
+
+#[test]
+fn world_http_persists_its_queue_in_the_state_dir() {
+    let env = HttpEnv::new();
+    let state = env.dir.path().join("state");
+    let s = tcp(http_config().with_state_dir(&state));
+    let mut c = Client::hello(&s, "alice", false);
+    let job = c.create("kept");
+    c.bits(
+        "job.add_file",
+        json!({"job": job, "remote": env.url("/a.bin"), "local": env.local("a.bin")}),
+    );
+    // The driver holds the queue's lock: no second service on it.
+    let e = match Service::try_start(http_config().with_state_dir(&state)) {
+        Ok(_) => panic!("a second service took a locked queue"),
+        Err(e) => e,
+    };
+    assert_eq!(e.kind(), std::io::ErrorKind::ResourceBusy, "{e}");
+    drop(c);
+    s.stop();
+    let text = std::fs::read_to_string(state.join("queue.json")).unwrap();
+    assert!(text.contains(&job), "{text}");
+    // A new process on the directory takes the queue over (X2).
+    let s = tcp(http_config().with_state_dir(&state));
+    let mut c = Client::hello(&s, "alice", false);
+    assert_eq!(c.state(&job), "SUSPENDED");
+    let r = c.bits("job.get_display_name", json!({"job": job}));
+    assert_eq!(r["value"], "kept", "{r}");
+    s.stop();
+}
+
+#[test]
+fn world_http_service_ends_when_every_handle_is_gone() {
+    // The driver's waker holds the loop's channel weakly: with no
+    // connection, connector or stopper left, the loop ends as in the
+    // simulated world.
+    let s = Service::try_start(http_config()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        s.wait();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the service ended");
 }

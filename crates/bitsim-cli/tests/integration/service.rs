@@ -202,26 +202,68 @@ fn service_stops_on_shutdown_and_sigterm_and_keeps_its_queue() {
 }
 
 #[test]
-fn service_names_a_misspelt_clock_and_refuses_world_http() {
-    let out = Command::new(env!("CARGO_BIN_EXE_bitsim"))
-        .args(["service", "--stdio", "--clock", "scaled:fast"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+fn service_names_a_misspelt_clock_and_world_and_the_rules_of_world_http() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_bitsim"))
+            .arg("service")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--stdio", "--clock", "scaled:fast"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("scaled:fast") && err.contains("scaled:N"),
         "{err}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_bitsim"))
-        .args(["service", "--stdio", "--world", "http"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = run(&["--stdio", "--world", "htp"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"htp\"") && err.contains("`http`"), "{err}");
+    // --world http: the real clock only, and no scenario.
+    for clock in ["virtual", "scaled:60"] {
+        let out = run(&["--stdio", "--world", "http", "--clock", clock]);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--world http needs --clock real") && err.contains(clock),
+            "{err}"
+        );
+    }
+    let out = run(&[
+        "--stdio",
+        "--world",
+        "http",
+        "--clock",
+        "real",
+        "--scenario",
+        "w.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not yet supported"),
-        "{out:?}"
+        err.contains("--world http takes no --scenario") && err.contains("w.toml"),
+        "{err}"
     );
+}
+
+#[test]
+fn service_world_http_starts_with_the_real_clock() {
+    let mut p = spawn_service(&["--world", "http", "--clock", "real"]);
+    let mut c = Conn::open(p.addr, "root", true);
+    let r = c.ask("inspect.jobs", json!({}));
+    assert_eq!(r["result"]["jobs"], json!([]), "{r}");
+    let r = c.ask("world.fault", json!({"kind": "network_down"}));
+    assert_eq!(r["error"]["code"], -32006, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fault API"),
+        "{r}"
+    );
+    c.ask("shutdown", json!({}));
+    assert!(wait_exit(&mut p.child).success());
 }

@@ -19,6 +19,14 @@
 //! queue without transferring (cancel, complete, resume, suspend as an
 //! administrator would), open it with [`Driver::open_held`].
 //!
+//! A front with a loop of its own (`bitsim service --world http`) does not
+//! sit in [`Driver::run_until`]: it pumps the driver ([`Driver::pump`])
+//! when a transfer task wakes it ([`Driver::set_waker`]) or a timer is
+//! due, and takes notifications for callback objects that answer from
+//! outside ([`Driver::add_remote_callback`],
+//! [`Driver::poll_remote_notification`],
+//! [`Driver::remote_callback_returned`]).
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use bitsim::realtime::{Driver, RtConfig};
@@ -42,6 +50,7 @@ mod download;
 mod early_answer;
 mod http;
 mod queue;
+mod remote;
 mod upload;
 
 use std::collections::{BTreeMap, HashMap};
@@ -261,6 +270,8 @@ pub struct Driver {
     _lock: Option<QueueLock>,
     /// Opened to manage the queue, not to transfer ([`Driver::open_held`]).
     held: bool,
+    /// Callback objects that answer from outside the driver (remote.rs).
+    remote: remote::Remote,
 }
 
 fn unix_ms() -> u64 {
@@ -330,6 +341,7 @@ impl Driver {
             last_persist: Instant::now(),
             _lock: lock,
             held: false,
+            remote: remote::Remote::default(),
         };
         if restarted {
             // X2: active transfers go back to QUEUED; callbacks are gone.
@@ -884,6 +896,9 @@ impl Effects for Driver {
         callback: CallbackId,
         kind: NotifyKind,
     ) {
+        if self.remote.take(&self.mgr, id, job, &user, callback, kind) {
+            return; // for Driver::poll_remote_notification
+        }
         self.deliver_notification(id, job, Caller::user(user.0), callback, kind);
     }
 
