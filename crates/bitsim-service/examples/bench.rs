@@ -99,7 +99,7 @@ fn per_sec(n: u64, d: Duration) -> f64 {
 /// The file job `i` downloads in the flaky world: one in `late_every` is
 /// the file that is down for weeks, one in fifty does not exist (404).
 fn flaky_file(i: usize, late_every: usize) -> &'static str {
-    if i % 50 == 0 {
+    if i.is_multiple_of(50) {
         "/gone.bin"
     } else if i % late_every == 1 {
         "/late.bin"
