@@ -781,6 +781,8 @@ fn readme_nc_session_runs_as_shown() {
             .unwrap_or_else(|e| panic!("not a JSON-RPC line ({e}): {line}"));
         let from_client = (v.get("method").is_some() && v["id"].is_number())
             || (v.get("result").is_some() && v["id"].is_string());
+        // As the README tells them apart.
+        assert_eq!(from_client, line.starts_with("{\"jsonrpc\""), "{line}");
         if from_client {
             typed.push_str(line);
             typed.push('\n');
