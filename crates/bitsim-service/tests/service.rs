@@ -823,5 +823,9 @@ fn readme_nc_session_runs_as_shown() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.lines().collect::<Vec<_>>(), shown);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        shown,
+        "the service's lines differ from the README's; they are now:\n{stdout}"
+    );
 }
