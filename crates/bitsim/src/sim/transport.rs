@@ -166,6 +166,16 @@ impl Simulation {
                 ErrorContext::RemoteFile,
             );
         }
+        if self.server_for(&url).is_none() {
+            // A host the world does not have answers no request: uploads
+            // fail as downloads do (the real-time driver meets a host that
+            // cannot be reached the same way).
+            return self.fail_transfer(
+                job,
+                Hresult::WININET_E_NAME_NOT_RESOLVED,
+                ErrorContext::GeneralTransport,
+            );
+        }
         let size = if upload {
             upload_size
         } else {
