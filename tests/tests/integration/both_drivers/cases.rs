@@ -19,7 +19,7 @@ use super::world::{BIG, Real, Recorder, SMALL, Sim, World, call, pass, settle};
 const LONG: Duration = Duration::from_secs(30);
 
 /// The program of A26's command lines (the simulated world says it runs
-/// 2 s).
+/// 3 s).
 pub const SLEEP: &str = "/bin/sleep";
 
 fn ended(s: JobState) -> bool {
@@ -404,11 +404,12 @@ fn a23_notify_flag_defaults<W: World>() {
     );
 }
 
-/// A24: a Set* call is activity for JobInactivityTimeout (here 2 s);
-/// getters are not.
+/// A24: a Set* call is activity for JobInactivityTimeout (here 3 s);
+/// getters are not. Both jobs are created at once; at 1.5 s one gets a
+/// SetPriority, the other getters; at 3.75 s only the first is left.
 fn a24_what_counts_as_activity<W: World>() {
     let mut p = Policy::default();
-    p.job_inactivity_timeout = Duration::from_secs(2);
+    p.job_inactivity_timeout = Duration::from_secs(3);
     let (w, mut b) = W::start(p);
     let touched = b.create_job("touched", JobType::Download).unwrap();
     let read = b.create_job("read", JobType::Download).unwrap();
@@ -416,12 +417,12 @@ fn a24_what_counts_as_activity<W: World>() {
         .unwrap();
     b.add_file(read, &w.url("/b.bin"), &w.local("b.bin"))
         .unwrap();
-    pass(&mut b, touched, Duration::from_secs(1));
+    pass(&mut b, touched, Duration::from_millis(1500));
     b.set_priority(touched, JobPriority::Low).unwrap();
     for c in [Call::GetState, Call::GetProgress, Call::GetPriority] {
         call(&mut b, read, c).unwrap();
     }
-    pass(&mut b, touched, Duration::from_millis(1500));
+    pass(&mut b, touched, Duration::from_millis(2250));
     assert_eq!(
         b.state(read).unwrap(),
         JobState::Cancelled,
@@ -439,7 +440,7 @@ fn a24_what_counts_as_activity<W: World>() {
 
 /// A26: a running notification command line holds one of its user's four
 /// notification slots until it exits: four jobs whose command lines run
-/// `sleep 2` hold the fifth job's JobTransferred back until one exits.
+/// `sleep 3` hold the fifth job's JobTransferred back until one exits.
 fn a26_command_lines_hold_a_slot<W: World>() {
     let (w, mut b) = world::<W>();
     let mut jobs = Vec::new();
@@ -447,7 +448,7 @@ fn a26_command_lines_hold_a_slot<W: World>() {
         let job = b.create_job("sleeper", JobType::Download).unwrap();
         b.add_file(job, &w.url("/a.bin"), &w.local(&format!("{i}.bin")))
             .unwrap();
-        b.set_notify_cmd_line(job, Some(SLEEP), Some("sleep 2"))
+        b.set_notify_cmd_line(job, Some(SLEEP), Some("sleep 3"))
             .unwrap();
         b.resume(job).unwrap();
         jobs.push(job);

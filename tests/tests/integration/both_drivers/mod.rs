@@ -4,9 +4,9 @@
 //! the simulator (`SimBackend`, virtual time) and the real-time driver
 //! (`RtBackend`, real HTTP to bitsim-server over loopback, real files, the
 //! real clock). The rule lives in the model; these pin that every driver
-//! applies it. Decision A<N> has the case `a<N>_...` in [`cases`] (two
-//! digits, as in the model's own tests) and two tests,
-//! `a<N>_..._on_the_simulator` and `a<N>_..._on_the_real_time_driver`;
+//! applies it. Each decision has a case named after it in [`cases`]
+//! (`a01_...` for A1: two digits, as in the model's own tests) and two
+//! tests, `a01_..._on_the_simulator` and `a01_..._on_the_real_time_driver`;
 //! where a decision cannot be observed through the `Backend` API in one of
 //! the drivers, the manual's "Two-driver tests" table says why, and
 //! [`coverage`] fails for a decision with neither.

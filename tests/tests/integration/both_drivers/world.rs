@@ -79,7 +79,7 @@ bandwidth = "512KiB"
 files = {{ "/slow/big.bin" = {BIG} }}
 
 [programs."/bin/sleep"]
-runtime = "2s"
+runtime = "3s"
 
 [programs."/nonexistent/bitsim-a27"]
 missing = true
