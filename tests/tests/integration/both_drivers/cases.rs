@@ -438,6 +438,47 @@ fn a24_what_counts_as_activity<W: World>() {
     }));
 }
 
+/// A25: after a service restart the queue is there, the transfer that ran
+/// went back to QUEUED (X2) and starts again by itself, properties and
+/// command lines survive, the registered interface is gone.
+fn a25_service_restart<W: World>() {
+    let (mut w, mut b) = world::<W>();
+    let running = b.create_job("running", JobType::Download).unwrap();
+    b.add_file(running, &w.url("/slow/big.bin"), &w.local("big.bin"))
+        .unwrap();
+    b.set_notify_cmd_line(running, Some(SLEEP), Some("sleep 0"))
+        .unwrap();
+    let (cb, _) = Recorder::new(0);
+    b.set_notify_interface(running, Some(cb)).unwrap();
+    b.resume(running).unwrap();
+    let waiting = b.create_job("waiting", JobType::Download).unwrap();
+    b.add_file(waiting, &w.url("/a.bin"), &w.local("a.bin"))
+        .unwrap();
+    b.set_minimum_retry_delay(waiting, 60).unwrap();
+    let s = b.wait_for(running, LONG, &|s| s == JobState::Transferring);
+    assert_eq!(s, JobState::Transferring);
+
+    let mut b = w.restart(b);
+    // X2 puts it back in QUEUED and the scheduler's turn in the same
+    // step starts it again: CONNECTING, no transfer carried over.
+    assert_eq!(b.state(running).unwrap(), JobState::Connecting);
+    assert_eq!(b.state(waiting).unwrap(), JobState::Suspended);
+    assert_eq!(b.minimum_retry_delay(waiting).unwrap(), 60);
+    assert_eq!(
+        call(&mut b, running, Call::GetNotifyInterface),
+        Ok(Reply::Callback(None)),
+        "an interface pointer survived the restart"
+    );
+    let cmd = call(&mut b, running, Call::GetNotifyCmdLine);
+    assert!(
+        matches!(&cmd, Ok(Reply::CmdLine(Some((p, _)))) if p == SLEEP),
+        "{cmd:?}"
+    );
+    let s = b.wait_for(running, LONG, &|s| s == JobState::Transferring);
+    assert_eq!(s, JobState::Transferring, "the queue did not carry on");
+    b.cancel(running).unwrap();
+}
+
 /// A26: a running notification command line holds one of its user's four
 /// notification slots until it exits: four jobs whose command lines run
 /// `sleep 3` hold the fifth job's JobTransferred back until one exits.
@@ -644,6 +685,9 @@ both! {
     a24_what_counts_as_activity:
         a24_what_counts_as_activity_on_the_simulator,
         a24_what_counts_as_activity_on_the_real_time_driver;
+    a25_service_restart:
+        a25_service_restart_on_the_simulator,
+        a25_service_restart_on_the_real_time_driver;
     a26_command_lines_hold_a_slot:
         a26_command_lines_hold_a_slot_on_the_simulator,
         a26_command_lines_hold_a_slot_on_the_real_time_driver;

@@ -54,6 +54,9 @@ pub trait World: Sized {
     /// How many posts reached the `/app/` application, where the world can
     /// count them.
     fn posts(&self) -> Option<usize>;
+    /// The BITS service restarts: the queue goes through its persisted
+    /// form and a new service, as the same user, carries on.
+    fn restart(&mut self, b: Self::B) -> Self::B;
 }
 
 /// The simulated world.
@@ -126,11 +129,17 @@ status = 503
     fn posts(&self) -> Option<usize> {
         None
     }
+    fn restart(&mut self, mut b: SimBackend) -> SimBackend {
+        b.simulation_mut().restart_service();
+        b
+    }
 }
 
 /// The real world: bitsim-server on loopback; the `/app/` application is a
-/// small HTTP server of its own that counts posts.
+/// small HTTP server of its own that counts posts. The driver persists its
+/// queue to a state file, so that a restart is a new driver opening it.
 pub struct Real {
+    cfg: RtConfig,
     rt: tokio::runtime::Runtime,
     dir: tempfile::TempDir,
     server: Option<ServerHandle>,
@@ -218,10 +227,12 @@ impl World for Real {
         });
         let cfg = RtConfig {
             policy,
+            state_file: Some(dir.path().join("queue.json")),
             ..RtConfig::default()
         };
-        let b = RtBackend::new(cfg, "tester").expect("start the real-time driver");
+        let b = RtBackend::new(cfg.clone(), "tester").expect("start the real-time driver");
         let w = Real {
+            cfg,
             rt,
             dir,
             server: Some(server),
@@ -253,6 +264,12 @@ impl World for Real {
     }
     fn posts(&self) -> Option<usize> {
         Some(self.posts.load(Ordering::SeqCst))
+    }
+    fn restart(&mut self, b: RtBackend) -> RtBackend {
+        // Dropping the backend stops its transfers and releases the
+        // queue's lock; the new driver loads the state file (X2).
+        drop(b);
+        RtBackend::new(self.cfg.clone(), "tester").expect("restart the real-time driver")
     }
 }
 
