@@ -241,6 +241,57 @@ fn a11_callback_failure_keeps_the_error<W: World>() {
     assert_eq!(b.state(job).unwrap(), JobState::Error);
 }
 
+/// A12: when the owner logs off, the running job goes back to QUEUED (not
+/// SUSPENDED) and waits; it runs again when the owner logs on.
+fn a12_owner_logoff_requeues<W: World>() {
+    let (w, mut b) = world::<W>();
+    let job = download(&w, &mut b, "/slow/big.bin", "big.bin");
+    let s = b.wait_for(job, LONG, &|s| s == JobState::Transferring);
+    assert_eq!(s, JobState::Transferring);
+    w.set_logged_on(&mut b, "tester", false);
+    assert_eq!(b.state(job).unwrap(), JobState::Queued, "T19");
+    pass(&mut b, job, Duration::from_millis(500));
+    assert_eq!(
+        b.state(job).unwrap(),
+        JobState::Queued,
+        "ran while logged off"
+    );
+    w.set_logged_on(&mut b, "tester", true);
+    let s = b.wait_for(job, LONG, &|s| s == JobState::Transferring);
+    assert_eq!(s, JobState::Transferring);
+    b.cancel(job).unwrap();
+}
+
+/// A13: losing the network blocks the running job (TRANSIENT_ERROR, T27)
+/// and one resumed while it is down; SUSPENDED and TRANSFERRED jobs stay;
+/// when it comes back the blocked jobs run again (T28).
+fn a13_network_loss<W: World>() {
+    let (w, mut b) = world::<W>();
+    let done = download(&w, &mut b, "/a.bin", "a.bin");
+    assert_eq!(b.wait_for(done, LONG, &ended), JobState::Transferred);
+    let idle = b.create_job("idle", JobType::Download).unwrap();
+    b.add_file(idle, &w.url("/b.bin"), &w.local("b.bin"))
+        .unwrap();
+    let job = download(&w, &mut b, "/slow/big.bin", "big.bin");
+    let s = b.wait_for(job, LONG, &|s| s == JobState::Transferring);
+    assert_eq!(s, JobState::Transferring);
+    w.set_network(&mut b, false);
+    assert_eq!(b.state(job).unwrap(), JobState::TransientError, "T27");
+    assert_eq!(b.state(idle).unwrap(), JobState::Suspended);
+    assert_eq!(b.state(done).unwrap(), JobState::Transferred);
+    let late = download(&w, &mut b, "/b.bin", "late.bin");
+    pass(&mut b, job, Duration::from_millis(500));
+    assert_eq!(b.state(late).unwrap(), JobState::TransientError);
+    assert_eq!(b.state(job).unwrap(), JobState::TransientError);
+    w.set_network(&mut b, true);
+    for j in [job, late] {
+        assert_ne!(b.state(j).unwrap(), JobState::TransientError, "T28");
+    }
+    let s = b.wait_for(job, LONG, &|s| s == JobState::Transferring);
+    assert_eq!(s, JobState::Transferring);
+    b.cancel(job).unwrap();
+}
+
 /// A14: a MaxInternetBandwidth window of 0 blocks background jobs
 /// (TRANSIENT_ERROR, BG_E_BLOCKED_BY_POLICY, no error counted) and not
 /// foreground ones.
@@ -655,6 +706,12 @@ both! {
     a11_callback_failure_keeps_the_error:
         a11_callback_failure_keeps_the_error_on_the_simulator,
         a11_callback_failure_keeps_the_error_on_the_real_time_driver;
+    a12_owner_logoff_requeues:
+        a12_owner_logoff_requeues_on_the_simulator,
+        a12_owner_logoff_requeues_on_the_real_time_driver;
+    a13_network_loss:
+        a13_network_loss_on_the_simulator,
+        a13_network_loss_on_the_real_time_driver;
     a14_bandwidth_zero_blocks_background:
         a14_bandwidth_zero_blocks_background_on_the_simulator,
         a14_bandwidth_zero_blocks_background_on_the_real_time_driver;

@@ -57,6 +57,10 @@ pub trait World: Sized {
     /// The BITS service restarts: the queue goes through its persisted
     /// form and a new service, as the same user, carries on.
     fn restart(&mut self, b: Self::B) -> Self::B;
+    /// The machine's network goes (`false`) or comes back.
+    fn set_network(&self, b: &mut Self::B, up: bool);
+    /// `user` logs on (`true`) or off.
+    fn set_logged_on(&self, b: &mut Self::B, user: &str, on: bool);
 }
 
 /// The simulated world.
@@ -132,6 +136,12 @@ status = 503
     fn restart(&mut self, mut b: SimBackend) -> SimBackend {
         b.simulation_mut().restart_service();
         b
+    }
+    fn set_network(&self, b: &mut SimBackend, up: bool) {
+        b.simulation_mut().set_network(up);
+    }
+    fn set_logged_on(&self, b: &mut SimBackend, user: &str, on: bool) {
+        b.simulation_mut().set_logged_on(user, on);
     }
 }
 
@@ -270,6 +280,12 @@ impl World for Real {
         // queue's lock; the new driver loads the state file (X2).
         drop(b);
         RtBackend::new(self.cfg.clone(), "tester").expect("restart the real-time driver")
+    }
+    fn set_network(&self, b: &mut RtBackend, up: bool) {
+        b.set_network(up);
+    }
+    fn set_logged_on(&self, b: &mut RtBackend, user: &str, on: bool) {
+        b.set_logged_on(user, on);
     }
 }
 
