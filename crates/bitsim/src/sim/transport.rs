@@ -141,6 +141,11 @@ impl Simulation {
                 ErrorContext::GeneralTransport,
             ),
             (
+                FaultKind::CertificateInvalid,
+                Hresult::WINHTTP_E_SECURE_INVALID_CA,
+                ErrorContext::GeneralTransport,
+            ),
+            (
                 FaultKind::ConnectionReset,
                 Hresult::WININET_E_CONNECTION_RESET,
                 ErrorContext::GeneralTransport,

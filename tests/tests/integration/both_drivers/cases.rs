@@ -625,6 +625,29 @@ fn a28_no_post_after_403<W: World>() {
     b.cancel(job).unwrap();
 }
 
+/// A29: a server certificate the client does not trust (here: from an
+/// unknown authority) is fatal at once: ERROR with WinHTTP's code, context
+/// GENERAL_TRANSPORT, not TRANSIENT_ERROR and a retry.
+fn a29_certificate_failure_is_fatal<W: World>() {
+    let (mut w, mut b) = world::<W>();
+    let url = w.untrusted("/a.bin");
+    let job = b.create_job("a29", JobType::Download).unwrap();
+    b.add_file(job, &url, &w.local("a.bin")).unwrap();
+    b.resume(job).unwrap();
+    let s = b.wait_for(job, LONG, &|s| {
+        s != JobState::Queued && s != JobState::Connecting
+    });
+    assert_eq!(s, JobState::Error);
+    let e = b.error(job).unwrap();
+    assert_eq!(
+        (e.context, e.code),
+        (
+            ErrorContext::GeneralTransport,
+            Hresult::WINHTTP_E_SECURE_INVALID_CA
+        )
+    );
+}
+
 /// A30: a download's temporary file is the model's `temp_file_name`
 /// beside the destination, until Complete renames it \[COMPLETE\].
 fn a30_temp_file_beside_the_destination<W: World>() {
@@ -754,6 +777,9 @@ both! {
     a28_no_post_after_403:
         a28_no_post_after_403_on_the_simulator,
         a28_no_post_after_403_on_the_real_time_driver;
+    a29_certificate_failure_is_fatal:
+        a29_certificate_failure_is_fatal_on_the_simulator,
+        a29_certificate_failure_is_fatal_on_the_real_time_driver;
     a30_temp_file_beside_the_destination:
         a30_temp_file_beside_the_destination_on_the_simulator,
         a30_temp_file_beside_the_destination_on_the_real_time_driver;

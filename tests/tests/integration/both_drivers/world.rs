@@ -14,7 +14,7 @@ use bitsim::engine::ModelBacked;
 use bitsim::realtime::{RtBackend, RtConfig};
 use bitsim::{Callback, CallbackResult, JobHandle};
 use bitsim_model::{Call, ErrorInfo, FileRef, Hresult, JobId, Policy, Reply};
-use bitsim_server::{FaultRule, NotifyBy, ReplyApp, ReplyRoute, Server, ServerHandle};
+use bitsim_server::{FaultRule, NotifyBy, ReplyApp, ReplyRoute, Server, ServerHandle, TlsConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::realtime::common::{make_file, server_config};
@@ -45,6 +45,9 @@ pub trait World: Sized {
     fn url(&self, path: &str) -> String;
     /// A URL whose server cannot be reached.
     fn unreachable(&self, path: &str) -> String;
+    /// The URL of `path` on an `https://` server whose certificate comes
+    /// from an authority the client does not trust.
+    fn untrusted(&mut self, path: &str) -> String;
     /// A local path (`name` in the local folder).
     fn local(&self, name: &str) -> String;
     /// Writes a local file (an upload's source).
@@ -91,6 +94,14 @@ runtime = "3s"
 [programs."/nonexistent/bitsim-a27"]
 missing = true
 
+[[servers]]
+host = "untrusted.test"
+files = {{ "/a.bin" = {SMALL} }}
+
+[[faults]]
+kind = "certificate_invalid"
+url = "://untrusted.test/"
+
 [[faults]]
 kind = "server_app_failure"
 url = "/app/"
@@ -123,6 +134,9 @@ status = 503
     fn unreachable(&self, path: &str) -> String {
         format!("http://unreachable.test{path}")
     }
+    fn untrusted(&mut self, path: &str) -> String {
+        format!("https://untrusted.test{path}")
+    }
     fn local(&self, name: &str) -> String {
         format!("/local/{name}")
     }
@@ -151,6 +165,8 @@ status = 503
 pub struct Real {
     cfg: RtConfig,
     rt: tokio::runtime::Runtime,
+    /// The `https://` server of [`World::untrusted`], started on first use.
+    tls: Option<(ServerHandle, String)>,
     dir: tempfile::TempDir,
     server: Option<ServerHandle>,
     base: String,
@@ -244,6 +260,7 @@ impl World for Real {
         let w = Real {
             cfg,
             rt,
+            tls: None,
             dir,
             server: Some(server),
             base,
@@ -257,6 +274,24 @@ impl World for Real {
     }
     fn unreachable(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.closed_port)
+    }
+    fn untrusted(&mut self, path: &str) -> String {
+        if self.tls.is_none() {
+            // A self-signed CA of its own that the driver does not trust
+            // (its RtConfig names no CA file).
+            let mut cfg =
+                server_config(&self.dir.path().join("srv"), "127.0.0.1:0".parse().unwrap());
+            cfg.tls = Some(TlsConfig {
+                self_signed: true,
+                ..TlsConfig::default()
+            });
+            let server = self.rt.block_on(Server::bind(cfg)).unwrap();
+            let base = format!("https://{}", server.local_addr());
+            let _g = self.rt.enter();
+            self.tls = Some((server.spawn(), base));
+        }
+        let base = self.tls.as_ref().map_or("", |(_, b)| b.as_str());
+        format!("{base}{path}")
     }
     fn local(&self, name: &str) -> String {
         self.dir
@@ -292,6 +327,9 @@ impl World for Real {
 impl Drop for Real {
     fn drop(&mut self) {
         if let Some(s) = self.server.take() {
+            let _ = self.rt.block_on(s.shutdown());
+        }
+        if let Some((s, _)) = self.tls.take() {
             let _ = self.rt.block_on(s.shutdown());
         }
     }
