@@ -5,6 +5,9 @@
 //! ```sh
 //! cargo run -p bitsim-service --example client
 //! ```
+//!
+//! `cargo test -p bitsim-service` runs it too (its `tests` module below)
+//! and checks what it did.
 #![allow(clippy::print_stdout)]
 
 use bitsim::Scenario;
@@ -51,7 +54,19 @@ impl Client {
     }
 }
 
+/// What the example saw: each line it printed.
+type Lines = Vec<String>;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    for line in run()? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Runs the example and returns what it has to say, line by line.
+fn run() -> Result<Lines, Box<dyn std::error::Error>> {
+    let mut out = Lines::new();
     let world = Scenario::parse(
         "name = \"w\"\nduration = \"1d\"\n[[servers]]\nhost = \"cdn.test\"\nfiles = { \"/a.bin\" = \"4MB\" }\n",
         "w",
@@ -80,21 +95,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("job.resume", json!({"job": job})),
     ] {
         let r = c.call(method, params, &mut ok)?;
-        println!("{method}: {}", r["result"]["hresult"]["name"]);
+        out.push(format!("{method}: {}", r["result"]["hresult"]["name"]));
     }
+    let mut seen = Lines::new();
     let mut on_notify = |c: &mut Client, method: &str, p: &Value| {
-        println!("notification: {method}");
+        seen.push(format!("notification: {method}"));
         if method == "JobTransferred" {
             let r = c.call(
                 "job.complete",
                 json!({"job": p["job"]}),
                 &mut |_, _, _| "S_OK",
             );
-            println!(
+            seen.push(format!(
                 "  Complete from the callback: {}",
                 r.map(|r| r["result"]["hresult"]["name"].clone())
                     .unwrap_or_default()
-            );
+            ));
         }
         "S_OK"
     };
@@ -103,8 +119,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         json!({"max": 86_400_000}),
         &mut on_notify,
     )?;
-    println!("idle at {}", r["result"]["text"]);
+    out.append(&mut seen);
+    out.push(format!("idle at {}", r["result"]["text"]));
     let r = c.call("job.get_state", json!({"job": job}), &mut ok)?;
-    println!("state: {}", r["result"]["value"]);
-    Ok(())
+    out.push(format!("state: {}", r["result"]["value"]));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The example runs to its end: the callback completed the job from
+    /// inside JobTransferred, and the job ended ACKNOWLEDGED.
+    #[test]
+    fn the_client_example_completes_its_job_from_the_callback() {
+        let lines = super::run().expect("the example runs");
+        let text = lines.join("\n");
+        for want in [
+            "job.add_file: \"S_OK\"",
+            "job.set_notify_interface: \"S_OK\"",
+            "job.resume: \"S_OK\"",
+            "notification: JobTransferred",
+            "  Complete from the callback: \"S_OK\"",
+            "state: \"ACKNOWLEDGED\"",
+        ] {
+            assert!(lines.iter().any(|l| l == want), "no {want:?} in:\n{text}");
+        }
+    }
 }

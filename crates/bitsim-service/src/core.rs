@@ -371,10 +371,14 @@ impl Core {
 
     fn send(&mut self, c: ConnId, line: &str) {
         if let Some(conn) = self.conns.get_mut(&c) {
+            // One write per message: the TCP writer is unbuffered with
+            // TCP_NODELAY, so a separate "\n" would be a second packet.
+            let mut bytes = Vec::with_capacity(line.len() + 1);
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
             let r = conn
                 .writer
-                .write_all(line.as_bytes())
-                .and_then(|()| conn.writer.write_all(b"\n"))
+                .write_all(&bytes)
                 .and_then(|()| conn.writer.flush());
             if let Err(e) = r {
                 tracing::warn!(conn = c, "cannot write to the connection: {e}");

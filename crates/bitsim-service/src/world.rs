@@ -352,29 +352,9 @@ impl HttpWorld {
     /// The client's answer, in the trace as the simulation writes it, then
     /// to the model.
     fn remote_callback_returned(&mut self, n: &RemoteNotification, d: Delivery) {
-        let method = n.kind.method();
-        self.log(
-            Some(n.job),
-            TraceEvent::Callback {
-                method: method.into(),
-                user: n.user.0.clone(),
-                result: d.hr(),
-                hold: None,
-                calls: d
-                    .calls()
-                    .iter()
-                    .map(|(c, h)| format!("{c} -> {h}"))
-                    .collect(),
-                outstanding: n.outstanding,
-            },
-        );
-        self.log(
-            Some(n.job),
-            TraceEvent::CallbackReturned {
-                method: method.into(),
-                user: n.user.0.clone(),
-            },
-        );
+        for e in n.answer_events(&d) {
+            self.log(Some(n.job), e);
+        }
         let _rt = self.rt().enter();
         self.driver
             .as_mut()

@@ -1513,3 +1513,109 @@ fn world_http_service_ends_when_every_handle_is_gone() {
     rx.recv_timeout(Duration::from_secs(30))
         .expect("the service ended");
 }
+
+/// The Python test really fails when the updater is wrong: the same script
+/// against a world where the "missing" version exists (so the updater
+/// cannot have cancelled it) exits non-zero with its assertion.
+#[test]
+fn python_updater_example_fails_when_the_updater_is_wrong() {
+    let scenario = Scenario::parse(
+        r#"
+name = "updater world, 1.9 still there"
+duration = "3650d"
+
+[[servers]]
+host = "updates.test"
+files = { "/app-2.0.msi" = "5MB", "/app-1.9.msi" = "5MB" }
+"#,
+        "updater",
+    )
+    .unwrap();
+    let s = tcp(Config::new(scenario, 1));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/updater.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(s.local_addr().to_string())
+        .output()
+        .expect("python3 runs the example (install python3)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("AssertionError"), "{stderr}");
+    assert!(stderr.contains("'gone': 'ACKNOWLEDGED'"), "{stderr}");
+    assert!(!stdout.contains("ok:"), "{stdout}");
+}
+
+/// The README's `nc` session, between its markers: the lines a client
+/// types (requests with a number as id, answers to the service's
+/// requests) go to `nc` as written, against a service started as
+/// `bitsim service --listen` starts it (no scenario, seed 0), and what
+/// comes back is every other line, as written. Needs `nc` (netcat-openbsd;
+/// `.ci/run` installs it): missing under `CI=true`, the test fails.
+#[test]
+fn readme_nc_session_runs_as_shown() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("the workspace README");
+    let block = readme
+        .split("<!-- service-nc:start -->\n```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```\n<!-- service-nc:end -->").next())
+        .expect("the session between its markers");
+    assert!(
+        block.contains("$ bitsim service --listen 127.0.0.1:7300 &\n$ nc 127.0.0.1 7300\n"),
+        "{block}"
+    );
+    let (mut typed, mut shown) = (String::new(), Vec::new());
+    for line in block.lines().filter(|l| !l.starts_with('$')) {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON-RPC line ({e}): {line}"));
+        let from_client = (v.get("method").is_some() && v["id"].is_number())
+            || (v.get("result").is_some() && v["id"].is_string());
+        // As the README tells them apart.
+        assert_eq!(from_client, line.starts_with("{\"jsonrpc\""), "{line}");
+        if from_client {
+            typed.push_str(line);
+            typed.push('\n');
+        } else {
+            shown.push(line);
+        }
+    }
+    assert!(typed.lines().count() >= 5 && shown.len() >= 5, "{block}");
+    let nc = std::process::Command::new("nc").arg("-h").output();
+    if nc.is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nc is missing: install netcat-openbsd (.ci/run does)"
+        );
+        eprintln!("skipped: no nc on this machine (install netcat-openbsd)");
+        return;
+    }
+    let s = tcp(Config::default());
+    let port = s.local_addr().port().to_string();
+    // -N: end the connection when the typed lines end; -w: never hang.
+    let mut child = std::process::Command::new("nc")
+        .args(["-N", "-w", "20", "127.0.0.1", &port])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nc runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(typed.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        shown,
+        "the service's lines differ from the README's; they are now:\n{stdout}"
+    );
+}

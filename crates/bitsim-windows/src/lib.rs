@@ -48,6 +48,8 @@ pub mod outcomes;
 #[cfg(all(windows, feature = "real-windows"))]
 pub mod com;
 #[cfg(all(windows, feature = "real-windows"))]
+pub mod peer;
+#[cfg(all(windows, feature = "real-windows"))]
 pub mod real;
 
 #[cfg(all(windows, feature = "real-windows"))]

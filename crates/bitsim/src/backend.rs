@@ -140,6 +140,14 @@ impl SimBackend {
         &self.sim
     }
 
+    /// The simulation behind it, to change the world between calls: the
+    /// service restarts ([`Simulation::restart_service`]), the network
+    /// goes ([`Simulation::set_network`]), a fault begins
+    /// ([`Simulation::add_fault`]).
+    pub fn simulation_mut(&mut self) -> &mut Simulation {
+        &mut self.sim
+    }
+
     /// Lets `d` of virtual time pass.
     pub fn advance(&mut self, d: Duration) {
         let t = self.sim.now().saturating_add(d);

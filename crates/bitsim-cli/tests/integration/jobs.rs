@@ -4,7 +4,7 @@
 
 use crate::common;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -382,67 +382,15 @@ fn complete_publishes_a_transferred_job() {
     assert!(err.contains("GetJob: BG_E_NOT_FOUND"), "{err}");
 }
 
-/// A JSON-RPC client of `bitsim service` for the test (one line each way).
-struct Rpc {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    id: u64,
-}
-
-impl Rpc {
-    fn connect(addr: &str, user: &str) -> Rpc {
-        let s = TcpStream::connect(addr).expect("connect to the service");
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut c = Rpc {
-            writer: s.try_clone().unwrap(),
-            reader: BufReader::new(s),
-            id: 0,
-        };
-        let r = c.call("session.hello", json!({"user": user}));
-        assert_eq!(r["user"], user, "{r}");
-        c
-    }
-
-    fn call(&mut self, method: &str, params: Value) -> Value {
-        self.id += 1;
-        let msg = json!({"jsonrpc": "2.0", "id": self.id, "method": method, "params": params});
-        writeln!(self.writer, "{msg}").unwrap();
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap();
-        v.get("result").cloned().unwrap_or_else(|| panic!("{v}"))
-    }
-}
-
 /// `--service`: the verbs go through the protocol as the caller, with
 /// BITS's access rules (another user: E_ACCESSDENIED; admins see all).
 #[test]
 fn verbs_on_a_running_service() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bitsim"))
-        .args(["service", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn bitsim service");
-    let stderr = child.stderr.take().unwrap();
-    let _service = Kill(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the service logs its address");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let service = common::spawn_service(&[]);
+    let _service = Kill(service.child);
+    let addr = service.addr.to_string();
     // alice creates a job with one file, as an application would.
-    let mut alice = Rpc::connect(&addr, "alice");
+    let mut alice = common::Rpc::connect(service.addr, "alice", false);
     let r = alice.call(
         "manager.create_job",
         json!({"display_name": "alice's update", "job_type": "download"}),

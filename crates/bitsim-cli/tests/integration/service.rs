@@ -1,6 +1,7 @@
 //! `bitsim service` as a process: the stdio transport and the
 //! command line's checks (the protocol itself is tested in bitsim-service).
 
+use crate::common;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -65,70 +66,6 @@ fn service_needs_a_transport_and_a_readable_scenario() {
     );
 }
 
-/// A running `bitsim service --listen 127.0.0.1:0 EXTRA...`, with the
-/// address it logged.
-struct Running {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-fn spawn_service(extra: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bitsim"))
-        .args(["service", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(std::time::Duration::from_secs(120))
-            .expect("the service exited before listening");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    Running { child, addr }
-}
-
-/// One JSON-RPC connection to a running service.
-struct Conn {
-    reader: BufReader<std::net::TcpStream>,
-    writer: std::net::TcpStream,
-}
-
-impl Conn {
-    fn open(addr: std::net::SocketAddr, user: &str, admin: bool) -> Conn {
-        let s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-            .unwrap();
-        let mut c = Conn {
-            reader: BufReader::new(s.try_clone().unwrap()),
-            writer: s,
-        };
-        let r = c.ask("session.hello", json!({"user": user, "admin": admin}));
-        assert_eq!(r["result"]["user"], user, "{r}");
-        c
-    }
-
-    fn ask(&mut self, method: &str, params: Value) -> Value {
-        let line = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        writeln!(self.writer, "{line}").unwrap();
-        let mut answer = String::new();
-        self.reader.read_line(&mut answer).unwrap();
-        serde_json::from_str(&answer).unwrap()
-    }
-}
-
 fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
     let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
@@ -147,8 +84,8 @@ fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
 fn service_stops_on_shutdown_and_sigterm_and_keeps_its_queue() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().to_str().unwrap();
-    let mut p = spawn_service(&["--state", state]);
-    let mut c = Conn::open(p.addr, "alice", false);
+    let mut p = common::spawn_service(&["--state", state]);
+    let mut c = common::Rpc::connect(p.addr, "alice", false);
     let r = c.ask(
         "manager.create_job",
         json!({"display_name": "kept", "job_type": "download"}),
@@ -166,7 +103,7 @@ fn service_stops_on_shutdown_and_sigterm_and_keeps_its_queue() {
         "{out:?}"
     );
     // shutdown answers first, then the process exits 0.
-    let mut admin = Conn::open(p.addr, "root", true);
+    let mut admin = common::Rpc::connect(p.addr, "root", true);
     let r = admin.ask("shutdown", json!({}));
     assert_eq!(r["result"]["stopping"], true, "{r}");
     assert!(wait_exit(&mut p.child).success());
@@ -179,8 +116,8 @@ fn service_stops_on_shutdown_and_sigterm_and_keeps_its_queue() {
 
     // Started again on the directory: the queue is the one `bitsim jobs`
     // left (the job cancelled). SIGTERM stops it.
-    let mut p = spawn_service(&["--state", state, "--clock", "real"]);
-    let mut c = Conn::open(p.addr, "alice", false);
+    let mut p = common::spawn_service(&["--state", state, "--clock", "real"]);
+    let mut c = common::Rpc::connect(p.addr, "alice", false);
     let r = c.ask("job.get_state", json!({"job": job}));
     assert_eq!(r["result"]["value"], "CANCELLED", "{r}");
     #[cfg(unix)]
@@ -195,7 +132,7 @@ fn service_stops_on_shutdown_and_sigterm_and_keeps_its_queue() {
     }
     #[cfg(not(unix))]
     {
-        let mut admin = Conn::open(p.addr, "root", true);
+        let mut admin = common::Rpc::connect(p.addr, "root", true);
         admin.ask("shutdown", json!({}));
         assert!(wait_exit(&mut p.child).success());
     }
@@ -251,8 +188,8 @@ fn service_names_a_misspelt_clock_and_world_and_the_rules_of_world_http() {
 
 #[test]
 fn service_world_http_starts_with_the_real_clock() {
-    let mut p = spawn_service(&["--world", "http", "--clock", "real"]);
-    let mut c = Conn::open(p.addr, "root", true);
+    let mut p = common::spawn_service(&["--world", "http", "--clock", "real"]);
+    let mut c = common::Rpc::connect(p.addr, "root", true);
     let r = c.ask("inspect.jobs", json!({}));
     assert_eq!(r["result"]["jobs"], json!([]), "{r}");
     let r = c.ask("world.fault", json!({"kind": "network_down"}));

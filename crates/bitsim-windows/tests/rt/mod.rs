@@ -2,17 +2,10 @@
 //! (`bitsim::realtime::RtBackend`, feature `realtime`): real HTTP over
 //! loopback with bitsim-server as the peer, real files in temporary
 //! directories, the real clock, and real processes for command lines.
-//! It mirrors `bitsim_windows::real::RealHarness` (real BITS on Windows):
+//! It stands on the same HTTP peer as `bitsim_windows::real::RealHarness`
+//! (real BITS on Windows): [`peer`], the crate's `src/peer.rs`, with its
+//! routes for slow, failing and upload-reply paths.
 //!
-//! * Files a case asks for are written under the server's root before the
-//!   server starts; paths under [`SLOW_PREFIX`] are served at 512 KiB/s (a
-//!   bandwidth fault rule), so a case can act mid-transfer.
-//! * Uploads under [`REPLY_PREFIX`] go to the server's `echo` application;
-//!   requests under [`ONCE_404_PREFIX`] get one 404, under
-//!   [`SERVER_ERROR_PREFIX`] always 404; uploads under
-//!   [`APP_FAILURE_PREFIX`] go to a `notify` application whose URL the
-//!   server refuses, so the application fails.
-//! * "Temporary files" are the `BIT*.tmp` files beside the destination.
 //! * The command line that completes a job runs a real program, `touch`,
 //!   which leaves a marker file naming the job; the backend under test
 //!   ([`RtCase`]) calls `Complete` when it sees one, as `bitsadmin
@@ -27,21 +20,18 @@ use bitsim::engine::{ModelAccess, ModelBacked, ModelView};
 use bitsim::realtime::{RtBackend, RtConfig};
 use bitsim::{Callback, JobAccess};
 use bitsim_model::{Error, Hresult, JobId, JobState, JobType};
-use bitsim_server::{Config, FaultRule, NotifyBy, ReplyApp, ReplyRoute, Server, ServerHandle};
-use bitsim_windows::conformance::{
-    APP_FAILURE_PREFIX, Harness, ONCE_404_PREFIX, REPLY_PREFIX, SERVER_ERROR_PREFIX, SLOW_PREFIX,
-};
+use bitsim_windows::conformance::{self, Harness};
+use peer::{Peer, temp_files_beside, write_pattern};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+#[path = "../../src/peer.rs"]
+mod peer;
+
 /// The real-time driver plus a local bitsim-server.
 pub struct RtHarness {
-    rt: tokio::runtime::Runtime,
-    server: Option<ServerHandle>,
-    root: tempfile::TempDir,
-    local: tempfile::TempDir,
+    peer: Peer,
     markers: tempfile::TempDir,
-    base: String,
     budget: Duration,
 }
 
@@ -51,97 +41,15 @@ impl RtHarness {
     pub fn new() -> std::io::Result<RtHarness> {
         Ok(RtHarness {
             // The server's own runtime: RtBackend blocks on another one.
-            rt: tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()?,
-            server: None,
-            root: tempfile::tempdir()?,
-            local: tempfile::tempdir()?,
+            peer: Peer::new(1)?,
             markers: tempfile::tempdir()?,
-            base: String::new(),
             budget: Duration::from_secs(60),
         })
     }
 
     fn serve(&mut self, files: &[(&str, u64)]) {
-        self.stop();
-        for (path, size) in files {
-            write_pattern(&self.server_path(path), *size);
-        }
-        for dir in [
-            "up",
-            REPLY_PREFIX.trim_matches('/'),
-            SERVER_ERROR_PREFIX.trim_matches('/'),
-            APP_FAILURE_PREFIX.trim_matches('/'),
-        ] {
-            std::fs::create_dir_all(self.root.path().join(dir)).expect("create directory");
-        }
-        let mut cfg = Config::new(self.root.path());
-        cfg.faults.push(FaultRule {
-            path: Some(SLOW_PREFIX.to_owned()),
-            bandwidth_bps: Some(512 * 1024),
-            ..FaultRule::default()
-        });
-        cfg.faults.push(FaultRule {
-            path: Some(ONCE_404_PREFIX.to_owned()),
-            status: Some(404),
-            times: Some(1),
-            ..FaultRule::default()
-        });
-        cfg.faults.push(FaultRule {
-            path: Some(SERVER_ERROR_PREFIX.to_owned()),
-            status: Some(404),
-            ..FaultRule::default()
-        });
-        cfg.reply.push(ReplyRoute {
-            prefix: REPLY_PREFIX.to_owned(),
-            app: ReplyApp::Echo {
-                copy_to_destination: false,
-            },
-        });
-        cfg.reply.push(ReplyRoute {
-            prefix: APP_FAILURE_PREFIX.to_owned(),
-            app: ReplyApp::Notify {
-                url: "/no-such-application".to_owned(),
-                by: NotifyBy::Value,
-                timeout_ms: 10_000,
-            },
-        });
-        let server = self
-            .rt
-            .block_on(Server::bind(cfg))
-            .expect("bind bitsim-server on 127.0.0.1");
-        self.base = format!("http://{}", server.local_addr());
-        let _guard = self.rt.enter();
-        self.server = Some(server.spawn());
+        self.peer.serve(files);
     }
-
-    fn server_path(&self, path: &str) -> PathBuf {
-        self.root.path().join(path.trim_start_matches('/'))
-    }
-
-    fn stop(&mut self) {
-        if let Some(h) = self.server.take()
-            && let Err(e) = self.rt.block_on(h.shutdown())
-        {
-            tracing::warn!("bitsim-server shutdown: {e}");
-        }
-    }
-}
-
-impl Drop for RtHarness {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn write_pattern(path: &Path, size: u64) {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).expect("create directory");
-    }
-    let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-    std::fs::write(path, data).expect("write file");
 }
 
 /// The marker the completing command line leaves for `job`.
@@ -264,11 +172,11 @@ impl Harness for RtHarness {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.peer.url(path)
     }
 
     fn local_path(&self, name: &str) -> String {
-        self.local.path().join(name).to_string_lossy().into_owned()
+        self.peer.local_path(name)
     }
 
     fn create_local(&mut self, _: &mut RtCase, path: &str, size: u64) {
@@ -280,22 +188,11 @@ impl Harness for RtHarness {
     }
 
     fn temp_files(&self, _: &RtCase, _: JobId, local: &str) -> usize {
-        let Some(dir) = Path::new(local).parent() else {
-            return 0;
-        };
-        std::fs::read_dir(dir).map_or(0, |entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| {
-                    let n = e.file_name().to_string_lossy().to_ascii_uppercase();
-                    n.starts_with("BIT") && n.ends_with(".TMP")
-                })
-                .count()
-        })
+        temp_files_beside(local)
     }
 
     fn uploaded(&self, _: &RtCase, path: &str) -> Option<bool> {
-        Some(self.server_path(path).is_file())
+        Some(self.peer.uploaded(path))
     }
 
     fn completing_cmd_line(&self, job: JobId) -> (String, String) {

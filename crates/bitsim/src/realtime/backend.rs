@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bitsim_model::{Caller, Error, Hresult, JobId, JobState, JobType};
+use bitsim_model::{Caller, Error, Hresult, JobId, JobState, JobType, UserId};
 
 use super::{Driver, RtConfig};
 use crate::backend::Backend;
@@ -48,6 +48,27 @@ impl RtBackend {
     /// The driver behind it.
     pub fn driver(&mut self) -> &mut Driver {
         &mut self.drv
+    }
+
+    /// The machine's network goes (`false`) or comes back (`true`). The
+    /// driver does not watch the operating system's network; a front that
+    /// does tells it here, and the model decides (T27, T28, decision A13)
+    /// as it does for the simulator's `network_down` fault.
+    pub fn set_network(&mut self, up: bool) {
+        self.with_model(|a| a.manager.handle_network_change(a.now, up));
+    }
+
+    /// `user` logs on (`true`) or off; like [`RtBackend::set_network`], an
+    /// event a front relays (T19, decision A12).
+    pub fn set_logged_on(&mut self, user: &str, on: bool) {
+        let user = UserId::new(user);
+        self.with_model(|a| {
+            if on {
+                a.manager.handle_logon(a.now, &user);
+            } else {
+                a.manager.handle_logoff(a.now, &user);
+            }
+        });
     }
 }
 

@@ -438,6 +438,7 @@ impl FaultSpec {
             FaultKind::NoRangeSupport => "server ignores Range".into(),
             FaultKind::LastModifiedChanged => "Last-Modified changes".into(),
             FaultKind::ServerAppFailure => format!("server application fails with HTTP{status}"),
+            FaultKind::CertificateInvalid => "server certificate from an unknown CA".into(),
             FaultKind::ReplyFailure => format!("reply download fails with HTTP{status}"),
         }
     }
@@ -471,6 +472,11 @@ pub enum FaultKind {
     LastModifiedChanged,
     /// The upload-reply server application fails with `status`.
     ServerAppFailure,
+    /// The server's TLS certificate was issued by an authority the client
+    /// does not trust: the connection fails with WinHTTP's
+    /// `ERROR_WINHTTP_SECURE_INVALID_CA`, as an `https://` server with an
+    /// untrusted certificate fails the real-time driver.
+    CertificateInvalid,
     /// The reply download fails with `status`.
     ReplyFailure,
 }

@@ -195,6 +195,33 @@ pub struct RemoteNotification {
 /// hands its notifications to the front), present so that
 /// [`Callbacks::deliver`] knows the object is alive.
 struct RemoteObject;
+
+impl RemoteNotification {
+    /// The answer `delivery` to this notification as the trace records it:
+    /// the call with its result and the handler's calls, then the return.
+    /// One definition for every front that serves remote objects.
+    pub fn answer_events(&self, delivery: &Delivery) -> [TraceEvent; 2] {
+        let method = self.kind.method();
+        [
+            TraceEvent::Callback {
+                method: method.into(),
+                user: self.user.0.clone(),
+                result: delivery.hr(),
+                hold: None,
+                calls: delivery
+                    .calls()
+                    .iter()
+                    .map(|(c, h)| format!("{c} -> {h}"))
+                    .collect(),
+                outstanding: self.outstanding,
+            },
+            TraceEvent::CallbackReturned {
+                method: method.into(),
+                user: self.user.0.clone(),
+            },
+        ]
+    }
+}
 impl Callback for RemoteObject {}
 
 impl Simulation {
@@ -508,30 +535,9 @@ impl Simulation {
     /// recorded in the trace and fed to the model at the current instant,
     /// which applies its rule for the answer (a re-call, the command line).
     pub fn remote_callback_returned(&mut self, n: &RemoteNotification, delivery: Delivery) {
-        let method = n.kind.method();
-        let calls: Vec<String> = delivery
-            .calls()
-            .iter()
-            .map(|(c, h)| format!("{c} -> {h}"))
-            .collect();
-        self.log(
-            Some(n.job),
-            TraceEvent::Callback {
-                method: method.into(),
-                user: n.user.0.clone(),
-                result: delivery.hr(),
-                hold: None,
-                calls,
-                outstanding: n.outstanding,
-            },
-        );
-        self.log(
-            Some(n.job),
-            TraceEvent::CallbackReturned {
-                method: method.into(),
-                user: n.user.0.clone(),
-            },
-        );
+        for e in n.answer_events(&delivery) {
+            self.log(Some(n.job), e);
+        }
         self.mgr
             .handle_callback_result(self.now, n.id, delivery.hr());
         self.drain();

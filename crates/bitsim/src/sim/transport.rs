@@ -141,6 +141,11 @@ impl Simulation {
                 ErrorContext::GeneralTransport,
             ),
             (
+                FaultKind::CertificateInvalid,
+                Hresult::WINHTTP_E_SECURE_INVALID_CA,
+                ErrorContext::GeneralTransport,
+            ),
+            (
                 FaultKind::ConnectionReset,
                 Hresult::WININET_E_CONNECTION_RESET,
                 ErrorContext::GeneralTransport,
@@ -164,6 +169,16 @@ impl Simulation {
                 job,
                 Hresult::http(f.status.unwrap_or(500)),
                 ErrorContext::RemoteFile,
+            );
+        }
+        if self.server_for(&url).is_none() {
+            // A host the world does not have answers no request: uploads
+            // fail as downloads do (the real-time driver meets a host that
+            // cannot be reached the same way).
+            return self.fail_transfer(
+                job,
+                Hresult::WININET_E_NAME_NOT_RESOLVED,
+                ErrorContext::GeneralTransport,
             );
         }
         let size = if upload {
