@@ -36,7 +36,8 @@
 #    EnumJobs(BG_JOB_ENUM_ALL_USERS) is E_ACCESSDENIED (not administrators).
 #    bench.exe then prints how long one GetState takes through the bridge.
 #    `bitsim wine run` then does the same in one command (its own service,
-#    --clock scaled:600) and prints the jobs' trace; and runs limits.exe
+#    --clock scaled:600) and prints the jobs' trace; with --clock virtual
+#    the script moves the clock on the address it prints; it runs limits.exe
 #    notify: five jobs whose JobTransferred holds each call 2 s: the
 #    program sees four calls at once at most, and all five.
 #    The upload-reply path with real transfers: `bitsim serve` (an echo
@@ -292,6 +293,33 @@ printf '   + %s trace entries, the last: %s\n' "$(grep -c '^{' "$WORK/wine-run.o
     "$(grep '^{' "$WORK/wine-run.out" | tail -n 1)"
 [ "$status" = 0 ] || { cat "$WORK/wine-run.err"; die "bitsim wine run: exit $status"; }
 grep '^{' "$WORK/wine-run.out" | grep -q ACKNOWLEDGED || die "bitsim wine run: no ACKNOWLEDGED in the trace"
+elapsed $t
+
+t=$SECONDS
+step "bitsim wine run --clock virtual: the test moves the clock (clock.advance on the printed address)"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+rm -f "$WORK/wine-virtual.out" "$WORK/wine-virtual.err"
+"$BITSIM" wine run --clock virtual --prefix "$WINEPREFIX" \
+    --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" --scenario "$WORK/world.toml" \
+    -- 'C:\bitsim\updater.exe' http://updates.test/app-2.0.msi 'C:\Updates\app.msi' poll 60000 \
+    >"$WORK/wine-virtual.out" 2>"$WORK/wine-virtual.err" &
+vpid=$!
+for _ in $(seq 1 600); do
+    grep -q '^waiting' "$WORK/wine-virtual.out" 2>/dev/null && break
+    kill -0 "$vpid" 2>/dev/null || break
+    sleep 0.1
+done
+vaddr=$(sed -n 's/.*service on \([0-9.:]*\), clock virtual.*/\1/p' "$WORK/wine-virtual.err")
+[ -n "$vaddr" ] && grep -q '^waiting' "$WORK/wine-virtual.out" \
+    || { cat "$WORK/wine-virtual.err"; die "bitsim wine run --clock virtual: no address or the updater did not wait"; }
+printf '   clock.advance 1 h on %s -> %s\n' "$vaddr" \
+    "$(python3 scripts/wine/bitsim-call.py "$vaddr" clock.advance '{"ms": 3600000}')"
+status=0
+wait "$vpid" || status=$?
+tr -d '\r' <"$WORK/wine-virtual.out" | grep -v '^{' | grep '^state:' | sed 's/^/   | /'
+[ "$status" = 0 ] || { cat "$WORK/wine-virtual.err"; die "bitsim wine run --clock virtual: exit $status"; }
+grep -q '^state: ACKNOWLEDGED' "$WORK/wine-virtual.out" || die "bitsim wine run --clock virtual: no ACKNOWLEDGED"
 elapsed $t
 
 t=$SECONDS
