@@ -6,13 +6,16 @@
 # 1. Installs what is missing (the Rust target x86_64-pc-windows-gnu,
 #    Debian's gcc-mingw-w64-x86-64 and wine64), as windows-on-linux.sh does.
 # 2. Builds `bitsim` (host), `bitsim-com.exe` (the BITS COM server, crate
-#    bitsim-com, after clippy -D warnings for the Windows target) and the C updater crates/bitsim-com/tests/c/updater.c with
-#    mingw-w64's bits.h, plus the ProcessPrng shim Rust .exes need on
-#    Wine 8.0 (see scripts/wine/processprng-shim.c).
-# 3. Makes a fresh Wine prefix, starts `bitsim service` natively on a free
+#    bitsim-com, after clippy -D warnings for the Windows target) and the
+#    C programs of crates/bitsim-com/tests/c (updater.c, limits.c, bench.c)
+#    with mingw-w64's bits.h.
+# 3. Deletes the Wine prefix, starts `bitsim service` natively on a free
 #    loopback port with a small world (updates.test serves /app-2.0.msi),
-#    and runs `bitsim-com.exe install ADDR` in the prefix: COM now starts
-#    bitsim-com.exe for CLSID_BackgroundCopyManager.
+#    and runs `bitsim wine install --service ADDR` on the missing prefix:
+#    it makes the prefix, puts the ProcessPrng shim Rust .exes need on
+#    Wine 8.0 into it (scripts/wine/processprng-shim.c, built by bitsim
+#    with mingw-w64), and COM now starts bitsim-com.exe for
+#    CLSID_BackgroundCopyManager.
 # 4. Runs the updater under Wine three times. Each time it creates a job,
 #    adds a file and resumes; this script then advances the service's
 #    virtual clock by one hour (scripts/wine/bitsim-call.py) and the updater
@@ -27,9 +30,24 @@
 #      crash     the program exits inside JobTransferred: the service hears
 #                a failing callback, and the next program is served.
 #    The job's state is checked on the service's side too (inspect.job).
+#    Then two users (BITSIM_USER alice, bob; one after the other, as each
+#    bitsim-com.exe calls as the user that started it): each sees only its
+#    own job in EnumJobs, GetJob of the other's is E_ACCESSDENIED, and
+#    EnumJobs(BG_JOB_ENUM_ALL_USERS) is E_ACCESSDENIED (not administrators).
 #    bench.exe then prints how long one GetState takes through the bridge.
 #    `bitsim wine run` then does the same in one command (its own service,
-#    a clock 600 times real time) and prints the jobs' trace.
+#    --clock scaled:600) and prints the jobs' trace; with --clock virtual
+#    the script moves the clock on the address it prints; it runs limits.exe
+#    notify: five jobs whose JobTransferred holds each call 2 s: the
+#    program sees four calls at once at most, and all five.
+#    The upload-reply path with real transfers: `bitsim serve` (an echo
+#    application under /echo/) and `bitsim wine run --world http` (the
+#    service's real-time driver, real clock): reply.c uploads a file it
+#    wrote under C:\ and reads the reply with GetReplyData.
+#    The conformance suite (crates/bitsim-windows, built for Windows) then
+#    runs under Wine against bitsim through bitsim-com.exe: each case in a
+#    fresh Wine session with a fresh `bitsim service --world http --clock
+#    real` (BITSIM_SERVICE), checked against expected/bitsim-wine.toml.
 # 5. Installed with an address where no service listens, the updater's
 #    CoCreateInstance fails with 0x800706BA (RPC_S_SERVER_UNAVAILABLE).
 # 6. `bitsim-com.exe uninstall`: the prefix's own BITS (Wine's) answers
@@ -91,41 +109,37 @@ mkdir -p "$WORK"
 
 # ---- 2. builds ----
 t=$SECONDS
-step "build: bitsim (host), bitsim-com.exe (clippy -D warnings too), updater.exe, bench.exe, the ProcessPrng shim"
+step "build: bitsim (host), bitsim-com.exe (clippy -D warnings too), updater.exe, limits.exe, reply.exe, bench.exe"
 cargo build -q -p bitsim-cli
 cargo clippy -q --target "$TARGET" -p bitsim-com -- -D warnings
 cargo build -q --target "$TARGET" -p bitsim-com
+cargo build -q --target "$TARGET" -p bitsim-windows --features real-windows --test conformance
 "$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/updater.exe" \
     crates/bitsim-com/tests/c/updater.c -lole32 -luuid
+"$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/limits.exe" \
+    crates/bitsim-com/tests/c/limits.c -lole32 -luuid
+"$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/reply.exe" \
+    crates/bitsim-com/tests/c/reply.c -lole32 -luuid
 "$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/bench.exe" \
     crates/bitsim-com/tests/c/bench.c -lole32 -luuid
-"$MINGW_GCC" -shared -O2 -Wall -Wextra -Werror -s \
-    -o "$WORK/bcryptprimitives.dll" scripts/wine/processprng-shim.c -ladvapi32
 BITSIM="$TARGET_DIR/debug/bitsim"
 elapsed $t
 
 # ---- 3. prefix, service, install ----
-t=$SECONDS
-step "Wine prefix: $WINEPREFIX"
 "$WINESERVER" -k 2>/dev/null || true
 rm -rf "$WINEPREFIX"
-"$WINE" wineboot -i 2>&1 | cat >"$WORK/bitsim-wineboot.log"
-"$WINESERVER" -w
-cp "$WORK/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
-mkdir -p "$WINEPREFIX/drive_c/bitsim"
-cp "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" "$WORK/updater.exe" "$WORK/bench.exe" \
-    "$WINEPREFIX/drive_c/bitsim/"
-elapsed $t
 
 SERVICE_PID=
+SERVE_PID=
 cleanup() {
     "$WINESERVER" -k 2>/dev/null || true
     [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null || true
+    [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
 
 t=$SECONDS
-step "bitsim service (virtual clock) and bitsim-com.exe install"
+step "bitsim service (virtual clock); bitsim wine install on a prefix that does not exist yet"
 cat >"$WORK/world.toml" <<'EOF'
 name = "updater under Wine"
 duration = "3650d"
@@ -144,8 +158,14 @@ for _ in $(seq 1 50); do
 done
 [ -n "$ADDR" ] || { cat "$WORK/service.log"; die "bitsim service did not start"; }
 echo "   bitsim service on $ADDR"
-"$WINE" 'C:\bitsim\bitsim-com.exe' install "$ADDR"
+"$BITSIM" wine install --prefix "$WINEPREFIX" --service "$ADDR" \
+    --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe"
 "$WINESERVER" -w
+[ -f "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" ] \
+    || echo "   (this Wine has ProcessPrng: no shim)"
+mkdir -p "$WINEPREFIX/drive_c/bitsim"
+cp "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" "$WORK/updater.exe" "$WORK/limits.exe" \
+    "$WORK/reply.exe" "$WORK/bench.exe" "$WINEPREFIX/drive_c/bitsim/"
 elapsed $t
 
 call() { python3 scripts/wine/bitsim-call.py "$ADDR" "$@"; }
@@ -225,8 +245,43 @@ esac
 run after-crash http://updates.test/app-2.0.msi callback 0
 elapsed $t
 
+# limits USER NAME ARGS...: limits.exe as USER (a new bitsim-com.exe each
+# time, calling as that user), its output in $WORK/limits-NAME.out.
+limits() {
+    local user=$1 name=$2 out="$WORK/limits-$2.out" status=0
+    shift 2
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w
+    BITSIM_USER=$user timeout 120 "$WINE" 'C:\bitsim\limits.exe' "$@" >"$out" 2>&1 || status=$?
+    tr -d '\r' <"$out" | sed "s/^/   $user | /"
+    [ "$status" = 0 ] || die "limits.exe $* as $user: exit $status"
+}
+
 t=$SECONDS
-step "bitsim wine run: its own service, a clock 600x real time, the trace at exit"
+step "two users (BITSIM_USER): each sees only its own jobs"
+limits alice alice-create create "alice's update" http://updates.test/app-2.0.msi
+limits bob bob-create create "bob's update" http://updates.test/app-2.0.msi
+alice_job=$(tr -d '\r' <"$WORK/limits-alice-create.out" | sed -n 's/^job: //p')
+bob_job=$(tr -d '\r' <"$WORK/limits-bob-create.out" | sed -n 's/^job: //p')
+limits bob bob-see see "$alice_job"
+limits alice alice-see see "$bob_job"
+for who in bob alice; do
+    case $who in bob) other=alice ;; *) other=bob ;; esac
+    o=$(tr -d '\r' <"$WORK/limits-$who-see.out")
+    grep -qx "GetJob of the other user's job: 0x80070005" <<<"$o" \
+        || die "$who: GetJob of $other's job was not E_ACCESSDENIED"
+    grep -qx "EnumJobs(0): job named $who's update" <<<"$o" || die "$who: its own job not enumerated"
+    ! grep -q "job named $other's update" <<<"$o" || die "$who: sees $other's job"
+    grep -qx "EnumJobs(BG_JOB_ENUM_ALL_USERS): 0x80070005" <<<"$o" \
+        || die "$who: EnumJobs(BG_JOB_ENUM_ALL_USERS) was not E_ACCESSDENIED"
+done
+printf '   owners as bitsim sees them: %s\n' "$(call inspect.jobs | python3 -c '
+import json, sys
+print(sorted(set(j["owner"] for j in json.load(sys.stdin)["jobs"])))')"
+elapsed $t
+
+t=$SECONDS
+step "bitsim wine run: its own service (--clock scaled:600, the default), the trace at exit"
 "$WINESERVER" -k 2>/dev/null || true
 "$WINESERVER" -w
 status=0
@@ -238,6 +293,135 @@ printf '   + %s trace entries, the last: %s\n' "$(grep -c '^{' "$WORK/wine-run.o
     "$(grep '^{' "$WORK/wine-run.out" | tail -n 1)"
 [ "$status" = 0 ] || { cat "$WORK/wine-run.err"; die "bitsim wine run: exit $status"; }
 grep '^{' "$WORK/wine-run.out" | grep -q ACKNOWLEDGED || die "bitsim wine run: no ACKNOWLEDGED in the trace"
+elapsed $t
+
+t=$SECONDS
+step "bitsim wine run --clock virtual: the test moves the clock (clock.advance on the printed address)"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+rm -f "$WORK/wine-virtual.out" "$WORK/wine-virtual.err"
+"$BITSIM" wine run --clock virtual --prefix "$WINEPREFIX" \
+    --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" --scenario "$WORK/world.toml" \
+    -- 'C:\bitsim\updater.exe' http://updates.test/app-2.0.msi 'C:\Updates\app.msi' poll 60000 \
+    >"$WORK/wine-virtual.out" 2>"$WORK/wine-virtual.err" &
+vpid=$!
+for _ in $(seq 1 600); do
+    grep -q '^waiting' "$WORK/wine-virtual.out" 2>/dev/null && break
+    kill -0 "$vpid" 2>/dev/null || break
+    sleep 0.1
+done
+vaddr=$(sed -n 's/.*service on \([0-9.:]*\), clock virtual.*/\1/p' "$WORK/wine-virtual.err")
+[ -n "$vaddr" ] && grep -q '^waiting' "$WORK/wine-virtual.out" \
+    || { cat "$WORK/wine-virtual.err"; die "bitsim wine run --clock virtual: no address or the updater did not wait"; }
+printf '   clock.advance 1 h on %s -> %s\n' "$vaddr" \
+    "$(python3 scripts/wine/bitsim-call.py "$vaddr" clock.advance '{"ms": 3600000}')"
+status=0
+wait "$vpid" || status=$?
+tr -d '\r' <"$WORK/wine-virtual.out" | grep -v '^{' | grep '^state:' | sed 's/^/   | /'
+[ "$status" = 0 ] || { cat "$WORK/wine-virtual.err"; die "bitsim wine run --clock virtual: exit $status"; }
+grep -q '^state: ACKNOWLEDGED' "$WORK/wine-virtual.out" || die "bitsim wine run --clock virtual: no ACKNOWLEDGED"
+elapsed $t
+
+t=$SECONDS
+step "four notifications per user, from the program's side (bitsim wine run --clock scaled:600)"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+status=0
+"$BITSIM" wine run --clock scaled:600 --prefix "$WINEPREFIX" \
+    --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" --scenario "$WORK/world.toml" \
+    -- 'C:\bitsim\limits.exe' notify http://updates.test/app-2.0.msi 5 2000 \
+    >"$WORK/wine-limits.out" 2>"$WORK/wine-limits.err" || status=$?
+tr -d '\r' <"$WORK/wine-limits.out" | grep -v '^{' | sed 's/^/   | /'
+[ "$status" = 0 ] || { cat "$WORK/wine-limits.err"; die "limits.exe notify: exit $status"; }
+grep -q '^JobTransferred calls: 5' "$WORK/wine-limits.out" || die "limits: not five JobTransferred calls"
+grep -q '^most at once: 4' "$WORK/wine-limits.out" \
+    || die "limits: the program did not see four calls at once at most"
+elapsed $t
+
+t=$SECONDS
+step "upload-reply with real transfers: reply.exe -> bitsim wine run --world http -> bitsim serve (echo)"
+rm -rf "$WORK/srv"
+mkdir -p "$WORK/srv/echo"
+printf '[[reply]]\nprefix = "/echo/"\napp = { kind = "echo" }\n' >"$WORK/serve.toml"
+"$BITSIM" serve --listen 127.0.0.1:0 --root "$WORK/srv" --config "$WORK/serve.toml" \
+    2>"$WORK/serve.log" &
+SERVE_PID=$!
+SERVE=
+for _ in $(seq 1 50); do
+    SERVE=$(sed -n 's/.*listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$WORK/serve.log")
+    [ -n "$SERVE" ] && break
+    sleep 0.1
+done
+[ -n "$SERVE" ] || { cat "$WORK/serve.log"; die "bitsim serve did not start"; }
+echo "   bitsim serve on $SERVE"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+status=0
+"$BITSIM" wine run --world http --prefix "$WINEPREFIX" \
+    --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" \
+    -- 'C:\bitsim\reply.exe' "$SERVE/echo/report.txt" 'C:\bitsim\report.txt' 60000 \
+    >"$WORK/wine-reply.out" 2>"$WORK/wine-reply.err" || status=$?
+tr -d '\r' <"$WORK/wine-reply.out" | grep -v '^{' | sed 's/^/   | /'
+[ "$status" = 0 ] || { cat "$WORK/wine-reply.err"; die "reply.exe: exit $status"; }
+grep -q '^the reply is the upload: yes' "$WORK/wine-reply.out" || die "reply: GetReplyData did not give the upload back"
+kill "$SERVE_PID" 2>/dev/null || true
+wait "$SERVE_PID" 2>/dev/null || true
+SERVE_PID=
+elapsed $t
+
+# http_service LOG: starts `bitsim service --world http --clock real`,
+# sets SERVICE_PID and HTTP_ADDR.
+http_service() {
+    "$BITSIM" service --listen 127.0.0.1:0 --world http --clock real 2>"$1" &
+    SERVICE_PID=$!
+    HTTP_ADDR=
+    for _ in $(seq 1 50); do
+        HTTP_ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$1")
+        [ -n "$HTTP_ADDR" ] && break
+        sleep 0.1
+    done
+    [ -n "$HTTP_ADDR" ] || { cat "$1"; die "bitsim service --world http did not start"; }
+}
+
+t=$SECONDS
+step "the conformance suite under Wine against bitsim (bitsim-com.exe, --world http), expected/bitsim-wine.toml"
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+"$WINE" 'C:\bitsim\bitsim-com.exe' install "$ADDR" >/dev/null
+"$WINESERVER" -w
+main_service=$SERVICE_PID
+conf() {
+    CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE" timeout "${BITSIM_WINE_TEST_TIMEOUT:-300}" \
+        cargo test -q --target "$TARGET" -p bitsim-windows --features real-windows \
+        --test conformance "$@"
+}
+cases=$(conf -- --list 2>/dev/null | tr -d '\r' | sed -n 's/: test$//p' | grep -v '^every_case')
+failed=()
+passing=0
+for case in $cases; do
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w
+    http_service "$WORK/conformance-service.log"
+    s=$SECONDS
+    if BITSIM_SERVICE=$HTTP_ADDR BITSIM_CONFORMANCE_LIST=bitsim-wine \
+        conf -- --exact "$case" --nocapture >"$WORK/bitsim-$case.log" 2>&1; then
+        how=$(tr -d '\r' <"$WORK/bitsim-$case.log" | sed -n "s/^$case: \(passed\|failed as expected\).*/\1/p")
+        [ "$how" = passed ] && passing=$((passing + 1))
+        printf '   %-50s ok, %s (%d s)\n' "$case" "${how:-?}" "$((SECONDS - s))"
+    else
+        printf '   %-50s FAILED (%d s)\n' "$case" "$((SECONDS - s))"
+        failed+=("$case")
+    fi
+    kill "$SERVICE_PID" 2>/dev/null || true
+    wait "$SERVICE_PID" 2>/dev/null || true
+done
+SERVICE_PID=$main_service
+echo "   $passing of $(wc -w <<<"$cases") cases pass through bitsim under Wine"
+for case in "${failed[@]}"; do
+    echo "---- $case ($WORK/bitsim-$case.log)"
+    grep -v '^  ' "$WORK/bitsim-$case.log" | tail -n 20
+done
+[ ${#failed[@]} = 0 ] || die "${#failed[@]} conformance case(s) did not do what expected/bitsim-wine.toml says: ${failed[*]}"
 elapsed $t
 
 # bench NAME: one figure, printed, never checked (the machine is shared).
@@ -290,4 +474,4 @@ t=$SECONDS
 step "figure: the same call on Wine's own BITS"
 bench "Wine's BITS (qmgr)"
 elapsed $t
-echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave, crash; bitsim wine run) and against Wine's BITS after uninstall"
+echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave, crash; bitsim wine run), limits.exe (two users; four notifications at once), reply.exe (upload-reply, --world http) and against Wine's BITS after uninstall"

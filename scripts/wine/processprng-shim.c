@@ -7,7 +7,8 @@
  * (status 53, the DLL cannot be loaded). This DLL exports ProcessPrng and
  * fills the buffer with RtlGenRandom (advapi32's SystemFunction036), which
  * Wine 8.0 has. scripts/windows-on-linux.sh builds it with mingw-w64 and
- * copies it into a fresh WINEPREFIX's system32; nothing else uses it.
+ * copies it into a fresh WINEPREFIX's system32; `bitsim wine install`
+ * carries this source and does the same when a prefix's Wine needs it.
  *
  * ProcessPrng: https://learn.microsoft.com/en-us/windows/win32/seccng/processprng
  * RtlGenRandom: https://learn.microsoft.com/en-us/windows/win32/api/ntsecapi/nf-ntsecapi-rtlgenrandom

@@ -2,25 +2,42 @@
 //! bitsim (`bitsim-com.exe` in the prefix, `bitsim service` here).
 //!
 //! * `install --service ADDR`: registers `bitsim-com.exe` as the prefix's
-//!   `CLSID_BackgroundCopyManager` server, forwarding to `ADDR`;
+//!   `CLSID_BackgroundCopyManager` server, forwarding to `ADDR`. A prefix
+//!   that does not exist yet is made first (`wineboot -i`), and when the
+//!   prefix's Wine is older than 8.13, which lacks `ProcessPrng` (every
+//!   Rust `.exe` needs it), a `bcryptprimitives.dll` that exports it goes
+//!   into the prefix's `system32` first: `--prng-shim DLL`
+//!   (`BITSIM_PRNG_SHIM`), else built from the source bitsim carries
+//!   (`scripts/wine/processprng-shim.c`) with mingw-w64's
+//!   `x86_64-w64-mingw32-gcc` (`BITSIM_MINGW_GCC`). So `install` and `run`
+//!   work on a fresh prefix by themselves.
 //! * `uninstall`: gives the CLSID back to the prefix's own BITS;
-//! * `run [--scenario FILE] -- PROGRAM.exe ARGS`: starts a service on a free
-//!   loopback port, installs, runs the program under Wine while moving the
-//!   virtual clock `--scale` times faster than real time, prints the trace
-//!   of every job when the program exits, and uninstalls. Its exit status
-//!   is the program's.
+//! * `run [--clock MODE] [--world simulated|http] [--scenario FILE] --
+//!   PROGRAM.exe ARGS`: starts a
+//!   service on a free loopback port, installs, runs the program under
+//!   Wine, prints the trace of every job when the program exits, and
+//!   uninstalls. Its exit status is the program's. `--clock` is the
+//!   service's (`bitsim service --clock`): `scaled:N` (the default,
+//!   `scaled:600`: ten virtual minutes a second), `real`, or `virtual`,
+//!   where time moves only when a client calls `clock.advance` on the
+//!   address printed on stderr (a test that drives the program). `--scale
+//!   N`, the older spelling, is `--clock scaled:N`. With a clock that runs
+//!   by itself the service sends a notification while others are
+//!   unanswered, as BITS does (four per user at most); with `virtual` it
+//!   waits for each answer before time moves. `--world http` is the
+//!   service's too: real transfers between the program's files (their
+//!   Linux paths, which `bitsim-com.exe` hands the service) and real
+//!   servers, on the real clock.
 //!
 //! How the server reaches the program, and what it serves: the docs of the
 //! `bitsim-com` crate.
 
 use anyhow::{Context, bail};
 use bitsim_com::proto::{Connection, Handler};
-use bitsim_service::{Config, TcpService};
+use bitsim_service::{Clock, Config, TcpService, World};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Arguments of `bitsim wine`.
@@ -40,6 +57,11 @@ struct Where {
     /// its target directory's x86_64-pc-windows-gnu/{debug,release}).
     #[arg(long)]
     com_exe: Option<PathBuf>,
+    /// A built bcryptprimitives.dll exporting ProcessPrng, for a prefix
+    /// whose Wine is older than 8.13 (default: $BITSIM_PRNG_SHIM, else
+    /// built with x86_64-w64-mingw32-gcc).
+    #[arg(long, value_name = "DLL")]
+    prng_shim: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -67,9 +89,20 @@ enum WineCommand {
         /// Seed of the run.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Virtual seconds per real second while the program runs.
-        #[arg(long, default_value_t = 600)]
-        scale: u64,
+        /// How the service's virtual time moves: `scaled:N` (N virtual
+        /// seconds per real second; default scaled:600), `real`, or
+        /// `virtual` (only by clock.advance on the address printed on
+        /// stderr).
+        #[arg(long)]
+        clock: Option<Clock>,
+        /// Where transfers happen: `simulated` (the world of --scenario)
+        /// or `http` (real transfers to the files the program names, by
+        /// the service's real-time driver; its clock is `real`).
+        #[arg(long, default_value = "simulated")]
+        world: World,
+        /// The older spelling of `--clock scaled:N`.
+        #[arg(long, value_name = "N", conflicts_with = "clock", hide = true)]
+        scale: Option<u64>,
         #[command(flatten)]
         at: Where,
         /// The program and its arguments (after `--`).
@@ -169,6 +202,9 @@ fn com(at: &Where, args: &[&str]) -> anyhow::Result<()> {
 pub fn run(args: WineArgs) -> anyhow::Result<i32> {
     match args.command {
         WineCommand::Install { service, at } => {
+            wine()?;
+            com_exe(at.com_exe.as_deref())?;
+            prepare(&at)?;
             com(&at, &["install", &service])?;
             Ok(0)
         }
@@ -179,10 +215,34 @@ pub fn run(args: WineArgs) -> anyhow::Result<i32> {
         WineCommand::Run {
             scenario,
             seed,
+            clock,
+            world,
             scale,
             at,
             program,
-        } => run_program(scenario.as_deref(), seed, scale, &at, &program),
+        } => {
+            let clock = match (clock, scale) {
+                (Some(c), _) => c,
+                (None, Some(0)) => bail!("--scale 0: the clock would never move"),
+                (None, Some(n)) => Clock::Scaled(n as f64),
+                (None, None) if world == World::Http => Clock::Real,
+                (None, None) => Clock::Scaled(600.0),
+            };
+            if world == World::Http {
+                if clock != Clock::Real {
+                    bail!(
+                        "--world http needs --clock real (not --clock {clock}): transfers over real sockets take real time"
+                    );
+                }
+                if let Some(p) = &scenario {
+                    bail!(
+                        "--world http takes no --scenario ({}): the world is the real network",
+                        p.display()
+                    );
+                }
+            }
+            run_program(scenario.as_deref(), seed, clock, world, &at, &program)
+        }
     }
 }
 
@@ -193,46 +253,40 @@ fn quiet() -> Handler {
 fn run_program(
     scenario: Option<&Path>,
     seed: u64,
-    scale: u64,
+    clock: Clock,
+    world: World,
     at: &Where,
     program: &[String],
 ) -> anyhow::Result<i32> {
     let wine = wine()?;
     com_exe(at.com_exe.as_deref())?;
-    let world = match scenario {
+    let scenario_world = match scenario {
         Some(p) => bitsim::Scenario::load(p)?,
         None => Config::empty_world(),
     };
-    let service = TcpService::bind(Config::new(world, seed), "127.0.0.1:0")
-        .context("cannot listen on loopback")?;
+    let config = Config::new(scenario_world, seed)
+        .with_clock(clock)
+        .with_world(world);
+    let service = TcpService::bind(config, "127.0.0.1:0").context("cannot listen on loopback")?;
     let addr = service.local_addr();
-    eprintln!("bitsim wine: service on {addr}, virtual clock x{scale}");
+    if clock.is_virtual() {
+        eprintln!(
+            "bitsim wine: service on {addr}, clock virtual (it moves by clock.advance on {addr})"
+        );
+    } else {
+        eprintln!("bitsim wine: service on {addr}, clock {clock}, world {world}");
+    }
+    prepare(at)?;
     com(at, &["install", &addr.to_string()])?;
 
-    // The clock: `scale` virtual seconds per real second, in 100 ms steps.
-    let control = Connection::connect(addr, "bitsim-wine", true, quiet())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let running = Arc::new(AtomicBool::new(true));
-    let clock = {
-        let (control, running) = (control.clone(), running.clone());
-        std::thread::spawn(move || {
-            while running.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(100));
-                if let Err(e) = control.call("clock.advance", json!({"ms": scale * 100})) {
-                    tracing::warn!("clock.advance: {e}");
-                    break;
-                }
-            }
-        })
-    };
     let status = wine_command(&wine, at.prefix.as_deref())
         .args(program)
         .env("BITSIM_SERVICE", addr.to_string())
         .status()
         .with_context(|| format!("cannot run {}", wine.display()));
-    running.store(false, Ordering::SeqCst);
-    let _ = clock.join();
 
+    let control = Connection::connect(addr, "bitsim-wine", true, quiet())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let trace = control
         .call("inspect.trace", json!({"since": 0}))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -244,4 +298,159 @@ fn run_program(
     uninstalled?;
     eprintln!("bitsim wine: {} exited {status}", program[0]);
     Ok(status.code().unwrap_or(1))
+}
+
+/// The prefix's directory: `--prefix`, $WINEPREFIX, else ~/.wine.
+fn prefix_dir(at: &Where) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &at.prefix {
+        return Ok(p.clone());
+    }
+    if let Some(p) = std::env::var_os("WINEPREFIX") {
+        return Ok(PathBuf::from(p));
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => Ok(PathBuf::from(h).join(".wine")),
+        None => bail!("no Wine prefix: pass --prefix, or set WINEPREFIX or HOME"),
+    }
+}
+
+/// Makes the prefix usable by `bitsim-com.exe`: created when missing, and
+/// given `ProcessPrng` when its Wine lacks it.
+fn prepare(at: &Where) -> anyhow::Result<()> {
+    let wine = wine()?;
+    let prefix = prefix_dir(at)?;
+    let system32 = prefix.join("drive_c").join("windows").join("system32");
+    let version = wine_version(&wine)?;
+    if !system32.is_dir() {
+        eprintln!("bitsim wine: making the Wine prefix {}", prefix.display());
+        // Its output read through pipes, not sent to /dev/null: with that,
+        // Wine 8.0 left the new prefix's services unstarted.
+        let out = wine_command(&wine, Some(&prefix))
+            .args(["wineboot", "-i"])
+            .output()
+            .with_context(|| format!("cannot run {}", wine.display()))?;
+        wait_for_wineserver(&wine, &prefix);
+        if !out.status.success() || !system32.is_dir() {
+            bail!(
+                "cannot make the Wine prefix {} (wineboot -i: {}): {}",
+                prefix.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    if !needs_prng_shim(&version) {
+        return Ok(());
+    }
+    let (dll, built_in) = prng_shim(at.prng_shim.as_deref(), &version)?;
+    let to = system32.join("bcryptprimitives.dll");
+    let copied = std::fs::copy(&dll, &to);
+    if let Some(dir) = built_in {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    copied.with_context(|| format!("cannot copy {} to {}", dll.display(), to.display()))?;
+    tracing::info!(version, to = %to.display(), "ProcessPrng shim in place");
+    Ok(())
+}
+
+/// `wine --version`, e.g. `wine-8.0 (Debian 8.0~repack-4)`.
+fn wine_version(wine: &Path) -> anyhow::Result<String> {
+    let out = Command::new(wine)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("cannot run {} --version", wine.display()))?;
+    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || v.is_empty() {
+        bail!(
+            "{} --version did not say which Wine it is ({})",
+            wine.display(),
+            out.status
+        );
+    }
+    Ok(v)
+}
+
+/// Whether a Wine of this `--version` lacks `ProcessPrng` (added in 8.13).
+/// A version that cannot be read is taken as lacking it: the shim does no
+/// harm on a Wine that has the export, a missing one stops every Rust .exe.
+fn needs_prng_shim(version: &str) -> bool {
+    let v = version.trim_start_matches("wine-");
+    let mut parts = v.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+        .unwrap_or(0);
+    match major {
+        Some(major) => (major, minor) < (8, 13),
+        None => true,
+    }
+}
+
+/// The shim's source, carried by bitsim so that a prefix can get it
+/// without the repository at hand.
+const PRNG_SHIM_SOURCE: &str = include_str!("../../../scripts/wine/processprng-shim.c");
+
+/// The ProcessPrng DLL: given, or built with mingw-w64 into a temporary
+/// directory (returned too, for the caller to delete).
+fn prng_shim(given: Option<&Path>, version: &str) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
+    if let Some(p) = given
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("BITSIM_PRNG_SHIM").map(PathBuf::from))
+    {
+        if p.is_file() {
+            return Ok((p, None));
+        }
+        bail!("the ProcessPrng shim: {} is not a file", p.display());
+    }
+    let gcc = std::env::var_os("BITSIM_MINGW_GCC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("x86_64-w64-mingw32-gcc"));
+    let dir = std::env::temp_dir().join(format!("bitsim-wine-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let src = dir.join("processprng-shim.c");
+    let dll = dir.join("bcryptprimitives.dll");
+    std::fs::write(&src, PRNG_SHIM_SOURCE)
+        .with_context(|| format!("cannot write {}", src.display()))?;
+    let built = Command::new(&gcc)
+        .args(["-shared", "-O2", "-s", "-o"])
+        .arg(&dll)
+        .arg(&src)
+        .arg("-ladvapi32")
+        .output();
+    let _ = std::fs::remove_file(&src);
+    let failed = match built {
+        Ok(out) if out.status.success() && dll.is_file() => None,
+        Ok(out) => Some(format!(
+            "{} failed ({}): {}",
+            gcc.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Some(format!("cannot run {}: {e}", gcc.display())),
+    };
+    if let Some(why) = failed {
+        let _ = std::fs::remove_dir_all(&dir);
+        bail!(
+            "this prefix's Wine ({version}) lacks ProcessPrng, which bitsim-com.exe needs, and the shim cannot be built: {why}; install mingw-w64 (Debian: apt-get install gcc-mingw-w64-x86-64), set BITSIM_MINGW_GCC, or pass --prng-shim DLL"
+        );
+    }
+    Ok((dll, Some(dir)))
+}
+
+/// Waits until the prefix's wineserver has written everything (its
+/// registry) and left; without a wineserver beside the loader, a short
+/// wait for the same.
+fn wait_for_wineserver(wine: &Path, prefix: &Path) {
+    let dir = wine.parent().unwrap_or(Path::new("."));
+    let server = ["wineserver64", "wineserver"]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file());
+    match server {
+        Some(s) => {
+            let _ = Command::new(s).arg("-w").env("WINEPREFIX", prefix).status();
+        }
+        None => std::thread::sleep(Duration::from_secs(3)),
+    }
 }

@@ -43,11 +43,14 @@
 //! server runs as the calling user, as the per-user `LocalServer32` does.
 //!
 //! `bitsim wine install --service ADDR`, `bitsim wine uninstall` and
-//! `bitsim wine run -- PROGRAM.exe` do the same from Linux (the last also
-//! starts the service and drives its clock); `scripts/wine-bitsim.sh`
-//! builds everything and runs a C program through it under Wine. On Wine
-//! before 8.13 a Rust `.exe` also needs `ProcessPrng` in the prefix: the
-//! script puts `scripts/wine/processprng-shim.c`, built, into `system32`.
+//! `bitsim wine run [--clock MODE] [--world simulated|http] -- PROGRAM.exe`
+//! do the same from Linux (the last also starts the service, with the
+//! service's clock modes); `scripts/wine-bitsim.sh` builds everything and
+//! runs C programs and the conformance suite through it under Wine. On Wine
+//! before 8.13 a Rust `.exe` also needs `ProcessPrng` in the prefix:
+//! `bitsim wine install` makes a missing prefix and puts a
+//! `bcryptprimitives.dll` exporting it (`scripts/wine/processprng-shim.c`,
+//! built with mingw-w64) into its `system32` when the prefix's Wine needs it.
 //!
 //! The started server registers its class factory (`REGCLS_MULTIPLEUSE`),
 //! connects to the service once, and leaves when no object of it has been
@@ -98,7 +101,8 @@
 //!   `HKLM\Software\bitsim\Service` ([`proto::service_address`]); COM
 //!   starts the server from the program's process, so the program's
 //!   environment reaches it;
-//! * the user the server calls as (`session.hello`): `BITSIM_USER`, else
+//! * the user the server calls as (`session.hello`), read when COM starts
+//!   the server (two users: one after the other, or two prefixes): `BITSIM_USER`, else
 //!   `USERNAME` (Wine sets it to the Unix user), else `user`; an
 //!   administrator with `BITSIM_ADMIN=1`;
 //! * logging: `BITSIM_COM_LOG` (a `tracing` filter), to stderr.
@@ -111,7 +115,18 @@
 //!   the one BITS service. Two Windows users would need two servers.
 //! * **Callbacks are routed by job**: `SetNotifyInterface` registers the
 //!   connection with the service and keeps the program's object for that
-//!   job; a notification for the job calls that object.
+//!   job; a notification for the job calls that object, each on a thread
+//!   of its own, so a callback that takes its time does not hold the next
+//!   one back: with a service whose clock runs by itself (`real`,
+//!   `scaled:N`) the program sees up to four calls at once, BITS's limit
+//!   per user, which the service's model enforces ([`proto`]).
+//! * **Local files are named by their Linux paths** on the way to the
+//!   service and by their Windows paths on the way back (module `paths`, Wine's
+//!   `wine_get_unix_file_name`/`wine_get_dos_file_name`), so `bitsim
+//!   service --world http` reads and writes the files the program named.
+//!   A notification command line is passed on unchanged: it names a
+//!   Windows program, which the native service cannot start (the one
+//!   conformance case that differs, `expected/bitsim-wine.toml`).
 //! * **A bridge failure is `0x800706BA`**, what a client of a BITS service
 //!   that has gone away sees, never a hang: connecting has a 5 s limit and
 //!   every call a 60 s one ([`proto::CALL_TIMEOUT`], longer than the
@@ -123,6 +138,8 @@
 //! On Linux this crate is only [`proto`], the part that talks to the
 //! service, tested against a real `bitsim service`.
 
+#[cfg(windows)]
+pub mod paths;
 pub mod proto;
 
 #[cfg(windows)]

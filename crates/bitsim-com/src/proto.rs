@@ -5,10 +5,14 @@
 //! * [`Connection`] opens a connection, says who it calls as
 //!   (`session.hello`), sends calls and waits for their answers, and hands
 //!   the requests the service sends (callback notifications: `JobTransferred`,
-//!   `JobError`, `JobModification`, `FileTransferred`) to a handler on a
-//!   thread of their own, answering each with the HRESULT the handler
+//!   `JobError`, `JobModification`, `FileTransferred`) to a handler, each
+//!   on a thread of its own, answering each with the HRESULT the handler
 //!   returns. The handler may call the service again (a COM callback that
-//!   calls `Cancel`), which is why it does not run on the reading thread.
+//!   calls `Cancel`), which is why it does not run on the reading thread;
+//!   and a callback that takes its time does not hold the next one back:
+//!   with a service on a real or scaled clock, which sends a notification
+//!   while others are unanswered, the program sees as many calls at once
+//!   as BITS would make (the model's four per user), not one.
 //! * [`reply_of`] turns a BITS method's result into the model's
 //!   [`Reply`] or the exact failing HRESULT ([`CallError`]).
 //! * [`job_from_u128`] / [`job_to_u128`] convert job GUIDs: the protocol
@@ -188,7 +192,8 @@ pub struct Notification {
 
 /// What a [`Connection`] calls for each notification; its HRESULT is the
 /// answer (what the program's callback method returned).
-pub type Handler = Box<dyn Fn(&Connection, &Notification) -> Hresult + Send + 'static>;
+/// It runs on several threads at once (one per unanswered notification).
+pub type Handler = Box<dyn Fn(&Connection, &Notification) -> Hresult + Send + Sync + 'static>;
 
 type Pending = BTreeMap<u64, Sender<Result<Value, CallError>>>;
 
@@ -257,7 +262,7 @@ impl Connection {
         let weak = Arc::downgrade(&conn);
         thread::Builder::new()
             .name("bitsim-notify".into())
-            .spawn(move || notify_loop(&notes_rx, &weak, &handler))
+            .spawn(move || notify_loop(&notes_rx, &weak, handler))
             .map_err(|e| CallError::gone(format!("cannot start a thread: {e}")))?;
         conn.call("session.hello", json!({"user": user, "admin": admin}))?;
         tracing::debug!(%addr, user, admin, "connected to bitsim service");
@@ -416,14 +421,27 @@ fn read_loop(
 fn notify_loop(
     notes: &Receiver<(Value, Notification)>,
     conn: &std::sync::Weak<Connection>,
-    handler: &Handler,
+    handler: Handler,
 ) {
+    // One thread per notification: the service decides how many are
+    // outstanding at once (the model's per-user limit), not this loop.
+    let handler: Arc<Handler> = Arc::new(handler);
     while let Ok((id, n)) = notes.recv() {
         let Some(conn) = conn.upgrade() else { break };
-        let hr = handler(&conn, &n);
-        tracing::debug!(method = %n.method, job = %n.job, %hr, "notification answered");
-        if let Err(e) = conn.send_line(&answer(&id, hr)) {
-            tracing::warn!("cannot answer a notification: {e}");
+        let handler = handler.clone();
+        let spawned = thread::Builder::new()
+            .name("bitsim-callback".into())
+            .spawn(move || {
+                let hr = handler(&conn, &n);
+                tracing::debug!(method = %n.method, job = %n.job, %hr, "notification answered");
+                if let Err(e) = conn.send_line(&answer(&id, hr)) {
+                    tracing::warn!("cannot answer a notification: {e}");
+                }
+            });
+        if let Err(e) = spawned {
+            // No thread for the callback: no answer, so the service's wait
+            // runs out and it counts the object as gone.
+            tracing::warn!("cannot start a callback thread: {e}");
         }
     }
 }

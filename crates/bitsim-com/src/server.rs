@@ -9,6 +9,7 @@
 // COM: raw out-parameters, CoTaskMem strings, FFI registration.
 #![allow(unsafe_code)]
 
+use crate::paths;
 use crate::proto::{self, CallError, Connection, Notification};
 use bitsim_model::{ErrorContext, ErrorInfo, FileEntry, FileRef, Hresult, JobId, JobType, Reply};
 use serde_json::{Value, json};
@@ -365,6 +366,7 @@ impl IBackgroundCopyJob_Impl for Job_Impl {
 
     fn AddFile(&self, remote: &PCWSTR, local: &PCWSTR) -> Result<()> {
         let (remote, local) = (read_string(remote)?, read_string(local)?);
+        let local = paths::to_unix(&local);
         self.done("add_file", json!({"remote": remote, "local": local}))
     }
 
@@ -630,12 +632,18 @@ impl IBackgroundCopyJob2_Impl for Job_Impl {
 
     fn SetReplyFileName(&self, name: &PCWSTR) -> Result<()> {
         let name = read_string(name)?;
+        // An empty name asks BITS to choose one: it stays empty.
+        let name = if name.is_empty() {
+            name
+        } else {
+            paths::to_unix(&name)
+        };
         self.done("set_reply_file_name", json!({"name": name}))
     }
 
     fn GetReplyFileName(&self) -> Result<PWSTR> {
         match self.call("get_reply_file_name", json!({}))? {
-            Reply::ReplyFileName(n) => co_optional(n.as_deref()),
+            Reply::ReplyFileName(n) => co_optional(n.map(|n| paths::to_dos(&n)).as_deref()),
             r => Err(unexpected("GetReplyFileName", &r)),
         }
     }
@@ -662,6 +670,7 @@ impl IBackgroundCopyJob3_Impl for Job_Impl {
         ranges: *const BG_FILE_RANGE,
     ) -> Result<()> {
         let (remote, local) = (read_string(remote)?, read_string(local)?);
+        let local = paths::to_unix(&local);
         if ranges.is_null() && count > 0 {
             return Err(E_INVALIDARG.into());
         }
@@ -727,7 +736,7 @@ impl IBackgroundCopyFile_Impl for File_Impl {
     }
 
     fn GetLocalName(&self) -> Result<PWSTR> {
-        co_string(&self.entry()?.local_name)
+        co_string(&paths::to_dos(&self.entry()?.local_name))
     }
 
     fn GetProgress(&self, out: *mut BG_FILE_PROGRESS) -> Result<()> {

@@ -154,3 +154,63 @@ fn a_service_that_is_gone_fails_calls_quickly_with_rpc_server_unavailable() {
     assert_eq!(e.hresult, proto::SERVICE_GONE, "{e}");
     assert!(e.message.contains("session.hello"), "{e}");
 }
+
+/// Five jobs whose JobTransferred callbacks take their time, on a service
+/// whose clock runs by itself (scaled): the handler is called for up to
+/// four at once, never five (the model's four notifications per user), and
+/// the fifth comes once one is answered. With one handler thread the
+/// program would never see more than one call at a time.
+#[test]
+fn slow_callbacks_are_called_four_at_a_time() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let scenario = Scenario::parse(WORLD, "world").unwrap();
+    let config = Config::new(scenario, 7).with_clock(bitsim_service::Clock::Scaled(600.0));
+    let s = TcpService::bind(config, "127.0.0.1:0").unwrap();
+    let now = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (n2, m2, c2) = (now.clone(), most.clone(), calls.clone());
+    let handler: Handler = Box::new(move |conn, n| {
+        let at_once = n2.fetch_add(1, Ordering::SeqCst) + 1;
+        m2.fetch_max(at_once, Ordering::SeqCst);
+        c2.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(700));
+        conn.bits("job.complete", json!({"job": n.job})).unwrap();
+        n2.fetch_sub(1, Ordering::SeqCst);
+        Hresult::S_OK
+    });
+    let c = Connection::connect(s.local_addr(), "alice", false, handler).unwrap();
+    let mut jobs = Vec::new();
+    for i in 0..5 {
+        let job = create(&c);
+        c.bits(
+            "job.add_file",
+            json!({"job": job, "remote": "http://updates.test/app.msi",
+                   "local": format!("C:\\app{i}.msi")}),
+        )
+        .unwrap();
+        c.bits("job.set_notify_interface", json!({"job": job}))
+            .unwrap();
+        jobs.push(job);
+    }
+    for job in &jobs {
+        c.bits("job.resume", json!({"job": job})).unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while calls.load(Ordering::SeqCst) < 5 || now.load(Ordering::SeqCst) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} calls",
+            calls.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    assert_eq!(most.load(Ordering::SeqCst), 4, "calls outstanding at once");
+    for job in &jobs {
+        assert_eq!(
+            c.bits("job.get_state", json!({"job": job})).unwrap(),
+            Reply::State(JobState::Acknowledged)
+        );
+    }
+}

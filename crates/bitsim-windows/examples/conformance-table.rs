@@ -1,6 +1,6 @@
 //! Prints the conformance suite as a Markdown table: one row per case, one
-//! column per implementation (the simulator, the real-time driver, Wine's
-//! BITS, real BITS), from
+//! column per implementation (the simulator, the real-time driver, bitsim
+//! under Wine through bitsim-com, Wine's BITS, real BITS), from
 //! the checked-in expected-outcome lists that the test runs enforce.
 //!
 //! ```sh
@@ -15,6 +15,7 @@ fn main() {
         outcomes::markdown_table(&[
             &outcomes::simulator(),
             &outcomes::realtime(),
+            &outcomes::bitsim_wine(),
             &outcomes::wine()
         ])
     );

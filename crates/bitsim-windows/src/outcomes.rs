@@ -36,6 +36,9 @@ pub const SIMULATOR: &str = include_str!("../expected/simulator.toml");
 pub const WINE: &str = include_str!("../expected/wine.toml");
 /// The real-time driver's list (`bitsim::realtime`).
 pub const REALTIME: &str = include_str!("../expected/realtime.toml");
+/// bitsim under Wine: the suite's Windows build calling bitsim through
+/// `bitsim-com.exe` and `bitsim service --world http`.
+pub const BITSIM_WINE: &str = include_str!("../expected/bitsim-wine.toml");
 
 /// What one case is expected to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,6 +214,11 @@ pub fn wine() -> ExpectedOutcomes {
     ExpectedOutcomes::parse(WINE).expect("expected/wine.toml is valid")
 }
 
+/// The list of bitsim under Wine (through `bitsim-com.exe`), parsed.
+pub fn bitsim_wine() -> ExpectedOutcomes {
+    ExpectedOutcomes::parse(BITSIM_WINE).expect("expected/bitsim-wine.toml is valid")
+}
+
 /// The real-time driver's list, parsed.
 pub fn realtime() -> ExpectedOutcomes {
     ExpectedOutcomes::parse(REALTIME).expect("expected/realtime.toml is valid")
@@ -258,6 +266,7 @@ mod tests {
         assert_eq!(simulator().cases.len(), CASES.len());
         assert_eq!(wine().cases.len(), CASES.len());
         assert_eq!(realtime().cases.len(), CASES.len());
+        assert_eq!(bitsim_wine().cases.len(), CASES.len());
     }
 
     #[test]
@@ -330,7 +339,7 @@ mod tests {
             .expect("README.md has the conformance-table markers");
         assert_eq!(
             shown,
-            markdown_table(&[&simulator(), &realtime(), &wine()]),
+            markdown_table(&[&simulator(), &realtime(), &bitsim_wine(), &wine()]),
             "README.md's conformance table is stale: paste the output of \
              `cargo run -p bitsim-windows --example conformance-table`"
         );
@@ -338,11 +347,11 @@ mod tests {
 
     #[test]
     fn the_table_has_a_row_per_case_and_a_total() {
-        let t = markdown_table(&[&simulator(), &realtime(), &wine()]);
+        let t = markdown_table(&[&simulator(), &realtime(), &bitsim_wine(), &wine()]);
         assert_eq!(t.lines().count(), 2 + CASES.len() + 1);
         assert!(
             t.contains(
-                "| case | budget | simulator | real-time driver | Wine 8.0 | real BITS (reference) |"
+                "| case | budget | simulator | real-time driver | bitsim under Wine | Wine 8.0 | real BITS (reference) |"
             ),
             "{t}"
         );

@@ -7,7 +7,10 @@
 //!   `expected/realtime.toml`; every case runs through both drivers.
 //! * Built for Windows with `real-windows` and run under Wine
 //!   (`scripts/windows-on-linux.sh`): Wine's BITS, against
-//!   `expected/wine.toml`.
+//!   `expected/wine.toml`; or, with `BITSIM_CONFORMANCE_LIST=bitsim-wine`
+//!   in a prefix where `bitsim-com.exe` serves BITS
+//!   (`scripts/wine-bitsim.sh`): bitsim itself, through COM, against
+//!   `expected/bitsim-wine.toml`.
 //! * The same build on Windows: the real BITS service, where every case
 //!   must pass (slow cases run when `BITSIM_CONFORMANCE_SLOW=1`).
 //!
@@ -30,6 +33,14 @@ fn harness() -> (
 #[cfg(all(windows, feature = "real-windows"))]
 fn harness() -> (bitsim_windows::real::RealHarness, Option<ExpectedOutcomes>) {
     let h = bitsim_windows::real::RealHarness::new().expect("start the real harness");
+    match std::env::var("BITSIM_CONFORMANCE_LIST").as_deref() {
+        Ok("bitsim-wine") => return (h, Some(outcomes::bitsim_wine())),
+        Ok("wine") | Err(_) => {}
+        Ok(other) => panic!(
+            "BITSIM_CONFORMANCE_LIST={other:?}: expected `wine` (Wine's BITS, the default under \
+             Wine) or `bitsim-wine` (bitsim through bitsim-com.exe)"
+        ),
+    }
     let expected = bitsim_windows::real::wine_version().map(|running| {
         let list = outcomes::wine();
         let made_with = list.wine_version.clone().unwrap_or_default();

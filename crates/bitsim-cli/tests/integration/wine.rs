@@ -49,3 +49,179 @@ fn run_needs_a_program() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("<PROGRAM>"), "{err}");
 }
+
+/// A stand-in for Wine's loader that says it is `version` and does nothing
+/// else (the real Wine runs in scripts/wine-bitsim.sh): what `bitsim wine
+/// install` decides from the version, before anything runs under Wine.
+fn fake_wine(dir: &std::path::Path, version: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("wine64");
+    std::fs::write(
+        &p,
+        format!("#!/bin/sh\n[ \"$1\" = --version ] && echo '{version}'\nexit 0\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// A prefix that exists (its system32 is there: no wineboot).
+fn prefix(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("prefix");
+    std::fs::create_dir_all(p.join("drive_c/windows/system32")).unwrap();
+    p
+}
+
+#[test]
+fn a_wine_without_process_prng_and_no_compiler_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let wine = fake_wine(dir.path(), "wine-8.0 (Debian 8.0~repack-4)");
+    let prefix = prefix(dir.path());
+    let exe = std::env::current_exe().unwrap();
+    let out = bitsim_wine(
+        &[
+            ("BITSIM_WINE", wine.to_str().unwrap()),
+            ("BITSIM_COM_EXE", exe.to_str().unwrap()),
+            ("BITSIM_MINGW_GCC", "/nonexistent/x86_64-w64-mingw32-gcc"),
+        ],
+        &[
+            "install",
+            "--service",
+            "127.0.0.1:7300",
+            "--prefix",
+            prefix.to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("Wine (wine-8.0"), "{err}");
+    assert!(err.contains("lacks ProcessPrng"), "{err}");
+    assert!(
+        err.contains("cannot run /nonexistent/x86_64-w64-mingw32-gcc"),
+        "{err}"
+    );
+    assert!(err.contains("--prng-shim"), "{err}");
+    assert!(
+        !prefix
+            .join("drive_c/windows/system32/bcryptprimitives.dll")
+            .exists()
+    );
+
+    let out = bitsim_wine(
+        &[
+            ("BITSIM_WINE", wine.to_str().unwrap()),
+            ("BITSIM_COM_EXE", exe.to_str().unwrap()),
+        ],
+        &[
+            "install",
+            "--service",
+            "127.0.0.1:7300",
+            "--prefix",
+            prefix.to_str().unwrap(),
+            "--prng-shim",
+            "/nonexistent/bcryptprimitives.dll",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the ProcessPrng shim: /nonexistent/bcryptprimitives.dll is not a file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_shim_goes_into_a_prefix_only_when_its_wine_needs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = dir.path().join("shim.dll");
+    std::fs::write(&shim, b"MZ a ProcessPrng DLL").unwrap();
+    let exe = std::env::current_exe().unwrap();
+    for (version, wanted) in [
+        ("wine-8.0 (Debian 8.0~repack-4)", true),
+        ("wine-8.12", true),
+        ("wine-8.13", false),
+        ("wine-9.0", false),
+    ] {
+        let sub = dir.path().join(version.replace([' ', '(', ')', '~'], "_"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let wine = fake_wine(&sub, version);
+        let prefix = prefix(&sub);
+        let out = bitsim_wine(
+            &[
+                ("BITSIM_WINE", wine.to_str().unwrap()),
+                ("BITSIM_COM_EXE", exe.to_str().unwrap()),
+                ("BITSIM_PRNG_SHIM", shim.to_str().unwrap()),
+            ],
+            &[
+                "install",
+                "--service",
+                "127.0.0.1:7300",
+                "--prefix",
+                prefix.to_str().unwrap(),
+            ],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{version}: {err}");
+        let dll = prefix.join("drive_c/windows/system32/bcryptprimitives.dll");
+        assert_eq!(dll.exists(), wanted, "{version}");
+        if wanted {
+            assert_eq!(std::fs::read(&dll).unwrap(), b"MZ a ProcessPrng DLL");
+        }
+    }
+}
+
+#[test]
+fn run_clock_modes_are_the_services() {
+    let out = bitsim_wine(&[], &["run", "--clock", "fast", "--", "updater.exe"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("'fast'"), "{err}");
+    assert!(err.contains("--clock"), "{err}");
+
+    let out = bitsim_wine(
+        &[],
+        &[
+            "run",
+            "--clock",
+            "real",
+            "--scale",
+            "60",
+            "--",
+            "updater.exe",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
+
+    let out = bitsim_wine(
+        &[("BITSIM_WINE", "/nonexistent/wine64")],
+        &["run", "--scale", "0", "--", "updater.exe"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--scale 0"), "{err}");
+}
+
+#[test]
+fn run_world_http_takes_the_real_clock_only() {
+    let out = bitsim_wine(
+        &[],
+        &[
+            "run",
+            "--world",
+            "http",
+            "--clock",
+            "scaled:60",
+            "--",
+            "up.exe",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--world http needs --clock real"), "{err}");
+    let out = bitsim_wine(&[], &["run", "--world", "tcp", "--", "up.exe"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("'tcp'"), "{err}");
+}
