@@ -31,54 +31,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGET=x86_64-pc-windows-gnu
-MINGW_GCC=x86_64-w64-mingw32-gcc
-# Debian installs the wine64 loader in Wine's library folder, not on PATH.
-WINE=/usr/lib/wine/wine64
-WINESERVER=/usr/lib/wine/wineserver64
-
-step() { printf '== %s\n' "$*"; }
-elapsed() { printf '   (%d s)\n' "$((SECONDS - $1))"; }
-
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null; then
-        sudo "$@"
-    else
-        echo "error: need root (or sudo) to run: $*" >&2
-        exit 1
-    fi
-}
+. scripts/wine/tools.sh
 
 # ---- 1. tools ----
-t=$SECONDS
-step "tools: Rust target $TARGET, mingw-w64, wine64"
-if ! rustup target list --installed | grep -qx "$TARGET"; then
-    [ "${BITSIM_NO_INSTALL:-0}" = 1 ] && { echo "error: rustup target $TARGET missing" >&2; exit 1; }
-    rustup target add "$TARGET"
-fi
-missing=()
-command -v "$MINGW_GCC" >/dev/null || missing+=(gcc-mingw-w64-x86-64)
-[ -x "$WINE" ] || missing+=(wine64)
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "${BITSIM_NO_INSTALL:-0}" = 1 ] && { echo "error: missing Debian packages: ${missing[*]}" >&2; exit 1; }
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-"$WINE" --version
-elapsed $t
-
-TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-WORK="$TARGET_DIR/$TARGET/wine"
+windows_tools
 export WINEPREFIX="${BITSIM_WINEPREFIX:-$WORK/prefix}"
-export WINEDEBUG="${WINEDEBUG:--all}"
-# No Mono/Gecko installers (they would ask, and nothing here needs them).
-export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
-export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER="$MINGW_GCC"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE"
-mkdir -p "$WORK"
 
 # ---- 2. the ProcessPrng shim ----
 t=$SECONDS
