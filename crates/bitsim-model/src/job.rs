@@ -434,6 +434,21 @@ pub fn temp_file_name(local: &str, job: JobId, file: FileRef) -> String {
     format!("{dir}BIT{h:08X}.tmp")
 }
 
+/// The reply file name BITS picks for an upload-reply job whose
+/// application never called `SetReplyFileName` before the first Resume:
+/// "BITS generates a file name" in the upload file's directory
+/// \[REPLYFILE\]. The name itself is not documented; bitsim uses
+/// `BITS-reply-{job GUID}` beside the upload file (decision A32), one per
+/// job and apart from the reply's temporary file ([`temp_file_name`]).
+/// `upload` is the upload file's local name.
+pub fn invented_reply_file_name(upload: &str, job: JobId) -> String {
+    let dir = match upload.rfind(['/', '\\']) {
+        Some(i) => &upload[..=i],
+        None => "",
+    };
+    format!("{dir}BITS-reply-{}", job.0)
+}
+
 #[cfg(test)]
 mod temp_name_tests {
     use super::*;

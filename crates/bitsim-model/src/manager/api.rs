@@ -294,6 +294,13 @@ impl Manager {
         if job.timers.active_since.is_some() {
             job.timers.active_since = Some(self.now);
         }
+        // No SetReplyFileName before the first Resume: BITS generates the
+        // reply's name in the upload file's directory [REPLYFILE] (A32).
+        if let (Some(reply), Some(upload)) = (job.reply.as_mut(), job.files.first())
+            && reply.file_name.is_none()
+        {
+            reply.file_name = Some(crate::job::invented_reply_file_name(&upload.local_name, id));
+        }
         self.touch(id, true);
         self.settle();
         Ok(())

@@ -971,12 +971,18 @@ async fn reply(
 }
 
 fn reply_temp(j: &bitsim_model::Job, job: JobId) -> PathBuf {
-    // Decision: with no reply file name the reply's temp file lives in the
-    // system temp directory (BITS picks a name of its own [REPLYFILE]).
+    // The model names the reply at the first Resume when the application
+    // did not (decision A32); a queue persisted before that rule gets the
+    // same name here.
     let base = j
         .reply
         .as_ref()
         .and_then(|r| r.file_name.clone())
+        .or_else(|| {
+            j.files
+                .first()
+                .map(|f| bitsim_model::invented_reply_file_name(&f.local_name, job))
+        })
         .map_or_else(|| std::env::temp_dir().join("reply"), PathBuf::from);
     temp_path(&base, job, FileRef::Reply)
 }

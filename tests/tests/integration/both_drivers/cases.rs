@@ -9,7 +9,7 @@ use bitsim::JobAccess;
 use bitsim::backend::Backend;
 use bitsim_model::{
     BandwidthWindow, Call, ErrorContext, FileRef, Hresult, JobId, JobPriority, JobState, JobType,
-    NotifyFlags, Policy, Reply, temp_file_name,
+    NotifyFlags, Policy, Reply, invented_reply_file_name, temp_file_name,
 };
 
 use super::world::{BIG, Real, Recorder, SMALL, Sim, World, call, pass, settle};
@@ -680,6 +680,27 @@ fn a31_reply_file_name_on_other_types<W: World>() {
     assert!(call(&mut b, job, Call::GetReplyFileName).is_ok());
 }
 
+/// A32: no SetReplyFileName before the first Resume: BITS names the reply
+/// itself, in the upload file's folder \[REPLYFILE\].
+fn a32_reply_file_named_at_first_resume<W: World>() {
+    let (w, mut b) = world::<W>();
+    let src = w.local("x.bin");
+    w.make_local(&src, 1000);
+    let job = b.create_job("a32", JobType::UploadReply).unwrap();
+    b.add_file(job, &w.url("/app/x.bin"), &src).unwrap();
+    let name = |b: &mut W::B| match call(b, job, Call::GetReplyFileName) {
+        Ok(Reply::ReplyFileName(n)) => n,
+        other => panic!("GetReplyFileName: {other:?}"),
+    };
+    assert_eq!(name(&mut b), None, "no name before the first Resume");
+    b.resume(job).unwrap();
+    let want = invented_reply_file_name(&src, job);
+    assert_eq!(name(&mut b), Some(want.clone()));
+    let folder = |p: &str| std::path::Path::new(p).parent().map(|d| d.to_owned());
+    assert_eq!(folder(&want), folder(&src), "beside the upload file");
+    b.cancel(job).unwrap();
+}
+
 /// Two test functions per case: `$sim` runs it on the simulator, `$rt` on
 /// the real-time driver.
 macro_rules! both {
@@ -786,4 +807,7 @@ both! {
     a31_reply_file_name_on_other_types:
         a31_reply_file_name_on_other_types_on_the_simulator,
         a31_reply_file_name_on_other_types_on_the_real_time_driver;
+    a32_reply_file_named_at_first_resume:
+        a32_reply_file_named_at_first_resume_on_the_simulator,
+        a32_reply_file_named_at_first_resume_on_the_real_time_driver;
 }
