@@ -118,6 +118,21 @@ impl Client {
         r["value"].as_str().unwrap().to_owned()
     }
 
+    /// A download job named `name` with one file (created and AddFile'd).
+    fn download(
+        &mut self,
+        name: &str,
+        remote: impl serde::Serialize,
+        local: impl serde::Serialize,
+    ) -> String {
+        let job = self.create(name);
+        self.bits(
+            "job.add_file",
+            json!({"job": job, "remote": remote, "local": local}),
+        );
+        job
+    }
+
     fn state(&mut self, job: &str) -> String {
         let r = self.bits("job.get_state", json!({"job": job}));
         r["value"].as_str().unwrap().to_owned()
@@ -295,11 +310,7 @@ fn scripted_run(seed: u64) -> (Vec<Value>, String) {
     .unwrap();
     let s = tcp(Config::new(scenario, seed));
     let mut c = Client::hello(&s, "alice", false);
-    let job = c.create("flaky");
-    c.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://cdn.test/b.bin", "local": "/d/b"}),
-    );
+    let job = c.download("flaky", "http://cdn.test/b.bin", "/d/b");
     c.bits("job.set_notify_interface", json!({"job": job}));
     c.bits("job.resume", json!({"job": job}));
     c.bits("clock.run_until_idle", json!({"max": 86_400_000}));
@@ -322,11 +333,7 @@ fn clock_methods_move_virtual_time_only_when_called() {
     let s = tcp(Config::new(world(), 1));
     let mut c = Client::hello(&s, "alice", false);
     assert_eq!(c.bits("clock.now", json!({}))["now"], 0);
-    let job = c.create("retry");
-    c.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://nowhere.test/x", "local": "/d/x"}),
-    );
+    let job = c.download("retry", "http://nowhere.test/x", "/d/x");
     c.bits("job.resume", json!({"job": job}));
     c.bits("clock.advance", json!({"ms": 5_000}));
     // The name does not resolve: transient, retried after 600 s.
@@ -374,16 +381,8 @@ fn updater(c: &mut Client, method: &str, p: &Value) -> Option<Value> {
 fn notifications_round_trip_and_the_handler_can_call_back() {
     let s = tcp(Config::new(world(), 1));
     let mut c = Client::hello(&s, "alice", false);
-    let good = c.create("good");
-    c.bits(
-        "job.add_file",
-        json!({"job": good, "remote": "http://cdn.test/a.bin", "local": "/d/a"}),
-    );
-    let missing = c.create("missing");
-    c.bits(
-        "job.add_file",
-        json!({"job": missing, "remote": "http://cdn.test/nope", "local": "/d/n"}),
-    );
+    let good = c.download("good", "http://cdn.test/a.bin", "/d/a");
+    let missing = c.download("missing", "http://cdn.test/nope", "/d/n");
     for j in [&good, &missing] {
         // JobTransferred | JobError | FileTransferred.
         c.bits("job.set_notify_flags", json!({"job": j, "flags": 0x13}));
@@ -433,11 +432,7 @@ fn notifications_round_trip_and_the_handler_can_call_back() {
 fn a_failing_answer_is_called_again_by_the_model() {
     let s = tcp(Config::new(world(), 1));
     let mut c = Client::hello(&s, "alice", false);
-    let job = c.create("missing");
-    c.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
-    );
+    let job = c.download("missing", "http://cdn.test/nope", "/d/n");
     c.bits("job.set_notify_interface", json!({"job": job}));
     c.bits("job.resume", json!({"job": job}));
     let mut n = 0;
@@ -457,11 +452,7 @@ fn a_client_that_disconnects_mid_notification_is_a_dead_callback() {
     let s = tcp(Config::new(world(), 1));
     let mut app = Client::hello(&s, "alice", false);
     let mut driver = Client::hello(&s, "tester", true);
-    let job = app.create("missing");
-    app.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
-    );
+    let job = app.download("missing", "http://cdn.test/nope", "/d/n");
     app.bits("job.set_notify_interface", json!({"job": job}));
     app.bits("job.resume", json!({"job": job}));
     // The driver moves time; the app receives JobError and vanishes.
@@ -496,11 +487,7 @@ fn a_client_that_never_answers_times_out_and_time_moves_on() {
     let s = tcp(config);
     let mut app = Client::hello(&s, "alice", false);
     let mut driver = Client::hello(&s, "tester", true);
-    let job = app.create("missing");
-    app.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
-    );
+    let job = app.download("missing", "http://cdn.test/nope", "/d/n");
     app.bits("job.set_notify_interface", json!({"job": job}));
     app.bits("job.resume", json!({"job": job}));
     let r = driver.call_with("clock.advance", json!({"ms": 3_600_000}), &mut |_, _, _| {
@@ -531,11 +518,7 @@ fn a_client_that_never_answers_times_out_and_time_moves_on() {
 fn a_handler_cannot_move_the_clock_it_is_holding() {
     let s = tcp(Config::new(world(), 1));
     let mut c = Client::hello(&s, "alice", false);
-    let job = c.create("missing");
-    c.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
-    );
+    let job = c.download("missing", "http://cdn.test/nope", "/d/n");
     c.bits("job.set_notify_interface", json!({"job": job}));
     c.bits("job.resume", json!({"job": job}));
     let mut err = None;
@@ -605,11 +588,7 @@ fn stdio_transport_serves_one_client_until_its_input_ends() {
 fn world_controls_reach_the_model() {
     let s = tcp(Config::new(world(), 1));
     let mut c = Client::hello(&s, "alice", false);
-    let job = c.create("a");
-    c.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://cdn.test/b.bin", "local": "/d/b"}),
-    );
+    let job = c.download("a", "http://cdn.test/b.bin", "/d/b");
     c.bits("world.network", json!({"up": false}));
     c.bits("job.resume", json!({"job": job}));
     c.bits("clock.advance", json!({"ms": 60_000}));
@@ -617,11 +596,7 @@ fn world_controls_reach_the_model() {
     c.bits("world.network", json!({"up": true}));
     c.bits("clock.advance", json!({"ms": 700_000}));
     assert_eq!(c.state(&job), "TRANSFERRED");
-    let j2 = c.create("b");
-    c.bits(
-        "job.add_file",
-        json!({"job": j2, "remote": "http://cdn.test/b.bin", "local": "/d/b2"}),
-    );
+    let j2 = c.download("b", "http://cdn.test/b.bin", "/d/b2");
     c.bits("world.logoff", json!({"user": "alice"}));
     c.bits("job.resume", json!({"job": j2}));
     c.bits("clock.advance", json!({"ms": 60_000}));
@@ -630,11 +605,7 @@ fn world_controls_reach_the_model() {
     c.bits("clock.advance", json!({"ms": 60_000}));
     assert_eq!(c.state(&j2), "TRANSFERRED");
     // A fault of the scenario format, from now on.
-    let j3 = c.create("c");
-    c.bits(
-        "job.add_file",
-        json!({"job": j3, "remote": "http://cdn.test/a.bin", "local": "/d/c"}),
-    );
+    let j3 = c.download("c", "http://cdn.test/a.bin", "/d/c");
     let r = c.call(
         "world.fault",
         json!({"kind": "http_status", "status": 404, "count": 1}),
@@ -752,11 +723,7 @@ fn transitions(trace: &[Value]) -> Vec<(u64, String, String)> {
 fn a_scaled_clock_runs_the_model_by_itself() {
     let s = tcp(Config::new(world(), 1).with_clock(Clock::Scaled(3600.0)));
     let mut c = Client::hello(&s, "alice", false);
-    let job = c.create("retry");
-    c.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://nowhere.test/x", "local": "/d/x"}),
-    );
+    let job = c.download("retry", "http://nowhere.test/x", "/d/x");
     c.bits("job.resume", json!({"job": job}));
     // The name does not resolve: TRANSIENT_ERROR, retried 600 virtual
     // seconds later, a sixth of a real second at 3600x: nobody calls clock.*.
@@ -797,11 +764,7 @@ fn a_client_that_never_answers_does_not_stall_others_in_real_time() {
     let mut app = Client::hello(&s, "alice", false);
     let mut other = Client::hello(&s, "bob", false);
     let mut admin = Client::hello(&s, "root", true);
-    let job = app.create("missing");
-    app.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
-    );
+    let job = app.download("missing", "http://cdn.test/nope", "/d/n");
     app.bits("job.set_notify_interface", json!({"job": job}));
     app.bits("job.resume", json!({"job": job}));
     let mine = other.create("bob's");
@@ -839,11 +802,7 @@ fn a_client_that_never_answers_does_not_stall_others_in_real_time() {
 fn an_answer_in_real_time_is_fed_back_to_the_model() {
     let s = tcp(Config::new(world(), 1).with_clock(Clock::Scaled(3600.0)));
     let mut app = Client::hello(&s, "alice", false);
-    let job = app.create("missing");
-    app.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
-    );
+    let job = app.download("missing", "http://cdn.test/nope", "/d/n");
     app.bits("job.set_notify_interface", json!({"job": job}));
     app.bits("job.resume", json!({"job": job}));
     // The first JobError fails: the model calls again 600 s later (a sixth
@@ -893,11 +852,7 @@ fn inspect_job_shows_outstanding_notifications_and_the_next_timer() {
     assert_eq!(r["next_timer"]["why"], "Inactivity", "{r}");
     assert_eq!(r["next_timer"]["at"], 90u64 * 86_400_000, "{r}");
     assert_eq!(r["outstanding"], json!([]), "{r}");
-    let job = c.create("retry");
-    c.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://nowhere.test/x", "local": "/d/x"}),
-    );
+    let job = c.download("retry", "http://nowhere.test/x", "/d/x");
     c.bits("job.resume", json!({"job": job}));
     c.bits("clock.advance", json!({"ms": 5_000}));
     let t = transitions(&c.trace());
@@ -908,11 +863,7 @@ fn inspect_job_shows_outstanding_notifications_and_the_next_timer() {
     assert_eq!(r["next_timer"]["at"], failed + 600_000, "{r}");
     // A notification held by its handler shows in the handler's own view,
     // with its attempt; a failed one is called again (NotificationRetry).
-    let missing = c.create("missing");
-    c.bits(
-        "job.add_file",
-        json!({"job": missing, "remote": "http://cdn.test/nope", "local": "/d/n"}),
-    );
+    let missing = c.download("missing", "http://cdn.test/nope", "/d/n");
     c.bits("job.set_notify_interface", json!({"job": missing}));
     c.bits("job.resume", json!({"job": missing}));
     let mut seen = Vec::new();
@@ -949,11 +900,7 @@ fn world_clear_faults_ends_every_fault() {
     .unwrap();
     let s = tcp(Config::new(scenario, 1));
     let mut c = Client::hello(&s, "alice", false);
-    let job = c.create("a");
-    c.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://cdn.test/a.bin", "local": "/d/a"}),
-    );
+    let job = c.download("a", "http://cdn.test/a.bin", "/d/a");
     c.bits("job.resume", json!({"job": job}));
     c.bits("clock.advance", json!({"ms": 3_600_000}));
     assert_eq!(c.state(&job), "TRANSIENT_ERROR");
@@ -1028,11 +975,7 @@ fn the_queue_persists_across_a_process_restart_as_a_bits_service_restart() {
     let s = TcpService::bind(config(), "127.0.0.1:0").unwrap();
     let mut c = Client::hello(&s, "alice", false);
     let idle = c.create("idle");
-    let moving = c.create("moving");
-    c.bits(
-        "job.add_file",
-        json!({"job": moving, "remote": "http://cdn.test/b.bin", "local": "/d/b"}),
-    );
+    let moving = c.download("moving", "http://cdn.test/b.bin", "/d/b");
     c.bits("job.set_notify_interface", json!({"job": moving}));
     c.bits("job.resume", json!({"job": moving}));
     let mut steps = 0;
@@ -1128,11 +1071,7 @@ fn in_real_time_a_silent_client_times_out_into_the_models_rule() {
     let s = tcp(config);
     let mut app = Client::hello(&s, "alice", false);
     let mut admin = Client::hello(&s, "root", true);
-    let job = app.create("missing");
-    app.bits(
-        "job.add_file",
-        json!({"job": job, "remote": "http://cdn.test/nope", "local": "/d/n"}),
-    );
+    let job = app.download("missing", "http://cdn.test/nope", "/d/n");
     app.bits("job.set_notify_interface", json!({"job": job}));
     app.bits("job.resume", json!({"job": job}));
     let n = app.read();
@@ -1329,11 +1268,7 @@ fn world_http_a_404_is_job_error_with_the_http_status() {
     let env = HttpEnv::new();
     let s = tcp(http_config());
     let mut c = Client::hello(&s, "alice", false);
-    let job = c.create("missing");
-    c.bits(
-        "job.add_file",
-        json!({"job": job, "remote": env.url("/nope.bin"), "local": env.local("nope.bin")}),
-    );
+    let job = c.download("missing", env.url("/nope.bin"), env.local("nope.bin"));
     c.bits("job.set_notify_interface", json!({"job": job}));
     c.bits("job.resume", json!({"job": job}));
     let n = next_notification(&mut c);
@@ -1475,11 +1410,7 @@ fn world_http_persists_its_queue_in_the_state_dir() {
     let state = env.dir.path().join("state");
     let s = tcp(http_config().with_state_dir(&state));
     let mut c = Client::hello(&s, "alice", false);
-    let job = c.create("kept");
-    c.bits(
-        "job.add_file",
-        json!({"job": job, "remote": env.url("/a.bin"), "local": env.local("a.bin")}),
-    );
+    let job = c.download("kept", env.url("/a.bin"), env.local("a.bin"));
     // The driver holds the queue's lock: no second service on it.
     let e = match Service::try_start(http_config().with_state_dir(&state)) {
         Ok(_) => panic!("a second service took a locked queue"),
