@@ -13,13 +13,19 @@
 //!   implements [`ModelBacked`] gets its [`JobAccess`](crate::JobAccess)
 //!   from the one implementation there.
 //!
+//! * [`RemoteNotification`]: callback objects that answer from outside the
+//!   driver (a service's clients), whose notifications a driver queues for
+//!   its front instead of calling them.
+//!
 //! The simulator and the real-time driver differ only in how they perform
 //! the model's effects (a virtual world or real HTTP) and in their clocks.
 
 mod access;
 pub(crate) mod callbacks;
 mod effects;
+pub(crate) mod remote;
 
 pub use access::{ModelAccess, ModelBacked, ModelView};
 pub use callbacks::{AsCallback, Callbacks, Delivery};
 pub use effects::{Effects, drain, perform};
+pub use remote::RemoteNotification;

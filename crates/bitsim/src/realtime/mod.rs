@@ -271,7 +271,7 @@ pub struct Driver {
     /// Opened to manage the queue, not to transfer ([`Driver::open_held`]).
     held: bool,
     /// Callback objects that answer from outside the driver (remote.rs).
-    remote: remote::Remote,
+    remote: crate::engine::remote::RemoteObjects,
 }
 
 fn unix_ms() -> u64 {
@@ -341,7 +341,7 @@ impl Driver {
             last_persist: Instant::now(),
             _lock: lock,
             held: false,
-            remote: remote::Remote::default(),
+            remote: Default::default(),
         };
         if restarted {
             // X2: active transfers go back to QUEUED; callbacks are gone.
@@ -896,8 +896,17 @@ impl Effects for Driver {
         callback: CallbackId,
         kind: NotifyKind,
     ) {
-        if self.remote.take(&self.mgr, id, job, &user, callback, kind) {
-            return; // for Driver::poll_remote_notification
+        if self.remote.is_remote(callback) {
+            // For Driver::poll_remote_notification.
+            self.remote.queue(crate::engine::RemoteNotification {
+                id,
+                job,
+                outstanding: self.mgr.outstanding_notifications(&user),
+                user,
+                callback,
+                kind,
+            });
+            return;
         }
         self.deliver_notification(id, job, Caller::user(user.0), callback, kind);
     }

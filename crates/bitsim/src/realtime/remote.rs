@@ -24,81 +24,32 @@
 //! Every call that may start a transfer (these included) must be made
 //! inside the runtime's context (`Runtime::enter`).
 
-use std::collections::{BTreeSet, VecDeque};
-
-use bitsim_model::{CallbackId, JobId, NotificationId, NotifyKind, UserId};
+use bitsim_model::CallbackId;
 use tokio::sync::mpsc;
 
 use super::{Driver, RtEvent};
-use crate::callback::Callback;
-use crate::engine::{Callbacks, Delivery};
-use crate::sim::RemoteNotification;
-
-/// Remote callback objects and their notifications waiting to be sent.
-#[derive(Default)]
-pub(super) struct Remote {
-    ids: BTreeSet<CallbackId>,
-    pending: VecDeque<RemoteNotification>,
-}
-
-/// The object behind a remote callback id: never called (the driver hands
-/// its notifications to the front), present so that [`Callbacks::deliver`]
-/// and the registry's ids know the object is alive.
-struct RemoteObject;
-impl Callback for RemoteObject {}
-
-impl Remote {
-    /// Queues the model's notification if `callback` is a remote object
-    /// (true), else leaves it to the registry (false).
-    pub(super) fn take(
-        &mut self,
-        mgr: &bitsim_model::Manager,
-        id: NotificationId,
-        job: JobId,
-        user: &UserId,
-        callback: CallbackId,
-        kind: NotifyKind,
-    ) -> bool {
-        if !self.ids.contains(&callback) {
-            return false;
-        }
-        self.pending.push_back(RemoteNotification {
-            id,
-            job,
-            user: user.clone(),
-            callback,
-            kind,
-            outstanding: mgr.outstanding_notifications(user),
-        });
-        true
-    }
-}
-
-fn register(callbacks: &mut Callbacks<Box<dyn Callback + Send>>) -> CallbackId {
-    callbacks.register(Box::new(RemoteObject))
-}
+use crate::engine::Delivery;
+use crate::engine::RemoteNotification;
+use crate::engine::remote::RemoteObject;
 
 impl Driver {
     /// Registers a callback object that lives outside the driver (a client
     /// of a service): pass the id to `SetNotifyInterface`; its
     /// notifications are queued for [`Driver::poll_remote_notification`].
     pub fn add_remote_callback(&mut self) -> CallbackId {
-        let id = register(&mut self.callbacks);
-        self.remote.ids.insert(id);
-        id
+        self.remote.add(&mut self.callbacks, Box::new(RemoteObject))
     }
 
     /// The object `id` is gone (its connection ended): later notifications
     /// to it fail as calls to a dead COM server do ([`Delivery::Gone`]).
     pub fn remove_callback(&mut self, id: CallbackId) {
-        self.callbacks.remove(id);
-        self.remote.ids.remove(&id);
+        self.remote.remove(&mut self.callbacks, id);
     }
 
     /// The next notification for a remote callback object, in the order the
     /// model raised them.
     pub fn poll_remote_notification(&mut self) -> Option<RemoteNotification> {
-        self.remote.pending.pop_front()
+        self.remote.poll()
     }
 
     /// What the remote object answered to `n` (or [`Delivery::Gone`]): fed

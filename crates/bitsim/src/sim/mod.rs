@@ -2,6 +2,7 @@
 //! servers and faults, driving [`bitsim_model::Manager`].
 
 use crate::callback::{Callback, CallbackResult, JobHandle, ModelAccess};
+use crate::engine::remote::{RemoteObject, RemoteObjects};
 use crate::engine::{Callbacks, Delivery, Effects};
 use crate::expect::{Failure, World, check_expectations, check_properties};
 use crate::local_disk::LocalDisk;
@@ -11,7 +12,7 @@ use crate::units::Span;
 use bitsim_model::*;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -167,62 +168,10 @@ pub struct Simulation {
     effects_in_trace: bool,
     /// Callback objects that answer from outside the run (a service's
     /// clients), and their notifications waiting for an answer.
-    remote: BTreeSet<CallbackId>,
-    remote_pending: VecDeque<RemoteNotification>,
+    remote: RemoteObjects,
 }
 
-/// A notification for a callback object that answers from outside the
-/// simulation ([`Simulation::add_remote_callback`]): the front sends it to
-/// the object and reports the answer with
-/// [`Simulation::remote_callback_returned`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteNotification {
-    /// The model's notification.
-    pub id: NotificationId,
-    /// The job.
-    pub job: JobId,
-    /// The registrant (the callback acts as this user).
-    pub user: UserId,
-    /// The object.
-    pub callback: CallbackId,
-    /// Which method.
-    pub kind: NotifyKind,
-    /// The user's notifications outstanding with this one.
-    pub outstanding: usize,
-}
-
-/// The object behind a remote callback id: never called (the simulation
-/// hands its notifications to the front), present so that
-/// [`Callbacks::deliver`] knows the object is alive.
-struct RemoteObject;
-
-impl RemoteNotification {
-    /// The answer `delivery` to this notification as the trace records it:
-    /// the call with its result and the handler's calls, then the return.
-    /// One definition for every front that serves remote objects.
-    pub fn answer_events(&self, delivery: &Delivery) -> [TraceEvent; 2] {
-        let method = self.kind.method();
-        [
-            TraceEvent::Callback {
-                method: method.into(),
-                user: self.user.0.clone(),
-                result: delivery.hr(),
-                hold: None,
-                calls: delivery
-                    .calls()
-                    .iter()
-                    .map(|(c, h)| format!("{c} -> {h}"))
-                    .collect(),
-                outstanding: self.outstanding,
-            },
-            TraceEvent::CallbackReturned {
-                method: method.into(),
-                user: self.user.0.clone(),
-            },
-        ]
-    }
-}
-impl Callback for RemoteObject {}
+pub use crate::engine::RemoteNotification;
 
 impl Simulation {
     /// A simulation of `scenario` with `seed`. Scripted callbacks of the
@@ -254,8 +203,7 @@ impl Simulation {
             observed: Observed::default(),
             events: 0,
             effects_in_trace: true,
-            remote: BTreeSet::new(),
-            remote_pending: VecDeque::new(),
+            remote: RemoteObjects::default(),
             users: scenario
                 .users
                 .iter()
@@ -512,23 +460,20 @@ impl Simulation {
     /// [`Simulation::poll_remote_notification`], and virtual time waits for
     /// the answer only as far as the front does.
     pub fn add_remote_callback(&mut self) -> CallbackId {
-        let id = self.callbacks.register(Box::new(RemoteObject));
-        self.remote.insert(id);
-        id
+        self.remote.add(&mut self.callbacks, Box::new(RemoteObject))
     }
 
     /// The object `id` is gone (its process or connection ended): later
     /// notifications to it fail as calls to a dead COM server do
     /// ([`Delivery::Gone`]).
     pub fn remove_callback(&mut self, id: CallbackId) {
-        self.callbacks.remove(id);
-        self.remote.remove(&id);
+        self.remote.remove(&mut self.callbacks, id);
     }
 
     /// The next notification for a remote callback object, in the order the
     /// model raised them.
     pub fn poll_remote_notification(&mut self) -> Option<RemoteNotification> {
-        self.remote_pending.pop_front()
+        self.remote.poll()
     }
 
     /// What the remote object answered to `n` (or [`Delivery::Gone`]):

@@ -19,8 +19,8 @@ impl Simulation {
             .entry((name.to_string(), method.to_owned()))
             .or_default() += 1;
         let outstanding = self.note_outstanding(&user);
-        if self.remote.contains(&callback) {
-            self.remote_pending.push_back(RemoteNotification {
+        if self.remote.is_remote(callback) {
+            self.remote.queue(RemoteNotification {
                 id,
                 job,
                 user,
