@@ -84,6 +84,20 @@ cargo build -q --target "$TARGET" -p bitsim-windows --features real-windows --te
 BITSIM="$TARGET_DIR/debug/bitsim"
 elapsed $t
 
+# listening_addr LOG WHAT: waits (5 s at most) for the "listening on
+# [http://]ADDR" line a bitsim server logs to LOG and prints ADDR as
+# logged; dies naming WHAT, with the log, when none comes.
+listening_addr() {
+    local addr=
+    for _ in $(seq 1 50); do
+        addr=$(sed -n 's/.*listening on \([a-z:\/]*[0-9.:]*\).*/\1/p' "$1")
+        [ -n "$addr" ] && break
+        sleep 0.1
+    done
+    [ -n "$addr" ] || { cat "$1" >&2; die "$2 did not start"; }
+    echo "$addr"
+}
+
 # ---- 3. prefix, service, install ----
 "$WINESERVER" -k 2>/dev/null || true
 rm -rf "$WINEPREFIX"
@@ -109,13 +123,7 @@ files = { "/app-2.0.msi" = "1MB" }
 EOF
 "$BITSIM" service --listen 127.0.0.1:0 --scenario "$WORK/world.toml" 2>"$WORK/service.log" &
 SERVICE_PID=$!
-ADDR=
-for _ in $(seq 1 50); do
-    ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$WORK/service.log")
-    [ -n "$ADDR" ] && break
-    sleep 0.1
-done
-[ -n "$ADDR" ] || { cat "$WORK/service.log"; die "bitsim service did not start"; }
+ADDR=$(listening_addr "$WORK/service.log" "bitsim service")
 echo "   bitsim service on $ADDR"
 "$BITSIM" wine install --prefix "$WINEPREFIX" --service "$ADDR" \
     --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe"
@@ -305,13 +313,7 @@ printf '[[reply]]\nprefix = "/echo/"\napp = { kind = "echo" }\n' >"$WORK/serve.t
 "$BITSIM" serve --listen 127.0.0.1:0 --root "$WORK/srv" --config "$WORK/serve.toml" \
     2>"$WORK/serve.log" &
 SERVE_PID=$!
-SERVE=
-for _ in $(seq 1 50); do
-    SERVE=$(sed -n 's/.*listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$WORK/serve.log")
-    [ -n "$SERVE" ] && break
-    sleep 0.1
-done
-[ -n "$SERVE" ] || { cat "$WORK/serve.log"; die "bitsim serve did not start"; }
+SERVE=$(listening_addr "$WORK/serve.log" "bitsim serve")
 echo "   bitsim serve on $SERVE"
 "$WINESERVER" -k 2>/dev/null || true
 "$WINESERVER" -w
@@ -333,13 +335,7 @@ elapsed $t
 http_service() {
     "$BITSIM" service --listen 127.0.0.1:0 --world http --clock real 2>"$1" &
     SERVICE_PID=$!
-    HTTP_ADDR=
-    for _ in $(seq 1 50); do
-        HTTP_ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$1")
-        [ -n "$HTTP_ADDR" ] && break
-        sleep 0.1
-    done
-    [ -n "$HTTP_ADDR" ] || { cat "$1"; die "bitsim service --world http did not start"; }
+    HTTP_ADDR=$(listening_addr "$1" "bitsim service --world http")
 }
 
 t=$SECONDS
