@@ -10,12 +10,12 @@
 //! the same lock `bitsim download --state` and the changing verbs of
 //! `bitsim jobs --state` take, so no two processes drive the queue at once.
 
-use bitsim::realtime::QueueLock;
+use bitsim::realtime::{QueueLock, write_atomically};
 use bitsim_model::{JobId, Manager, Time};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -155,19 +155,4 @@ impl Store {
             ),
         }
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.flush()?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent()
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }

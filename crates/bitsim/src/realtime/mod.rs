@@ -70,7 +70,7 @@ use crate::callback::Callback;
 use crate::engine::{Callbacks, Effects};
 
 pub use backend::RtBackend;
-pub use queue::{QueueLock, QueueSnapshot, lock_path, read_queue};
+pub use queue::{QueueLock, QueueSnapshot, lock_path, read_queue, write_atomically};
 pub use upload::{MIN_FRAGMENT, PROTOCOL_GUID};
 
 /// Settings of the real-time driver.
@@ -541,21 +541,9 @@ impl Driver {
             manager: self.mgr.clone(),
             books: self.books.clone(),
         };
-        let r = (|| -> std::io::Result<()> {
-            use std::io::Write;
-            let tmp = path.with_extension("tmp");
-            let mut f = std::fs::File::create(&tmp)?;
-            serde_json::to_writer(&mut f, &state)?;
-            f.flush()?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty())
-                && let Ok(d) = std::fs::File::open(dir)
-            {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        })();
+        let r = serde_json::to_vec(&state)
+            .map_err(std::io::Error::from)
+            .and_then(|bytes| queue::write_atomically(&path, &bytes));
         match r {
             Ok(()) => {
                 self.dirty = false;

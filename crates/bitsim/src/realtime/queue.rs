@@ -36,6 +36,25 @@ pub fn read_queue(path: &Path) -> std::io::Result<QueueSnapshot> {
     })
 }
 
+/// Replaces the file at `path` with `bytes` so that a reader (or a crash)
+/// sees the old file or the new one, never a part: a temporary file beside
+/// it, synced, renamed over it, and the folder synced. Every writer of a
+/// queue file uses it (the driver, `bitsim service --state`).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.flush()?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 /// The lock file of the state file `state`: `<state>.lock` beside it.
 pub fn lock_path(state: &Path) -> PathBuf {
     let mut name = state.as_os_str().to_owned();
