@@ -27,6 +27,8 @@
 //! not be reached, 2 on a usage error (a malformed job GUID, a `--state`
 //! path with no queue).
 
+// An HRESULT in `--json` output is written as the service's results write it.
+use bitsim_service::methods::hresult as hresult_json;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -535,12 +537,6 @@ impl Client {
 // ---------------------------------------------------------------------
 // Output
 // ---------------------------------------------------------------------
-
-fn hresult_json(h: Hresult) -> Value {
-    let hex = format!("0x{:08X}", h.0);
-    let name = h.name().map_or_else(|| hex.clone(), |n| n.into_owned());
-    json!({"name": name, "value": h.0, "hex": hex})
-}
 
 fn bytes(done: u64, total: u64) -> String {
     if total == BG_SIZE_UNKNOWN {
