@@ -285,14 +285,7 @@ impl Connection {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx): (_, Receiver<Result<Value, CallError>>) = mpsc::channel();
         lock(&self.pending).insert(id, tx);
-        let line = request(id, method, &params);
-        let sent = {
-            let mut w = lock(&self.writer);
-            w.write_all(line.as_bytes())
-                .and_then(|()| w.write_all(b"\n"))
-                .and_then(|()| w.flush())
-        };
-        if let Err(e) = sent {
+        if let Err(e) = self.send_line(&request(id, method, &params)) {
             lock(&self.pending).remove(&id);
             return Err(CallError::gone(format!("{method}: cannot send ({e})")));
         }
@@ -324,11 +317,14 @@ impl Connection {
         let _ = lock(&self.writer).shutdown(std::net::Shutdown::Both);
     }
 
+    /// Writes `line` and its newline in one write: under Wine every
+    /// socket write is a round trip through wineserver, and with
+    /// TCP_NODELAY a separate "\n" would also be a second packet.
     fn send_line(&self, line: &str) -> io::Result<()> {
-        let mut w = lock(&self.writer);
-        w.write_all(line.as_bytes())?;
-        w.write_all(b"\n")?;
-        w.flush()
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        lock(&self.writer).write_all(&bytes)
     }
 }
 
