@@ -34,7 +34,9 @@
 #    bitsim-com.exe calls as the user that started it): each sees only its
 #    own job in EnumJobs, GetJob of the other's is E_ACCESSDENIED, and
 #    EnumJobs(BG_JOB_ENUM_ALL_USERS) is E_ACCESSDENIED (not administrators).
-#    bench.exe then prints how long one GetState takes through the bridge.
+#    bench.exe then prints how long one GetState takes through the bridge,
+#    run by `bitsim wine run --cpus one` (the default: the service and the
+#    Wine session on one CPU) and `--cpus all`.
 #    `bitsim wine run` then does the same in one command (its own service,
 #    --clock scaled:600) and prints the jobs' trace; with --clock virtual
 #    the script moves the clock on the address it prints; it runs limits.exe
@@ -51,8 +53,8 @@
 # 5. Installed with an address where no service listens, the updater's
 #    CoCreateInstance fails with 0x800706BA (RPC_S_SERVER_UNAVAILABLE).
 # 6. `bitsim-com.exe uninstall`: the prefix's own BITS (Wine's) answers
-#    again, and no job reaches bitsim; bench.exe prints the same figure
-#    for Wine's BITS, side by side.
+#    again, and no job reaches bitsim; bench.exe prints the same figures
+#    for Wine's BITS (on one CPU with taskset, and on every CPU).
 #
 # Environment: CARGO_TARGET_DIR, BITSIM_NO_INSTALL=1 as in
 # windows-on-linux.sh; BITSIM_WINE_BITSIM_PREFIX (default
@@ -379,17 +381,34 @@ done
 [ ${#failed[@]} = 0 ] || die "${#failed[@]} conformance case(s) did not do what expected/bitsim-wine.toml says: ${failed[*]}"
 elapsed $t
 
-# bench NAME: one figure, printed, never checked (the machine is shared).
-bench() {
+# The figures: printed, never checked (the machine is shared). Each pair
+# is the same call with the whole Wine session on one CPU and on every
+# CPU; see crates/bitsim-cli/src/cpus.rs for why that matters on a VM.
+ONE_CPU=$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')
+
+# bench_bitsim CPUS: bench.exe through `bitsim wine run --cpus CPUS`.
+bench_bitsim() {
     "$WINESERVER" -k 2>/dev/null || true
     "$WINESERVER" -w
-    printf '   %-34s %s\n' "$1:" \
-        "$(timeout 300 "$WINE" 'C:\bitsim\bench.exe' 2000 2>&1 | tr -d '\r')"
+    printf '   %-42s %s\n' "bitsim wine run --cpus $1:" "$(timeout 300 "$BITSIM" wine run --cpus "$1" \
+        --prefix "$WINEPREFIX" --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" \
+        -- 'C:\bitsim\bench.exe' 2000 2>/dev/null | tr -d '\r' | grep '^GetState')"
+}
+
+# bench_wine NAME [taskset -c N]: bench.exe on whatever serves BITS in the prefix.
+bench_wine() {
+    local name=$1
+    shift
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w
+    printf '   %-42s %s\n' "$name:" \
+        "$(timeout 300 "$@" "$WINE" 'C:\bitsim\bench.exe' 2000 2>&1 | tr -d '\r')"
 }
 
 t=$SECONDS
-step "figure: one BITS call from a Windows program (debug builds)"
-bench "bitsim-com.exe + bitsim service"
+step "figure: one BITS call from a Windows program through bitsim (debug builds)"
+bench_bitsim one
+bench_bitsim all
 elapsed $t
 
 t=$SECONDS
@@ -435,6 +454,7 @@ elapsed $t
 
 t=$SECONDS
 step "figure: the same call on Wine's own BITS"
-bench "Wine's BITS (qmgr)"
+bench_wine "Wine's BITS, one CPU (taskset -c $ONE_CPU)" taskset -c "$ONE_CPU"
+bench_wine "Wine's BITS, every CPU" env
 elapsed $t
 echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave, crash; bitsim wine run), limits.exe (two users; four notifications at once), reply.exe (upload-reply, --world http) and against Wine's BITS after uninstall"

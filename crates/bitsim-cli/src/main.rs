@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 
+mod cpus;
 mod jobs;
 mod out;
 mod serve;

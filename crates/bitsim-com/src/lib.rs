@@ -135,6 +135,39 @@
 //!   (`BITSIM_COM_LINGER_MS`), so a program that releases its manager and
 //!   creates another keeps its connection.
 //!
+//! ## Speed
+//!
+//! A COM call from the program reaches the service through two hops:
+//! Wine's cross-process COM (the program, `wineserver`, this server's RPC
+//! thread) and this server's JSON-RPC round trip to the service. Both are
+//! chains of thread wake-ups, and on a virtual machine whose idle CPUs
+//! halt, a wake-up that crosses CPUs costs far more than one that does not
+//! (on bitsim's 2-CPU CI machine, a pipe round trip between two processes:
+//! about 70 µs across CPUs, 4 µs on one). `bitsim wine run` therefore runs
+//! the service and the whole Wine session on one CPU by default (`--cpus
+//! one`; `--cpus all` to not pin). Figures, medians of 2000 calls:
+//!
+//! | what | one CPU | every CPU |
+//! |---|---|---|
+//! | `GetState` from `bench.c` through bitsim (`scripts/wine-bitsim.sh`, debug builds) | 259–320 µs | 0.97–1.23 ms |
+//! | the same call on Wine's own BITS, same runs | 125–159 µs | 0.82–0.95 ms |
+//! | the bridge alone from Windows under Wine: `job.get_state` by [`proto::Connection`] (example `bridge`, release) | 54–55 µs | 302–303 µs |
+//! | the same, the example built for Linux | 18–19 µs | 98–99 µs |
+//!
+//! The bridge writes each message with one socket write: under Wine every
+//! write is a request to `wineserver`, and writing the newline apart cost
+//! about 100 µs a call across CPUs (bridge under Wine: 394–409 µs before,
+//! 302–303 after). The bridge figures come from
+//!
+//! ```text
+//! bitsim service --listen 127.0.0.1:0 &                # note its address
+//! cargo run --release -p bitsim-com --example bridge -- ADDR 2000
+//! cargo build --release --target x86_64-pc-windows-gnu -p bitsim-com --example bridge
+//! wine target/x86_64-pc-windows-gnu/release/examples/bridge.exe ADDR 2000
+//! ```
+//!
+//! each also under `taskset -c 0` (the service too) for the one-CPU column.
+//!
 //! On Linux this crate is only [`proto`], the part that talks to the
 //! service, tested against a real `bitsim service`.
 
