@@ -225,3 +225,82 @@ fn run_world_http_takes_the_real_clock_only() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("'tcp'"), "{err}");
 }
+
+/// A stand-in for Wine's loader that says it is Wine 9.0 and writes, for
+/// each run, its arguments and the CPUs the kernel lets it use to `log`.
+fn cpu_recording_wine(dir: &std::path::Path, log: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("wine64");
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] && echo wine-9.0 && exit 0\n\
+             echo \"$* | $(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)\" >> '{}'\nexit 0\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+#[test]
+fn run_puts_the_wine_session_on_the_cpus_asked_for() {
+    let allowed = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Cpus_allowed_list:")
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap();
+    let first = allowed.split([',', '-']).next().unwrap().to_owned();
+    let exe = std::env::current_exe().unwrap();
+    for (cpus, want) in [("one", first.as_str()), ("all", allowed.as_str())] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("runs.log");
+        let wine = cpu_recording_wine(dir.path(), &log);
+        let prefix = prefix(dir.path());
+        let out = bitsim_wine(
+            &[
+                ("BITSIM_WINE", wine.to_str().unwrap()),
+                ("BITSIM_COM_EXE", exe.to_str().unwrap()),
+            ],
+            &[
+                "run",
+                "--cpus",
+                cpus,
+                "--prefix",
+                prefix.to_str().unwrap(),
+                "--",
+                "program.exe",
+            ],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "--cpus {cpus}: {err}");
+        let runs = std::fs::read_to_string(&log).unwrap();
+        // install, the program, uninstall: each on the CPUs asked for.
+        assert_eq!(runs.lines().count(), 3, "{runs}");
+        assert!(
+            runs.lines().any(|l| l.starts_with("program.exe |")),
+            "{runs}"
+        );
+        for l in runs.lines() {
+            assert_eq!(l.rsplit("| ").next(), Some(want), "--cpus {cpus}: {runs}");
+        }
+        if cpus == "one" {
+            assert!(
+                err.contains(&format!("run on CPU {first} (--cpus one")),
+                "{err}"
+            );
+        }
+    }
+
+    let out = bitsim_wine(&[], &["run", "--cpus", "0,x", "--", "program.exe"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("\"x\" in --cpus \"0,x\" is not a CPU number"),
+        "{err}"
+    );
+}
