@@ -112,7 +112,17 @@
 //! * **One connection per server process**, opened by the first object,
 //!   with the user of the process that started the server: every program
 //!   of the session shares the server (`REGCLS_MULTIPLEUSE`), as they share
-//!   the one BITS service. Two Windows users would need two servers.
+//!   the one BITS service. Two Windows users would need two servers: a
+//!   program of another user (`BITSIM_USER`) that starts while the server
+//!   lives is served as the first program's user. One server per program
+//!   (`REGCLS_SINGLEUSE`, each started from its program's process with its
+//!   environment) was tried and dropped: with two programs starting at
+//!   once, Wine 8.0's activation connected each program to the server the
+//!   *other* one started (its class-object pipe is named by the CLSID
+//!   alone), so jobs were created as the wrong user, and a program that
+//!   found the other's single-use server already taken failed with
+//!   `E_NOINTERFACE`. `scripts/wine-bitsim.sh` runs two users one after
+//!   the other, each in a new Wine session.
 //! * **Callbacks are routed by job**: `SetNotifyInterface` registers the
 //!   connection with the service and keeps the program's object for that
 //!   job; a notification for the job calls that object, each on a thread
