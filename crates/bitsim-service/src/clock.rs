@@ -84,6 +84,30 @@ impl FromStr for Clock {
     }
 }
 
+/// The calendar instant of virtual time zero with `--clock virtual`, in
+/// milliseconds since 1970-01-01 UTC: 2000-01-01T00:00:00Z. A fixed
+/// instant, so that a virtual-clock run, GetTimes included, stays a pure
+/// function of its inputs; the year 2000 is far enough from today that a
+/// reader never takes a virtual time for a wall-clock one.
+pub const VIRTUAL_EPOCH_UNIX_MS: u64 = 946_684_800_000;
+
+/// The calendar instant (unix ms) of virtual time zero, which turns the
+/// model's times into the `FILETIME`s of `GetTimes` (`BG_JOB_TIMES`):
+/// virtual time `t` is the instant `epoch + t`.
+///
+/// * `--clock virtual`: [`VIRTUAL_EPOCH_UNIX_MS`], never the wall clock;
+/// * `real` and `scaled:N`: `first_start_unix_ms`, the wall-clock instant
+///   the queue was first started at (kept in `--state`), so with `real`
+///   the times are the wall clock's and with `scaled:N` the simulated
+///   calendar starts with the service and runs N times as fast.
+pub fn calendar_epoch(clock: Clock, first_start_unix_ms: u64) -> u64 {
+    if clock.is_virtual() {
+        VIRTUAL_EPOCH_UNIX_MS
+    } else {
+        first_start_unix_ms
+    }
+}
+
 /// The mapping from the wall clock to virtual time in real and scaled mode:
 /// virtual time `origin` at wall instant `start`, then `rate` virtual
 /// seconds per real second.

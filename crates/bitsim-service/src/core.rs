@@ -68,6 +68,9 @@ pub(crate) struct Core {
     next_request: u64,
     waiting: Option<Waiting>,
     clock: Clock,
+    /// The calendar instant of virtual time zero (unix ms), told to every
+    /// client in `session.hello` ([`crate::calendar_epoch`]).
+    epoch_unix_ms: u64,
     /// The wall clock's mapping (real and scaled mode).
     wall: Option<WallClock>,
     /// Notifications out in real and scaled mode, by request id.
@@ -191,6 +194,13 @@ impl Core {
                 )))
             }
         };
+        let epoch_unix_ms = world.driver_epoch_unix_ms().unwrap_or_else(|| {
+            let first_start = store.as_ref().map_or_else(
+                || crate::store::unix_ms().saturating_sub(world.now().as_millis()),
+                |s| s.epoch_unix_ms,
+            );
+            crate::clock::calendar_epoch(config.clock, first_start)
+        });
         let wall = config.clock.rate().map(|rate| WallClock {
             start: Instant::now(),
             origin: world.now(),
@@ -199,6 +209,7 @@ impl Core {
         Core {
             world,
             clock: config.clock,
+            epoch_unix_ms,
             wall,
             flying: BTreeMap::new(),
             stopping: false,
@@ -452,7 +463,8 @@ impl Core {
                 admin: h.admin,
             });
             return Ok(json!({"user": h.user, "admin": h.admin, "connection": c,
-                             "now": self.world.now().as_millis()}));
+                             "now": self.world.now().as_millis(),
+                             "epoch_unix_ms": self.epoch_unix_ms}));
         }
         let Some(caller) = conn.caller.clone() else {
             return Err(RpcError::new(

@@ -156,7 +156,7 @@ pub const SERVICE_METHODS: &[(&str, &str, &[Param], &str)] = &[
         "session.hello",
         "Says who this connection calls as; once, before anything else.",
         &[("user", Ty::Str, true), ("admin", Ty::Bool, false)],
-        "user, admin, connection, now",
+        "user, admin, connection, now, epoch_unix_ms (the calendar instant of virtual time zero)",
     ),
     (
         "rpc.discover",

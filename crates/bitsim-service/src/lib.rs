@@ -16,7 +16,7 @@
 //!
 //! | method | params | result |
 //! |---|---|---|
-//! | `session.hello` | `user`, `admin` (default `false`) | once per connection, before anything else: who the connection calls as |
+//! | `session.hello` | `user`, `admin` (default `false`) | once per connection, before anything else: who the connection calls as; the result has `now` and `epoch_unix_ms`, the calendar instant of virtual time zero ([`calendar_epoch`]), which turns `job.get_times` into dates |
 //! | `manager.create_job`, `manager.get_job`, `manager.enum_jobs` | the [`Call`](bitsim_model::Call) fields (`display_name`, `job_type`; `job`; `flags`) | the HRESULT and the [`Reply`](bitsim_model::Reply) |
 //! | `job.*` (every other [`Call`](bitsim_model::Call): `job.add_file`, `job.resume`, `job.get_state`, `job.get_error`, `job.set_notify_interface`, ...; the list is [`methods::CALLS`]) | `job` (its GUID) and the call's fields | the HRESULT and the reply |
 //! | `rpc.discover` | | the OpenRPC document of every method ([`discover`], committed as `openrpc.json`) |
@@ -92,6 +92,17 @@
 //! error `-32004` naming the mode ([`rpc::CLOCK_NOT_VIRTUAL`]): a client
 //! that moved a clock that also follows the wall would make both wrong.
 //! `clock.now` works in every mode.
+//!
+//! **Dates.** The model counts milliseconds from virtual time zero; BITS's
+//! `GetTimes` gives `FILETIME`s (`BG_JOB_TIMES`). Where virtual time zero
+//! is on the calendar, BITS cannot say, so the service decides
+//! ([`calendar_epoch`]) and tells each client in the result of
+//! `session.hello` (`epoch_unix_ms`): with `virtual`, 2000-01-01T00:00:00Z
+//! ([`VIRTUAL_EPOCH_UNIX_MS`]), never the wall clock, so the run stays
+//! deterministic; with `real` and `scaled:N`, the wall-clock instant the
+//! queue was first started (kept with `--state`); with `--world http`, the
+//! real-time driver's own epoch. `bitsim-com.exe` answers `GetTimes` with
+//! it.
 //!
 //! # Stopping
 //!
@@ -198,7 +209,7 @@ mod server;
 mod store;
 mod world;
 
-pub use clock::{Clock, ClockParseError};
+pub use clock::{Clock, ClockParseError, VIRTUAL_EPOCH_UNIX_MS, calendar_epoch};
 pub use server::{Connector, Service, Stopper, TcpService, serve_stdio};
 pub use world::{World, WorldParseError};
 

@@ -77,6 +77,16 @@ pub(crate) enum Engine {
 }
 
 impl Engine {
+    /// The real-time driver's calendar instant of time zero (unix ms);
+    /// `None` for the simulated world, whose calendar the clock mode gives
+    /// ([`crate::clock::calendar_epoch`]).
+    pub(crate) fn driver_epoch_unix_ms(&self) -> Option<u64> {
+        match self {
+            Engine::Sim(_) => None,
+            Engine::Http(h) => Some(h.driver().epoch_unix_ms()),
+        }
+    }
+
     pub(crate) fn now(&self) -> Time {
         match self {
             Engine::Sim(s) => s.now(),

@@ -1550,3 +1550,63 @@ fn readme_nc_session_runs_as_shown() {
         "the service's lines differ from the README's; they are now:\n{stdout}"
     );
 }
+
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn hello_epoch(s: &TcpService) -> u64 {
+    let mut c = Client::tcp(s);
+    let r = c.call("session.hello", json!({"user": "alice"}));
+    r["result"]["epoch_unix_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no epoch_unix_ms in {r}"))
+}
+
+#[test]
+fn hello_tells_where_virtual_time_zero_is_on_the_calendar() {
+    // Virtual: a fixed instant, never the wall clock.
+    let s = tcp(Config::new(world(), 1));
+    assert_eq!(hello_epoch(&s), bitsim_service::VIRTUAL_EPOCH_UNIX_MS);
+    assert_eq!(
+        bitsim_service::VIRTUAL_EPOCH_UNIX_MS,
+        946_684_800_000,
+        "2000-01-01T00:00:00Z"
+    );
+
+    // Scaled (and real): the wall-clock instant the service started.
+    let before = unix_ms_now();
+    let s = tcp(Config::new(world(), 1).with_clock(Clock::Scaled(3600.0)));
+    let epoch = hello_epoch(&s);
+    assert!(
+        (before..=unix_ms_now()).contains(&epoch),
+        "{before} {epoch}"
+    );
+
+    // With --state, the first start's instant stays across restarts.
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        Config::new(world(), 1)
+            .with_clock(Clock::Real)
+            .with_state_dir(dir.path())
+    };
+    let s = tcp(config());
+    let first = hello_epoch(&s);
+    s.stopper().stop();
+    s.wait();
+    std::thread::sleep(Duration::from_millis(20));
+    let s = tcp(config());
+    assert_eq!(hello_epoch(&s), first);
+
+    // The http world: the real-time driver's epoch, the wall clock's.
+    let before = unix_ms_now();
+    let s = tcp(http_config());
+    let epoch = hello_epoch(&s);
+    assert!(
+        (before..=unix_ms_now()).contains(&epoch),
+        "{before} {epoch}"
+    );
+}

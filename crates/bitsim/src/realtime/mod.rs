@@ -367,6 +367,14 @@ impl Driver {
         Ok(d)
     }
 
+    /// The wall-clock instant of time zero on the driver's clock, in
+    /// milliseconds since 1970-01-01 UTC: `t` on that clock is the
+    /// calendar instant `epoch_unix_ms() + t`. Kept in the state file, so
+    /// it stays the same across restarts.
+    pub fn epoch_unix_ms(&self) -> u64 {
+        self.epoch_unix_ms
+    }
+
     /// The current time on the driver's clock.
     pub fn now(&self) -> Time {
         Time(self.clock_base + self.started.elapsed().as_millis() as u64)
