@@ -173,6 +173,9 @@ step "updater.exe under Wine through bitsim-com.exe (poll, callback, 404, stubbo
 run poll http://updates.test/app-2.0.msi poll 0
 grep -q '^state: TRANSFERRED' "$WORK/updater-poll.out" || die "poll: no TRANSFERRED"
 grep -q '^state: ACKNOWLEDGED' "$WORK/updater-poll.out" || die "poll: no ACKNOWLEDGED"
+# GetTimes on the virtual clock: its dates start at 2000-01-01T00:00:00Z.
+grep -q '^times: created 2000-01-01 00:00:[0-9][0-9], transferred 2000-01-01 00:[0-9:]*' \
+    "$WORK/updater-poll.out" || die "poll: GetTimes did not give the virtual clock's dates"
 grep -q '^GetJob: same id: yes' "$WORK/updater-poll.out" || die "poll: GetJob"
 grep -q 'ours among them: yes' "$WORK/updater-poll.out" || die "poll: EnumJobs"
 grep -q '^EnumFiles: 1 file(s), the first from http://updates.test/app-2.0.msi' \

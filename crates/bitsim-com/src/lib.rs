@@ -64,6 +64,9 @@
 //!   Complete, GetId, GetType, GetProgress, GetState, GetError, GetOwner,
 //!   Set/GetDisplayName, Set/GetDescription, Set/GetPriority,
 //!   Set/GetNotifyFlags, SetNotifyInterface, Set/GetMinimumRetryDelay,
+//!   GetTimes (the model's times as dates: virtual time zero is the
+//!   calendar instant the service names in `session.hello`,
+//!   2000-01-01T00:00:00Z on a virtual clock; see `bitsim service`'s docs),
 //!   Set/GetNoProgressTimeout, GetErrorCount, TakeOwnership;
 //! * `IBackgroundCopyJob2`: Set/GetNotifyCmdLine, GetReplyProgress,
 //!   GetReplyData, Set/GetReplyFileName; `IBackgroundCopyJob3`:
@@ -78,8 +81,7 @@
 //!   object).
 //!
 //! Answering `E_NOTIMPL`: AddFileSet, Set/GetProxySettings,
-//! GetNotifyInterface (the object lives in the program), GetTimes (the
-//! protocol has no calendar epoch for virtual time yet), Set/RemoveCredentials,
+//! GetNotifyInterface (the object lives in the program), Set/RemoveCredentials,
 //! ReplaceRemotePrefix, Set/GetFileACLFlags (not in the model),
 //! `IBackgroundCopyError::GetFile` for an upload-reply's reply;
 //! `IBackgroundCopyJob4`/`5` and `File3`.. are not offered (Wine has no

@@ -43,7 +43,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -126,6 +126,21 @@ pub fn job_to_u128(job: JobId) -> u128 {
     job.0.as_u128()
 }
 
+/// 100-nanosecond intervals from 1601-01-01 (a `FILETIME`'s origin) to
+/// 1970-01-01 (the Unix epoch).
+const FILETIME_UNIX_EPOCH: u64 = 116_444_736_000_000_000;
+
+/// The `FILETIME` (100-ns intervals since 1601-01-01 UTC, as one number)
+/// of the model's time `t` on a service whose virtual time zero is the
+/// calendar instant `epoch_unix_ms` (`session.hello`'s `epoch_unix_ms`).
+/// Saturates instead of wrapping past the year 30828.
+pub fn filetime(epoch_unix_ms: u64, t: bitsim_model::Time) -> u64 {
+    epoch_unix_ms
+        .saturating_add(t.as_millis())
+        .saturating_mul(10_000)
+        .saturating_add(FILETIME_UNIX_EPOCH)
+}
+
 /// The line of request `id`.
 pub fn request(id: u64, method: &str, params: &Value) -> String {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
@@ -205,6 +220,8 @@ pub struct Connection {
     alive: Arc<AtomicBool>,
     next_id: AtomicU64,
     timeout: Duration,
+    /// `session.hello`'s `epoch_unix_ms` (a service older than it: unset).
+    epoch_unix_ms: OnceLock<u64>,
 }
 
 impl fmt::Debug for Connection {
@@ -253,6 +270,7 @@ impl Connection {
             alive: Arc::new(AtomicBool::new(true)),
             next_id: AtomicU64::new(1),
             timeout,
+            epoch_unix_ms: OnceLock::new(),
         });
         let (pending, alive) = (conn.pending.clone(), conn.alive.clone());
         thread::Builder::new()
@@ -264,9 +282,19 @@ impl Connection {
             .name("bitsim-notify".into())
             .spawn(move || notify_loop(&notes_rx, &weak, handler))
             .map_err(|e| CallError::gone(format!("cannot start a thread: {e}")))?;
-        conn.call("session.hello", json!({"user": user, "admin": admin}))?;
+        let hello = conn.call("session.hello", json!({"user": user, "admin": admin}))?;
+        if let Some(e) = hello.get("epoch_unix_ms").and_then(Value::as_u64) {
+            let _ = conn.epoch_unix_ms.set(e);
+        }
         tracing::debug!(%addr, user, admin, "connected to bitsim service");
         Ok(conn)
+    }
+
+    /// The calendar instant (unix ms) of the service's virtual time zero,
+    /// as its `session.hello` said: what [`filetime`] needs for
+    /// `GetTimes`. `None` from a service that does not say.
+    pub fn epoch_unix_ms(&self) -> Option<u64> {
+        self.epoch_unix_ms.get().copied()
     }
 
     /// Whether the connection is still open.
@@ -502,6 +530,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("not a reply"), "{e}");
+    }
+
+    #[test]
+    fn filetimes_count_from_1601() {
+        use bitsim_model::Time;
+        // 1970-01-01T00:00:00Z is FILETIME 116444736000000000.
+        assert_eq!(filetime(0, Time(0)), 116_444_736_000_000_000);
+        // 2000-01-01T00:00:00Z (946684800 s after 1970), plus 1.5 s.
+        assert_eq!(
+            filetime(946_684_800_000, Time(1_500)),
+            125_911_584_000_000_000 + 15_000_000
+        );
+        assert_eq!(filetime(u64::MAX, Time(1)), u64::MAX);
     }
 
     #[test]

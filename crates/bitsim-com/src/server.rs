@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use windows::Win32::Foundation::{
-    CLASS_E_NOAGGREGATION, E_INVALIDARG, E_NOTIMPL, E_OUTOFMEMORY, S_FALSE,
+    CLASS_E_NOAGGREGATION, E_INVALIDARG, E_NOTIMPL, E_OUTOFMEMORY, FILETIME, S_FALSE,
 };
 use windows::Win32::Networking::BackgroundIntelligentTransferService::{
     BG_AUTH_CREDENTIALS, BG_AUTH_SCHEME, BG_AUTH_TARGET, BG_ERROR_CONTEXT, BG_FILE_INFO,
@@ -426,9 +426,35 @@ impl IBackgroundCopyJob_Impl for Job_Impl {
         }
     }
 
-    fn GetTimes(&self, _out: *mut BG_JOB_TIMES) -> Result<()> {
-        // Virtual times have no FILETIME epoch in the protocol yet.
-        Err(E_NOTIMPL.into())
+    fn GetTimes(&self, out: *mut BG_JOB_TIMES) -> Result<()> {
+        if out.is_null() {
+            return Err(E_INVALIDARG.into());
+        }
+        let t = match self.call("get_times", json!({}))? {
+            Reply::Times(t) => t,
+            r => return Err(unexpected("GetTimes", &r)),
+        };
+        // A service that does not say where virtual time zero is on the
+        // calendar (older than `epoch_unix_ms`) has no dates to give.
+        let epoch = self.conn.epoch_unix_ms().ok_or(E_NOTIMPL)?;
+        let ft = |t| {
+            let v = proto::filetime(epoch, t);
+            FILETIME {
+                dwLowDateTime: v as u32,
+                dwHighDateTime: (v >> 32) as u32,
+            }
+        };
+        // [BG_JOB_TIMES]: TransferCompletionTime is zero until the job has
+        // transferred its files.
+        // SAFETY: the caller's out-parameter, non-null.
+        unsafe {
+            *out = BG_JOB_TIMES {
+                CreationTime: ft(t.creation_time),
+                ModificationTime: ft(t.modification_time),
+                TransferCompletionTime: t.transfer_completion_time.map_or(FILETIME::default(), ft),
+            }
+        };
+        Ok(())
     }
 
     fn GetState(&self) -> Result<BG_JOB_STATE> {

@@ -214,3 +214,25 @@ fn slow_callbacks_are_called_four_at_a_time() {
         );
     }
 }
+
+#[test]
+fn get_times_become_filetimes_on_the_services_calendar() {
+    let s = service();
+    let c = Connection::connect(s.local_addr(), "alice", false, quiet()).unwrap();
+    assert_eq!(
+        c.epoch_unix_ms(),
+        Some(bitsim_service::VIRTUAL_EPOCH_UNIX_MS)
+    );
+    advance(s.local_addr(), 90_000);
+    let job = create(&c);
+    let Reply::Times(t) = c.bits("job.get_times", json!({"job": job})).unwrap() else {
+        panic!("not times")
+    };
+    assert_eq!(t.creation_time.as_millis(), 90_000);
+    assert_eq!(t.transfer_completion_time, None);
+    // 2000-01-01T00:01:30Z as a FILETIME.
+    assert_eq!(
+        proto::filetime(c.epoch_unix_ms().unwrap(), t.creation_time),
+        125_911_584_000_000_000 + 90 * 10_000_000
+    );
+}

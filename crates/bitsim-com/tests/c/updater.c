@@ -11,8 +11,8 @@
  *
  * It creates a download job, adds URL -> LOCAL, and resumes it, then:
  *
- *   poll      polls GetState until the job is TRANSFERRED (then calls
- *             Complete) or ERROR (then prints GetError and calls Complete,
+ *   poll      polls GetState until the job is TRANSFERRED (then prints
+ *             GetTimes and calls Complete) or ERROR (then prints GetError and calls Complete,
  *             which keeps what arrived);
  *   callback  registers an IBackgroundCopyCallback whose JobTransferred
  *             calls Complete and whose JobError prints the error, and waits
@@ -36,6 +36,24 @@
 #include <bits.h>
 #include <stdio.h>
 #include <wchar.h>
+
+/* "times: created DATE, transferred DATE" (UTC) from GetTimes. */
+static void print_times(IBackgroundCopyJob *job)
+{
+    BG_JOB_TIMES t;
+    SYSTEMTIME c, d;
+    HRESULT hr = IBackgroundCopyJob_GetTimes(job, &t);
+
+    if (FAILED(hr) || !FileTimeToSystemTime(&t.CreationTime, &c)
+        || !FileTimeToSystemTime(&t.TransferCompletionTime, &d)) {
+        printf("GetTimes: 0x%08lX\n", (unsigned long)hr);
+        return;
+    }
+    printf("times: created %04u-%02u-%02u %02u:%02u:%02u, transferred %04u-%02u-%02u %02u:%02u:%02u\n",
+           c.wYear, c.wMonth, c.wDay, c.wHour, c.wMinute, c.wSecond, d.wYear, d.wMonth, d.wDay,
+           d.wHour, d.wMinute, d.wSecond);
+    fflush(stdout);
+}
 
 static const char *state_name(BG_JOB_STATE s)
 {
@@ -300,6 +318,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (state == BG_JOB_STATE_TRANSFERRED && !use_callback) {
+            print_times(job);
             if (check("Complete", IBackgroundCopyJob_Complete(job)))
                 return 2;
             continue;
