@@ -7,7 +7,7 @@
 # 1. Installs what is missing (quick when everything is there): the Rust
 #    target x86_64-pc-windows-gnu, and Debian's gcc-mingw-w64-x86-64 (the
 #    linker) and wine64 (apt-get; root, or sudo).
-# 2. Builds scripts/wine/processprng-shim.c into bcryptprimitives.dll:
+# 2. Builds crates/bitsim-cli/wine/processprng-shim.c into bcryptprimitives.dll:
 #    Rust's std imports ProcessPrng from it, which Wine has only since 8.13
 #    (Debian 12 has 8.0, where every Rust .exe exits with status 53).
 # 3. Creates a fresh WINEPREFIX and puts the shim into its system32.
@@ -43,7 +43,7 @@ t=$SECONDS
 step "shim: bcryptprimitives.dll (ProcessPrng -> RtlGenRandom)"
 SHIM="$WORK/bcryptprimitives.dll"
 "$MINGW_GCC" -shared -O2 -Wall -Wextra -Werror -s \
-    -o "$SHIM" scripts/wine/processprng-shim.c -ladvapi32
+    -o "$SHIM" crates/bitsim-cli/wine/processprng-shim.c -ladvapi32
 elapsed $t
 
 # ---- 3. a fresh Wine prefix ----

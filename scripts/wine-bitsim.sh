@@ -13,7 +13,7 @@
 #    loopback port with a small world (updates.test serves /app-2.0.msi),
 #    and runs `bitsim wine install --service ADDR` on the missing prefix:
 #    it makes the prefix, puts the ProcessPrng shim Rust .exes need on
-#    Wine 8.0 into it (scripts/wine/processprng-shim.c, built by bitsim
+#    Wine 8.0 into it (crates/bitsim-cli/wine/processprng-shim.c, built by bitsim
 #    with mingw-w64), and COM now starts bitsim-com.exe for
 #    CLSID_BackgroundCopyManager.
 # 4. Runs the updater under Wine three times. Each time it creates a job,

@@ -8,7 +8,8 @@
 //!   Rust `.exe` needs it), a `bcryptprimitives.dll` that exports it goes
 //!   into the prefix's `system32` first: `--prng-shim DLL`
 //!   (`BITSIM_PRNG_SHIM`), else built from the source bitsim carries
-//!   (`scripts/wine/processprng-shim.c`) with mingw-w64's
+//!   (`crates/bitsim-cli/wine/processprng-shim.c`, inside the crate so
+//!   that a packaged `bitsim` has it too) with mingw-w64's
 //!   `x86_64-w64-mingw32-gcc` (`BITSIM_MINGW_GCC`). So `install` and `run`
 //!   work on a fresh prefix by themselves.
 //! * `uninstall`: gives the CLSID back to the prefix's own BITS;
@@ -421,7 +422,7 @@ fn needs_prng_shim(version: &str) -> bool {
 
 /// The shim's source, carried by bitsim so that a prefix can get it
 /// without the repository at hand.
-const PRNG_SHIM_SOURCE: &str = include_str!("../../../scripts/wine/processprng-shim.c");
+const PRNG_SHIM_SOURCE: &str = include_str!("../wine/processprng-shim.c");
 
 /// The ProcessPrng DLL: given, or built with mingw-w64 into a temporary
 /// directory (returned too, for the caller to delete).

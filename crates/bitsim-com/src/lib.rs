@@ -49,7 +49,7 @@
 //! runs C programs and the conformance suite through it under Wine. On Wine
 //! before 8.13 a Rust `.exe` also needs `ProcessPrng` in the prefix:
 //! `bitsim wine install` makes a missing prefix and puts a
-//! `bcryptprimitives.dll` exporting it (`scripts/wine/processprng-shim.c`,
+//! `bcryptprimitives.dll` exporting it (`crates/bitsim-cli/wine/processprng-shim.c`,
 //! built with mingw-w64) into its `system32` when the prefix's Wine needs it.
 //!
 //! The started server registers its class factory (`REGCLS_MULTIPLEUSE`),
