@@ -30,10 +30,13 @@
 #      crash     the program exits inside JobTransferred: the service hears
 #                a failing callback, and the next program is served.
 #    The job's state is checked on the service's side too (inspect.job).
-#    Then two users (BITSIM_USER alice, bob; one after the other, as each
-#    bitsim-com.exe calls as the user that started it): each sees only its
-#    own job in EnumJobs, GetJob of the other's is E_ACCESSDENIED, and
-#    EnumJobs(BG_JOB_ENUM_ALL_USERS) is E_ACCESSDENIED (not administrators).
+#    Then two users (BITSIM_USER alice, bob; bitsim-com.exe calls as the
+#    user in the environment of the program that creates the manager):
+#    each sees only its own job in EnumJobs, GetJob of the other's is
+#    E_ACCESSDENIED, and EnumJobs(BG_JOB_ENUM_ALL_USERS) is E_ACCESSDENIED
+#    (not administrators); and two programs started at the same time as
+#    alice and bob, served by one bitsim-com.exe, each own the job they
+#    create.
 #    bench.exe then prints how long one GetState takes through the bridge,
 #    run by `bitsim wine run --cpus one` (the default: the service and the
 #    Wine session on one CPU) and `--cpus all`.
@@ -250,6 +253,23 @@ done
 printf '   owners as bitsim sees them: %s\n' "$(call inspect.jobs | python3 -c '
 import json, sys
 print(sorted(set(j["owner"] for j in json.load(sys.stdin)["jobs"])))')"
+# Two programs at once, in one Wine session and so one bitsim-com.exe.
+"$WINESERVER" -k 2>/dev/null || true
+"$WINESERVER" -w
+once=()
+for who in alice bob; do
+    BITSIM_USER=$who timeout 120 "$WINE" 'C:\bitsim\limits.exe' create "$who at once" \
+        http://updates.test/app-2.0.msi >"$WORK/limits-$who-once.out" 2>&1 &
+    once+=($!)
+done
+wait "${once[0]}" || die "limits.exe create as alice (at once): $(cat "$WORK/limits-alice-once.out")"
+wait "${once[1]}" || die "limits.exe create as bob (at once): $(cat "$WORK/limits-bob-once.out")"
+owners=$(call inspect.jobs | python3 -c '
+import json, sys
+print(" ".join(sorted(j["display_name"].split()[0] + "=" + j["owner"]
+    for j in json.load(sys.stdin)["jobs"] if j["display_name"].endswith(" at once"))))')
+echo "   two programs at once: $owners"
+[ "$owners" = "alice=alice bob=bob" ] || die "two programs at once: each job must be its program's user's ($owners)"
 elapsed $t
 
 t=$SECONDS

@@ -103,28 +103,33 @@
 //!   `HKLM\Software\bitsim\Service` ([`proto::service_address`]); COM
 //!   starts the server from the program's process, so the program's
 //!   environment reaches it;
-//! * the user the server calls as (`session.hello`), read when COM starts
-//!   the server (two users: one after the other, or two prefixes): `BITSIM_USER`, else
-//!   `USERNAME` (Wine sets it to the Unix user), else `user`; an
-//!   administrator with `BITSIM_ADMIN=1`;
+//! * the user a program calls as (`session.hello`), from *that program's*
+//!   environment when it creates its manager ([`identity`], read by module
+//!   `caller`): `BITSIM_USER`, else `USERNAME` (Wine sets it to the Unix
+//!   user), else `user`; an administrator with `BITSIM_ADMIN=1`. Two
+//!   programs of two users can run at the same time;
 //! * logging: `BITSIM_COM_LOG` (a `tracing` filter), to stderr.
 //!
 //! ## Decisions (where BITS has no counterpart)
 //!
-//! * **One connection per server process**, opened by the first object,
-//!   with the user of the process that started the server: every program
-//!   of the session shares the server (`REGCLS_MULTIPLEUSE`), as they share
-//!   the one BITS service. Two Windows users would need two servers: a
-//!   program of another user (`BITSIM_USER`) that starts while the server
-//!   lives is served as the first program's user. One server per program
-//!   (`REGCLS_SINGLEUSE`, each started from its program's process with its
-//!   environment) was tried and dropped: with two programs starting at
-//!   once, Wine 8.0's activation connected each program to the server the
-//!   *other* one started (its class-object pipe is named by the CLSID
-//!   alone), so jobs were created as the wrong user, and a program that
-//!   found the other's single-use server already taken failed with
-//!   `E_NOINTERFACE`. `scripts/wine-bitsim.sh` runs two users one after
-//!   the other, each in a new Wine session.
+//! * **One server, one connection per user.** COM starts one
+//!   `bitsim-com.exe` for the Wine session (`REGCLS_MULTIPLEUSE`), as the
+//!   one BITS service serves every program; its own environment is the
+//!   first program's. So when a program creates its manager, the server
+//!   asks RPC which process is calling (`I_RpcBindingInqLocalClientPID`)
+//!   and reads that process's `BITSIM_USER` and `BITSIM_ADMIN` from its
+//!   environment block (module `caller`; where the caller cannot be read,
+//!   the server's own environment decides). The manager, and every job,
+//!   file and error reached through it, call the service on a connection
+//!   of that identity, opened on first use. This stands in for what
+//!   Windows does with the caller's token, which under Wine is the same
+//!   Unix user for every process. One server per program
+//!   (`REGCLS_SINGLEUSE`, each started with its program's environment)
+//!   was tried first and dropped: with two programs starting at once,
+//!   Wine 8.0's activation connected each program to the server the
+//!   *other* one had started (its class-object pipe is named by the CLSID
+//!   alone), and a program that found a single-use server already taken
+//!   failed with `E_NOINTERFACE`.
 //! * **Callbacks are routed by job**: `SetNotifyInterface` registers the
 //!   connection with the service and keeps the program's object for that
 //!   job; a notification for the job calls that object, each on a thread
@@ -183,6 +188,9 @@
 //! On Linux this crate is only [`proto`], the part that talks to the
 //! service, tested against a real `bitsim service`.
 
+#[cfg(windows)]
+pub mod caller;
+pub mod identity;
 #[cfg(windows)]
 pub mod paths;
 pub mod proto;

@@ -9,6 +9,7 @@
 // COM: raw out-parameters, CoTaskMem strings, FFI registration.
 #![allow(unsafe_code)]
 
+use crate::identity::{self, Identity};
 use crate::paths;
 use crate::proto::{self, CallError, Connection, Notification};
 use bitsim_model::{ErrorContext, ErrorInfo, FileEntry, FileRef, Hresult, JobId, JobType, Reply};
@@ -51,8 +52,10 @@ pub const CLSID_TEXT: &str = "{4991D34B-80A1-4291-83B6-3328366B9097}";
 /// been zero for [`linger`].
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
-/// The process's connection to the service, opened by the first object.
-static CONN: Mutex<Option<Arc<Connection>>> = Mutex::new(None);
+/// The process's connections to the service, one per identity (user,
+/// administrator), each opened by the first manager of a program of that
+/// identity.
+static CONNS: Mutex<BTreeMap<Identity, Arc<Connection>>> = Mutex::new(BTreeMap::new());
 
 /// The callback object the program registered per job
 /// (`SetNotifyInterface`).
@@ -120,23 +123,39 @@ fn registry_address() -> Option<String> {
     Some(String::from_utf16_lossy(&buf[..n]))
 }
 
-/// The connection, opened on first use and again after it broke (the
-/// service's jobs outlive a connection).
-fn connection() -> std::result::Result<Arc<Connection>, CallError> {
-    let mut c = lock(&CONN);
-    if let Some(conn) = c.as_ref()
+/// Who is calling: the identity in the environment of the program whose
+/// call this thread serves (module `caller`), else this server's own.
+fn caller_identity() -> Identity {
+    let from_caller = crate::caller::calling_process().and_then(|pid| {
+        let block = crate::caller::environment_of(pid);
+        if block.is_none() {
+            tracing::debug!(pid, "cannot read the calling program's environment");
+        }
+        block.map(|b| (pid, b))
+    });
+    match from_caller {
+        Some((pid, block)) => {
+            let id = Identity::from_env(|n| identity::env_lookup(&block, n));
+            tracing::debug!(pid, user = %id.user, admin = id.admin, "caller");
+            id
+        }
+        None => Identity::from_env(|n| std::env::var(n).ok()),
+    }
+}
+
+/// The connection of `id`, opened on first use and again after it broke
+/// (the service's jobs outlive a connection).
+fn connection(id: &Identity) -> std::result::Result<Arc<Connection>, CallError> {
+    let mut conns = lock(&CONNS);
+    if let Some(conn) = conns.get(id)
         && conn.is_alive()
     {
         return Ok(conn.clone());
     }
     let env = std::env::var(proto::ENV_SERVICE).ok();
     let addr = proto::service_address(env.as_deref(), registry_address().as_deref())?;
-    let user = std::env::var("BITSIM_USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "user".into());
-    let admin = std::env::var("BITSIM_ADMIN").is_ok_and(|v| v == "1");
-    let conn = Connection::connect(addr, &user, admin, Box::new(notified))?;
-    *c = Some(conn.clone());
+    let conn = Connection::connect(addr, &id.user, id.admin, Box::new(notified))?;
+    conns.insert(id.clone(), conn.clone());
     Ok(conn)
 }
 
@@ -209,7 +228,9 @@ impl IClassFactory_Impl for Factory_Impl {
         if outer.is_some() {
             return Err(CLASS_E_NOAGGREGATION.into());
         }
-        let conn = connection().map_err(fail)?;
+        // The program creating its manager: its user is who the manager,
+        // and every job and file reached through it, calls as.
+        let conn = connection(&caller_identity()).map_err(fail)?;
         let m: IUnknown = Manager {
             conn,
             _live: Live::new(),
@@ -1026,15 +1047,20 @@ impl IEnumBackgroundCopyFiles_Impl for FileEnum_Impl {
 /// A notification from the service: calls the program's callback object
 /// registered for the job, and answers with what it returned. No object
 /// (never registered, or cleared): the object is gone.
-fn notified(_: &Connection, n: &Notification) -> Hresult {
+fn notified(from: &Connection, n: &Notification) -> Hresult {
     // SAFETY: joins this thread to the MTA (S_FALSE when it already is).
     let _ = unsafe { CoInitializeEx(None, COINIT_MULTITHREADED) };
     let Some(cb) = lock(&CALLBACKS).get(&n.job).map(|c| c.0.clone()) else {
         return Hresult::RPC_E_SERVER_UNAVAILABLE;
     };
-    let conn = match connection() {
-        Ok(c) => c,
-        Err(e) => return e.hresult,
+    // The job objects the callback gets call as the connection's user,
+    // the job's owner.
+    let Some(conn) = lock(&CONNS)
+        .values()
+        .find(|c| std::ptr::eq(c.as_ref(), from))
+        .cloned()
+    else {
+        return Hresult::RPC_E_SERVER_UNAVAILABLE;
     };
     let job = job_interface(n.job, conn.clone());
     // SAFETY: the callback's methods are called with live interfaces.
