@@ -166,8 +166,8 @@
 //!
 //! | what | one CPU | every CPU |
 //! |---|---|---|
-//! | `GetState` from `bench.c` through bitsim (`scripts/wine-bitsim.sh`, debug builds) | 259–320 µs | 0.97–1.23 ms |
-//! | the same call on Wine's own BITS, same runs | 125–159 µs | 0.82–0.95 ms |
+//! | `GetState` from `bench.c` through bitsim (`scripts/wine-bitsim.sh`, debug builds) | 216–320 µs | 0.36–1.23 ms |
+//! | the same call on Wine's own BITS, same runs | 104–159 µs | 0.24–0.95 ms |
 //! | the bridge alone from Windows under Wine: `job.get_state` by [`proto::Connection`] (example `bridge`, release) | 54–55 µs | 302–303 µs |
 //! | the same, the example built for Linux | 18–19 µs | 98–99 µs |
 //!
@@ -184,6 +184,10 @@
 //! ```
 //!
 //! each also under `taskset -c 0` (the service too) for the one-CPU column.
+//! Across CPUs the figures swing with the machine's load: a CPU that is
+//! busy with other work is not halted, and waking a thread on it is
+//! cheap; on an idle machine every hop pays for a halted CPU. On one CPU
+//! they hardly move.
 //!
 //! On Linux this crate is only [`proto`], the part that talks to the
 //! service, tested against a real `bitsim service`.
