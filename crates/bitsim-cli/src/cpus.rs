@@ -17,7 +17,9 @@
 //! `--cpus one` (the default on Linux) is the first CPU this process may
 //! run on; `--cpus all` leaves the CPUs as they are; `--cpus 0,2-3` names
 //! them (as `taskset -c` does). A `wineserver` that is already running for
-//! the prefix keeps the CPUs it had.
+//! the prefix keeps the CPUs it had. Several runs at once (several
+//! prefixes) all pick the same first CPU with `one`: give each its own
+//! (`--cpus 0`, `--cpus 1`, ...) or `--cpus all`.
 
 use anyhow::bail;
 use std::fmt;
