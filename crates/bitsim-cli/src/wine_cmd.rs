@@ -27,12 +27,16 @@
 //!   waits for each answer before time moves. `--world http` is the
 //!   service's too: real transfers between the program's files (their
 //!   Linux paths, which `bitsim-com.exe` hands the service) and real
-//!   servers, on the real clock.
+//!   servers, on the real clock; the service starts the program's
+//!   notification command lines (which name Windows programs, e.g.
+//!   `C:\windows\System32\bitsadmin.exe /complete {GUID}`) with the Wine
+//!   loader in the prefix (`bitsim service --launcher`).
 //!
 //! How the server reaches the program, and what it serves: the docs of the
 //! `bitsim-com` crate.
 
 use anyhow::{Context, bail};
+use bitsim::realtime::Launcher;
 use bitsim_com::proto::{Connection, Handler};
 use bitsim_service::{Clock, Config, TcpService, World};
 use serde_json::json;
@@ -183,6 +187,15 @@ fn wine_command(wine: &Path, prefix: Option<&Path>) -> Command {
     c
 }
 
+/// The launcher of notification command lines for `--world http`: the
+/// Wine loader in `prefix`, with the environment `wine_command` gives Wine.
+fn wine_launcher(wine: &Path, prefix: &Path) -> Launcher {
+    let c = wine_command(wine, Some(prefix));
+    c.get_envs()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .fold(Launcher::new(wine), |l, (k, v)| l.env(k, v))
+}
+
 /// Runs `bitsim-com.exe ARGS` in the prefix.
 fn com(at: &Where, args: &[&str]) -> anyhow::Result<()> {
     let wine = wine()?;
@@ -264,9 +277,14 @@ fn run_program(
         Some(p) => bitsim::Scenario::load(p)?,
         None => Config::empty_world(),
     };
-    let config = Config::new(scenario_world, seed)
+    let mut config = Config::new(scenario_world, seed)
         .with_clock(clock)
         .with_world(world);
+    if world == World::Http {
+        // The program's notification command lines name Windows programs:
+        // the service starts them with the Wine loader, in this prefix.
+        config = config.with_launcher(wine_launcher(&wine, &prefix_dir(at)?));
+    }
     let service = TcpService::bind(config, "127.0.0.1:0").context("cannot listen on loopback")?;
     let addr = service.local_addr();
     if clock.is_virtual() {
