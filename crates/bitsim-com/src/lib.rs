@@ -138,6 +138,9 @@
 //! On Linux this crate is only [`proto`], the part that talks to the
 //! service, tested against a real `bitsim service`.
 
+pub mod bitsadmin;
+#[cfg(windows)]
+pub mod bitsadmin_com;
 #[cfg(windows)]
 pub mod paths;
 pub mod proto;
