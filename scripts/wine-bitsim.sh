@@ -34,6 +34,10 @@
 #    bitsim-com.exe calls as the user that started it): each sees only its
 #    own job in EnumJobs, GetJob of the other's is E_ACCESSDENIED, and
 #    EnumJobs(BG_JOB_ENUM_ALL_USERS) is E_ACCESSDENIED (not administrators).
+#    bitsadmin.exe, which `install` put in the prefix's system32 (Wine 8.0
+#    has none; it is bitsim-com.exe under that name), then lists and shows
+#    alice's job as alice (/list, /info, /info /verbose), is refused bob's
+#    (0x80070005) and names a switch it does not take (exit 2).
 #    bench.exe then prints how long one GetState takes through the bridge.
 #    `bitsim wine run` then does the same in one command (its own service,
 #    --clock scaled:600) and prints the jobs' trace; with --clock virtual
@@ -47,7 +51,10 @@
 #    The conformance suite (crates/bitsim-windows, built for Windows) then
 #    runs under Wine against bitsim through bitsim-com.exe: each case in a
 #    fresh Wine session with a fresh `bitsim service --world http --clock
-#    real` (BITSIM_SERVICE), checked against expected/bitsim-wine.toml.
+#    real --launcher wine64` (BITSIM_SERVICE), checked against
+#    expected/bitsim-wine.toml: the service starts a job's notification
+#    command line (`C:\windows\System32\bitsadmin.exe /complete {GUID}`)
+#    with the Wine loader in the prefix, and bitsadmin.exe completes it.
 # 5. Installed with an address where no service listens, the updater's
 #    CoCreateInstance fails with 0x800706BA (RPC_S_SERVER_UNAVAILABLE).
 # 6. `bitsim-com.exe uninstall`: the prefix's own BITS (Wine's) answers
@@ -247,6 +254,43 @@ import json, sys
 print(sorted(set(j["owner"] for j in json.load(sys.stdin)["jobs"])))')"
 elapsed $t
 
+# bitsadmin USER NAME WANT ARGS...: C:\windows\system32\bitsadmin.exe as
+# USER, its output in $WORK/bitsadmin-NAME.out, exit status WANT.
+bitsadmin() {
+    local user=$1 name=$2 want=$3 out="$WORK/bitsadmin-$2.out" status=0
+    shift 3
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w
+    BITSIM_USER=$user timeout 120 "$WINE" bitsadmin.exe "$@" >"$out" 2>&1 || status=$?
+    tr -d '\r' <"$out" | sed "s#^#   $user> bitsadmin $* | #"
+    [ "$status" = "$want" ] || die "bitsadmin $* as $user: exit $status, expected $want"
+}
+
+t=$SECONDS
+step "bitsadmin.exe (put in system32 by install: Wine 8.0 has none) against bitsim: /list, /info"
+[ -f "$WINEPREFIX/drive_c/windows/system32/bitsadmin.exe" ] || die "install did not put bitsadmin.exe in system32"
+bitsadmin alice list 0 /list
+o=$(tr -d '\r' <"$WORK/bitsadmin-list.out")
+grep -q '^BITSADMIN version 3.0' <<<"$o" || die "bitsadmin /list: no banner"
+grep -qx "$alice_job 'alice's update' [A-Z_]* 0 / 1 0 / [0-9A-Z]*" <<<"$o" \
+    || die "bitsadmin /list: alice's job is not listed as bitsadmin lists a job"
+grep -qx 'Listed 1 job(s).' <<<"$o" || die "bitsadmin /list: not one job (alice sees only hers)"
+bitsadmin alice info 0 /rawreturn /info "$alice_job"
+grep -qx "$alice_job 'alice's update' [A-Z_]* 0 / 1 0 / [0-9A-Z]*" <(tr -d '\r' <"$WORK/bitsadmin-info.out") \
+    || die "bitsadmin /info: not the job's line"
+bitsadmin alice verbose 0 /rawreturn /info "$alice_job" /verbose
+o=$(tr -d '\r' <"$WORK/bitsadmin-verbose.out")
+grep -qx "GUID: $alice_job DISPLAY: 'alice's update'" <<<"$o" || die "bitsadmin /info /verbose: GUID line"
+grep -q '^TYPE: DOWNLOAD STATE: [A-Z_]* OWNER: alice$' <<<"$o" || die "bitsadmin /info /verbose: owner"
+grep -q '^	0 / [0-9A-Z]* WORKING http://updates.test/app-2.0.msi -> ' <<<"$o" \
+    || die "bitsadmin /info /verbose: the job's file"
+bitsadmin alice refused 1 /info "$bob_job"
+grep -q '^Unable to find job .* - 0x80070005' <(tr -d '\r' <"$WORK/bitsadmin-refused.out") \
+    || die "bitsadmin /info of bob's job as alice: not E_ACCESSDENIED"
+bitsadmin alice bogus 2 /frobnicate "$alice_job"
+grep -q 'unknown switch /frobnicate' "$WORK/bitsadmin-bogus.out" || die "bitsadmin /frobnicate: not named"
+elapsed $t
+
 t=$SECONDS
 step "bitsim wine run: its own service (--clock scaled:600, the default), the trace at exit"
 "$WINESERVER" -k 2>/dev/null || true
@@ -331,9 +375,12 @@ SERVE_PID=
 elapsed $t
 
 # http_service LOG: starts `bitsim service --world http --clock real`,
-# sets SERVICE_PID and HTTP_ADDR.
+# sets SERVICE_PID and HTTP_ADDR. Notification command lines name Windows
+# programs: the service starts them with the Wine loader (in $WINEPREFIX);
+# what they print goes to LOG.out.
 http_service() {
-    "$BITSIM" service --listen 127.0.0.1:0 --world http --clock real 2>"$1" &
+    "$BITSIM" service --listen 127.0.0.1:0 --world http --clock real --launcher "$WINE" \
+        2>"$1" >"$1.out" &
     SERVICE_PID=$!
     HTTP_ADDR=$(listening_addr "$1" "bitsim service --world http")
 }

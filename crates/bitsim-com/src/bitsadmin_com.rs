@@ -30,8 +30,7 @@ pub fn main(args: &[String]) -> i32 {
     let inv = match bitsadmin::parse(args) {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("bitsadmin: {e}");
-            eprintln!("{}", bitsadmin::USAGE);
+            eprintln!("bitsadmin: {e} (bitsadmin /? lists what it takes)");
             return 2;
         }
     };
@@ -171,13 +170,14 @@ fn jobs(m: &IBackgroundCopyManager, flags: u32) -> windows::core::Result<Vec<IBa
     unsafe {
         let e = m.EnumJobs(flags)?;
         let mut out = Vec::new();
+        // One at a time, without the fetched count (Wine's proxy does not
+        // bring it back): the slot filled or not says it.
         loop {
             let mut slot = [None];
-            let mut n = 0u32;
-            e.Next(&mut slot, &mut n)?;
+            e.Next(&mut slot, std::ptr::null_mut())?;
             match slot[0].take() {
-                Some(j) if n == 1 => out.push(j),
-                _ => break,
+                Some(j) => out.push(j),
+                None => break,
             }
         }
         Ok(out)
@@ -285,9 +285,8 @@ fn view(
         let files = j.EnumFiles()?;
         loop {
             let mut slot = [None];
-            let mut n = 0u32;
-            files.Next(&mut slot, &mut n)?;
-            let Some(f) = slot[0].take().filter(|_| n == 1) else {
+            files.Next(&mut slot, std::ptr::null_mut())?;
+            let Some(f) = slot[0].take() else {
                 break;
             };
             let mut fp = BG_FILE_PROGRESS::default();
