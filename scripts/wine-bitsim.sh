@@ -57,8 +57,9 @@
 #    with the Wine loader in the prefix, and bitsadmin.exe completes it.
 # 5. Installed with an address where no service listens, the updater's
 #    CoCreateInstance fails with 0x800706BA (RPC_S_SERVER_UNAVAILABLE).
-# 6. `bitsim-com.exe uninstall`: the prefix's own BITS (Wine's) answers
-#    again, and no job reaches bitsim; bench.exe prints the same figure
+# 6. `bitsim-com.exe uninstall`: the bitsadmin.exe install put there is
+#    gone, the prefix's own BITS (Wine's) answers again, and no job
+#    reaches bitsim; bench.exe prints the same figure
 #    for Wine's BITS, side by side.
 #
 # Environment: CARGO_TARGET_DIR, BITSIM_NO_INSTALL=1 as in
@@ -262,7 +263,8 @@ bitsadmin() {
     "$WINESERVER" -k 2>/dev/null || true
     "$WINESERVER" -w
     BITSIM_USER=$user timeout 120 "$WINE" bitsadmin.exe "$@" >"$out" 2>&1 || status=$?
-    tr -d '\r' <"$out" | sed "s#^#   $user> bitsadmin $* | #"
+    echo "   $user> bitsadmin $*"
+    tr -d '\r' <"$out" | sed 's/^/   | /'
     [ "$status" = "$want" ] || die "bitsadmin $* as $user: exit $status, expected $want"
 }
 
@@ -461,6 +463,8 @@ step "bitsim-com.exe uninstall: Wine's own BITS again"
 "$WINESERVER" -w
 "$WINE" 'C:\bitsim\bitsim-com.exe' uninstall
 "$WINESERVER" -w
+[ ! -e "$WINEPREFIX/drive_c/windows/system32/bitsadmin.exe" ] \
+    || die "uninstall left the bitsadmin.exe that install had put in system32"
 before=$(call inspect.jobs | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')
 # Wine 8.0 has been seen (once, in CI under load) to fail the first start
 # of its own BITS service after a wineserver restart with 0x80070002 from

@@ -10,7 +10,10 @@
 //!   (`BITSIM_PRNG_SHIM`), else built from the source bitsim carries
 //!   (`scripts/wine/processprng-shim.c`) with mingw-w64's
 //!   `x86_64-w64-mingw32-gcc` (`BITSIM_MINGW_GCC`). So `install` and `run`
-//!   work on a fresh prefix by themselves.
+//!   work on a fresh prefix by themselves. When the prefix has no
+//!   `bitsadmin.exe` (Wine 8.0 has none), `bitsim-com.exe` puts itself
+//!   there as one (a BITS client, see the `bitsim-com` crate), and
+//!   `uninstall` removes only that.
 //! * `uninstall`: gives the CLSID back to the prefix's own BITS;
 //! * `run [--clock MODE] [--world simulated|http] [--scenario FILE] --
 //!   PROGRAM.exe ARGS`: starts a

@@ -15,10 +15,10 @@
 //!
 //! # What it takes
 //!
-//! The switches of Microsoft's `bitsadmin` ("bitsadmin" in the Windows
-//! Commands reference, learn.microsoft.com/windows-server/administration/
-//! windows-commands/bitsadmin), case-insensitive, with the job named by its
-//! GUID (`{...}`) or its display name:
+//! The switches of Microsoft's `bitsadmin` (the Windows Commands
+//! reference: <https://learn.microsoft.com/en-us/windows-server/administration/windows-commands/bitsadmin>),
+//! case-insensitive, with the job named by its GUID (`{...}`) or its
+//! display name:
 //!
 //! ```text
 //! bitsadmin [/rawreturn] /list [/allusers] [/verbose]

@@ -1205,7 +1205,11 @@ fn place_bitsadmin() -> i32 {
         eprintln!("bitsim-com install: reg.exe failed");
         return 1;
     }
-    eprintln!("bitsim-com: {path} is bitsim's bitsadmin (this prefix had none)");
+    if ours {
+        eprintln!("bitsim-com: {path}, bitsim's bitsadmin, brought up to date");
+    } else {
+        eprintln!("bitsim-com: {path} is bitsim's bitsadmin (this prefix had none)");
+    }
     0
 }
 
