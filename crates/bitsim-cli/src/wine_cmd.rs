@@ -475,3 +475,31 @@ fn wait_for_wineserver(wine: &Path, prefix: &Path) {
         None => std::thread::sleep(Duration::from_secs(3)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--world http`'s launcher is the Wine loader with the prefix in its
+    /// environment: a command line `C:\...\bitsadmin.exe /complete {G}`
+    /// becomes `wine64 C:\...\bitsadmin.exe /complete {G}` in that prefix.
+    #[test]
+    fn the_launcher_is_the_wine_loader_in_the_prefix() {
+        let l = wine_launcher(Path::new("/usr/lib/wine/wine64"), Path::new("/p/prefix"));
+        let c = l.command(
+            r"C:\windows\System32\bitsadmin.exe",
+            Some("bitsadmin.exe /complete {G}"),
+        );
+        assert_eq!(c.get_program(), "/usr/lib/wine/wine64");
+        let args: Vec<_> = c.get_args().collect();
+        assert_eq!(
+            args,
+            [r"C:\windows\System32\bitsadmin.exe", "/complete", "{G}"]
+        );
+        let prefix = c
+            .get_envs()
+            .find(|(k, _)| *k == "WINEPREFIX")
+            .and_then(|(_, v)| v);
+        assert_eq!(prefix, Some(std::ffi::OsStr::new("/p/prefix")));
+    }
+}
