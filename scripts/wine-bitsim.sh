@@ -37,6 +37,10 @@
 #    (not administrators); and two programs started at the same time as
 #    alice and bob, served by one bitsim-com.exe, each own the job they
 #    create.
+#    bitsadmin.exe, which `install` put in the prefix's system32 (Wine 8.0
+#    has none; it is bitsim-com.exe under that name), then lists and shows
+#    alice's job as alice (/list, /info, /info /verbose), is refused bob's
+#    (0x80070005) and names a switch it does not take (exit 2).
 #    bench.exe then prints how long one GetState takes through the bridge,
 #    run by `bitsim wine run --cpus one` (the default: the service and the
 #    Wine session on one CPU) and `--cpus all`.
@@ -52,12 +56,16 @@
 #    The conformance suite (crates/bitsim-windows, built for Windows) then
 #    runs under Wine against bitsim through bitsim-com.exe: each case in a
 #    fresh Wine session with a fresh `bitsim service --world http --clock
-#    real` (BITSIM_SERVICE), checked against expected/bitsim-wine.toml.
+#    real --launcher wine64` (BITSIM_SERVICE), checked against
+#    expected/bitsim-wine.toml: the service starts a job's notification
+#    command line (`C:\windows\System32\bitsadmin.exe /complete {GUID}`)
+#    with the Wine loader in the prefix, and bitsadmin.exe completes it.
 # 5. Installed with an address where no service listens, the updater's
 #    CoCreateInstance fails with 0x800706BA (RPC_S_SERVER_UNAVAILABLE).
-# 6. `bitsim-com.exe uninstall`: the prefix's own BITS (Wine's) answers
-#    again, and no job reaches bitsim; bench.exe prints the same figures
-#    for Wine's BITS (on one CPU with taskset, and on every CPU).
+# 6. `bitsim-com.exe uninstall`: the bitsadmin.exe install put there is
+#    gone, the prefix's own BITS (Wine's) answers again, and no job
+#    reaches bitsim; bench.exe prints the same figures for Wine's BITS
+#    (on one CPU with taskset, and on every CPU).
 #
 # Environment: CARGO_TARGET_DIR, BITSIM_NO_INSTALL=1 as in
 # windows-on-linux.sh; BITSIM_WINE_BITSIM_PREFIX (default
@@ -272,6 +280,47 @@ echo "   two programs at once: $owners"
 [ "$owners" = "alice=alice bob=bob" ] || die "two programs at once: each job must be its program's user's ($owners)"
 elapsed $t
 
+# bitsadmin USER NAME WANT ARGS...: C:\windows\system32\bitsadmin.exe as
+# USER, its output in $WORK/bitsadmin-NAME.out, exit status WANT.
+bitsadmin() {
+    local user=$1 name=$2 want=$3 out="$WORK/bitsadmin-$2.out" status=0
+    shift 3
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w
+    BITSIM_USER=$user timeout 120 "$WINE" bitsadmin.exe "$@" >"$out" 2>&1 || status=$?
+    echo "   $user> bitsadmin $*"
+    tr -d '\r' <"$out" | sed 's/^/   | /'
+    [ "$status" = "$want" ] || die "bitsadmin $* as $user: exit $status, expected $want"
+}
+
+t=$SECONDS
+step "bitsadmin.exe (put in system32 by install: Wine 8.0 has none) against bitsim: /list, /info"
+[ -f "$WINEPREFIX/drive_c/windows/system32/bitsadmin.exe" ] || die "install did not put bitsadmin.exe in system32"
+bitsadmin alice list 0 /list
+o=$(tr -d '\r' <"$WORK/bitsadmin-list.out")
+grep -q '^BITSADMIN version 3.0' <<<"$o" || die "bitsadmin /list: no banner"
+grep -qx "$alice_job 'alice's update' [A-Z_]* 0 / 1 0 / [0-9A-Z]*" <<<"$o" \
+    || die "bitsadmin /list: alice's job is not listed as bitsadmin lists a job"
+grep -qx "{[0-9A-F-]*} 'alice at once' [A-Z_]* 0 / 1 0 / [0-9A-Z]*" <<<"$o" \
+    || die "bitsadmin /list: alice's other job (two programs at once) is not listed"
+! grep -q "'bob" <<<"$o" || die "bitsadmin /list: alice sees bob's jobs"
+grep -qx 'Listed 2 job(s).' <<<"$o" || die "bitsadmin /list: not two jobs (alice sees only hers)"
+bitsadmin alice info 0 /rawreturn /info "$alice_job"
+grep -qx "$alice_job 'alice's update' [A-Z_]* 0 / 1 0 / [0-9A-Z]*" <(tr -d '\r' <"$WORK/bitsadmin-info.out") \
+    || die "bitsadmin /info: not the job's line"
+bitsadmin alice verbose 0 /rawreturn /info "$alice_job" /verbose
+o=$(tr -d '\r' <"$WORK/bitsadmin-verbose.out")
+grep -qx "GUID: $alice_job DISPLAY: 'alice's update'" <<<"$o" || die "bitsadmin /info /verbose: GUID line"
+grep -q '^TYPE: DOWNLOAD STATE: [A-Z_]* OWNER: alice$' <<<"$o" || die "bitsadmin /info /verbose: owner"
+grep -q '^	0 / [0-9A-Z]* WORKING http://updates.test/app-2.0.msi -> ' <<<"$o" \
+    || die "bitsadmin /info /verbose: the job's file"
+bitsadmin alice refused 1 /info "$bob_job"
+grep -q '^Unable to find job .* - 0x80070005' <(tr -d '\r' <"$WORK/bitsadmin-refused.out") \
+    || die "bitsadmin /info of bob's job as alice: not E_ACCESSDENIED"
+bitsadmin alice bogus 2 /frobnicate "$alice_job"
+grep -q 'unknown switch /frobnicate' "$WORK/bitsadmin-bogus.out" || die "bitsadmin /frobnicate: not named"
+elapsed $t
+
 t=$SECONDS
 step "bitsim wine run: its own service (--clock scaled:600, the default), the trace at exit"
 "$WINESERVER" -k 2>/dev/null || true
@@ -356,9 +405,12 @@ SERVE_PID=
 elapsed $t
 
 # http_service LOG: starts `bitsim service --world http --clock real`,
-# sets SERVICE_PID and HTTP_ADDR.
+# sets SERVICE_PID and HTTP_ADDR. Notification command lines name Windows
+# programs: the service starts them with the Wine loader (in $WINEPREFIX);
+# what they print goes to LOG.out.
 http_service() {
-    "$BITSIM" service --listen 127.0.0.1:0 --world http --clock real 2>"$1" &
+    "$BITSIM" service --listen 127.0.0.1:0 --world http --clock real --launcher "$WINE" \
+        2>"$1" >"$1.out" &
     SERVICE_PID=$!
     HTTP_ADDR=$(listening_addr "$1" "bitsim service --world http")
 }
@@ -388,6 +440,13 @@ for case in $cases; do
         how=$(tr -d '\r' <"$WORK/bitsim-$case.log" | sed -n "s/^$case: \(passed\|failed as expected\).*/\1/p")
         [ "$how" = passed ] && passing=$((passing + 1))
         printf '   %-50s ok, %s (%d s)\n' "$case" "${how:-?}" "$((SECONDS - s))"
+        if [ "$case" = cmd_line_runs_instead_of_failing_callback ]; then
+            # The job was completed by bitsadmin.exe, which the service
+            # started with the Wine loader (its output is the service's).
+            said=$(tr -d '\r' <"$WORK/conformance-service.log.out" | grep -x 'Job completed.' || true)
+            [ -n "$said" ] || die "$case: bitsadmin.exe did not say 'Job completed.'"
+            echo "     bitsadmin.exe, started by the service: $said"
+        fi
     else
         printf '   %-50s FAILED (%d s)\n' "$case" "$((SECONDS - s))"
         failed+=("$case")
@@ -456,6 +515,8 @@ step "bitsim-com.exe uninstall: Wine's own BITS again"
 "$WINESERVER" -w
 "$WINE" 'C:\bitsim\bitsim-com.exe' uninstall
 "$WINESERVER" -w
+[ ! -e "$WINEPREFIX/drive_c/windows/system32/bitsadmin.exe" ] \
+    || die "uninstall left the bitsadmin.exe that install had put in system32"
 before=$(call inspect.jobs | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')
 # Wine 8.0 has been seen (once, in CI under load) to fail the first start
 # of its own BITS service after a wineserver restart with 0x80070002 from
@@ -480,4 +541,4 @@ step "figure: the same call on Wine's own BITS"
 bench_wine "Wine's BITS, one CPU (taskset -c $ONE_CPU)" taskset -c "$ONE_CPU"
 bench_wine "Wine's BITS, every CPU" env
 elapsed $t
-echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave, crash; bitsim wine run), limits.exe (two users; four notifications at once), reply.exe (upload-reply, --world http) and against Wine's BITS after uninstall"
+echo "ok: updater.exe ran against bitsim under Wine (poll, callback, 404, stubborn, leave, crash; bitsim wine run), limits.exe (two users; four notifications at once), bitsadmin.exe (/list, /info; /complete from a notification command line), reply.exe (upload-reply, --world http) and against Wine's BITS after uninstall"

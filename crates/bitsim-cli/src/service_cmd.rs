@@ -1,5 +1,6 @@
 //! `bitsim service`: the BITS API over JSON-RPC (crate `bitsim-service`).
 
+use bitsim::realtime::Launcher;
 use bitsim_service::{Clock, Config, Service, Stopper, TcpService, World};
 use std::path::PathBuf;
 
@@ -32,16 +33,41 @@ pub struct ServiceArgs {
     /// Seed of the run (job GUIDs, probabilistic faults).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Start notification command lines as `PROGRAM [--launcher-arg
+    /// ARG]... CMDPROGRAM PARAMETERS...` instead of `CMDPROGRAM
+    /// PARAMETERS...` (needs --world http). For Windows programs under
+    /// Wine: `--launcher /usr/lib/wine/wine64` with WINEPREFIX set, so a
+    /// command line such as `C:\windows\System32\bitsadmin.exe /complete
+    /// {GUID}` runs in the prefix. GetNotifyCmdLine still returns what the
+    /// job's owner set; a launcher that cannot start is the command line's
+    /// "failed to start".
+    #[arg(long, value_name = "PROGRAM")]
+    launcher: Option<PathBuf>,
+    /// An argument of the launcher, before the command line's program
+    /// (repeat for several).
+    #[arg(
+        long,
+        value_name = "ARG",
+        requires = "launcher",
+        allow_hyphen_values = true
+    )]
+    launcher_arg: Vec<String>,
 }
 
 /// Runs the service until stdin ends (`--stdio`), a `shutdown` call, or
 /// SIGTERM/Ctrl-C; the queue is persisted (with `--state`) before it exits.
 pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
+    // Usage errors (exit 2), as clap's own: the combination makes no sense.
+    let usage = |msg: String| -> ! {
+        clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, format!("{msg}\n")).exit()
+    };
+    if let (Some(l), World::Simulated) = (&args.launcher, args.world) {
+        usage(format!(
+            "--launcher {} needs --world http: the simulated world runs no process for a command line",
+            l.display()
+        ));
+    }
     if args.world == World::Http {
-        // Usage errors (exit 2), as clap's own: the combination makes no sense.
-        let usage = |msg: String| -> ! {
-            clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, format!("{msg}\n")).exit()
-        };
         if args.clock != Clock::Real {
             usage(format!(
                 "--world http needs --clock real (not --clock {}): transfers over real sockets take real time, which a virtual or scaled clock would contradict",
@@ -64,6 +90,13 @@ pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
         .with_world(args.world);
     if let Some(dir) = &args.state {
         config = config.with_state_dir(dir);
+    }
+    if let Some(program) = &args.launcher {
+        let launcher = args
+            .launcher_arg
+            .iter()
+            .fold(Launcher::new(program), |l, a| l.arg(a));
+        config = config.with_launcher(launcher);
     }
     match args.listen {
         Some(addr) => {

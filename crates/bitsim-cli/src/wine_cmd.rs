@@ -11,7 +11,10 @@
 //!   (`crates/bitsim-cli/wine/processprng-shim.c`, inside the crate so
 //!   that a packaged `bitsim` has it too) with mingw-w64's
 //!   `x86_64-w64-mingw32-gcc` (`BITSIM_MINGW_GCC`). So `install` and `run`
-//!   work on a fresh prefix by themselves.
+//!   work on a fresh prefix by themselves. When the prefix has no
+//!   `bitsadmin.exe` (Wine 8.0 has none), `bitsim-com.exe` puts itself
+//!   there as one (a BITS client, see the `bitsim-com` crate), and
+//!   `uninstall` removes only that.
 //! * `uninstall`: gives the CLSID back to the prefix's own BITS;
 //! * `run [--clock MODE] [--world simulated|http] [--scenario FILE] --
 //!   PROGRAM.exe ARGS`: starts a
@@ -28,16 +31,20 @@
 //!   waits for each answer before time moves. `--world http` is the
 //!   service's too: real transfers between the program's files (their
 //!   Linux paths, which `bitsim-com.exe` hands the service) and real
-//!   servers, on the real clock. `--cpus one|all|LIST` (default `one`)
-//!   is where the service and the Wine session run: on one CPU a COM call
-//!   takes a fifth of the time it takes across CPUs on a virtual machine
-//!   (see the `cpus` module).
+//!   servers, on the real clock; the service starts the program's
+//!   notification command lines (which name Windows programs, e.g.
+//!   `C:\windows\System32\bitsadmin.exe /complete {GUID}`) with the Wine
+//!   loader in the prefix (`bitsim service --launcher`). `--cpus
+//!   one|all|LIST` (default `one`) is where the service and the Wine
+//!   session run: on one CPU a COM call takes a fifth of the time it takes
+//!   across CPUs on a virtual machine (see the `cpus` module).
 //!
 //! How the server reaches the program, and what it serves: the docs of the
 //! `bitsim-com` crate.
 
 use crate::cpus::Cpus;
 use anyhow::{Context, bail};
+use bitsim::realtime::Launcher;
 use bitsim_com::proto::{Connection, Handler};
 use bitsim_service::{Clock, Config, TcpService, World};
 use serde_json::json;
@@ -194,6 +201,15 @@ fn wine_command(wine: &Path, prefix: Option<&Path>) -> Command {
     c
 }
 
+/// The launcher of notification command lines for `--world http`: the
+/// Wine loader in `prefix`, with the environment `wine_command` gives Wine.
+fn wine_launcher(wine: &Path, prefix: &Path) -> Launcher {
+    let c = wine_command(wine, Some(prefix));
+    c.get_envs()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .fold(Launcher::new(wine), |l, (k, v)| l.env(k, v))
+}
+
 /// Runs `bitsim-com.exe ARGS` in the prefix.
 fn com(at: &Where, args: &[&str]) -> anyhow::Result<()> {
     let wine = wine()?;
@@ -288,9 +304,14 @@ fn run_program(
         Some(p) => bitsim::Scenario::load(p)?,
         None => Config::empty_world(),
     };
-    let config = Config::new(scenario_world, seed)
+    let mut config = Config::new(scenario_world, seed)
         .with_clock(clock)
         .with_world(world);
+    if world == World::Http {
+        // The program's notification command lines name Windows programs:
+        // the service starts them with the Wine loader, in this prefix.
+        config = config.with_launcher(wine_launcher(&wine, &prefix_dir(at)?));
+    }
     let service = TcpService::bind(config, "127.0.0.1:0").context("cannot listen on loopback")?;
     let addr = service.local_addr();
     if clock.is_virtual() {
@@ -485,5 +506,33 @@ fn wait_for_wineserver(wine: &Path, prefix: &Path) {
             let _ = Command::new(s).arg("-w").env("WINEPREFIX", prefix).status();
         }
         None => std::thread::sleep(Duration::from_secs(3)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--world http`'s launcher is the Wine loader with the prefix in its
+    /// environment: a command line `C:\...\bitsadmin.exe /complete {G}`
+    /// becomes `wine64 C:\...\bitsadmin.exe /complete {G}` in that prefix.
+    #[test]
+    fn the_launcher_is_the_wine_loader_in_the_prefix() {
+        let l = wine_launcher(Path::new("/usr/lib/wine/wine64"), Path::new("/p/prefix"));
+        let c = l.command(
+            r"C:\windows\System32\bitsadmin.exe",
+            Some("bitsadmin.exe /complete {G}"),
+        );
+        assert_eq!(c.get_program(), "/usr/lib/wine/wine64");
+        let args: Vec<_> = c.get_args().collect();
+        assert_eq!(
+            args,
+            [r"C:\windows\System32\bitsadmin.exe", "/complete", "{G}"]
+        );
+        let prefix = c
+            .get_envs()
+            .find(|(k, _)| *k == "WINEPREFIX")
+            .and_then(|(_, v)| v);
+        assert_eq!(prefix, Some(std::ffi::OsStr::new("/p/prefix")));
     }
 }

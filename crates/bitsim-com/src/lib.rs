@@ -32,10 +32,14 @@
 //!
 //! 1. removes the CLSID's `AppID` value (so no `LocalService` is tried),
 //! 2. sets `CLSID\{4991D34B-...}\LocalServer32` to its own path,
-//! 3. writes `ADDR` to `HKLM\Software\bitsim\Service`;
+//! 3. writes `ADDR` to `HKLM\Software\bitsim\Service`,
+//! 4. copies itself to `%SystemRoot%\system32\bitsadmin.exe` when the
+//!    prefix has no `bitsadmin.exe` (Wine 8.0 has none; see [`bitsadmin`]),
+//!    and remembers that it did (`HKLM\Software\bitsim\Bitsadmin`);
 //!
-//! and `bitsim-com.exe uninstall` puts the `AppID` back and removes the
-//! rest, so Wine's BITS answers again. The route was chosen over replacing
+//! and `bitsim-com.exe uninstall` removes the `bitsadmin.exe` it put there
+//! (only that one: a prefix's own is never touched), puts the `AppID` back
+//! and removes the rest, so Wine's BITS answers again. The route was chosen over replacing
 //! the `BITS` service's `ServiceDll` or image because it needs no service
 //! control code, keeps `CLSCTX_LOCAL_SERVER` (the program's process stays
 //! apart from the server, and `qmgrprxy.dll` marshals every call as it
@@ -142,8 +146,20 @@
 //!   `wine_get_unix_file_name`/`wine_get_dos_file_name`), so `bitsim
 //!   service --world http` reads and writes the files the program named.
 //!   A notification command line is passed on unchanged: it names a
-//!   Windows program, which the native service cannot start (the one
-//!   conformance case that differs, `expected/bitsim-wine.toml`).
+//!   Windows program, which the native service starts through a launcher,
+//!   the Wine loader in the prefix (`bitsim service --launcher
+//!   /usr/lib/wine/wine64` with `WINEPREFIX` set; `bitsim wine run --world
+//!   http` sets it), so `GetNotifyCmdLine` returns what the program set
+//!   and the program it names runs in the prefix it was named in.
+//! * **`bitsadmin.exe` is this program under another name**: the command
+//!   line programs give BITS is most often `bitsadmin.exe /complete
+//!   {GUID}`, and Wine 8.0 has no `bitsadmin.exe`. Named `bitsadmin.exe`
+//!   (or run as `bitsim-com.exe bitsadmin ARGS`), the executable is a BITS
+//!   client of whatever serves `CLSID_BackgroundCopyManager` in the prefix:
+//!   `/list`, `/info`, `/complete`, `/cancel`, `/resume`, `/suspend`
+//!   ([`bitsadmin`] has the switches, the output and what differs from
+//!   Windows'). One file rather than a second executable: `install` needs
+//!   nothing but itself to put it in place.
 //! * **A bridge failure is `0x800706BA`**, what a client of a BITS service
 //!   that has gone away sees, never a hang: connecting has a 5 s limit and
 //!   every call a 60 s one ([`proto::CALL_TIMEOUT`], longer than the
@@ -189,9 +205,13 @@
 //! cheap; on an idle machine every hop pays for a halted CPU. On one CPU
 //! they hardly move.
 //!
-//! On Linux this crate is only [`proto`], the part that talks to the
-//! service, tested against a real `bitsim service`.
+//! On Linux this crate is [`proto`], the part that talks to the service,
+//! tested against a real `bitsim service`, and [`bitsadmin`]'s command
+//! line and output.
 
+pub mod bitsadmin;
+#[cfg(windows)]
+pub mod bitsadmin_com;
 #[cfg(windows)]
 pub mod caller;
 pub mod identity;

@@ -100,9 +100,14 @@ fn fail(e: CallError) -> Error {
 
 /// The registry value `HKLM\Software\bitsim\Service`, if set.
 fn registry_address() -> Option<String> {
+    registry_value(proto::REGISTRY_VALUE)
+}
+
+/// The string value `name` of `HKLM\Software\bitsim`, if set.
+fn registry_value(name: &str) -> Option<String> {
     let key = wide(proto::REGISTRY_KEY);
-    let value = wide(proto::REGISTRY_VALUE);
-    let mut buf = [0u16; 256];
+    let value = wide(name);
+    let mut buf = [0u16; 1024];
     let mut size = u32::try_from(std::mem::size_of_val(&buf)).unwrap_or(0);
     // SAFETY: the buffer and its size in bytes are passed together.
     let r = unsafe {
@@ -1186,16 +1191,103 @@ fn install(addr: &str) -> i32 {
         addr,
         "/f",
     ]);
-    if ok {
-        eprintln!("bitsim-com: {CLSID_TEXT} is served by {exe}, forwarding to {addr}");
-        0
-    } else {
+    if !ok {
         eprintln!("bitsim-com install: reg.exe failed");
-        1
+        return 1;
+    }
+    eprintln!("bitsim-com: {CLSID_TEXT} is served by {exe}, forwarding to {addr}");
+    place_bitsadmin()
+}
+
+/// The registry value (under `HKLM\Software\bitsim`) that holds the path
+/// of the `bitsadmin.exe` that `install` put in place, so that `uninstall`
+/// removes only that.
+const BITSADMIN_VALUE: &str = "Bitsadmin";
+
+/// `%SystemRoot%\system32\bitsadmin.exe`.
+fn bitsadmin_path() -> std::path::PathBuf {
+    let root = std::env::var_os("SystemRoot").unwrap_or_else(|| r"C:\windows".into());
+    std::path::Path::new(&root)
+        .join("system32")
+        .join("bitsadmin.exe")
+}
+
+/// Puts a copy of this program at `%SystemRoot%\system32\bitsadmin.exe`
+/// (it acts as bitsadmin under that name, [`crate::bitsadmin`]) when the
+/// prefix has none, or when the one there is a copy an earlier `install`
+/// put (then it is brought up to date); a prefix's own `bitsadmin.exe` is
+/// left alone. The path is remembered for `uninstall`.
+fn place_bitsadmin() -> i32 {
+    let to = bitsadmin_path();
+    let ours = registry_value(BITSADMIN_VALUE).is_some();
+    if to.exists() && !ours {
+        eprintln!(
+            "bitsim-com: the prefix has its own {}: left in place",
+            to.display()
+        );
+        return 0;
+    }
+    let copied = std::env::current_exe().and_then(|me| std::fs::copy(me, &to));
+    if let Err(e) = copied {
+        if ours && to.exists() {
+            // An earlier copy stays (e.g. one running now).
+            eprintln!(
+                "bitsim-com: {} not brought up to date ({e}): the earlier copy stays",
+                to.display()
+            );
+            return 0;
+        }
+        eprintln!(
+            "bitsim-com install: cannot put bitsadmin.exe at {}: {e}",
+            to.display()
+        );
+        return 1;
+    }
+    let path = to.display().to_string();
+    if !reg(&[
+        "add",
+        &format!("HKLM\\{}", proto::REGISTRY_KEY),
+        "/v",
+        BITSADMIN_VALUE,
+        "/d",
+        &path,
+        "/f",
+    ]) {
+        let _ = std::fs::remove_file(&to);
+        eprintln!("bitsim-com install: reg.exe failed");
+        return 1;
+    }
+    if ours {
+        eprintln!("bitsim-com: {path}, bitsim's bitsadmin, brought up to date");
+    } else {
+        eprintln!("bitsim-com: {path} is bitsim's bitsadmin (this prefix had none)");
+    }
+    0
+}
+
+/// Removes the `bitsadmin.exe` that `install` put in place, if it did.
+fn remove_bitsadmin() -> bool {
+    let Some(path) = registry_value(BITSADMIN_VALUE) else {
+        return true;
+    };
+    match std::fs::remove_file(&path) {
+        Ok(()) => {
+            eprintln!("bitsim-com: removed {path}, which install had put there");
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => {
+            eprintln!("bitsim-com uninstall: cannot remove {path}: {e}");
+            false
+        }
     }
 }
 
 fn uninstall() -> i32 {
+    // Before the key (and the path it remembers) goes.
+    if !remove_bitsadmin() {
+        return 1;
+    }
     let clsid = format!("HKLM\\Software\\Classes\\CLSID\\{CLSID_TEXT}");
     let _ = reg(&["delete", &format!("{clsid}\\LocalServer32"), "/f"]);
     let _ = reg(&["delete", &format!("HKLM\\{}", proto::REGISTRY_KEY), "/f"]);

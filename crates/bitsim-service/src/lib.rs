@@ -163,7 +163,9 @@
 //!   owns the driver, is woken when a transfer reports, and does what is
 //!   due ([`bitsim::realtime::Driver::pump`]). Notifications go to the
 //!   clients as in real mode; notification command lines run as real
-//!   processes. What the service decided:
+//!   processes, started as the program the job names or through a
+//!   launcher ([`Config::launcher`], `--launcher`). What the service
+//!   decided:
 //!   * `http` needs `--clock real` ([`Clock::Real`]): virtual time with
 //!     real sockets would be incoherent (a 10-minute retry would fire
 //!     while a real transfer has barely started), so a virtual or scaled
@@ -182,6 +184,22 @@
 //!     with its transfer bookkeeping (remote stamps, upload sessions), so
 //!     `bitsim download --state DIR/queue.json` and `bitsim jobs --state DIR`
 //!     read the same queue.
+//!   * `--launcher PROGRAM` (`--launcher-arg ARG`, repeated, goes before
+//!     the command line's program): notification command lines run as
+//!     `PROGRAM ARGS... CMDPROGRAM PARAMETERS...` (a
+//!     [`bitsim::realtime::Launcher`]). It is how the front starts a
+//!     process, not a BITS rule: `GetNotifyCmdLine` still returns what the
+//!     job's owner set, and the model still decides when the command line
+//!     runs. The use it is made for is a service whose clients are Windows
+//!     programs under Wine, whose command lines name Windows programs
+//!     (`C:\windows\System32\bitsadmin.exe /complete {GUID}`): with the
+//!     Wine loader as the launcher (`--launcher /usr/lib/wine/wine64`,
+//!     `WINEPREFIX` in the service's environment, as `bitsim wine run
+//!     --world http` sets them) they run in that prefix. A launcher that
+//!     cannot be started is the model's "failed to start" outcome, as a
+//!     program that cannot be started is without one; the launcher's exit
+//!     code is the command line's. The simulated world runs no process, so
+//!     the command line refuses `--launcher` without `--world http`.
 //!   * `inspect.trace` holds the driver's transitions (the T16 progress
 //!     rows left out, as the driver's observer leaves them out), files that
 //!     restarted because the remote file changed, the clients' answers to
@@ -240,6 +258,11 @@ pub struct Config {
     /// default) or real HTTP ([`World::Http`], which needs
     /// [`Clock::Real`]; of the scenario only its policy is used then).
     pub world: World,
+    /// How the http world starts notification command lines: `None` (the
+    /// default), as the program the job names; a launcher runs `LAUNCHER
+    /// ARGS... PROGRAM PARAMETERS...` ([`bitsim::realtime::Launcher`], see
+    /// [Worlds](#worlds)). Not used by the simulated world.
+    pub launcher: Option<bitsim::realtime::Launcher>,
 }
 
 impl Config {
@@ -253,6 +276,7 @@ impl Config {
             clock: Clock::Virtual,
             state_dir: None,
             world: World::Simulated,
+            launcher: None,
         }
     }
 
@@ -260,6 +284,13 @@ impl Config {
     /// real-time driver; set [`Clock::Real`] too).
     pub fn with_world(mut self, world: World) -> Config {
         self.world = world;
+        self
+    }
+
+    /// The same, starting notification command lines through `launcher`
+    /// (the http world).
+    pub fn with_launcher(mut self, launcher: bitsim::realtime::Launcher) -> Config {
+        self.launcher = Some(launcher);
         self
     }
 

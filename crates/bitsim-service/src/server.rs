@@ -147,6 +147,7 @@ impl Service {
                 let h = HttpWorld::open(
                     config.state_dir.as_deref(),
                     config.scenario.policy.clone(),
+                    config.launcher.clone(),
                     Arc::downgrade(&tx),
                 )?;
                 (None, None, Some(h))

@@ -280,6 +280,7 @@ impl HttpWorld {
     pub(crate) fn open(
         state_dir: Option<&std::path::Path>,
         policy: bitsim_model::Policy,
+        launcher: Option<bitsim::realtime::Launcher>,
         wake: Weak<Sender<Inbound>>,
     ) -> io::Result<HttpWorld> {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -302,6 +303,7 @@ impl HttpWorld {
         let cfg = RtConfig {
             state_file,
             policy,
+            launcher,
             ..RtConfig::default()
         };
         let _rt = rt.enter();

@@ -1610,3 +1610,67 @@ fn hello_tells_where_virtual_time_zero_is_on_the_calendar() {
         "{before} {epoch}"
     );
 }
+
+/// `Config::launcher` (`--launcher`): the http world starts a job's
+/// notification command line as `LAUNCHER ARGS... PROGRAM PARAMETERS...`.
+/// The launcher here is a real process, a bash script that records its
+/// argv and then does what `bitsadmin /complete {GUID}` does: it connects
+/// to the service as the job's owner and completes the job. The program
+/// the job names is a Windows path that does not exist here: only the
+/// launcher makes the command line run. GetNotifyCmdLine returns what the
+/// owner set.
+#[test]
+fn world_http_runs_command_lines_through_the_launcher() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = HttpEnv::new();
+    let data = bytes(50_000, 9);
+    std::fs::write(env.root.join("c.bin"), &data).unwrap();
+    let script = env.dir.path().join("complete.sh");
+    std::fs::write(
+        &script,
+        r#"#!/bin/bash
+# complete.sh [--as USER] PROGRAM /complete GUID: records its argv, then
+# completes the job through the service whose address is in $ADDR_FILE.
+printf '%s\n' "$@" > "$OUT"
+user=$2 guid=$5
+addr=$(cat "$ADDR_FILE")
+exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}" || exit 3
+printf '{"jsonrpc":"2.0","id":1,"method":"session.hello","params":{"user":"%s"}}\n' "$user" >&3
+read -r hello <&3
+printf '{"jsonrpc":"2.0","id":2,"method":"job.complete","params":{"job":"%s"}}\n' "$guid" >&3
+read -r done <&3
+case $done in *'"S_OK"'*) exit 0 ;; *) echo "$done" >&2; exit 1 ;; esac
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = env.dir.path().join("argv.txt");
+    let addr_file = env.dir.path().join("addr.txt");
+    let launcher = bitsim::realtime::Launcher::new(&script)
+        .arg("--as")
+        .arg("alice")
+        .env("OUT", &out)
+        .env("ADDR_FILE", &addr_file);
+    let s = tcp(http_config().with_launcher(launcher));
+    std::fs::write(&addr_file, s.local_addr().to_string()).unwrap();
+    let mut c = Client::hello(&s, "alice", false);
+    let dest = env.local("c.bin");
+    let job = c.download("cmd", env.url("/c.bin"), &dest);
+    let program = r"C:\windows\System32\bitsadmin.exe";
+    let parameters = format!("bitsadmin.exe /complete {job}");
+    c.bits(
+        "job.set_notify_cmd_line",
+        json!({"job": job, "program": program, "parameters": parameters}),
+    );
+    c.bits("job.resume", json!({"job": job}));
+    wait_until("the command line's Complete", || {
+        c.state(&job) == "ACKNOWLEDGED"
+    });
+    assert_eq!(std::fs::read(&dest).unwrap(), data, "published");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        format!("--as\nalice\n{program}\n/complete\n{job}\n")
+    );
+    let r = c.bits("job.get_notify_cmd_line", json!({"job": job}));
+    assert_eq!(r["value"], json!([program, parameters]), "{r}");
+}

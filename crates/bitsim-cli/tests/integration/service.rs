@@ -204,3 +204,76 @@ fn service_world_http_starts_with_the_real_clock() {
     c.ask("shutdown", json!({}));
     assert!(wait_exit(&mut p.child).success());
 }
+
+/// `bitsim service --launcher PROGRAM --launcher-arg ARG...`: the http
+/// world starts command lines as `PROGRAM ARGS... CMDPROGRAM PARAMETERS...`
+/// (here `sh -c 'record argv'`, a real process); without `--world http`
+/// the option is a usage error naming the rule.
+#[test]
+fn service_launcher_starts_command_lines() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bitsim"))
+        .args(["service", "--stdio", "--launcher", "/usr/lib/wine/wine64"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--launcher /usr/lib/wine/wine64 needs --world http"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("srv");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("f.bin"), vec![7u8; 5000]).unwrap();
+    let mut serve = common::spawn_serve(&root, &[]);
+    let argv = dir.path().join("argv.txt");
+    let record = format!("printf '%s\\n' \"$0\" \"$@\" > '{}'", argv.display());
+    let mut service = common::spawn_service(&[
+        "--world",
+        "http",
+        "--clock",
+        "real",
+        "--launcher",
+        "/bin/sh",
+        "--launcher-arg",
+        "-c",
+        "--launcher-arg",
+        &record,
+    ]);
+    let mut c = common::Rpc::connect(service.addr, "alice", false);
+    let job = c.call(
+        "manager.create_job",
+        json!({"display_name": "cmd", "job_type": "download"}),
+    )["value"]
+        .clone();
+    let local = dir.path().join("f.bin");
+    c.call(
+        "job.add_file",
+        json!({"job": job, "remote": format!("http://{}/f.bin", serve.addr), "local": local}),
+    );
+    let program = r"C:\windows\System32\bitsadmin.exe";
+    c.call(
+        "job.set_notify_cmd_line",
+        json!({"job": job, "program": program, "parameters": format!("bitsadmin.exe /complete {{{}}}", job.as_str().unwrap())}),
+    );
+    c.call("job.resume", json!({"job": job}));
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // The three lines the launcher writes (the file may be seen half-written).
+    while std::fs::read_to_string(&argv).map_or(0, |t| t.lines().count()) < 3 {
+        assert!(
+            std::time::Instant::now() < end,
+            "the command line never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&argv).unwrap(),
+        format!("{program}\n/complete\n{{{}}}\n", job.as_str().unwrap())
+    );
+    let _ = service.child.kill();
+    let _ = service.child.wait();
+    let _ = serve.child.kill();
+    let _ = serve.child.wait();
+}

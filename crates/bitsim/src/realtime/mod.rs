@@ -49,6 +49,7 @@ mod backend;
 mod download;
 mod early_answer;
 mod http;
+mod launch;
 mod queue;
 mod remote;
 mod upload;
@@ -70,6 +71,7 @@ use crate::callback::Callback;
 use crate::engine::{Callbacks, Effects};
 
 pub use backend::RtBackend;
+pub use launch::Launcher;
 pub use queue::{QueueLock, QueueSnapshot, lock_path, read_queue, write_atomically};
 pub use upload::{MIN_FRAGMENT, PROTOCOL_GUID};
 
@@ -94,6 +96,12 @@ pub struct RtConfig {
     /// the system's roots (e.g. the `ca.pem` of `bitsim serve
     /// --tls-self-signed`); `None`: the system's roots only.
     pub ca_file: Option<PathBuf>,
+    /// How notification command lines are started: `None` (the default)
+    /// runs the program as a native process; a [`Launcher`] runs
+    /// `LAUNCHER ARGS... PROGRAM PARAMETERS...` (e.g. the Wine loader, for
+    /// jobs of Windows programs). An effect, not a BITS rule: the model
+    /// keeps what the job's owner set.
+    pub launcher: Option<Launcher>,
 }
 
 impl Default for RtConfig {
@@ -106,6 +114,7 @@ impl Default for RtConfig {
             upload_fragment: 4 << 20,
             progress_interval: Duration::from_millis(200),
             ca_file: None,
+            launcher: None,
         }
     }
 }
@@ -834,16 +843,15 @@ impl Driver {
             tracing::debug!(job = %job.0, "command line not run: the queue is open to manage it");
             return;
         }
-        // [CMDLINE]: BITS runs the program with the parameters as its
-        // command line, whose first parameter "must be the program"; here
-        // they are split on whitespace and that first one is the program's
-        // own name (argv[0]), not an argument.
+        // [CMDLINE]: the program with its parameters, through the launcher
+        // when there is one (launch::command).
+        let mut c = tokio::process::Command::from(launch::command(
+            self.cfg.launcher.as_ref(),
+            &program,
+            parameters.as_deref(),
+        ));
         let t = self.task(job);
         tokio::spawn(async move {
-            let mut c = tokio::process::Command::new(&program);
-            if let Some(p) = &parameters {
-                c.args(p.split_whitespace().skip(1));
-            }
             let outcome = match c.status().await {
                 Ok(s) => CommandOutcome::Exited(s.code().unwrap_or(-1)),
                 Err(_) => CommandOutcome::FailedToStart(Hresult::E_FILE_NOT_FOUND_WIN32),

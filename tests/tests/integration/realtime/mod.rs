@@ -7,6 +7,7 @@ mod backend;
 pub(crate) mod common;
 mod downloads;
 mod faults;
+mod launcher;
 mod persistence;
 mod reply;
 mod tls;
