@@ -406,11 +406,11 @@ elapsed $t
 
 # http_service LOG: starts `bitsim service --world http --clock real`,
 # sets SERVICE_PID and HTTP_ADDR. Notification command lines name Windows
-# programs: the service starts them with the Wine loader (in $WINEPREFIX);
-# what they print goes to LOG.out.
+# programs: the service starts them with the Wine loader (in $WINEPREFIX),
+# as the job's owner (BITSIM_USER); what they print goes to LOG.out.
 http_service() {
     "$BITSIM" service --listen 127.0.0.1:0 --world http --clock real --launcher "$WINE" \
-        2>"$1" >"$1.out" &
+        --launcher-user-var BITSIM_USER 2>"$1" >"$1.out" &
     SERVICE_PID=$!
     HTTP_ADDR=$(listening_addr "$1" "bitsim service --world http")
 }

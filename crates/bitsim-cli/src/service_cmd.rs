@@ -52,6 +52,12 @@ pub struct ServiceArgs {
         allow_hyphen_values = true
     )]
     launcher_arg: Vec<String>,
+    /// Tell the launched command line which user it runs as: NAME=USER in
+    /// its environment, USER being the job's owner (who set the command
+    /// line; BITS starts it as that user). `bitsim-com.exe` and its
+    /// `bitsadmin.exe` take their user from BITSIM_USER.
+    #[arg(long, value_name = "NAME", requires = "launcher")]
+    launcher_user_var: Option<String>,
 }
 
 /// Runs the service until stdin ends (`--stdio`), a `shutdown` call, or
@@ -96,6 +102,10 @@ pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
             .launcher_arg
             .iter()
             .fold(Launcher::new(program), |l, a| l.arg(a));
+        let launcher = match &args.launcher_user_var {
+            Some(name) => launcher.user_var(name),
+            None => launcher,
+        };
         config = config.with_launcher(launcher);
     }
     match args.listen {

@@ -202,12 +202,15 @@ fn wine_command(wine: &Path, prefix: Option<&Path>) -> Command {
 }
 
 /// The launcher of notification command lines for `--world http`: the
-/// Wine loader in `prefix`, with the environment `wine_command` gives Wine.
+/// Wine loader in `prefix`, with the environment `wine_command` gives Wine,
+/// and the job's owner in `BITSIM_USER` (what `bitsim-com.exe`, hence
+/// `bitsadmin.exe`, takes its user from).
 fn wine_launcher(wine: &Path, prefix: &Path) -> Launcher {
     let c = wine_command(wine, Some(prefix));
     c.get_envs()
         .filter_map(|(k, v)| Some((k, v?)))
         .fold(Launcher::new(wine), |l, (k, v)| l.env(k, v))
+        .user_var("BITSIM_USER")
 }
 
 /// Runs `bitsim-com.exe ARGS` in the prefix.
@@ -515,11 +518,13 @@ mod tests {
 
     /// `--world http`'s launcher is the Wine loader with the prefix in its
     /// environment: a command line `C:\...\bitsadmin.exe /complete {G}`
-    /// becomes `wine64 C:\...\bitsadmin.exe /complete {G}` in that prefix.
+    /// becomes `wine64 C:\...\bitsadmin.exe /complete {G}` in that prefix,
+    /// as the job's owner.
     #[test]
     fn the_launcher_is_the_wine_loader_in_the_prefix() {
         let l = wine_launcher(Path::new("/usr/lib/wine/wine64"), Path::new("/p/prefix"));
         let c = l.command(
+            "bob",
             r"C:\windows\System32\bitsadmin.exe",
             Some("bitsadmin.exe /complete {G}"),
         );
@@ -534,5 +539,11 @@ mod tests {
             .find(|(k, _)| *k == "WINEPREFIX")
             .and_then(|(_, v)| v);
         assert_eq!(prefix, Some(std::ffi::OsStr::new("/p/prefix")));
+        // The job's owner, as bitsim-com.exe reads it.
+        let user = c
+            .get_envs()
+            .find(|(k, _)| *k == "BITSIM_USER")
+            .and_then(|(_, v)| v);
+        assert_eq!(user, Some(std::ffi::OsStr::new("bob")));
     }
 }

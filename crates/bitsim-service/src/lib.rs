@@ -200,6 +200,14 @@
 //!     program that cannot be started is without one; the launcher's exit
 //!     code is the command line's. The simulated world runs no process, so
 //!     the command line refuses `--launcher` without `--world http`.
+//!     `--launcher-user-var NAME` ([`bitsim::realtime::Launcher::user_var`])
+//!     puts the user the model runs the command line as (the job's owner)
+//!     in the launched process's `NAME`: BITS starts the program as that
+//!     user with `CreateProcessAsUser` \[CMDLINE\], a launcher cannot
+//!     switch Unix users, and bitsim's Windows side takes its user from
+//!     `BITSIM_USER`, so `--launcher-user-var BITSIM_USER` makes a
+//!     `bitsadmin.exe /complete` on the command line act as the job's
+//!     owner (`bitsim wine run --world http` sets it).
 //!   * `inspect.trace` holds the driver's transitions (the T16 progress
 //!     rows left out, as the driver's observer leaves them out), files that
 //!     restarted because the remote file changed, the clients' answers to

@@ -1615,7 +1615,9 @@ fn hello_tells_where_virtual_time_zero_is_on_the_calendar() {
 /// notification command line as `LAUNCHER ARGS... PROGRAM PARAMETERS...`.
 /// The launcher here is a real process, a bash script that records its
 /// argv and then does what `bitsadmin /complete {GUID}` does: it connects
-/// to the service as the job's owner and completes the job. The program
+/// to the service as the user the launcher names in `BITSIM_USER`
+/// (`Launcher::user_var`: the job's owner, who set the command line) and
+/// completes the job, which only its owner may do. The program
 /// the job names is a Windows path that does not exist here: only the
 /// launcher makes the command line run. GetNotifyCmdLine returns what the
 /// owner set.
@@ -1629,10 +1631,11 @@ fn world_http_runs_command_lines_through_the_launcher() {
     std::fs::write(
         &script,
         r#"#!/bin/bash
-# complete.sh [--as USER] PROGRAM /complete GUID: records its argv, then
-# completes the job through the service whose address is in $ADDR_FILE.
-printf '%s\n' "$@" > "$OUT"
-user=$2 guid=$5
+# complete.sh -- PROGRAM /complete GUID: records its argv and $BITSIM_USER,
+# then completes the job as that user through the service whose address is
+# in $ADDR_FILE.
+printf '%s\n' "$@" "user=$BITSIM_USER" > "$OUT"
+user=$BITSIM_USER guid=$4
 addr=$(cat "$ADDR_FILE")
 exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}" || exit 3
 printf '{"jsonrpc":"2.0","id":1,"method":"session.hello","params":{"user":"%s"}}\n' "$user" >&3
@@ -1647,8 +1650,8 @@ case $done in *'"S_OK"'*) exit 0 ;; *) echo "$done" >&2; exit 1 ;; esac
     let out = env.dir.path().join("argv.txt");
     let addr_file = env.dir.path().join("addr.txt");
     let launcher = bitsim::realtime::Launcher::new(&script)
-        .arg("--as")
-        .arg("alice")
+        .arg("--")
+        .user_var("BITSIM_USER")
         .env("OUT", &out)
         .env("ADDR_FILE", &addr_file);
     let s = tcp(http_config().with_launcher(launcher));
@@ -1669,7 +1672,8 @@ case $done in *'"S_OK"'*) exit 0 ;; *) echo "$done" >&2; exit 1 ;; esac
     assert_eq!(std::fs::read(&dest).unwrap(), data, "published");
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
-        format!("--as\nalice\n{program}\n/complete\n{job}\n")
+        format!("--\n{program}\n/complete\n{job}\nuser=alice\n"),
+        "the launcher's argument, the program and its parameters; the job's owner in BITSIM_USER"
     );
     let r = c.bits("job.get_notify_cmd_line", json!({"job": job}));
     assert_eq!(r["value"], json!([program, parameters]), "{r}");

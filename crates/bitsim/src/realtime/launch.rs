@@ -29,16 +29,19 @@ use std::process::Command;
 /// ```
 /// use bitsim::realtime::Launcher;
 /// let wine = Launcher::new("/usr/lib/wine/wine64").env("WINEPREFIX", "/tmp/prefix");
-/// let c = wine.command(r"C:\windows\System32\bitsadmin.exe", Some("bitsadmin.exe /complete {0}"));
+/// let wine = wine.user_var("BITSIM_USER");
+/// let c = wine.command("alice", r"C:\windows\System32\bitsadmin.exe", Some("bitsadmin.exe /complete {0}"));
 /// assert_eq!(c.get_program(), "/usr/lib/wine/wine64");
 /// let args: Vec<_> = c.get_args().collect();
 /// assert_eq!(args, [r"C:\windows\System32\bitsadmin.exe", "/complete", "{0}"]);
+/// assert!(c.get_envs().any(|(k, v)| k == "BITSIM_USER" && v == Some("alice".as_ref())));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launcher {
     program: PathBuf,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
+    user_var: Option<OsString>,
 }
 
 impl Launcher {
@@ -48,6 +51,7 @@ impl Launcher {
             program: program.into(),
             args: Vec::new(),
             env: Vec::new(),
+            user_var: None,
         }
     }
 
@@ -64,6 +68,23 @@ impl Launcher {
         self
     }
 
+    /// The same, telling the launched program which user it runs as: the
+    /// variable `name` in its environment is set to the user the model runs
+    /// the command line as (\[CMDLINE\]: BITS starts the program with
+    /// `CreateProcessAsUser`, as the user who set the command line). A
+    /// launcher cannot switch Unix users; bitsim's Windows side
+    /// (`bitsim-com.exe`, hence its `bitsadmin.exe`) takes its user from
+    /// `BITSIM_USER`, so under Wine the name is that.
+    pub fn user_var(mut self, name: impl Into<OsString>) -> Launcher {
+        self.user_var = Some(name.into());
+        self
+    }
+
+    /// The variable the user is given in ([`Launcher::user_var`]), if any.
+    pub fn user_var_name(&self) -> Option<&OsString> {
+        self.user_var.as_ref()
+    }
+
     /// The launcher's program.
     pub fn program(&self) -> &Path {
         &self.program
@@ -74,12 +95,16 @@ impl Launcher {
         &self.args
     }
 
-    /// The process started for the command line `program` `parameters`.
-    pub fn command(&self, program: &str, parameters: Option<&str>) -> Command {
+    /// The process started for the command line `program` `parameters`,
+    /// run as `user`.
+    pub fn command(&self, user: &str, program: &str, parameters: Option<&str>) -> Command {
         let mut c = Command::new(&self.program);
         c.args(&self.args).arg(program).args(arguments(parameters));
         for (k, v) in &self.env {
             c.env(k, v);
+        }
+        if let Some(name) = &self.user_var {
+            c.env(name, user);
         }
         c
     }
@@ -89,11 +114,12 @@ impl Launcher {
 /// `launcher`, through it; without, the program itself.
 pub(crate) fn command(
     launcher: Option<&Launcher>,
+    user: &str,
     program: &str,
     parameters: Option<&str>,
 ) -> Command {
     match launcher {
-        Some(l) => l.command(program, parameters),
+        Some(l) => l.command(user, program, parameters),
         None => {
             let mut c = Command::new(program);
             c.args(arguments(parameters));
@@ -124,10 +150,10 @@ mod tests {
 
     #[test]
     fn without_a_launcher_the_program_runs_itself() {
-        let c = command(None, "/bin/prog", Some("prog  a\tb"));
+        let c = command(None, "u", "/bin/prog", Some("prog  a\tb"));
         assert_eq!(c.get_program(), "/bin/prog");
         assert_eq!(args(&c), ["a", "b"]);
-        let c = command(None, "/bin/prog", None);
+        let c = command(None, "u", "/bin/prog", None);
         assert!(args(&c).is_empty());
     }
 
@@ -139,6 +165,7 @@ mod tests {
             .env("WINEPREFIX", "/p");
         let c = command(
             Some(&l),
+            "alice",
             r"C:\w\bitsadmin.exe",
             Some("bitsadmin.exe /complete {G}"),
         );
@@ -150,6 +177,25 @@ mod tests {
         let env: Vec<_> = c.get_envs().collect();
         assert_eq!(env, [("WINEPREFIX".as_ref(), Some("/p".as_ref()))]);
         // No parameters: the program alone.
-        assert_eq!(args(&command(Some(&l), "p", None)), ["-u", "X", "p"]);
+        assert_eq!(
+            args(&command(Some(&l), "alice", "p", None)),
+            ["-u", "X", "p"]
+        );
+    }
+
+    #[test]
+    fn a_launcher_with_a_user_variable_names_the_user_in_it() {
+        let l = Launcher::new("/usr/bin/env").user_var("BITSIM_USER");
+        let env = |user| {
+            let c = command(Some(&l), user, "p", None);
+            c.get_envs()
+                .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(env("bob"), [("BITSIM_USER".into(), Some("bob".into()))]);
+        assert_eq!(env("alice"), [("BITSIM_USER".into(), Some("alice".into()))]);
+        // Without one the environment is the driver's.
+        let c = command(Some(&Launcher::new("/usr/bin/env")), "bob", "p", None);
+        assert_eq!(c.get_envs().count(), 0);
     }
 }

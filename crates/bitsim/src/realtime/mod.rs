@@ -836,6 +836,7 @@ impl Driver {
         &mut self,
         id: NotificationId,
         job: JobId,
+        user: &UserId,
         program: String,
         parameters: Option<String>,
     ) {
@@ -847,6 +848,7 @@ impl Driver {
         // when there is one (launch::command).
         let mut c = tokio::process::Command::from(launch::command(
             self.cfg.launcher.as_ref(),
+            &user.0,
             &program,
             parameters.as_deref(),
         ));
@@ -919,12 +921,12 @@ impl Effects for Driver {
         &mut self,
         id: NotificationId,
         job: JobId,
-        _user: UserId,
+        user: UserId,
         program: String,
         parameters: Option<String>,
         _kind: NotifyKind,
     ) {
-        self.run_program(id, job, program, parameters);
+        self.run_program(id, job, &user, program, parameters);
     }
 
     fn delete_temp_file(&mut self, job: JobId, file: FileRef) {
