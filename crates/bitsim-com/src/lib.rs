@@ -182,8 +182,8 @@
 //!
 //! | what | one CPU | every CPU |
 //! |---|---|---|
-//! | `GetState` from `bench.c` through bitsim (`scripts/wine-bitsim.sh`, debug builds) | 216–320 µs | 0.36–1.23 ms |
-//! | the same call on Wine's own BITS, same runs | 104–159 µs | 0.24–0.95 ms |
+//! | `GetState` from `bench.c` through bitsim (`scripts/wine-bitsim.sh`, debug builds) | 216–530 µs | 0.36–1.23 ms |
+//! | the same call on Wine's own BITS, same runs | 104–264 µs | 0.24–0.95 ms |
 //! | the bridge alone from Windows under Wine: `job.get_state` by [`proto::Connection`] (example `bridge`, release) | 54–55 µs | 302–303 µs |
 //! | the same, the example built for Linux | 18–19 µs | 98–99 µs |
 //!

@@ -205,10 +205,11 @@ fn service_world_http_starts_with_the_real_clock() {
     assert!(wait_exit(&mut p.child).success());
 }
 
-/// `bitsim service --launcher PROGRAM --launcher-arg ARG...`: the http
-/// world starts command lines as `PROGRAM ARGS... CMDPROGRAM PARAMETERS...`
-/// (here `sh -c 'record argv'`, a real process); without `--world http`
-/// the option is a usage error naming the rule.
+/// `bitsim service --launcher PROGRAM --launcher-arg ARG...
+/// --launcher-user-var NAME`: the http world starts command lines as
+/// `PROGRAM ARGS... CMDPROGRAM PARAMETERS...` with the job's owner in
+/// `NAME` (here `sh -c 'record argv and $BITSIM_USER'`, a real process);
+/// without `--world http` the option is a usage error naming the rule.
 #[test]
 fn service_launcher_starts_command_lines() {
     let out = Command::new(env!("CARGO_BIN_EXE_bitsim"))
@@ -229,7 +230,10 @@ fn service_launcher_starts_command_lines() {
     std::fs::write(root.join("f.bin"), vec![7u8; 5000]).unwrap();
     let mut serve = common::spawn_serve(&root, &[]);
     let argv = dir.path().join("argv.txt");
-    let record = format!("printf '%s\\n' \"$0\" \"$@\" > '{}'", argv.display());
+    let record = format!(
+        "printf '%s\\n' \"$0\" \"$@\" \"user=$BITSIM_USER\" > '{}'",
+        argv.display()
+    );
     let mut service = common::spawn_service(&[
         "--world",
         "http",
@@ -241,6 +245,8 @@ fn service_launcher_starts_command_lines() {
         "-c",
         "--launcher-arg",
         &record,
+        "--launcher-user-var",
+        "BITSIM_USER",
     ]);
     let mut c = common::Rpc::connect(service.addr, "alice", false);
     let job = c.call(
@@ -260,8 +266,8 @@ fn service_launcher_starts_command_lines() {
     );
     c.call("job.resume", json!({"job": job}));
     let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    // The three lines the launcher writes (the file may be seen half-written).
-    while std::fs::read_to_string(&argv).map_or(0, |t| t.lines().count()) < 3 {
+    // The four lines the launcher writes (the file may be seen half-written).
+    while std::fs::read_to_string(&argv).map_or(0, |t| t.lines().count()) < 4 {
         assert!(
             std::time::Instant::now() < end,
             "the command line never ran"
@@ -270,7 +276,10 @@ fn service_launcher_starts_command_lines() {
     }
     assert_eq!(
         std::fs::read_to_string(&argv).unwrap(),
-        format!("{program}\n/complete\n{{{}}}\n", job.as_str().unwrap())
+        format!(
+            "{program}\n/complete\n{{{}}}\nuser=alice\n",
+            job.as_str().unwrap()
+        )
     );
     let _ = service.child.kill();
     let _ = service.child.wait();
