@@ -150,7 +150,10 @@
 //!   the Wine loader in the prefix (`bitsim service --launcher
 //!   /usr/lib/wine/wine64` with `WINEPREFIX` set; `bitsim wine run --world
 //!   http` sets it), so `GetNotifyCmdLine` returns what the program set
-//!   and the program it names runs in the prefix it was named in.
+//!   and the program it names runs in the prefix it was named in, as the
+//!   job's owner: BITS starts it as that user \[CMDLINE\], and the launcher
+//!   puts the owner in its `BITSIM_USER` (`--launcher-user-var
+//!   BITSIM_USER`), which this server reads as it reads any program's.
 //! * **`bitsadmin.exe` is this program under another name**: the command
 //!   line programs give BITS is most often `bitsadmin.exe /complete
 //!   {GUID}`, and Wine 8.0 has no `bitsadmin.exe`. Named `bitsadmin.exe`
