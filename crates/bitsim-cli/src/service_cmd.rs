@@ -2,7 +2,7 @@
 
 use bitsim::realtime::Launcher;
 use bitsim_service::{Clock, Config, Service, Stopper, TcpService, World};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `bitsim service`.
 #[derive(Debug, clap::Args)]
@@ -60,6 +60,24 @@ pub struct ServiceArgs {
     launcher_user_var: Option<String>,
 }
 
+/// Whether `world` goes with `clock` and `scenario`
+/// ([`World::check_clock`]; the http world's is the real network, so it
+/// takes no scenario). `bitsim service` and `bitsim wine run` both ask.
+pub(crate) fn check_world(
+    world: World,
+    clock: Clock,
+    scenario: Option<&Path>,
+) -> Result<(), String> {
+    world.check_clock(clock)?;
+    match (world, scenario) {
+        (World::Http, Some(p)) => Err(format!(
+            "--world http takes no --scenario ({}): the world is the real network and its servers; drop --scenario, or use --world simulated",
+            p.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Runs the service until stdin ends (`--stdio`), a `shutdown` call, or
 /// SIGTERM/Ctrl-C; the queue is persisted (with `--state`) before it exits.
 pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
@@ -73,19 +91,8 @@ pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
             l.display()
         ));
     }
-    if args.world == World::Http {
-        if args.clock != Clock::Real {
-            usage(format!(
-                "--world http needs --clock real (not --clock {}): transfers over real sockets take real time, which a virtual or scaled clock would contradict",
-                args.clock
-            ));
-        }
-        if let Some(p) = &args.scenario {
-            usage(format!(
-                "--world http takes no --scenario ({}): the world is the real network and its servers; drop --scenario, or use --world simulated",
-                p.display()
-            ));
-        }
+    if let Err(e) = check_world(args.world, args.clock, args.scenario.as_deref()) {
+        usage(e);
     }
     let scenario = match &args.scenario {
         Some(p) => bitsim::Scenario::load(p)?,

@@ -259,19 +259,8 @@ pub fn run(args: WineArgs) -> anyhow::Result<i32> {
                 (None, None) if world == World::Http => Clock::Real,
                 (None, None) => Clock::Scaled(600.0),
             };
-            if world == World::Http {
-                if clock != Clock::Real {
-                    bail!(
-                        "--world http needs --clock real (not --clock {clock}): transfers over real sockets take real time"
-                    );
-                }
-                if let Some(p) = &scenario {
-                    bail!(
-                        "--world http takes no --scenario ({}): the world is the real network",
-                        p.display()
-                    );
-                }
-            }
+            crate::service_cmd::check_world(world, clock, scenario.as_deref())
+                .map_err(anyhow::Error::msg)?;
             run_program(
                 scenario.as_deref(),
                 seed,

@@ -1,10 +1,10 @@
 //! The transports: TCP (loopback) and stdio, one thread per connection
 //! reading lines into the service loop.
 
+use crate::Config;
 use crate::core::{ConnId, Core, Inbound};
 use crate::store::Store;
 use crate::world::{HttpWorld, World};
-use crate::{Clock, Config};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -122,6 +122,10 @@ impl Service {
     /// service restart, X2). Fails, naming the directory, if another live
     /// process holds it or its queue cannot be read.
     pub fn try_start(config: Config) -> io::Result<Service> {
+        config
+            .world
+            .check_clock(config.clock)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let (tx, rx) = channel();
         let tx = Arc::new(tx);
         let (store, loaded, http) = match config.world {
@@ -133,15 +137,6 @@ impl Service {
                 None => (None, None, None),
             },
             World::Http => {
-                if config.clock != Clock::Real {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!(
-                            "--world http needs --clock real (not {}): transfers over real sockets take real time, which a virtual or scaled clock would contradict",
-                            config.clock
-                        ),
-                    ));
-                }
                 // The driver persists the queue itself (DIR/queue.json,
                 // under the same lock).
                 let h = HttpWorld::open(

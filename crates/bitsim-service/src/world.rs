@@ -33,6 +33,21 @@ pub enum World {
     Http,
 }
 
+impl World {
+    /// Whether this world runs on `clock`: the http world moves real bytes
+    /// over real sockets, which take real time, so it needs
+    /// [`crate::Clock::Real`]; the simulated world runs on any clock. The
+    /// error says so, naming the clock given.
+    pub fn check_clock(self, clock: crate::Clock) -> Result<(), String> {
+        match self {
+            World::Http if clock != crate::Clock::Real => Err(format!(
+                "--world http needs --clock real (not --clock {clock}): transfers over real sockets take real time, which a virtual or scaled clock would contradict"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl std::fmt::Display for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
