@@ -109,14 +109,11 @@ impl fmt::Display for Cpus {
 /// Call it before the service's threads start. Fails, naming the CPUs,
 /// when none of them is one this process may use.
 pub fn pin(cpus: &Cpus) -> anyhow::Result<Option<Vec<usize>>> {
-    if *cpus == Cpus::All {
-        return Ok(None);
-    }
-    let allowed = sys::allowed()?;
     let chosen = match cpus {
-        Cpus::All => unreachable!("returned above"),
-        Cpus::One => allowed.iter().take(1).copied().collect::<Vec<_>>(),
+        Cpus::All => return Ok(None),
+        Cpus::One => sys::allowed()?.into_iter().take(1).collect::<Vec<_>>(),
         Cpus::List(l) => {
+            let allowed = sys::allowed()?;
             let (ok, not): (Vec<usize>, Vec<usize>) = l.iter().partition(|c| allowed.contains(c));
             if !not.is_empty() {
                 bail!(

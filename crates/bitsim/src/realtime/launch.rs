@@ -80,11 +80,6 @@ impl Launcher {
         self
     }
 
-    /// The variable the user is given in ([`Launcher::user_var`]), if any.
-    pub fn user_var_name(&self) -> Option<&OsString> {
-        self.user_var.as_ref()
-    }
-
     /// The launcher's program.
     pub fn program(&self) -> &Path {
         &self.program
