@@ -1,6 +1,7 @@
 //! `bitsim wine`: what it says when Wine or bitsim-com.exe is missing. The
 //! path through Wine itself is run by scripts/wine-bitsim.sh.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn bitsim_wine(env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -12,14 +13,31 @@ fn bitsim_wine(env: &[(&str, &str)], args: &[&str]) -> Output {
     c.output().unwrap()
 }
 
+/// `out`'s stderr, once it is known that the command exited `code` (the
+/// assertion shows `what` and the stderr otherwise).
+fn exits(out: &Output, code: i32, what: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{what}: {err}");
+    err
+}
+
+/// An executable `wine64` in `dir`: a stand-in for Wine's loader, the
+/// shell script `body`.
+fn wine_script(dir: &Path, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("wine64");
+    std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
 #[test]
 fn missing_wine_is_named() {
     let out = bitsim_wine(
         &[("BITSIM_WINE", "/nonexistent/wine64")],
         &["install", "--service", "127.0.0.1:7300"],
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = exits(&out, 1, "");
     assert!(err.contains("Wine is missing"), "{err}");
     assert!(err.contains("/nonexistent/wine64"), "{err}");
 }
@@ -34,8 +52,7 @@ fn missing_server_exe_is_named() {
         ],
         &["run", "--", "updater.exe"],
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = exits(&out, 1, "");
     assert!(
         err.contains("bitsim-com.exe: /nonexistent/bitsim-com.exe is not a file"),
         "{err}"
@@ -45,28 +62,22 @@ fn missing_server_exe_is_named() {
 #[test]
 fn run_needs_a_program() {
     let out = bitsim_wine(&[], &["run"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = exits(&out, 2, "");
     assert!(err.contains("<PROGRAM>"), "{err}");
 }
 
 /// A stand-in for Wine's loader that says it is `version` and does nothing
 /// else (the real Wine runs in scripts/wine-bitsim.sh): what `bitsim wine
 /// install` decides from the version, before anything runs under Wine.
-fn fake_wine(dir: &std::path::Path, version: &str) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let p = dir.join("wine64");
-    std::fs::write(
-        &p,
-        format!("#!/bin/sh\n[ \"$1\" = --version ] && echo '{version}'\nexit 0\n"),
+fn fake_wine(dir: &Path, version: &str) -> PathBuf {
+    wine_script(
+        dir,
+        &format!("[ \"$1\" = --version ] && echo '{version}'\nexit 0\n"),
     )
-    .unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    p
 }
 
 /// A prefix that exists (its system32 is there: no wineboot).
-fn prefix(dir: &std::path::Path) -> std::path::PathBuf {
+fn prefix(dir: &Path) -> PathBuf {
     let p = dir.join("prefix");
     std::fs::create_dir_all(p.join("drive_c/windows/system32")).unwrap();
     p
@@ -92,8 +103,7 @@ fn a_wine_without_process_prng_and_no_compiler_is_named() {
             prefix.to_str().unwrap(),
         ],
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = exits(&out, 1, "");
     assert!(err.contains("Wine (wine-8.0"), "{err}");
     assert!(err.contains("lacks ProcessPrng"), "{err}");
     assert!(
@@ -122,8 +132,7 @@ fn a_wine_without_process_prng_and_no_compiler_is_named() {
             "/nonexistent/bcryptprimitives.dll",
         ],
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = exits(&out, 1, "");
     assert!(
         err.contains("the ProcessPrng shim: /nonexistent/bcryptprimitives.dll is not a file"),
         "{err}"
@@ -160,8 +169,7 @@ fn the_shim_goes_into_a_prefix_only_when_its_wine_needs_it() {
                 prefix.to_str().unwrap(),
             ],
         );
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{version}: {err}");
+        exits(&out, 0, version);
         let dll = prefix.join("drive_c/windows/system32/bcryptprimitives.dll");
         assert_eq!(dll.exists(), wanted, "{version}");
         if wanted {
@@ -173,8 +181,7 @@ fn the_shim_goes_into_a_prefix_only_when_its_wine_needs_it() {
 #[test]
 fn run_clock_modes_are_the_services() {
     let out = bitsim_wine(&[], &["run", "--clock", "fast", "--", "updater.exe"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = exits(&out, 2, "");
     assert!(err.contains("'fast'"), "{err}");
     assert!(err.contains("--clock"), "{err}");
 
@@ -190,16 +197,14 @@ fn run_clock_modes_are_the_services() {
             "updater.exe",
         ],
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = exits(&out, 2, "");
     assert!(err.contains("cannot be used with"), "{err}");
 
     let out = bitsim_wine(
         &[("BITSIM_WINE", "/nonexistent/wine64")],
         &["run", "--scale", "0", "--", "updater.exe"],
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = exits(&out, 1, "");
     assert!(err.contains("--scale 0"), "{err}");
 }
 
@@ -217,31 +222,24 @@ fn run_world_http_takes_the_real_clock_only() {
             "up.exe",
         ],
     );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = exits(&out, 1, "");
     assert!(err.contains("--world http needs --clock real"), "{err}");
     let out = bitsim_wine(&[], &["run", "--world", "tcp", "--", "up.exe"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = exits(&out, 2, "");
     assert!(err.contains("'tcp'"), "{err}");
 }
 
 /// A stand-in for Wine's loader that says it is Wine 9.0 and writes, for
 /// each run, its arguments and the CPUs the kernel lets it use to `log`.
-fn cpu_recording_wine(dir: &std::path::Path, log: &std::path::Path) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let p = dir.join("wine64");
-    std::fs::write(
-        &p,
-        format!(
-            "#!/bin/sh\n[ \"$1\" = --version ] && echo wine-9.0 && exit 0\n\
+fn cpu_recording_wine(dir: &Path, log: &Path) -> PathBuf {
+    wine_script(
+        dir,
+        &format!(
+            "[ \"$1\" = --version ] && echo wine-9.0 && exit 0\n\
              echo \"$* | $(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)\" >> '{}'\nexit 0\n",
             log.display()
         ),
     )
-    .unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    p
 }
 
 #[test]
@@ -276,8 +274,7 @@ fn run_puts_the_wine_session_on_the_cpus_asked_for() {
                 "program.exe",
             ],
         );
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "--cpus {cpus}: {err}");
+        let err = exits(&out, 0, &format!("--cpus {cpus}"));
         let runs = std::fs::read_to_string(&log).unwrap();
         // install, the program, uninstall: each on the CPUs asked for.
         assert_eq!(runs.lines().count(), 3, "{runs}");
@@ -297,8 +294,7 @@ fn run_puts_the_wine_session_on_the_cpus_asked_for() {
     }
 
     let out = bitsim_wine(&[], &["run", "--cpus", "0,x", "--", "program.exe"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = exits(&out, 2, "");
     assert!(
         err.contains("\"x\" in --cpus \"0,x\" is not a CPU number"),
         "{err}"
