@@ -46,6 +46,7 @@
 //! exit status matters to BITS: a notification command line that exits
 //! non-zero is run again later.
 
+use bitsim_model::{BG_SIZE_UNKNOWN, ErrorContext, Hresult, JobId, JobPriority, JobState, JobType};
 use std::fmt;
 use uuid::Uuid;
 
@@ -53,7 +54,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobRef {
     /// `{GUID}`.
-    Id(Uuid),
+    Id(JobId),
     /// A display name (several jobs may have it: an error then).
     Name(String),
 }
@@ -61,7 +62,7 @@ pub enum JobRef {
 impl fmt::Display for JobRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JobRef::Id(id) => write!(f, "{}", braced(*id)),
+            JobRef::Id(id) => write!(f, "{id}"),
             JobRef::Name(n) => write!(f, "'{n}'"),
         }
     }
@@ -91,14 +92,18 @@ impl Action {
         }
     }
 
-    /// The verb of the failure message: `Unable to {verb} job - 0x...`.
+    /// Every action.
+    pub const ALL: [Action; 4] = [
+        Action::Complete,
+        Action::Cancel,
+        Action::Resume,
+        Action::Suspend,
+    ];
+
+    /// The verb of the failure message: `Unable to {verb} job - 0x...`
+    /// (the switch without its `/`).
     pub fn verb(self) -> &'static str {
-        match self {
-            Action::Complete => "complete",
-            Action::Cancel => "cancel",
-            Action::Resume => "resume",
-            Action::Suspend => "suspend",
-        }
+        &self.switch()[1..]
     }
 
     /// What is printed when the call succeeded with `hresult`
@@ -106,7 +111,7 @@ impl Action {
     /// not transferred and are not kept, \[COMPLETE\]).
     pub fn done(self, hresult: i32) -> &'static str {
         match self {
-            Action::Complete if hresult == BG_S_PARTIAL_COMPLETE => {
+            Action::Complete if hresult == Hresult::BG_S_PARTIAL_COMPLETE.as_i32() => {
                 "Job partially completed: the files not transferred were not kept."
             }
             Action::Complete => "Job completed.",
@@ -116,9 +121,6 @@ impl Action {
         }
     }
 }
-
-/// `BG_S_PARTIAL_COMPLETE`.
-pub const BG_S_PARTIAL_COMPLETE: i32 = 0x0020_0017;
 
 /// One `bitsadmin` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,13 +302,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Invocation, ArgError> {
             }
             Command::Info { job, verbose }
         }
-        "/complete" | "/cancel" | "/resume" | "/suspend" => {
-            let action = match switch.as_str() {
-                "/complete" => Action::Complete,
-                "/cancel" => Action::Cancel,
-                "/resume" => Action::Resume,
-                _ => Action::Suspend,
-            };
+        s if let Some(action) = Action::ALL.into_iter().find(|a| a.switch() == s) => {
             Command::Act(action, job(action.switch(), &mut it)?)
         }
         s if NOT_IMPLEMENTED.contains(&s) => {
@@ -330,16 +326,10 @@ fn job_ref(arg: &str) -> Result<JobRef, ArgError> {
             .filter(|s| s.len() == 36)
             .ok_or_else(|| ArgError::BadGuid(arg.to_owned()))?;
         return Uuid::try_parse(inner)
-            .map(JobRef::Id)
+            .map(|id| JobRef::Id(JobId(id)))
             .map_err(|_| ArgError::BadGuid(arg.to_owned()));
     }
     Ok(JobRef::Name(arg.to_owned()))
-}
-
-/// `{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}`, upper case, as bitsadmin
-/// prints a GUID.
-pub fn braced(id: Uuid) -> String {
-    format!("{{{}}}", id.hyphenated().to_string().to_uppercase())
 }
 
 /// The banner (not with `/rawreturn`).
@@ -366,8 +356,9 @@ pub struct FileView {
 /// What bitsadmin shows of a job, read through COM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobView {
-    /// `GetId`.
-    pub id: Uuid,
+    /// `GetId` (shown `{XXXXXXXX-XXXX-...}`, upper case, as bitsadmin
+    /// prints a GUID).
+    pub id: JobId,
     /// `GetDisplayName`.
     pub name: String,
     /// `GetType` (`BG_JOB_TYPE`).
@@ -406,60 +397,33 @@ pub struct JobView {
     pub files: Vec<FileView>,
 }
 
-/// `BG_JOB_STATE` as bitsadmin prints it.
+/// `BG_JOB_STATE` as bitsadmin prints it (the model's short name).
 pub fn state_name(state: i32) -> &'static str {
-    match state {
-        0 => "QUEUED",
-        1 => "CONNECTING",
-        2 => "TRANSFERRING",
-        3 => "SUSPENDED",
-        4 => "ERROR",
-        5 => "TRANSIENT_ERROR",
-        6 => "TRANSFERRED",
-        7 => "ACKNOWLEDGED",
-        8 => "CANCELLED",
-        _ => "UNKNOWN",
-    }
+    name(state, JobState::from_u32, JobState::short_name)
 }
 
 /// `BG_JOB_TYPE` as bitsadmin prints it.
 pub fn type_name(job_type: i32) -> &'static str {
-    match job_type {
-        0 => "DOWNLOAD",
-        1 => "UPLOAD",
-        2 => "UPLOAD_REPLY",
-        _ => "UNKNOWN",
-    }
+    name(job_type, JobType::from_u32, JobType::short_name)
 }
 
 /// `BG_JOB_PRIORITY` as bitsadmin prints it.
 pub fn priority_name(priority: i32) -> &'static str {
-    match priority {
-        0 => "FOREGROUND",
-        1 => "HIGH",
-        2 => "NORMAL",
-        3 => "LOW",
-        _ => "UNKNOWN",
-    }
+    name(priority, JobPriority::from_u32, JobPriority::short_name)
 }
 
-/// `BG_ERROR_CONTEXT` as bitsadmin prints it.
+/// `BG_ERROR_CONTEXT` as bitsadmin prints it (the SDK's name).
 pub fn context_name(context: i32) -> &'static str {
-    match context {
-        0 => "BG_ERROR_CONTEXT_NONE",
-        1 => "BG_ERROR_CONTEXT_UNKNOWN",
-        2 => "BG_ERROR_CONTEXT_GENERAL_QUEUE_MANAGER",
-        3 => "BG_ERROR_CONTEXT_QUEUE_MANAGER_NOTIFICATION",
-        4 => "BG_ERROR_CONTEXT_LOCAL_FILE",
-        5 => "BG_ERROR_CONTEXT_REMOTE_FILE",
-        6 => "BG_ERROR_CONTEXT_GENERAL_TRANSPORT",
-        7 => "BG_ERROR_CONTEXT_REMOTE_APPLICATION",
-        _ => "UNKNOWN",
-    }
+    name(context, ErrorContext::from_u32, ErrorContext::bg_name)
+}
+
+/// The name of a BITS enumeration's value `v`; `UNKNOWN` outside it.
+fn name<T>(v: i32, from: fn(u32) -> Option<T>, name: fn(T) -> &'static str) -> &'static str {
+    u32::try_from(v).ok().and_then(from).map_or("UNKNOWN", name)
 }
 
 fn bytes(n: u64) -> String {
-    if n == u64::MAX {
+    if n == BG_SIZE_UNKNOWN {
         "UNKNOWN".to_owned()
     } else {
         n.to_string()
@@ -471,7 +435,7 @@ fn bytes(n: u64) -> String {
 pub fn line(j: &JobView) -> String {
     format!(
         "{} '{}' {} {} / {} {} / {}",
-        braced(j.id),
+        j.id,
         j.name,
         state_name(j.state),
         j.files_done,
@@ -484,7 +448,7 @@ pub fn line(j: &JobView) -> String {
 /// The lines of `/info JOB /verbose`.
 pub fn verbose(j: &JobView) -> Vec<String> {
     let mut v = vec![
-        format!("GUID: {} DISPLAY: '{}'", braced(j.id), j.name),
+        format!("GUID: {} DISPLAY: '{}'", j.id, j.name),
         format!(
             "TYPE: {} STATE: {} OWNER: {}",
             type_name(j.job_type),
@@ -562,8 +526,45 @@ mod tests {
 
     const G: &str = "{6C8AD2D2-7A09-4F68-A2E0-1A3F0A9D35C1}";
 
-    fn id() -> Uuid {
-        Uuid::try_parse("6c8ad2d2-7a09-4f68-a2e0-1a3f0a9d35c1").unwrap()
+    fn id() -> JobId {
+        JobId(Uuid::try_parse("6c8ad2d2-7a09-4f68-a2e0-1a3f0a9d35c1").unwrap())
+    }
+
+    /// The names bitsadmin prints, from the model's enumerations; a value
+    /// outside one is UNKNOWN.
+    #[test]
+    fn enumerations_print_as_bitsadmin_prints_them() {
+        let states: Vec<_> = (0..=9).map(state_name).collect();
+        assert_eq!(
+            states,
+            [
+                "QUEUED",
+                "CONNECTING",
+                "TRANSFERRING",
+                "SUSPENDED",
+                "ERROR",
+                "TRANSIENT_ERROR",
+                "TRANSFERRED",
+                "ACKNOWLEDGED",
+                "CANCELLED",
+                "UNKNOWN"
+            ]
+        );
+        let types: Vec<_> = (-1..=3).map(type_name).collect();
+        assert_eq!(
+            types,
+            ["UNKNOWN", "DOWNLOAD", "UPLOAD", "UPLOAD_REPLY", "UNKNOWN"]
+        );
+        let priorities: Vec<_> = (0..=4).map(priority_name).collect();
+        assert_eq!(
+            priorities,
+            ["FOREGROUND", "HIGH", "NORMAL", "LOW", "UNKNOWN"]
+        );
+        assert_eq!(context_name(0), "BG_ERROR_CONTEXT_NONE");
+        assert_eq!(context_name(5), "BG_ERROR_CONTEXT_REMOTE_FILE");
+        assert_eq!(context_name(7), "BG_ERROR_CONTEXT_REMOTE_APPLICATION");
+        assert_eq!(context_name(8), "UNKNOWN");
+        assert_eq!(context_name(i32::MIN), "UNKNOWN");
     }
 
     fn ok(args: &[&str]) -> Invocation {
@@ -761,7 +762,7 @@ mod tests {
         );
         assert_eq!(Action::Complete.done(0), "Job completed.");
         assert_eq!(
-            Action::Complete.done(BG_S_PARTIAL_COMPLETE),
+            Action::Complete.done(Hresult::BG_S_PARTIAL_COMPLETE.as_i32()),
             "Job partially completed: the files not transferred were not kept."
         );
         assert_eq!(Action::Cancel.done(0), "Job canceled.");

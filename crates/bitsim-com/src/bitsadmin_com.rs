@@ -8,6 +8,7 @@
 #![allow(unsafe_code)]
 
 use crate::bitsadmin::{self, Action, Command, FileView, JobRef, JobView};
+use crate::proto;
 use windows::Win32::Networking::BackgroundIntelligentTransferService::{
     BG_ERROR_CONTEXT, BG_FILE_PROGRESS, BG_JOB_ENUM_ALL_USERS, BG_JOB_PROGRESS, BG_JOB_STATE_ERROR,
     BG_JOB_STATE_TRANSIENT_ERROR, BackgroundCopyManager, IBackgroundCopyJob, IBackgroundCopyJob2,
@@ -169,18 +170,24 @@ fn jobs(m: &IBackgroundCopyManager, flags: u32) -> windows::core::Result<Vec<IBa
     // SAFETY: COM calls on live interfaces; `Next` fills one slot.
     unsafe {
         let e = m.EnumJobs(flags)?;
-        let mut out = Vec::new();
-        // One at a time, without the fetched count (Wine's proxy does not
-        // bring it back): the slot filled or not says it.
-        loop {
-            let mut slot = [None];
-            e.Next(&mut slot, std::ptr::null_mut())?;
-            match slot[0].take() {
-                Some(j) => out.push(j),
-                None => break,
-            }
+        drain(|slot| e.Next(slot, std::ptr::null_mut()))
+    }
+}
+
+/// Everything an enumerator's `next` (its `Next` with one slot) gives:
+/// one at a time, without the fetched count (Wine's proxy does not bring
+/// it back), so the slot filled or not says whether there was one.
+fn drain<T>(
+    mut next: impl FnMut(&mut [Option<T>]) -> windows::core::Result<()>,
+) -> windows::core::Result<Vec<T>> {
+    let mut out = Vec::new();
+    loop {
+        let mut slot = [None];
+        next(&mut slot)?;
+        match slot[0].take() {
+            Some(t) => out.push(t),
+            None => return Ok(out),
         }
-        Ok(out)
     }
 }
 
@@ -189,7 +196,7 @@ fn jobs(m: &IBackgroundCopyManager, flags: u32) -> windows::core::Result<Vec<IBa
 fn find(m: &IBackgroundCopyManager, job: &JobRef) -> Done<IBackgroundCopyJob> {
     match job {
         JobRef::Id(id) => {
-            let guid = GUID::from_u128(id.as_u128());
+            let guid = GUID::from_u128(proto::job_to_u128(*id));
             // SAFETY: a COM call with a GUID that outlives it.
             unsafe { m.GetJob(&guid) }.map_err(|e| failed(m, &format!("find job {job}"), &e))
         }
@@ -211,7 +218,7 @@ fn find(m: &IBackgroundCopyManager, job: &JobRef) -> Done<IBackgroundCopyJob> {
                         .iter()
                         // SAFETY: a COM call on a live interface.
                         .filter_map(|j| unsafe { j.GetId() }.ok())
-                        .map(|g| bitsadmin::braced(uuid::Uuid::from_u128(g.to_u128())))
+                        .map(|g| proto::job_from_u128(g.to_u128()).to_string())
                         .collect();
                     Err(Failed(
                         format!(
@@ -238,7 +245,7 @@ fn view(
         let mut p = BG_JOB_PROGRESS::default();
         j.GetProgress(&mut p)?;
         let mut v = JobView {
-            id: uuid::Uuid::from_u128(j.GetId()?.to_u128()),
+            id: proto::job_from_u128(j.GetId()?.to_u128()),
             name: take(j.GetDisplayName()?),
             job_type: j.GetType()?.0,
             state: j.GetState()?.0,
@@ -273,8 +280,7 @@ fn view(
                 v.cmd_line = Some((take(program), take(parameters)));
             }
         }
-        let state = j.GetState()?;
-        if (state == BG_JOB_STATE_ERROR || state == BG_JOB_STATE_TRANSIENT_ERROR)
+        if (v.state == BG_JOB_STATE_ERROR.0 || v.state == BG_JOB_STATE_TRANSIENT_ERROR.0)
             && let Ok(e) = j.GetError()
         {
             let (mut context, mut code) = (BG_ERROR_CONTEXT::default(), HRESULT(0));
@@ -283,12 +289,7 @@ fn view(
             }
         }
         let files = j.EnumFiles()?;
-        loop {
-            let mut slot = [None];
-            files.Next(&mut slot, std::ptr::null_mut())?;
-            let Some(f) = slot[0].take() else {
-                break;
-            };
+        for f in drain(|slot| files.Next(slot, std::ptr::null_mut()))? {
             let mut fp = BG_FILE_PROGRESS::default();
             f.GetProgress(&mut fp)?;
             v.files.push(FileView {
