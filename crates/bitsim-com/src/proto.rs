@@ -208,7 +208,7 @@ pub struct Notification {
 /// What a [`Connection`] calls for each notification; its HRESULT is the
 /// answer (what the program's callback method returned).
 /// It runs on several threads at once (one per unanswered notification).
-pub type Handler = Box<dyn Fn(&Connection, &Notification) -> Hresult + Send + Sync + 'static>;
+pub type Handler = Box<dyn Fn(&Arc<Connection>, &Notification) -> Hresult + Send + Sync + 'static>;
 
 type Pending = BTreeMap<u64, Sender<Result<Value, CallError>>>;
 

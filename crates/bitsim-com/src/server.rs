@@ -98,9 +98,18 @@ fn fail(e: CallError) -> Error {
     Error::from_hresult(hr(e.hresult))
 }
 
-/// The registry value `HKLM\Software\bitsim\Service`, if set.
-fn registry_address() -> Option<String> {
-    registry_value(proto::REGISTRY_VALUE)
+/// Sets the string value `name` of `HKLM\Software\bitsim` (with reg.exe,
+/// as `install` writes the rest); whether it was set.
+fn set_registry_value(name: &str, value: &str) -> bool {
+    reg(&[
+        "add",
+        &format!("HKLM\\{}", proto::REGISTRY_KEY),
+        "/v",
+        name,
+        "/d",
+        value,
+        "/f",
+    ])
 }
 
 /// The string value `name` of `HKLM\Software\bitsim`, if set.
@@ -158,7 +167,10 @@ fn connection(id: &Identity) -> std::result::Result<Arc<Connection>, CallError> 
         return Ok(conn.clone());
     }
     let env = std::env::var(proto::ENV_SERVICE).ok();
-    let addr = proto::service_address(env.as_deref(), registry_address().as_deref())?;
+    let addr = proto::service_address(
+        env.as_deref(),
+        registry_value(proto::REGISTRY_VALUE).as_deref(),
+    )?;
     let conn = Connection::connect(addr, &id.user, id.admin, Box::new(notified))?;
     conns.insert(id.clone(), conn.clone());
     Ok(conn)
@@ -1052,7 +1064,7 @@ impl IEnumBackgroundCopyFiles_Impl for FileEnum_Impl {
 /// A notification from the service: calls the program's callback object
 /// registered for the job, and answers with what it returned. No object
 /// (never registered, or cleared): the object is gone.
-fn notified(from: &Connection, n: &Notification) -> Hresult {
+fn notified(from: &Arc<Connection>, n: &Notification) -> Hresult {
     // SAFETY: joins this thread to the MTA (S_FALSE when it already is).
     let _ = unsafe { CoInitializeEx(None, COINIT_MULTITHREADED) };
     let Some(cb) = lock(&CALLBACKS).get(&n.job).map(|c| c.0.clone()) else {
@@ -1060,14 +1072,7 @@ fn notified(from: &Connection, n: &Notification) -> Hresult {
     };
     // The job objects the callback gets call as the connection's user,
     // the job's owner.
-    let Some(conn) = lock(&CONNS)
-        .values()
-        .find(|c| std::ptr::eq(c.as_ref(), from))
-        .cloned()
-    else {
-        return Hresult::RPC_E_SERVER_UNAVAILABLE;
-    };
-    let job = job_interface(n.job, conn.clone());
+    let job = job_interface(n.job, from.clone());
     // SAFETY: the callback's methods are called with live interfaces.
     let r: Result<()> = unsafe {
         match n.method.as_str() {
@@ -1088,7 +1093,7 @@ fn notified(from: &Connection, n: &Notification) -> Hresult {
                     .and_then(|e| serde_json::from_value::<ErrorInfo>(e).ok());
                 match e {
                     Some(e) => {
-                        let err = error_interface(n.job, e, conn.clone());
+                        let err = error_interface(n.job, e, from.clone());
                         cb.cast::<IBackgroundCopyCallback>()
                             .and_then(|c| c.JobError(&job, &err))
                     }
@@ -1100,7 +1105,7 @@ fn notified(from: &Connection, n: &Notification) -> Hresult {
                 .and_then(|c| c.JobModification(&job, 0)),
             "FileTransferred" => match n.params.get("file").and_then(Value::as_u64) {
                 Some(i) => {
-                    let file = file_interface(n.job, i as usize, conn.clone());
+                    let file = file_interface(n.job, i as usize, from.clone());
                     cb.cast::<IBackgroundCopyCallback2>()
                         .and_then(|c| c.FileTransferred(&job, &file))
                 }
@@ -1182,15 +1187,7 @@ fn install(addr: &str) -> i32 {
         "/d",
         &server,
         "/f",
-    ]) && reg(&[
-        "add",
-        &format!("HKLM\\{}", proto::REGISTRY_KEY),
-        "/v",
-        proto::REGISTRY_VALUE,
-        "/d",
-        addr,
-        "/f",
-    ]);
+    ]) && set_registry_value(proto::REGISTRY_VALUE, addr);
     if !ok {
         eprintln!("bitsim-com install: reg.exe failed");
         return 1;
@@ -1244,15 +1241,7 @@ fn place_bitsadmin() -> i32 {
         return 1;
     }
     let path = to.display().to_string();
-    if !reg(&[
-        "add",
-        &format!("HKLM\\{}", proto::REGISTRY_KEY),
-        "/v",
-        BITSADMIN_VALUE,
-        "/d",
-        &path,
-        "/f",
-    ]) {
+    if !set_registry_value(BITSADMIN_VALUE, &path) {
         let _ = std::fs::remove_file(&to);
         eprintln!("bitsim-com install: reg.exe failed");
         return 1;
