@@ -171,7 +171,7 @@ impl Simulation {
                 ErrorContext::RemoteFile,
             );
         }
-        if self.server_for(&url).is_none() {
+        let Some((server, path)) = self.server_for(&url) else {
             // A host the world does not have answers no request: uploads
             // fail as downloads do (the real-time driver meets a host that
             // cannot be reached the same way).
@@ -180,17 +180,10 @@ impl Simulation {
                 Hresult::WININET_E_NAME_NOT_RESOLVED,
                 ErrorContext::GeneralTransport,
             );
-        }
+        };
         let size = if upload {
             upload_size
         } else {
-            let Some((server, path)) = self.server_for(&url) else {
-                return self.fail_transfer(
-                    job,
-                    Hresult::WININET_E_NAME_NOT_RESOLVED,
-                    ErrorContext::GeneralTransport,
-                );
-            };
             match server.files.get(&path) {
                 Some(s) => s.0,
                 None => {
