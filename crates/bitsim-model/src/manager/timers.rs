@@ -47,9 +47,7 @@ impl TimerKind {
             TimerKind::UploadCancelWindow => TimerDef {
                 job: Some((
                     |_, j| j.timers.cancel_deadline.filter(|_| j.cancelling_upload),
-                    |m, id, now| {
-                        m.expire_upload_cancel(id, now);
-                    },
+                    |m, id, now| m.expire_upload_cancel(id, now),
                 )),
                 why: "a cancelled upload's window to tell the server (24 h, or the \
                       NoProgressTimeout if shorter) passed: the job is removed anyway (X3)",
@@ -243,20 +241,19 @@ impl Manager {
     }
 
     /// X3 by the clock: a cancelled upload whose Cancel-Session window has
-    /// passed is removed anyway \[CANCEL\]. True if it fired.
-    pub(super) fn expire_upload_cancel(&mut self, id: JobId, now: Time) -> bool {
+    /// passed is removed anyway \[CANCEL\].
+    pub(super) fn expire_upload_cancel(&mut self, id: JobId, now: Time) {
         let Some(job) = self.jobs.get_mut(&id) else {
-            return false;
+            return;
         };
         if !(job.cancelling_upload && job.timers.cancel_deadline.is_some_and(|t| t <= now)) {
-            return false;
+            return;
         }
         self.lingering.remove(&(job.creation_seq, id));
         job.cancelling_upload = false;
         job.timers.cancel_deadline = None;
         self.emit_transition(id, Rule::X3, JobState::Cancelled, JobState::Cancelled, None);
         self.outputs.push_back(Output::JobRemoved { job: id });
-        true
     }
 
     pub(super) fn policy_blocks(&self, now: Time) -> bool {
