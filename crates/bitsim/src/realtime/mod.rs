@@ -526,20 +526,37 @@ impl Driver {
                 m = self.rx.recv() => {
                     if let Some(m) = m {
                         self.on_msg(m);
-                        while let Ok(m) = self.rx.try_recv() {
-                            self.on_msg(m);
-                        }
+                        self.take_reports();
                     }
                 }
                 _ = tokio::time::sleep_until(wake) => {}
             }
-            if let Some(t) = self.mgr.poll_timeout()
-                && t <= self.now()
-            {
+            self.fire_due_timers();
+        }
+    }
+
+    /// Feeds the model every report the transfer tasks have sent so far;
+    /// whether there was one.
+    fn take_reports(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(m) = self.rx.try_recv() {
+            self.on_msg(m);
+            any = true;
+        }
+        any
+    }
+
+    /// Fires the model's timers when the next one is due by now; whether
+    /// one was.
+    fn fire_due_timers(&mut self) -> bool {
+        match self.mgr.poll_timeout() {
+            Some(t) if t <= self.now() => {
                 let now = self.now();
                 self.mgr.handle_timeout(now);
                 self.dirty = true;
+                true
             }
+            _ => false,
         }
     }
 

@@ -75,19 +75,8 @@ impl Driver {
         // Bounded: a model that kept a timer due forever cannot hang the
         // caller's loop (it comes back on the next pump).
         for _ in 0..1024 {
-            let mut busy = false;
-            while let Ok(m) = self.rx.try_recv() {
-                self.on_msg(m);
-                busy = true;
-            }
-            if let Some(t) = self.mgr.poll_timeout()
-                && t <= self.now()
-            {
-                let now = self.now();
-                self.mgr.handle_timeout(now);
-                self.dirty = true;
-                busy = true;
-            }
+            let reports = self.take_reports();
+            let busy = self.fire_due_timers() | reports;
             self.drain();
             if !busy {
                 break;
