@@ -231,20 +231,10 @@ impl Engine {
             Engine::Sim(s) => s.set_logged_on(user, on),
             Engine::Http(h) => {
                 let u = bitsim_model::UserId::new(user);
-                h.log(
-                    None,
-                    TraceEvent::Fault {
-                        what: format!("{user} logs {}", if on { "on" } else { "off" }),
-                    },
-                );
+                h.log(None, TraceEvent::logged_on(user, on));
                 let _rt = h.rt().enter();
-                h.driver_mut().call(|m, now| {
-                    if on {
-                        m.handle_logon(now, &u);
-                    } else {
-                        m.handle_logoff(now, &u);
-                    }
-                });
+                h.driver_mut()
+                    .call(|m, now| m.handle_logged_on(now, &u, on));
             }
         }
     }

@@ -89,6 +89,16 @@ pub enum TraceEvent {
     },
 }
 
+impl TraceEvent {
+    /// `user` logged on (`true`) or off: a fault-like event, as every front
+    /// writes it in the trace.
+    pub fn logged_on(user: &str, on: bool) -> TraceEvent {
+        TraceEvent::Fault {
+            what: format!("{user} logs {}", if on { "on" } else { "off" }),
+        }
+    }
+}
+
 /// What the columns and tags of [`Trace::to_text`] mean; `bitsim run`
 /// prints it above the timeline.
 pub const LEGEND: &str = "\

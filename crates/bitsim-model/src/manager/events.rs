@@ -312,6 +312,17 @@ impl Manager {
         self.settle();
     }
 
+    /// The user logged on (`true`: [`Manager::handle_logon`]) or off
+    /// ([`Manager::handle_logoff`]), as [`Manager::handle_network_change`]
+    /// takes the network's change: what a front relays.
+    pub fn handle_logged_on(&mut self, now: Time, user: &UserId, on: bool) {
+        if on {
+            self.handle_logon(now, user);
+        } else {
+            self.handle_logoff(now, user);
+        }
+    }
+
     /// The user logged on: their queued jobs may run again \[USERS\].
     pub fn handle_logon(&mut self, now: Time, user: &UserId) {
         self.advance(now);

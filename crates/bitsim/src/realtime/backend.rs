@@ -62,13 +62,7 @@ impl RtBackend {
     /// event a front relays (T19, decision A12).
     pub fn set_logged_on(&mut self, user: &str, on: bool) {
         let user = UserId::new(user);
-        self.with_model(|a| {
-            if on {
-                a.manager.handle_logon(a.now, &user);
-            } else {
-                a.manager.handle_logoff(a.now, &user);
-            }
-        });
+        self.with_model(|a| a.manager.handle_logged_on(a.now, &user, on));
     }
 }
 

@@ -499,14 +499,8 @@ impl Simulation {
 
     /// `user` logs on (`true`) or off now (as a `logoff` fault does).
     pub fn set_logged_on(&mut self, user: &str, on: bool) {
-        let u = UserId::new(user);
-        if on {
-            self.mgr.handle_logon(self.now, &u);
-        } else {
-            self.mgr.handle_logoff(self.now, &u);
-        }
-        let what = format!("{user} logs {}", if on { "on" } else { "off" });
-        self.log(None, TraceEvent::Fault { what });
+        self.mgr.handle_logged_on(self.now, &UserId::new(user), on);
+        self.log(None, TraceEvent::logged_on(user, on));
         self.drain();
     }
 
