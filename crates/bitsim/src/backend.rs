@@ -209,39 +209,32 @@ impl ModelBacked for SimBackend {
 impl Backend for SimBackend {
     fn create_job(&mut self, display_name: &str, job_type: JobType) -> Result<JobId, Error> {
         let id = self.sim.new_job_id();
-        let caller = self.caller.clone();
-        let r = self
-            .sim
-            .with_manager(|m, now| m.create_job(now, &caller, id, display_name, job_type));
+        let r = self.with_model(|a| {
+            a.manager
+                .create_job(a.now, &a.caller, id, display_name, job_type)
+        });
         if r.is_ok() {
             self.sim.name_job(id, display_name);
         }
         r
     }
     fn add_file(&mut self, job: JobId, remote: &str, local: &str) -> Result<(), Error> {
-        let caller = self.caller.clone();
-        self.sim
-            .with_manager(|m, now| m.add_file(now, &caller, job, remote, local))
+        self.with_model(|a| a.manager.add_file(a.now, &a.caller, job, remote, local))
     }
     fn set_notify_interface(
         &mut self,
         job: JobId,
         callback: Option<Box<dyn Callback + Send>>,
     ) -> Result<(), Error> {
-        let caller = self.caller.clone();
         let id = callback.map(|cb| self.sim.add_callback(cb));
-        let r = self
-            .sim
-            .with_manager(|m, now| m.set_notify_interface(now, &caller, job, id));
+        let r = self.with_model(|a| a.manager.set_notify_interface(a.now, &a.caller, job, id));
         if let (Ok(()), Some(id)) = (&r, id) {
             self.registered.insert(job, id);
         }
         r
     }
     fn set_notify_flags(&mut self, job: JobId, flags: u32) -> Result<(), Error> {
-        let caller = self.caller.clone();
-        self.sim
-            .with_manager(|m, now| m.set_notify_flags(now, &caller, job, flags))
+        self.with_model(|a| a.manager.set_notify_flags(a.now, &a.caller, job, flags))
     }
     fn notify_flags(&self, job: JobId) -> Result<u32, Error> {
         self.model_view().notify_flags(job)
@@ -253,9 +246,7 @@ impl Backend for SimBackend {
         self.model_view().no_progress_timeout(job)
     }
     fn set_reply_file_name(&mut self, job: JobId, path: &str) -> Result<(), Error> {
-        let caller = self.caller.clone();
-        self.sim
-            .with_manager(|m, now| m.set_reply_file_name(now, &caller, job, path))
+        self.with_model(|a| a.manager.set_reply_file_name(a.now, &a.caller, job, path))
     }
     fn set_notify_cmd_line(
         &mut self,
@@ -263,9 +254,10 @@ impl Backend for SimBackend {
         program: Option<&str>,
         parameters: Option<&str>,
     ) -> Result<(), Error> {
-        let caller = self.caller.clone();
-        self.sim
-            .with_manager(|m, now| m.set_notify_cmd_line(now, &caller, job, program, parameters))
+        self.with_model(|a| {
+            a.manager
+                .set_notify_cmd_line(a.now, &a.caller, job, program, parameters)
+        })
     }
     fn wait_for(
         &mut self,
