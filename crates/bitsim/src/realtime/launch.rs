@@ -9,7 +9,7 @@
 //! the driver starts for them.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// A program the driver starts notification command lines with:
@@ -78,16 +78,6 @@ impl Launcher {
     pub fn user_var(mut self, name: impl Into<OsString>) -> Launcher {
         self.user_var = Some(name.into());
         self
-    }
-
-    /// The launcher's program.
-    pub fn program(&self) -> &Path {
-        &self.program
-    }
-
-    /// The launcher's arguments before the command line's program.
-    pub fn args(&self) -> &[OsString] {
-        &self.args
     }
 
     /// The process started for the command line `program` `parameters`,
