@@ -556,8 +556,9 @@ impl Core {
             "world.network" => {
                 let Network { up } = params(method, p)?;
                 self.world
-                    .set_network(up)
-                    .map_err(|e| not_here(method, e))?;
+                    .simulation()
+                    .map_err(|e| not_here(method, e))?
+                    .set_network(up);
                 Ok(now_json(self.world.now()))
             }
             "world.logon" | "world.logoff" => {
@@ -566,12 +567,9 @@ impl Core {
                 Ok(now_json(self.world.now()))
             }
             "world.fault" => {
-                if matches!(self.world, Engine::Http(_)) {
-                    return Err(not_here(method, crate::world::USE_SERVER_FAULTS));
-                }
+                let sim = self.world.simulation().map_err(|e| not_here(method, e))?;
                 let fault: bitsim::scenario::FaultSpec = params(method, p)?;
-                self.world
-                    .add_fault(fault)
+                sim.add_fault(fault)
                     .map_err(|e| RpcError::new(rpc::INVALID_PARAMS, format!("{method}: {e}")))?;
                 Ok(now_json(self.world.now()))
             }
@@ -579,8 +577,9 @@ impl Core {
                 let ClearFaults { kind } = params(method, p)?;
                 let cleared = self
                     .world
-                    .clear_faults(kind)
-                    .map_err(|e| not_here(method, e))?;
+                    .simulation()
+                    .map_err(|e| not_here(method, e))?
+                    .clear_faults(kind);
                 let mut v = now_json(self.world.now());
                 v["cleared"] = json!(cleared);
                 Ok(v)

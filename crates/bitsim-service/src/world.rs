@@ -9,7 +9,6 @@
 use crate::core::Inbound;
 use bitsim::engine::Delivery;
 use bitsim::realtime::{Driver, RtConfig, RtEvent};
-use bitsim::scenario::{FaultKind, FaultSpec};
 use bitsim::sim::RemoteNotification;
 use bitsim::{Simulation, TraceEntry, TraceEvent};
 use bitsim_model::{CallbackId, JobId, Manager, Time};
@@ -215,12 +214,12 @@ impl Engine {
         }
     }
 
-    pub(crate) fn set_network(&mut self, up: bool) -> Result<(), &'static str> {
+    /// The simulation, for the `world.*` controls only it has (the
+    /// network, faults): in the http world they are the real network's and
+    /// the server's ([`USE_SERVER_FAULTS`]).
+    pub(crate) fn simulation(&mut self) -> Result<&mut Simulation, &'static str> {
         match self {
-            Engine::Sim(s) => {
-                s.set_network(up);
-                Ok(())
-            }
+            Engine::Sim(s) => Ok(s.as_mut()),
             Engine::Http(_) => Err(USE_SERVER_FAULTS),
         }
     }
@@ -236,20 +235,6 @@ impl Engine {
                 h.driver_mut()
                     .call(|m, now| m.handle_logged_on(now, &u, on));
             }
-        }
-    }
-
-    pub(crate) fn add_fault(&mut self, fault: FaultSpec) -> Result<(), String> {
-        match self {
-            Engine::Sim(s) => s.add_fault(fault),
-            Engine::Http(_) => Err(USE_SERVER_FAULTS.to_owned()),
-        }
-    }
-
-    pub(crate) fn clear_faults(&mut self, kind: Option<FaultKind>) -> Result<usize, &'static str> {
-        match self {
-            Engine::Sim(s) => Ok(s.clear_faults(kind)),
-            Engine::Http(_) => Err(USE_SERVER_FAULTS),
         }
     }
 
@@ -293,18 +278,7 @@ impl HttpWorld {
             .thread_name("bitsim-http")
             .enable_all()
             .build()?;
-        let state_file: Option<PathBuf> = match state_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("cannot create state directory {}: {e}", dir.display()),
-                    )
-                })?;
-                Some(dir.join(crate::store::QUEUE_FILE))
-            }
-            None => None,
-        };
+        let state_file: Option<PathBuf> = state_dir.map(crate::store::queue_path).transpose()?;
         let cfg = RtConfig {
             state_file,
             policy,
