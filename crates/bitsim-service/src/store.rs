@@ -82,16 +82,22 @@ pub(crate) fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The queue file of the state directory `dir` (created when missing):
+/// the simulated world's store and the http world's driver keep it there.
+pub(crate) fn queue_path(dir: &Path) -> io::Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot create state directory {}: {e}", dir.display()),
+        )
+    })?;
+    Ok(dir.join(QUEUE_FILE))
+}
+
 impl Store {
     /// Locks `dir` (creating it) and reads its queue, if any.
     pub(crate) fn open(dir: &Path) -> io::Result<(Store, Option<Loaded>)> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot create state directory {}: {e}", dir.display()),
-            )
-        })?;
-        let path = dir.join(QUEUE_FILE);
+        let path = queue_path(dir)?;
         let lock = QueueLock::acquire(&path)?;
         let loaded = match std::fs::read(&path) {
             Ok(bytes) => {
