@@ -85,6 +85,12 @@ impl Client {
         self.wait_for(id, h)
     }
 
+    /// Answers the service's request `n` (a notification) with `result`.
+    fn answer(&mut self, n: &Value, result: impl serde::Serialize) {
+        let a = json!({"jsonrpc": "2.0", "id": n["id"], "result": result});
+        self.send_line(&a.to_string());
+    }
+
     fn wait_for(&mut self, id: u64, h: Handler<'_>) -> Value {
         loop {
             let m = self.read();
@@ -92,8 +98,7 @@ impl Client {
                 let method = m["method"].as_str().unwrap().to_owned();
                 self.seen.push((method.clone(), m["params"].clone()));
                 if let Some(answer) = h(self, &method, &m["params"]) {
-                    let a = json!({"jsonrpc": "2.0", "id": m["id"], "result": answer});
-                    self.send_line(&a.to_string());
+                    self.answer(&m, answer);
                 }
                 continue;
             }
@@ -502,8 +507,7 @@ fn a_client_that_never_answers_times_out_and_time_moves_on() {
     let calls = trace.iter().filter(|e| is_callback(e, "JobError")).count();
     assert!(calls >= 2, "{trace:#?}");
     // A late answer is ignored; registering again works.
-    let late = json!({"jsonrpc":"2.0","id": n["id"], "result": "S_OK"});
-    app.send_line(&late.to_string());
+    app.answer(&n, "S_OK");
     let r = app.bits("job.set_notify_interface", json!({"job": job}));
     assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
     let mut got = 0;
@@ -817,8 +821,7 @@ fn an_answer_in_real_time_is_fed_back_to_the_model() {
             assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
         }
         let hr = if calls == 1 { "E_FAIL" } else { "S_OK" };
-        let a = json!({"jsonrpc": "2.0", "id": n["id"], "result": hr});
-        app.send_line(&a.to_string());
+        app.answer(&n, hr);
     }
     wait_until("the answer", || {
         app.trace()
@@ -944,13 +947,7 @@ fn shutdown_is_for_administrators_and_answers_before_the_service_stops() {
     let mut admin = Client::hello(&s, "root", true);
     let r = admin.bits("shutdown", json!({}));
     assert_eq!(r["stopping"], true, "{r}");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        s.wait();
-        let _ = tx.send(());
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("the service stopped after shutdown");
+    ends_within(20, move || s.wait()).expect("the service stopped after shutdown");
 }
 
 #[test]
@@ -958,13 +955,7 @@ fn a_stopper_stops_the_service() {
     let s = tcp(Config::new(world(), 1));
     let mut c = Client::hello(&s, "alice", false);
     c.create("x");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        s.stop();
-        let _ = tx.send(());
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("TcpService::stop returned");
+    ends_within(20, move || s.stop()).expect("TcpService::stop returned");
 }
 
 #[test]
@@ -1187,11 +1178,6 @@ fn next_notification(c: &mut Client) -> Value {
     m
 }
 
-fn answer(c: &mut Client, n: &Value, hr: &str) {
-    let a = json!({"jsonrpc": "2.0", "id": n["id"], "result": hr});
-    c.send_line(&a.to_string());
-}
-
 #[test]
 fn world_http_downloads_real_bytes_and_notifies_over_the_socket() {
     let env = HttpEnv::new();
@@ -1211,7 +1197,7 @@ fn world_http_downloads_real_bytes_and_notifies_over_the_socket() {
     let n = next_notification(&mut c);
     assert_eq!(n["method"], "JobTransferred", "{n}");
     assert_eq!(n["params"]["job"], json!(job), "{n}");
-    answer(&mut c, &n, "S_OK");
+    c.answer(&n, "S_OK");
     assert_eq!(c.state(&job), "TRANSFERRED");
     // Not published before Complete: only the temporary file is there.
     assert!(!env.local.join("a.bin").exists());
@@ -1278,7 +1264,7 @@ fn world_http_a_404_is_job_error_with_the_http_status() {
     // The handler cancels, as an updater does on 404.
     let r = c.bits("job.cancel", json!({"job": job}));
     assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
-    answer(&mut c, &n, "S_OK");
+    c.answer(&n, "S_OK");
     assert_eq!(c.state(&job), "CANCELLED");
     assert_eq!(env.local_files(), Vec::<String>::new());
     wait_until("the answer in the trace", || {
@@ -1314,7 +1300,7 @@ fn world_http_uploads_real_bytes() {
     c.bits("job.resume", json!({"job": job}));
     let n = next_notification(&mut c);
     assert_eq!(n["method"], "JobTransferred", "{n}");
-    answer(&mut c, &n, "S_OK");
+    c.answer(&n, "S_OK");
     let r = c.bits("job.complete", json!({"job": job}));
     assert_eq!(r["hresult"]["name"], "S_OK", "{r}");
     assert_eq!(c.state(&job), "ACKNOWLEDGED");
@@ -1353,7 +1339,7 @@ fn world_http_upload_reply_brings_the_reply_back() {
     c.bits("job.resume", json!({"job": job}));
     let n = next_notification(&mut c);
     assert_eq!(n["method"], "JobTransferred", "{n}");
-    answer(&mut c, &n, "S_OK");
+    c.answer(&n, "S_OK");
     let r = c.bits("job.get_reply_progress", json!({"job": job}));
     assert_eq!(r["value"]["bytes_transferred"], 120_000, "{r}");
     let r = c.bits("job.complete", json!({"job": job}));
@@ -1436,13 +1422,7 @@ fn world_http_service_ends_when_every_handle_is_gone() {
     // connection, connector or stopper left, the loop ends as in the
     // simulated world.
     let s = Service::try_start(http_config()).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        s.wait();
-        let _ = tx.send(());
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("the service ended");
+    ends_within(30, move || s.wait()).expect("the service ended");
 }
 
 /// The Python test really fails when the updater is wrong: the same script
@@ -1549,6 +1529,21 @@ fn readme_nc_session_runs_as_shown() {
         shown,
         "the service's lines differ from the README's; they are now:\n{stdout}"
     );
+}
+
+/// Runs `f` on a thread of its own: `Ok` when it returns within `secs`
+/// seconds, `Err` when it has not (a hang fails the test instead of
+/// stopping it).
+fn ends_within(
+    secs: u64,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<(), std::sync::mpsc::RecvTimeoutError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
 }
 
 fn unix_ms_now() -> u64 {
