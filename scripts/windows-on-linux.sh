@@ -96,8 +96,7 @@ step "the conformance suite against Wine's BITS, one case per Wine session"
 cases=$(wine_test --test conformance -- --list 2>/dev/null | sed -n 's/: test$//p')
 failed=()
 for case in $cases; do
-    "$WINESERVER" -k 2>/dev/null || true
-    "$WINESERVER" -w
+    wine_restart
     s=$SECONDS
     if wine_test --test conformance -- --exact "$case" >"$WORK/$case.log" 2>&1; then
         printf '   %-50s ok (%d s)\n' "$case" "$((SECONDS - s))"

@@ -117,10 +117,12 @@ rm -rf "$WINEPREFIX"
 
 SERVICE_PID=
 SERVE_PID=
+HTTP_PID=
 cleanup() {
     "$WINESERVER" -k 2>/dev/null || true
-    [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null || true
-    [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
+    for pid in "$SERVICE_PID" "$SERVE_PID" "$HTTP_PID"; do
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    done
 }
 trap cleanup EXIT
 
@@ -155,8 +157,7 @@ call() { python3 scripts/wine/bitsim-call.py "$ADDR" "$@"; }
 run() {
     local name=$1 url=$2 mode=$3 want=$4 ms=${5:-3600000} out="$WORK/updater-$1.out" status
     s=$SECONDS
-    "$WINESERVER" -k 2>/dev/null || true
-    "$WINESERVER" -w
+    wine_restart
     rm -f "$out"
     timeout 120 "$WINE" 'C:\bitsim\updater.exe' "$url" 'C:\Updates\app.msi' "$mode" 60000 \
         >"$out" 2>&1 &
@@ -233,8 +234,7 @@ elapsed $t
 limits() {
     local user=$1 name=$2 out="$WORK/limits-$2.out" status=0
     shift 2
-    "$WINESERVER" -k 2>/dev/null || true
-    "$WINESERVER" -w
+    wine_restart
     BITSIM_USER=$user timeout 120 "$WINE" 'C:\bitsim\limits.exe' "$@" >"$out" 2>&1 || status=$?
     tr -d '\r' <"$out" | sed "s/^/   $user | /"
     [ "$status" = 0 ] || die "limits.exe $* as $user: exit $status"
@@ -262,8 +262,7 @@ printf '   owners as bitsim sees them: %s\n' "$(call inspect.jobs | python3 -c '
 import json, sys
 print(sorted(set(j["owner"] for j in json.load(sys.stdin)["jobs"])))')"
 # Two programs at once, in one Wine session and so one bitsim-com.exe.
-"$WINESERVER" -k 2>/dev/null || true
-"$WINESERVER" -w
+wine_restart
 once=()
 for who in alice bob; do
     BITSIM_USER=$who timeout 120 "$WINE" 'C:\bitsim\limits.exe' create "$who at once" \
@@ -285,8 +284,7 @@ elapsed $t
 bitsadmin() {
     local user=$1 name=$2 want=$3 out="$WORK/bitsadmin-$2.out" status=0
     shift 3
-    "$WINESERVER" -k 2>/dev/null || true
-    "$WINESERVER" -w
+    wine_restart
     BITSIM_USER=$user timeout 120 "$WINE" bitsadmin.exe "$@" >"$out" 2>&1 || status=$?
     echo "   $user> bitsadmin $*"
     tr -d '\r' <"$out" | sed 's/^/   | /'
@@ -323,8 +321,7 @@ elapsed $t
 
 t=$SECONDS
 step "bitsim wine run: its own service (--clock scaled:600, the default), the trace at exit"
-"$WINESERVER" -k 2>/dev/null || true
-"$WINESERVER" -w
+wine_restart
 status=0
 "$BITSIM" wine run --prefix "$WINEPREFIX" --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" \
     --scenario "$WORK/world.toml" -- 'C:\bitsim\updater.exe' http://updates.test/app-2.0.msi \
@@ -338,8 +335,7 @@ elapsed $t
 
 t=$SECONDS
 step "bitsim wine run --clock virtual: the test moves the clock (clock.advance on the printed address)"
-"$WINESERVER" -k 2>/dev/null || true
-"$WINESERVER" -w
+wine_restart
 rm -f "$WORK/wine-virtual.out" "$WORK/wine-virtual.err"
 "$BITSIM" wine run --clock virtual --prefix "$WINEPREFIX" \
     --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" --scenario "$WORK/world.toml" \
@@ -365,8 +361,7 @@ elapsed $t
 
 t=$SECONDS
 step "four notifications per user, from the program's side (bitsim wine run --clock scaled:600)"
-"$WINESERVER" -k 2>/dev/null || true
-"$WINESERVER" -w
+wine_restart
 status=0
 "$BITSIM" wine run --clock scaled:600 --prefix "$WINEPREFIX" \
     --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" --scenario "$WORK/world.toml" \
@@ -389,8 +384,7 @@ printf '[[reply]]\nprefix = "/echo/"\napp = { kind = "echo" }\n' >"$WORK/serve.t
 SERVE_PID=$!
 SERVE=$(listening_addr "$WORK/serve.log" "bitsim serve")
 echo "   bitsim serve on $SERVE"
-"$WINESERVER" -k 2>/dev/null || true
-"$WINESERVER" -w
+wine_restart
 status=0
 "$BITSIM" wine run --world http --prefix "$WINEPREFIX" \
     --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" \
@@ -405,23 +399,21 @@ SERVE_PID=
 elapsed $t
 
 # http_service LOG: starts `bitsim service --world http --clock real`,
-# sets SERVICE_PID and HTTP_ADDR. Notification command lines name Windows
+# sets HTTP_PID and HTTP_ADDR. Notification command lines name Windows
 # programs: the service starts them with the Wine loader (in $WINEPREFIX),
 # as the job's owner (BITSIM_USER); what they print goes to LOG.out.
 http_service() {
     "$BITSIM" service --listen 127.0.0.1:0 --world http --clock real --launcher "$WINE" \
         --launcher-user-var BITSIM_USER 2>"$1" >"$1.out" &
-    SERVICE_PID=$!
+    HTTP_PID=$!
     HTTP_ADDR=$(listening_addr "$1" "bitsim service --world http")
 }
 
 t=$SECONDS
 step "the conformance suite under Wine against bitsim (bitsim-com.exe, --world http), expected/bitsim-wine.toml"
-"$WINESERVER" -k 2>/dev/null || true
-"$WINESERVER" -w
+wine_restart
 "$WINE" 'C:\bitsim\bitsim-com.exe' install "$ADDR" >/dev/null
 "$WINESERVER" -w
-main_service=$SERVICE_PID
 conf() {
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE" timeout "${BITSIM_WINE_TEST_TIMEOUT:-300}" \
         cargo test -q --target "$TARGET" -p bitsim-windows --features real-windows \
@@ -431,8 +423,7 @@ cases=$(conf -- --list 2>/dev/null | tr -d '\r' | sed -n 's/: test$//p' | grep -
 failed=()
 passing=0
 for case in $cases; do
-    "$WINESERVER" -k 2>/dev/null || true
-    "$WINESERVER" -w
+    wine_restart
     http_service "$WORK/conformance-service.log"
     s=$SECONDS
     if BITSIM_SERVICE=$HTTP_ADDR BITSIM_CONFORMANCE_LIST=bitsim-wine \
@@ -451,10 +442,10 @@ for case in $cases; do
         printf '   %-50s FAILED (%d s)\n' "$case" "$((SECONDS - s))"
         failed+=("$case")
     fi
-    kill "$SERVICE_PID" 2>/dev/null || true
-    wait "$SERVICE_PID" 2>/dev/null || true
+    kill "$HTTP_PID" 2>/dev/null || true
+    wait "$HTTP_PID" 2>/dev/null || true
+    HTTP_PID=
 done
-SERVICE_PID=$main_service
 echo "   $passing of $(wc -w <<<"$cases") cases pass through bitsim under Wine"
 for case in "${failed[@]}"; do
     echo "---- $case ($WORK/bitsim-$case.log)"
@@ -470,8 +461,7 @@ ONE_CPU=$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')
 
 # bench_bitsim CPUS: bench.exe through `bitsim wine run --cpus CPUS`.
 bench_bitsim() {
-    "$WINESERVER" -k 2>/dev/null || true
-    "$WINESERVER" -w
+    wine_restart
     printf '   %-42s %s\n' "bitsim wine run --cpus $1:" "$(timeout 300 "$BITSIM" wine run --cpus "$1" \
         --prefix "$WINEPREFIX" --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" \
         -- 'C:\bitsim\bench.exe' 2000 2>/dev/null | tr -d '\r' | grep '^GetState')"
@@ -481,8 +471,7 @@ bench_bitsim() {
 bench_wine() {
     local name=$1
     shift
-    "$WINESERVER" -k 2>/dev/null || true
-    "$WINESERVER" -w
+    wine_restart
     printf '   %-42s %s\n' "$name:" \
         "$(timeout 300 "$@" "$WINE" 'C:\bitsim\bench.exe' 2000 2>&1 | tr -d '\r')"
 }
@@ -495,8 +484,7 @@ elapsed $t
 
 t=$SECONDS
 step "the service gone: calls fail with 0x800706BA (RPC_S_SERVER_UNAVAILABLE), no hang"
-"$WINESERVER" -k 2>/dev/null || true
-"$WINESERVER" -w
+wine_restart
 # Port 9 on loopback: nothing listens there.
 "$WINE" 'C:\bitsim\bitsim-com.exe' install 127.0.0.1:9
 "$WINESERVER" -w
@@ -511,8 +499,7 @@ elapsed $t
 
 t=$SECONDS
 step "bitsim-com.exe uninstall: Wine's own BITS again"
-"$WINESERVER" -k 2>/dev/null || true
-"$WINESERVER" -w
+wine_restart
 "$WINE" 'C:\bitsim\bitsim-com.exe' uninstall
 "$WINESERVER" -w
 [ ! -e "$WINEPREFIX/drive_c/windows/system32/bitsadmin.exe" ] \

@@ -8,7 +8,8 @@
 # python3:python3; apt-get as root or with sudo), prints Wine's version, and
 # sets TARGET, MINGW_GCC, WINE, WINESERVER, TARGET_DIR, WORK (the scripts'
 # folder under the target directory) and the Wine/cargo variables both use.
-# BITSIM_NO_INSTALL=1 only checks that the tools are there.
+# BITSIM_NO_INSTALL=1 only checks that the tools are there. wine_restart
+# ends a Wine session and waits for it to be gone.
 
 TARGET=x86_64-pc-windows-gnu
 MINGW_GCC=x86_64-w64-mingw32-gcc
@@ -28,6 +29,13 @@ as_root() {
     else
         die "need root (or sudo) to run: $*"
     fi
+}
+
+# wine_restart: ends the prefix's Wine session (wineserver and what it
+# serves) and waits until it is gone, so what runs next starts afresh.
+wine_restart() {
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w
 }
 
 windows_tools() {
