@@ -9,14 +9,5 @@
 #![allow(clippy::print_stdout)] // an example's output is the point
 
 fn main() {
-    use bitsim_windows::outcomes;
-    print!(
-        "{}",
-        outcomes::markdown_table(&[
-            &outcomes::simulator(),
-            &outcomes::realtime(),
-            &outcomes::bitsim_wine(),
-            &outcomes::wine()
-        ])
-    );
+    print!("{}", bitsim_windows::outcomes::readme_table());
 }

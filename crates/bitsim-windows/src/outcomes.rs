@@ -224,6 +224,19 @@ pub fn realtime() -> ExpectedOutcomes {
     ExpectedOutcomes::parse(REALTIME).expect("expected/realtime.toml is valid")
 }
 
+/// Every checked-in list, in the README table's column order: the
+/// simulator, the real-time driver, bitsim under Wine, Wine's BITS.
+pub fn lists() -> [ExpectedOutcomes; 4] {
+    [simulator(), realtime(), bitsim_wine(), wine()]
+}
+
+/// The README's table: [`markdown_table`] of every checked-in list
+/// ([`lists`]).
+pub fn readme_table() -> String {
+    let lists = lists();
+    markdown_table(&lists.iter().collect::<Vec<_>>())
+}
+
 /// The suite as a Markdown table: one row per case, one column per list,
 /// and real BITS (the reference every case must pass on Windows) last.
 pub fn markdown_table(lists: &[&ExpectedOutcomes]) -> String {
@@ -263,10 +276,9 @@ mod tests {
 
     #[test]
     fn the_checked_in_lists_parse_and_cover_every_case() {
-        assert_eq!(simulator().cases.len(), CASES.len());
-        assert_eq!(wine().cases.len(), CASES.len());
-        assert_eq!(realtime().cases.len(), CASES.len());
-        assert_eq!(bitsim_wine().cases.len(), CASES.len());
+        for list in lists() {
+            assert_eq!(list.cases.len(), CASES.len(), "{}", list.column);
+        }
     }
 
     #[test]
@@ -339,7 +351,7 @@ mod tests {
             .expect("README.md has the conformance-table markers");
         assert_eq!(
             shown,
-            markdown_table(&[&simulator(), &realtime(), &bitsim_wine(), &wine()]),
+            readme_table(),
             "README.md's conformance table is stale: paste the output of \
              `cargo run -p bitsim-windows --example conformance-table`"
         );
@@ -347,7 +359,7 @@ mod tests {
 
     #[test]
     fn the_table_has_a_row_per_case_and_a_total() {
-        let t = markdown_table(&[&simulator(), &realtime(), &bitsim_wine(), &wine()]);
+        let t = readme_table();
         assert_eq!(t.lines().count(), 2 + CASES.len() + 1);
         assert!(
             t.contains(
