@@ -36,7 +36,6 @@ cd "$(dirname "$0")/.."
 # ---- 1. tools ----
 windows_tools
 export WINEPREFIX="${BITSIM_WINEPREFIX:-$WORK/prefix}"
-export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE"
 
 # ---- 2. the ProcessPrng shim ----
 t=$SECONDS
@@ -75,12 +74,6 @@ elapsed $t
 
 t=$SECONDS
 step "cargo test under Wine: the adapter's unit tests, the mutants, the MTA lifetime"
-# The cases bound their own waits; the timeouts only stop a run that hangs
-# inside Wine.
-wine_test() {
-    timeout "${BITSIM_WINE_TEST_TIMEOUT:-300}" \
-        cargo test -q --target "$TARGET" -p bitsim-windows --features real-windows "$@"
-}
 if [ $# -gt 0 ]; then
     wine_test -- --test-threads=1 "$@"
     exit
@@ -93,7 +86,7 @@ step "the conformance suite against Wine's BITS, one case per Wine session"
 # Wine's BITS runs every job, transfer and callback on one thread, and what
 # a case leaves behind there (a callback still holding, a cancelled
 # transfer) stalled later cases: each case gets a fresh Wine session.
-cases=$(wine_test --test conformance -- --list 2>/dev/null | sed -n 's/: test$//p')
+cases=$(conformance_cases)
 failed=()
 for case in $cases; do
     wine_restart
@@ -106,10 +99,7 @@ for case in $cases; do
     fi
 done
 elapsed $t
-for case in "${failed[@]}"; do
-    echo "---- $case ($WORK/$case.log)"
-    grep -v '^  ' "$WORK/$case.log" | tail -n 20
-done
+show_failed "$WORK/" "${failed[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "error: ${#failed[@]} conformance case(s) did not do what expected/wine.toml says: ${failed[*]}" >&2
     exit 1

@@ -86,15 +86,12 @@ cargo build -q -p bitsim-cli
 cargo clippy -q --target "$TARGET" -p bitsim-com -- -D warnings
 cargo build -q --target "$TARGET" -p bitsim-com
 cargo build -q --target "$TARGET" -p bitsim-windows --features real-windows --test conformance
-"$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/updater.exe" \
-    crates/bitsim-com/tests/c/updater.c -lole32 -luuid
-"$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/limits.exe" \
-    crates/bitsim-com/tests/c/limits.c -lole32 -luuid
-"$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/reply.exe" \
-    crates/bitsim-com/tests/c/reply.c -lole32 -luuid
-"$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/bench.exe" \
-    crates/bitsim-com/tests/c/bench.c -lole32 -luuid
+for program in updater limits reply bench; do
+    "$MINGW_GCC" -O2 -Wall -Wextra -Werror -o "$WORK/$program.exe" \
+        "crates/bitsim-com/tests/c/$program.c" -lole32 -luuid
+done
 BITSIM="$TARGET_DIR/debug/bitsim"
+COM_EXE="$TARGET_DIR/$TARGET/debug/bitsim-com.exe"
 elapsed $t
 
 # listening_addr LOG WHAT: waits (5 s at most) for the "listening on
@@ -141,16 +138,27 @@ SERVICE_PID=$!
 ADDR=$(listening_addr "$WORK/service.log" "bitsim service")
 echo "   bitsim service on $ADDR"
 "$BITSIM" wine install --prefix "$WINEPREFIX" --service "$ADDR" \
-    --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe"
+    --com-exe "$COM_EXE"
 "$WINESERVER" -w
 [ -f "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" ] \
     || echo "   (this Wine has ProcessPrng: no shim)"
 mkdir -p "$WINEPREFIX/drive_c/bitsim"
-cp "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" "$WORK/updater.exe" "$WORK/limits.exe" \
+cp "$COM_EXE" "$WORK/updater.exe" "$WORK/limits.exe" \
     "$WORK/reply.exe" "$WORK/bench.exe" "$WINEPREFIX/drive_c/bitsim/"
 elapsed $t
 
 call() { python3 scripts/wine/bitsim-call.py "$ADDR" "$@"; }
+
+# waiting_in FILE PID: waits (60 s at most, less if PID ends) until the
+# program writing FILE prints its "waiting" line; whether it did.
+waiting_in() {
+    for _ in $(seq 1 600); do
+        grep -q '^waiting' "$1" 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q '^waiting' "$1" 2>/dev/null
+}
 
 # run NAME URL MODE EXPECTED_STATUS [ADVANCE_MS]: the updater under Wine, the
 # clock moved (default 1 h) once it waits; prints its output indented.
@@ -162,12 +170,7 @@ run() {
     timeout 120 "$WINE" 'C:\bitsim\updater.exe' "$url" 'C:\Updates\app.msi' "$mode" 60000 \
         >"$out" 2>&1 &
     local pid=$!
-    for _ in $(seq 1 600); do
-        grep -q '^waiting' "$out" 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    grep -q '^waiting' "$out" || { cat "$out"; die "$name: the updater did not get to waiting"; }
+    waiting_in "$out" "$pid" || { cat "$out"; die "$name: the updater did not get to waiting"; }
     printf '   clock.advance %s ms -> %s\n' "$ms" "$(call clock.advance "{\"ms\": $ms}")"
     status=0
     wait "$pid" || status=$?
@@ -319,17 +322,26 @@ bitsadmin alice bogus 2 /frobnicate "$alice_job"
 grep -q 'unknown switch /frobnicate' "$WORK/bitsadmin-bogus.out" || die "bitsadmin /frobnicate: not named"
 elapsed $t
 
+# wine_run NAME ARGS...: `bitsim wine run ARGS` on the prefix with this
+# bitsim-com.exe, in a fresh Wine session; stdout in $WORK/NAME.out (the
+# program's lines are printed, the trace's JSON lines are not), stderr in
+# $WORK/NAME.err (printed when it fails); dies unless it exits 0.
+wine_run() {
+    local name=$1 status=0
+    shift
+    wine_restart
+    "$BITSIM" wine run --prefix "$WINEPREFIX" --com-exe "$COM_EXE" "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.err" || status=$?
+    tr -d '\r' <"$WORK/$name.out" | grep -v '^{' | sed 's/^/   | /'
+    [ "$status" = 0 ] || { cat "$WORK/$name.err"; die "bitsim wine run ($name): exit $status"; }
+}
+
 t=$SECONDS
 step "bitsim wine run: its own service (--clock scaled:600, the default), the trace at exit"
-wine_restart
-status=0
-"$BITSIM" wine run --prefix "$WINEPREFIX" --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" \
-    --scenario "$WORK/world.toml" -- 'C:\bitsim\updater.exe' http://updates.test/app-2.0.msi \
-    'C:\Updates\app.msi' callback 60000 >"$WORK/wine-run.out" 2>"$WORK/wine-run.err" || status=$?
-tr -d '\r' <"$WORK/wine-run.out" | grep -v '^{' | sed 's/^/   | /'
+wine_run wine-run --scenario "$WORK/world.toml" -- 'C:\bitsim\updater.exe' \
+    http://updates.test/app-2.0.msi 'C:\Updates\app.msi' callback 60000
 printf '   + %s trace entries, the last: %s\n' "$(grep -c '^{' "$WORK/wine-run.out")" \
     "$(grep '^{' "$WORK/wine-run.out" | tail -n 1)"
-[ "$status" = 0 ] || { cat "$WORK/wine-run.err"; die "bitsim wine run: exit $status"; }
 grep '^{' "$WORK/wine-run.out" | grep -q ACKNOWLEDGED || die "bitsim wine run: no ACKNOWLEDGED in the trace"
 elapsed $t
 
@@ -338,17 +350,14 @@ step "bitsim wine run --clock virtual: the test moves the clock (clock.advance o
 wine_restart
 rm -f "$WORK/wine-virtual.out" "$WORK/wine-virtual.err"
 "$BITSIM" wine run --clock virtual --prefix "$WINEPREFIX" \
-    --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" --scenario "$WORK/world.toml" \
+    --com-exe "$COM_EXE" --scenario "$WORK/world.toml" \
     -- 'C:\bitsim\updater.exe' http://updates.test/app-2.0.msi 'C:\Updates\app.msi' poll 60000 \
     >"$WORK/wine-virtual.out" 2>"$WORK/wine-virtual.err" &
 vpid=$!
-for _ in $(seq 1 600); do
-    grep -q '^waiting' "$WORK/wine-virtual.out" 2>/dev/null && break
-    kill -0 "$vpid" 2>/dev/null || break
-    sleep 0.1
-done
+waiting=0
+waiting_in "$WORK/wine-virtual.out" "$vpid" || waiting=1
 vaddr=$(sed -n 's/.*service on \([0-9.:]*\), clock virtual.*/\1/p' "$WORK/wine-virtual.err")
-[ -n "$vaddr" ] && grep -q '^waiting' "$WORK/wine-virtual.out" \
+[ -n "$vaddr" ] && [ "$waiting" = 0 ] \
     || { cat "$WORK/wine-virtual.err"; die "bitsim wine run --clock virtual: no address or the updater did not wait"; }
 printf '   clock.advance 1 h on %s -> %s\n' "$vaddr" \
     "$(python3 scripts/wine/bitsim-call.py "$vaddr" clock.advance '{"ms": 3600000}')"
@@ -361,14 +370,8 @@ elapsed $t
 
 t=$SECONDS
 step "four notifications per user, from the program's side (bitsim wine run --clock scaled:600)"
-wine_restart
-status=0
-"$BITSIM" wine run --clock scaled:600 --prefix "$WINEPREFIX" \
-    --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" --scenario "$WORK/world.toml" \
-    -- 'C:\bitsim\limits.exe' notify http://updates.test/app-2.0.msi 5 2000 \
-    >"$WORK/wine-limits.out" 2>"$WORK/wine-limits.err" || status=$?
-tr -d '\r' <"$WORK/wine-limits.out" | grep -v '^{' | sed 's/^/   | /'
-[ "$status" = 0 ] || { cat "$WORK/wine-limits.err"; die "limits.exe notify: exit $status"; }
+wine_run wine-limits --clock scaled:600 --scenario "$WORK/world.toml" \
+    -- 'C:\bitsim\limits.exe' notify http://updates.test/app-2.0.msi 5 2000
 grep -q '^JobTransferred calls: 5' "$WORK/wine-limits.out" || die "limits: not five JobTransferred calls"
 grep -q '^most at once: 4' "$WORK/wine-limits.out" \
     || die "limits: the program did not see four calls at once at most"
@@ -384,14 +387,8 @@ printf '[[reply]]\nprefix = "/echo/"\napp = { kind = "echo" }\n' >"$WORK/serve.t
 SERVE_PID=$!
 SERVE=$(listening_addr "$WORK/serve.log" "bitsim serve")
 echo "   bitsim serve on $SERVE"
-wine_restart
-status=0
-"$BITSIM" wine run --world http --prefix "$WINEPREFIX" \
-    --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" \
-    -- 'C:\bitsim\reply.exe' "$SERVE/echo/report.txt" 'C:\bitsim\report.txt' 60000 \
-    >"$WORK/wine-reply.out" 2>"$WORK/wine-reply.err" || status=$?
-tr -d '\r' <"$WORK/wine-reply.out" | grep -v '^{' | sed 's/^/   | /'
-[ "$status" = 0 ] || { cat "$WORK/wine-reply.err"; die "reply.exe: exit $status"; }
+wine_run wine-reply --world http \
+    -- 'C:\bitsim\reply.exe' "$SERVE/echo/report.txt" 'C:\bitsim\report.txt' 60000
 grep -q '^the reply is the upload: yes' "$WORK/wine-reply.out" || die "reply: GetReplyData did not give the upload back"
 kill "$SERVE_PID" 2>/dev/null || true
 wait "$SERVE_PID" 2>/dev/null || true
@@ -414,12 +411,7 @@ step "the conformance suite under Wine against bitsim (bitsim-com.exe, --world h
 wine_restart
 "$WINE" 'C:\bitsim\bitsim-com.exe' install "$ADDR" >/dev/null
 "$WINESERVER" -w
-conf() {
-    CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE" timeout "${BITSIM_WINE_TEST_TIMEOUT:-300}" \
-        cargo test -q --target "$TARGET" -p bitsim-windows --features real-windows \
-        --test conformance "$@"
-}
-cases=$(conf -- --list 2>/dev/null | tr -d '\r' | sed -n 's/: test$//p' | grep -v '^every_case')
+cases=$(conformance_cases | grep -v '^every_case')
 failed=()
 passing=0
 for case in $cases; do
@@ -427,7 +419,7 @@ for case in $cases; do
     http_service "$WORK/conformance-service.log"
     s=$SECONDS
     if BITSIM_SERVICE=$HTTP_ADDR BITSIM_CONFORMANCE_LIST=bitsim-wine \
-        conf -- --exact "$case" --nocapture >"$WORK/bitsim-$case.log" 2>&1; then
+        wine_test --test conformance -- --exact "$case" --nocapture >"$WORK/bitsim-$case.log" 2>&1; then
         how=$(tr -d '\r' <"$WORK/bitsim-$case.log" | sed -n "s/^$case: \(passed\|failed as expected\).*/\1/p")
         [ "$how" = passed ] && passing=$((passing + 1))
         printf '   %-50s ok, %s (%d s)\n' "$case" "${how:-?}" "$((SECONDS - s))"
@@ -447,10 +439,7 @@ for case in $cases; do
     HTTP_PID=
 done
 echo "   $passing of $(wc -w <<<"$cases") cases pass through bitsim under Wine"
-for case in "${failed[@]}"; do
-    echo "---- $case ($WORK/bitsim-$case.log)"
-    grep -v '^  ' "$WORK/bitsim-$case.log" | tail -n 20
-done
+show_failed "$WORK/bitsim-" "${failed[@]}"
 [ ${#failed[@]} = 0 ] || die "${#failed[@]} conformance case(s) did not do what expected/bitsim-wine.toml says: ${failed[*]}"
 elapsed $t
 
@@ -463,7 +452,7 @@ ONE_CPU=$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')
 bench_bitsim() {
     wine_restart
     printf '   %-42s %s\n' "bitsim wine run --cpus $1:" "$(timeout 300 "$BITSIM" wine run --cpus "$1" \
-        --prefix "$WINEPREFIX" --com-exe "$TARGET_DIR/$TARGET/debug/bitsim-com.exe" \
+        --prefix "$WINEPREFIX" --com-exe "$COM_EXE" \
         -- 'C:\bitsim\bench.exe' 2000 2>/dev/null | tr -d '\r' | grep '^GetState')"
 }
 

@@ -9,7 +9,8 @@
 # sets TARGET, MINGW_GCC, WINE, WINESERVER, TARGET_DIR, WORK (the scripts'
 # folder under the target directory) and the Wine/cargo variables both use.
 # BITSIM_NO_INSTALL=1 only checks that the tools are there. wine_restart
-# ends a Wine session and waits for it to be gone.
+# ends a Wine session and waits for it to be gone; wine_test,
+# conformance_cases and show_failed run bitsim-windows's tests under Wine.
 
 TARGET=x86_64-pc-windows-gnu
 MINGW_GCC=x86_64-w64-mingw32-gcc
@@ -36,6 +37,31 @@ as_root() {
 wine_restart() {
     "$WINESERVER" -k 2>/dev/null || true
     "$WINESERVER" -w
+}
+
+# wine_test ARGS...: `cargo test` of bitsim-windows (feature real-windows)
+# built for Windows and run under Wine. The cases bound their own waits;
+# the timeout (BITSIM_WINE_TEST_TIMEOUT, default 300 s) only stops a run
+# that hangs inside Wine.
+wine_test() {
+    CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE" timeout "${BITSIM_WINE_TEST_TIMEOUT:-300}" \
+        cargo test -q --target "$TARGET" -p bitsim-windows --features real-windows "$@"
+}
+
+# conformance_cases: the names of the conformance suite's cases.
+conformance_cases() {
+    wine_test --test conformance -- --list 2>/dev/null | tr -d '\r' | sed -n 's/: test$//p'
+}
+
+# show_failed LOG_PREFIX CASE...: the end of each case's log
+# (LOG_PREFIX$CASE.log), without the backtrace's indented lines.
+show_failed() {
+    local prefix=$1 case
+    shift
+    for case in "$@"; do
+        echo "---- $case ($prefix$case.log)"
+        grep -v '^  ' "$prefix$case.log" | tail -n 20
+    done
 }
 
 windows_tools() {
