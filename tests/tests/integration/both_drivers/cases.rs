@@ -38,10 +38,16 @@ fn quick_recall() -> Policy {
     p
 }
 
+/// A download job named `name` of `path` to `dest`, not resumed (SUSPENDED).
+fn new_download<W: World>(w: &W, b: &mut W::B, name: &str, path: &str, dest: &str) -> JobId {
+    let job = b.create_job(name, JobType::Download).unwrap();
+    b.add_file(job, &w.url(path), &w.local(dest)).unwrap();
+    job
+}
+
 /// A download job of `path`, resumed.
 fn download<W: World>(w: &W, b: &mut W::B, path: &str, dest: &str) -> JobId {
-    let job = b.create_job(path, JobType::Download).unwrap();
-    b.add_file(job, &w.url(path), &w.local(dest)).unwrap();
+    let job = new_download(w, b, path, path, dest);
     b.resume(job).unwrap();
     job
 }
@@ -126,9 +132,7 @@ fn a05_http_status_classes<W: World>() {
 /// TRANSIENT_ERROR, not before.
 fn a06_retry_after_minimum_retry_delay<W: World>() {
     let (w, mut b) = world::<W>();
-    let job = b.create_job("a06", JobType::Download).unwrap();
-    b.add_file(job, &w.url("/once503/a.bin"), &w.local("a.bin"))
-        .unwrap();
+    let job = new_download(&w, &mut b, "a06", "/once503/a.bin", "a.bin");
     b.set_minimum_retry_delay(job, 5).unwrap();
     b.resume(job).unwrap();
     let s = b.wait_for(job, LONG, &|s| s == JobState::TransientError);
@@ -150,9 +154,7 @@ fn a06_retry_after_minimum_retry_delay<W: World>() {
 /// (T25).
 fn a07_resume_from_error_resets_no_progress<W: World>() {
     let (w, mut b) = world::<W>();
-    let job = b.create_job("a07", JobType::Download).unwrap();
-    b.add_file(job, &w.url("/always503/a.bin"), &w.local("a.bin"))
-        .unwrap();
+    let job = new_download(&w, &mut b, "a07", "/always503/a.bin", "a.bin");
     b.set_minimum_retry_delay(job, 5).unwrap();
     b.set_no_progress_timeout(job, 5).unwrap();
     b.resume(job).unwrap();
@@ -171,9 +173,7 @@ fn a07_resume_from_error_resets_no_progress<W: World>() {
 /// A8: a failing JobModification is not called again.
 fn a08_job_modification_not_recalled<W: World>() {
     let (w, mut b) = world::<W>();
-    let job = b.create_job("a08", JobType::Download).unwrap();
-    b.add_file(job, &w.url("/a.bin"), &w.local("a.bin"))
-        .unwrap();
+    let job = new_download(&w, &mut b, "a08", "/a.bin", "a.bin");
     b.set_notify_flags(job, NotifyFlags::JOB_MODIFICATION.0)
         .unwrap();
     let (cb, calls) = Recorder::new(usize::MAX);
@@ -192,9 +192,7 @@ fn a08_job_modification_not_recalled<W: World>() {
 /// interval (here the policy's 1 s), not before.
 fn a09_recall_interval<W: World>() {
     let (w, mut b) = W::start(quick_recall());
-    let job = b.create_job("a09", JobType::Download).unwrap();
-    b.add_file(job, &w.url("/a.bin"), &w.local("a.bin"))
-        .unwrap();
+    let job = new_download(&w, &mut b, "a09", "/a.bin", "a.bin");
     let (cb, calls) = Recorder::new(1);
     b.set_notify_interface(job, Some(cb)).unwrap();
     b.resume(job).unwrap();
@@ -209,9 +207,7 @@ fn a09_recall_interval<W: World>() {
 /// A10: Complete before a failed JobTransferred is re-called drops it.
 fn a10_complete_drops_pending_notification<W: World>() {
     let (w, mut b) = W::start(quick_recall());
-    let job = b.create_job("a10", JobType::Download).unwrap();
-    b.add_file(job, &w.url("/a.bin"), &w.local("a.bin"))
-        .unwrap();
+    let job = new_download(&w, &mut b, "a10", "/a.bin", "a.bin");
     let (cb, calls) = Recorder::new(usize::MAX);
     b.set_notify_interface(job, Some(cb)).unwrap();
     b.resume(job).unwrap();
@@ -225,9 +221,7 @@ fn a10_complete_drops_pending_notification<W: World>() {
 /// QUEUE_MANAGER_NOTIFICATION context).
 fn a11_callback_failure_keeps_the_error<W: World>() {
     let (w, mut b) = W::start(quick_recall());
-    let job = b.create_job("a11", JobType::Download).unwrap();
-    b.add_file(job, &w.url("/missing.bin"), &w.local("m.bin"))
-        .unwrap();
+    let job = new_download(&w, &mut b, "a11", "/missing.bin", "m.bin");
     let (cb, calls) = Recorder::new(usize::MAX);
     b.set_notify_interface(job, Some(cb)).unwrap();
     b.resume(job).unwrap();
@@ -269,9 +263,7 @@ fn a13_network_loss<W: World>() {
     let (w, mut b) = world::<W>();
     let done = download(&w, &mut b, "/a.bin", "a.bin");
     assert_eq!(b.wait_for(done, LONG, &ended), JobState::Transferred);
-    let idle = b.create_job("idle", JobType::Download).unwrap();
-    b.add_file(idle, &w.url("/b.bin"), &w.local("b.bin"))
-        .unwrap();
+    let idle = new_download(&w, &mut b, "idle", "/b.bin", "b.bin");
     let job = download(&w, &mut b, "/slow/big.bin", "big.bin");
     let s = b.wait_for(job, LONG, &|s| s == JobState::Transferring);
     assert_eq!(s, JobState::Transferring);
@@ -304,8 +296,7 @@ fn a14_bandwidth_zero_blocks_background<W: World>() {
     }];
     let (w, mut b) = W::start(p);
     let bg = download(&w, &mut b, "/a.bin", "a.bin");
-    let fg = b.create_job("fg", JobType::Download).unwrap();
-    b.add_file(fg, &w.url("/b.bin"), &w.local("b.bin")).unwrap();
+    let fg = new_download(&w, &mut b, "fg", "/b.bin", "b.bin");
     b.set_priority(fg, JobPriority::Foreground).unwrap();
     b.resume(fg).unwrap();
     assert_eq!(b.wait_for(fg, LONG, &ended), JobState::Transferred);
@@ -323,9 +314,7 @@ fn a15_inactivity_cancels<W: World>() {
     let mut p = Policy::default();
     p.job_inactivity_timeout = Duration::from_secs(1);
     let (w, mut b) = W::start(p);
-    let idle = b.create_job("idle", JobType::Download).unwrap();
-    b.add_file(idle, &w.url("/a.bin"), &w.local("a.bin"))
-        .unwrap();
+    let idle = new_download(&w, &mut b, "idle", "/a.bin", "a.bin");
     let done = download(&w, &mut b, "/b.bin", "b.bin");
     assert_eq!(b.wait_for(done, LONG, &ended), JobState::Transferred);
     let gone = |b: &W::B| {
@@ -343,9 +332,7 @@ fn a15_inactivity_cancels<W: World>() {
 /// CANCELLED, and state-changing calls return BG_E_INVALID_STATE.
 fn a16_final_jobs<W: World>() {
     let (w, mut b) = world::<W>();
-    let job = b.create_job("a16", JobType::Download).unwrap();
-    b.add_file(job, &w.url("/a.bin"), &w.local("a.bin"))
-        .unwrap();
+    let job = new_download(&w, &mut b, "a16", "/a.bin", "a.bin");
     assert_eq!(get_job::<W>(&mut b, job), Ok(Reply::Job(job)));
     b.cancel(job).unwrap();
     assert_eq!(get_job::<W>(&mut b, job), Err(Hresult::BG_E_NOT_FOUND));
@@ -494,17 +481,13 @@ fn a24_what_counts_as_activity<W: World>() {
 /// command lines survive, the registered interface is gone.
 fn a25_service_restart<W: World>() {
     let (mut w, mut b) = world::<W>();
-    let running = b.create_job("running", JobType::Download).unwrap();
-    b.add_file(running, &w.url("/slow/big.bin"), &w.local("big.bin"))
-        .unwrap();
+    let running = new_download(&w, &mut b, "running", "/slow/big.bin", "big.bin");
     b.set_notify_cmd_line(running, Some(SLEEP), Some("sleep 0"))
         .unwrap();
     let (cb, _) = Recorder::new(0);
     b.set_notify_interface(running, Some(cb)).unwrap();
     b.resume(running).unwrap();
-    let waiting = b.create_job("waiting", JobType::Download).unwrap();
-    b.add_file(waiting, &w.url("/a.bin"), &w.local("a.bin"))
-        .unwrap();
+    let waiting = new_download(&w, &mut b, "waiting", "/a.bin", "a.bin");
     b.set_minimum_retry_delay(waiting, 60).unwrap();
     let s = b.wait_for(running, LONG, &|s| s == JobState::Transferring);
     assert_eq!(s, JobState::Transferring);
@@ -545,9 +528,7 @@ fn a26_command_lines_hold_a_slot<W: World>() {
         b.resume(job).unwrap();
         jobs.push(job);
     }
-    let last = b.create_job("last", JobType::Download).unwrap();
-    b.add_file(last, &w.url("/b.bin"), &w.local("b.bin"))
-        .unwrap();
+    let last = new_download(&w, &mut b, "last", "/b.bin", "b.bin");
     let (cb, calls) = Recorder::new(0);
     b.set_notify_interface(last, Some(cb)).unwrap();
     b.resume(last).unwrap();
@@ -569,9 +550,7 @@ fn a26_command_lines_hold_a_slot<W: World>() {
 /// callback first.
 fn a27_command_line_that_cannot_start<W: World>() {
     let (w, mut b) = world::<W>();
-    let job = b.create_job("a27", JobType::Download).unwrap();
-    b.add_file(job, &w.url("/a.bin"), &w.local("a.bin"))
-        .unwrap();
+    let job = new_download(&w, &mut b, "a27", "/a.bin", "a.bin");
     b.set_minimum_retry_delay(job, 5).unwrap();
     let (cb, calls) = Recorder::new(1);
     b.set_notify_interface(job, Some(cb)).unwrap();

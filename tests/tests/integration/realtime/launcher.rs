@@ -4,9 +4,9 @@
 //! that cannot start is the model's "failed to start".
 
 use super::common::*;
-use bitsim::realtime::{Launcher, RtConfig};
+use bitsim::realtime::{Driver, Launcher, RtConfig};
 use bitsim::{Callback, CallbackResult, JobHandle};
-use bitsim_model::{Hresult, JobState, UserId};
+use bitsim_model::{Hresult, JobId, JobState, UserId};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,6 +31,27 @@ impl Callback for Failing {
     fn job_transferred(&mut self, _job: &mut JobHandle<'_>) -> CallbackResult {
         CallbackResult::fail(Hresult::E_FAIL)
     }
+}
+
+/// A driver starting command lines with `launcher`, and in it a download
+/// of `/m.bin` to `dest`, resumed, whose JobTransferred fails and whose
+/// command line is `/bin/true` (MinimumRetryDelay 5 s).
+fn failing_true(env: &Env, launcher: Launcher, dest: &str) -> (Driver, Recorder, JobId) {
+    let (mut d, rec) = driver(RtConfig {
+        launcher: Some(launcher),
+        ..rt_config()
+    });
+    let job = d
+        .download(&me(), &env.url("/m.bin"), env.local.join(dest))
+        .unwrap();
+    d.call(|m, now| {
+        m.set_notify_cmd_line(now, &me(), job, Some("/bin/true"), Some("true"))?;
+        m.set_minimum_retry_delay(now, &me(), job, 5)
+    })
+    .unwrap();
+    d.register_callback(&me(), job, Box::new(Failing)).unwrap();
+    resume(&mut d, job);
+    (d, rec, job)
 }
 
 /// A program that does not exist here (a Windows path) runs, because the
@@ -87,20 +108,8 @@ async fn the_command_line_runs_through_the_launcher() {
 async fn a_launcher_that_cannot_start_fails_the_command_line() {
     let env = Env::new().await;
     make_file(&env.root.join("m.bin"), 1000, 4);
-    let (mut d, rec) = driver(RtConfig {
-        launcher: Some(Launcher::new(env.dir.path().join("no-such-launcher"))),
-        ..rt_config()
-    });
-    let job = d
-        .download(&me(), &env.url("/m.bin"), env.local.join("m.bin"))
-        .unwrap();
-    d.call(|m, now| {
-        m.set_notify_cmd_line(now, &me(), job, Some("/bin/true"), Some("true"))?;
-        m.set_minimum_retry_delay(now, &me(), job, 5)
-    })
-    .unwrap();
-    d.register_callback(&me(), job, Box::new(Failing)).unwrap();
-    resume(&mut d, job);
+    let launcher = Launcher::new(env.dir.path().join("no-such-launcher"));
+    let (mut d, rec, job) = failing_true(&env, launcher, "m.bin");
     assert!(
         d.run_until(WAIT, |_| rec.callbacks("JobTransferred") >= 2)
             .await,
@@ -110,20 +119,8 @@ async fn a_launcher_that_cannot_start_fails_the_command_line() {
     // The launcher's exit code is the command line's: /bin/true through a
     // launcher that starts ends the notification, tried once.
     let out = env.dir.path().join("argv2.txt");
-    let (mut d, rec) = driver(RtConfig {
-        launcher: Some(Launcher::new(recording_launcher(env.dir.path())).env("OUT", &out)),
-        ..rt_config()
-    });
-    let job = d
-        .download(&me(), &env.url("/m.bin"), env.local.join("m2.bin"))
-        .unwrap();
-    d.call(|m, now| {
-        m.set_notify_cmd_line(now, &me(), job, Some("/bin/true"), Some("true"))?;
-        m.set_minimum_retry_delay(now, &me(), job, 5)
-    })
-    .unwrap();
-    d.register_callback(&me(), job, Box::new(Failing)).unwrap();
-    resume(&mut d, job);
+    let launcher = Launcher::new(recording_launcher(env.dir.path())).env("OUT", &out);
+    let (mut d, rec, _) = failing_true(&env, launcher, "m2.bin");
     assert!(d.run_until(WAIT, |_| out.exists()).await);
     d.run_until(Duration::from_secs(7), |_| {
         rec.callbacks("JobTransferred") >= 2
