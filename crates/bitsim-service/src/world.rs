@@ -109,15 +109,13 @@ impl Engine {
     }
 
     /// Processes the next event due at or before `limit` (false: none).
-    /// The http world does everything due at once ([`Driver::pump`]), so it
-    /// answers false.
+    /// The http world has no events of its own to step through: it does
+    /// everything due at once in [`Engine::run_until`] ([`Driver::pump`]),
+    /// which the loop calls after stepping, so it answers false.
     pub(crate) fn step(&mut self, limit: Time) -> bool {
         match self {
             Engine::Sim(s) => s.step(limit),
-            Engine::Http(h) => {
-                h.pump();
-                false
-            }
+            Engine::Http(_) => false,
         }
     }
 
