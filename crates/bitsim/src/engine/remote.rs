@@ -38,23 +38,37 @@ impl RemoteNotification {
     pub fn answer_events(&self, delivery: &Delivery) -> [TraceEvent; 2] {
         let method = self.kind.method();
         [
-            TraceEvent::Callback {
-                method: method.into(),
-                user: self.user.0.clone(),
-                result: delivery.hr(),
-                hold: None,
-                calls: delivery
-                    .calls()
-                    .iter()
-                    .map(|(c, h)| format!("{c} -> {h}"))
-                    .collect(),
-                outstanding: self.outstanding,
-            },
+            callback_event(method, &self.user, delivery, None, self.outstanding),
             TraceEvent::CallbackReturned {
                 method: method.into(),
                 user: self.user.0.clone(),
             },
         ]
+    }
+}
+
+/// The trace's record of a callback call: `method` of `user`'s object,
+/// its result and the calls its handler made (`"Method -> HRESULT"`),
+/// how long it held (`None`: no hold), and the user's notifications
+/// outstanding with it. Local and remote deliveries both write it so.
+pub(crate) fn callback_event(
+    method: &str,
+    user: &UserId,
+    delivery: &Delivery,
+    hold: Option<String>,
+    outstanding: usize,
+) -> TraceEvent {
+    TraceEvent::Callback {
+        method: method.into(),
+        user: user.0.clone(),
+        result: delivery.hr(),
+        hold,
+        calls: delivery
+            .calls()
+            .iter()
+            .map(|(c, h)| format!("{c} -> {h}"))
+            .collect(),
+        outstanding,
     }
 }
 

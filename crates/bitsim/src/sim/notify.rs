@@ -34,22 +34,10 @@ impl Simulation {
         let d = self
             .callbacks
             .deliver(&mut self.mgr, self.now, caller, callback, job, kind);
-        let calls: Vec<String> = d
-            .calls()
-            .iter()
-            .map(|(c, h)| format!("{c} -> {h}"))
-            .collect();
         let hold = (!d.hold().is_zero()).then(|| Span(d.hold()).to_string());
         self.log(
             Some(job),
-            TraceEvent::Callback {
-                method: method.into(),
-                user: user.0.clone(),
-                result: d.hr(),
-                hold,
-                calls,
-                outstanding,
-            },
+            crate::engine::remote::callback_event(method, &user, &d, hold, outstanding),
         );
         let at = self.now.saturating_add(d.hold());
         self.schedule(
