@@ -149,10 +149,7 @@ impl Engine {
     pub(crate) fn with_manager<R>(&mut self, f: impl FnOnce(&mut Manager, Time) -> R) -> R {
         match self {
             Engine::Sim(s) => s.with_manager(f),
-            Engine::Http(h) => {
-                let _rt = h.rt().enter();
-                h.driver_mut().call(f)
-            }
+            Engine::Http(h) => h.entered(|d| d.call(f)),
         }
     }
 
@@ -229,9 +226,7 @@ impl Engine {
             Engine::Http(h) => {
                 let u = bitsim_model::UserId::new(user);
                 h.log(None, TraceEvent::logged_on(user, on));
-                let _rt = h.rt().enter();
-                h.driver_mut()
-                    .call(|m, now| m.handle_logged_on(now, &u, on));
+                h.entered(|d| d.call(|m, now| m.handle_logged_on(now, &u, on)));
             }
         }
     }
@@ -317,13 +312,15 @@ impl HttpWorld {
         self.rt.as_ref().expect("the runtime lives until drop")
     }
 
+    /// `f` on the driver inside its runtime (where the driver spawns its
+    /// transfer tasks).
+    fn entered<R>(&mut self, f: impl FnOnce(&mut Driver) -> R) -> R {
+        let _rt = self.rt().enter();
+        f(self.driver_mut())
+    }
+
     fn pump(&mut self) {
-        let rt = self.rt.as_ref().expect("the runtime lives until drop");
-        let _rt = rt.enter();
-        self.driver
-            .as_mut()
-            .expect("the driver lives until drop")
-            .pump();
+        self.entered(Driver::pump);
     }
 
     fn log(&self, job: Option<JobId>, event: TraceEvent) {
@@ -344,11 +341,7 @@ impl HttpWorld {
         for e in n.answer_events(&d) {
             self.log(Some(n.job), e);
         }
-        let _rt = self.rt().enter();
-        self.driver
-            .as_mut()
-            .expect("the driver lives until drop")
-            .remote_callback_returned(n, d);
+        self.entered(|driver| driver.remote_callback_returned(n, d));
     }
 }
 
