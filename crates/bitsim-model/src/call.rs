@@ -259,6 +259,15 @@ impl Reply {
             _ => Hresult::S_OK,
         }
     }
+
+    /// The HRESULT the COM method returns for a call's outcome `r`
+    /// ([`Call::apply`]): its reply's ([`Reply::hresult`]) or its error's.
+    pub fn hresult_of(r: &Result<Reply>) -> Hresult {
+        match r {
+            Ok(reply) => reply.hresult(),
+            Err(e) => e.code,
+        }
+    }
 }
 
 impl fmt::Display for Reply {

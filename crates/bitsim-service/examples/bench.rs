@@ -240,10 +240,7 @@ impl Local {
         let r = self
             .sim
             .with_manager(|m, now| call.apply(m, now, &caller, job));
-        match r {
-            Ok(reply) => reply.hresult(),
-            Err(e) => e.code,
-        }
+        bitsim_model::Reply::hresult_of(&r)
     }
 
     fn job(&mut self, i: usize, url: &str, flags: u32, cb: CallbackId) -> JobId {

@@ -660,10 +660,7 @@ impl Core {
         {
             self.world.name_job(*id, &id.to_string());
         }
-        let hr = match &r {
-            Ok(reply) => reply.hresult(),
-            Err(e) => e.code,
-        };
+        let hr = Reply::hresult_of(&r);
         if let Some(w) = &mut self.waiting
             && w.conn == c
         {

@@ -135,10 +135,7 @@ impl Simulation {
             (c, _) => c.to_string(),
         };
         let r = call.apply(&mut self.mgr, now, &caller, id);
-        let hr = match &r {
-            Ok(reply) => reply.hresult(),
-            Err(e) => e.code,
-        };
+        let hr = Reply::hresult_of(&r);
         if let Some(want) = a.expect_hr
             && want != hr
         {
