@@ -97,16 +97,15 @@ fn run() -> Result<Lines, Box<dyn std::error::Error>> {
         let r = c.call(method, params, &mut ok)?;
         out.push(format!("{method}: {}", r["result"]["hresult"]["name"]));
     }
-    let mut seen = Lines::new();
     let mut on_notify = |c: &mut Client, method: &str, p: &Value| {
-        seen.push(format!("notification: {method}"));
+        out.push(format!("notification: {method}"));
         if method == "JobTransferred" {
             let r = c.call(
                 "job.complete",
                 json!({"job": p["job"]}),
                 &mut |_, _, _| "S_OK",
             );
-            seen.push(format!(
+            out.push(format!(
                 "  Complete from the callback: {}",
                 r.map(|r| r["result"]["hresult"]["name"].clone())
                     .unwrap_or_default()
@@ -119,7 +118,6 @@ fn run() -> Result<Lines, Box<dyn std::error::Error>> {
         json!({"max": 86_400_000}),
         &mut on_notify,
     )?;
-    out.append(&mut seen);
     out.push(format!("idle at {}", r["result"]["text"]));
     let r = c.call("job.get_state", json!({"job": job}), &mut ok)?;
     out.push(format!("state: {}", r["result"]["value"]));
