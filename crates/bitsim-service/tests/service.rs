@@ -662,13 +662,7 @@ until = "30d"
         "updater",
     )
     .unwrap();
-    let s = tcp(Config::new(scenario, 1));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/updater.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(s.local_addr().to_string())
-        .output()
-        .expect("python3 runs the example (install python3)");
+    let out = updater_py(scenario);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -1425,6 +1419,17 @@ fn world_http_service_ends_when_every_handle_is_gone() {
     ends_within(30, move || s.wait()).expect("the service ended");
 }
 
+/// `examples/updater.py` run against a service on `scenario` (seed 1).
+fn updater_py(scenario: Scenario) -> std::process::Output {
+    let s = tcp(Config::new(scenario, 1));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/updater.py");
+    std::process::Command::new("python3")
+        .arg(script)
+        .arg(s.local_addr().to_string())
+        .output()
+        .expect("python3 runs the example (install python3)")
+}
+
 /// The Python test really fails when the updater is wrong: the same script
 /// against a world where the "missing" version exists (so the updater
 /// cannot have cancelled it) exits non-zero with its assertion.
@@ -1442,13 +1447,7 @@ files = { "/app-2.0.msi" = "5MB", "/app-1.9.msi" = "5MB" }
         "updater",
     )
     .unwrap();
-    let s = tcp(Config::new(scenario, 1));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/updater.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(s.local_addr().to_string())
-        .output()
-        .expect("python3 runs the example (install python3)");
+    let out = updater_py(scenario);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
